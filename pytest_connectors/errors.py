@@ -1,0 +1,65 @@
+"""One exception tree for everything the package raises on purpose.
+
+Remote failures (an agent that is down, slow or wrong) are not exceptions: invoke and test return
+a result with ``success=False``. These exceptions are for local misuse and bad local data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ConnectorError(Exception):
+    """Base class: catch this to handle any error of the package."""
+
+
+class ConnectorNotFoundError(ConnectorError, LookupError):
+    def __init__(self, ref: str, known: Sequence[str] = ()) -> None:
+        self.ref = ref
+        self.known = list(known)
+        hint = (
+            f"known connectors: {', '.join(repr(n) for n in known)}"
+            if known
+            else "no connectors are defined yet (create one with `pytest-connectors create`)"
+        )
+        super().__init__(f"unknown connector {ref!r}; {hint}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateConnectorNameError(ConnectorError, ValueError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"a connector named {name!r} already exists; choose another name")
+
+
+class ConnectorFileError(ConnectorError):
+    """The connector file cannot be read; it is left exactly as it was."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem} (the file was not changed; fix it and retry)")
+
+
+class MissingVariableError(ConnectorError, LookupError):
+    def __init__(self, variable: str, connector: str) -> None:
+        self.variable = variable
+        self.connector = connector
+        super().__init__(
+            f"connector {connector!r} refers to ${{{variable}}}, but the environment variable "
+            f"{variable} is not set; export it and retry"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInputError(ConnectorError, ValueError):
+    """A call was made with input that cannot be sent (no messages, a bad role, ...)."""
+
+
+class ServerStartError(ConnectorError):
+    """A local agent server could not be started; the message holds the end of its log."""

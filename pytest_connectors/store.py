@@ -1,0 +1,192 @@
+"""The connector registry: a JSON array of connector records in one file.
+
+Reads are lock-free (writes are atomic renames) and cached until the file changes on disk.
+Every write re-reads the file under a cross-process lock, so concurrent writers never lose an
+update, and a file that cannot be parsed is reported and never overwritten.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .atomic import atomic_write, file_lock
+from .errors import ConnectorFileError, ConnectorNotFoundError, DuplicateConnectorNameError
+from .models import Connector, CreateConnectorInput, UpdateConnectorInput, utc_now
+
+ENV_FILE = "PYTEST_CONNECTORS_FILE"
+DEFAULT_RELATIVE_PATH = Path("data") / "connectors.json"
+
+
+def resolve_path(
+    explicit: str | os.PathLike[str] | None = None, project_dir: Path | None = None
+) -> Path:
+    """The connector file: an explicit path, then ``$PYTEST_CONNECTORS_FILE``, then the default."""
+    if explicit:
+        chosen = Path(explicit)
+    elif os.environ.get(ENV_FILE):
+        chosen = Path(os.environ[ENV_FILE])
+    else:
+        chosen = (project_dir or Path.cwd()) / DEFAULT_RELATIVE_PATH
+    chosen = chosen.expanduser()
+    if not chosen.is_absolute():
+        chosen = (project_dir or Path.cwd()) / chosen
+    return chosen
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in location) or "(record)"
+
+
+def _validation_problem(index: int, record: Any, error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = record.get("name") if isinstance(record, dict) else None
+    label = f"record {index}" + (f" ({name!r})" if isinstance(name, str) else "")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{label}, field {_field_path(first['loc'])!r}: {first['msg']}{more}"
+
+
+def parse_connectors(data: bytes, path: Path) -> list[Connector]:
+    """Parse the file's bytes, naming the exact place of the first problem."""
+    if not data.strip():
+        return []
+    try:
+        records = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ConnectorFileError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ConnectorFileError(
+            path, f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(records, list):
+        raise ConnectorFileError(
+            path, f"expected a JSON array of connectors, found {type(records).__name__}"
+        )
+    connectors = []
+    for index, record in enumerate(records):
+        try:
+            connectors.append(Connector.model_validate(record))
+        except ValidationError as exc:
+            raise ConnectorFileError(path, _validation_problem(index, record, exc)) from None
+    names: set[str] = set()
+    for index, connector in enumerate(connectors):
+        if connector.name in names:
+            raise ConnectorFileError(
+                path, f"record {index}: the name {connector.name!r} is used twice"
+            )
+        names.add(connector.name)
+    return connectors
+
+
+def dump_connectors(connectors: list[Connector]) -> bytes:
+    records = [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in connectors]
+    return (json.dumps(records, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+class ConnectorStore:
+    """The connectors of one file. Cheap to create; it touches the disk only when used."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = resolve_path(path)
+        self._cache_key: tuple[int, int, int] | None = None
+        self._cache: builtins.list[Connector] = []
+
+    def __repr__(self) -> str:
+        return f"ConnectorStore({str(self.path)!r})"
+
+    def _read(self) -> builtins.list[Connector]:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return []
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if key != self._cache_key:
+            self._cache = parse_connectors(self.path.read_bytes(), self.path)
+            self._cache_key = key
+        return self._cache
+
+    def _write(self, connectors: builtins.list[Connector]) -> None:
+        atomic_write(self.path, dump_connectors(connectors))
+        self._cache_key = None
+
+    def list(self) -> list[Connector]:
+        return list(self._read())
+
+    def names(self) -> builtins.list[str]:
+        return [c.name for c in self._read()]
+
+    def get(self, connector_id: str) -> Connector | None:
+        return next((c for c in self._read() if c.id == connector_id), None)
+
+    def get_by_name(self, name: str) -> Connector | None:
+        return next((c for c in self._read() if c.name == name), None)
+
+    def find(self, id_or_name: str) -> Connector:
+        """The connector with this id or name, or an error listing the known names."""
+        found = self.get(id_or_name) or self.get_by_name(id_or_name)
+        if found is None:
+            raise ConnectorNotFoundError(id_or_name, self.names())
+        return found
+
+    def create(self, data: CreateConnectorInput | Mapping[str, Any]) -> Connector:
+        request = CreateConnectorInput.model_validate(data)
+        with file_lock(self.path):
+            connectors = self._read()
+            if any(c.name == request.name for c in connectors):
+                raise DuplicateConnectorNameError(request.name)
+            now = utc_now()
+            connector = Connector.model_validate(
+                {
+                    "id": str(uuid.uuid4()),
+                    **request.model_dump(by_alias=False, exclude_none=True),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            self._write([*connectors, connector])
+        return connector
+
+    def update(
+        self, connector_id: str, data: UpdateConnectorInput | Mapping[str, Any]
+    ) -> Connector | None:
+        """Apply the fields that are set (``None`` clears an optional field)."""
+        change = UpdateConnectorInput.model_validate(data)
+        with file_lock(self.path):
+            connectors = self._read()
+            index = next((i for i, c in enumerate(connectors) if c.id == connector_id), None)
+            if index is None:
+                return None
+            current = connectors[index]
+            renamed = change.name is not None and change.name != current.name
+            if renamed and any(c.name == change.name for c in connectors):
+                assert change.name is not None
+                raise DuplicateConnectorNameError(change.name)
+            merged = current.model_dump(by_alias=False, exclude_none=True)
+            for field in change.model_fields_set:
+                value = getattr(change, field)
+                if value is None:
+                    merged.pop(field, None)
+                else:
+                    merged[field] = value
+            merged["updated_at"] = utc_now()
+            updated = Connector.model_validate(merged)
+            self._write([*connectors[:index], updated, *connectors[index + 1 :]])
+        return updated
+
+    def delete(self, connector_id: str) -> bool:
+        with file_lock(self.path):
+            connectors = self._read()
+            remaining = [c for c in connectors if c.id != connector_id]
+            if len(remaining) == len(connectors):
+                return False
+            self._write(remaining)
+        return True
