@@ -1,0 +1,325 @@
+"""Sync and async clients that perform the effects of the shared flows.
+
+A client keeps its HTTP connections (and langgraph-sdk clients) open between calls, so a test
+suite pays for connection set-up once. Pass ``transport=`` (e.g. ``httpx.MockTransport``) to
+exercise faults without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from .engine import Flow, HttpExchange, Outcome, SdkCall, Sleep, invoke_flow, probe_flow
+from .errors import InvalidInputError
+from .models import (
+    Connector,
+    ConnectorInvokeInput,
+    ConnectorInvokeResult,
+    ConnectorTestResult,
+    Message,
+)
+from .registry import PathArg, store_for
+from .target import Target, resolve_target
+
+if TYPE_CHECKING:
+    from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+
+T = TypeVar("T")
+ConnectorRef = Connector | str
+MessageLike = Message | Mapping[str, Any]
+InvokeInput = ConnectorInvokeInput | Mapping[str, Any] | str | MessageLike | Sequence[MessageLike]
+
+
+def _message(item: MessageLike | str) -> Message:
+    if isinstance(item, Message):
+        return item
+    if isinstance(item, str):
+        return Message(role="user", content=item)
+    return Message.model_validate(item)
+
+
+def coerce_input(data: InvokeInput, run_id: str | None = None) -> ConnectorInvokeInput:
+    """Accept a string, one message, a list of messages, or a ConnectorInvokeInput."""
+    if isinstance(data, ConnectorInvokeInput):
+        request = data
+    elif isinstance(data, Mapping) and "messages" in data:
+        request = ConnectorInvokeInput.model_validate(data)
+    elif isinstance(data, str | Message | Mapping):
+        request = ConnectorInvokeInput(messages=[_message(data)])
+    else:
+        messages = [_message(item) for item in data]
+        if not messages:
+            raise InvalidInputError("no messages to send: give at least one message")
+        request = ConnectorInvokeInput(messages=messages)
+    if run_id is not None:
+        request = request.model_copy(update={"run_id": run_id})
+    return request
+
+
+def connector_of(ref: ConnectorRef, path: PathArg = None) -> Connector:
+    return ref if isinstance(ref, Connector) else store_for(path).find(ref)
+
+
+def _sdk_key(target: Target) -> tuple[Any, ...]:
+    return (target.base_url, target.headers, target.timeout_s)
+
+
+class _ClientBase:
+    def __init__(self, *, path: PathArg = None, environ: Mapping[str, str] | None = None) -> None:
+        self._path = path
+        self._environ = environ
+
+    def _target(self, ref: ConnectorRef) -> Target:
+        return resolve_target(connector_of(ref, self._path), self._environ)
+
+
+class ConnectorClient(_ClientBase):
+    """Invoke and test connectors synchronously over kept-alive connections."""
+
+    def __init__(
+        self,
+        *,
+        path: PathArg = None,
+        transport: httpx.BaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(path=path, environ=environ)
+        self._transport = transport
+        self._http: httpx.Client | None = None
+        self._sdk: dict[tuple[Any, ...], SyncLangGraphClient] = {}
+
+    def invoke(
+        self, connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None
+    ) -> ConnectorInvokeResult:
+        request = coerce_input(data, run_id)
+        return self._drive(invoke_flow(self._target(connector), request.messages, request.run_id))
+
+    def test(self, connector: ConnectorRef) -> ConnectorTestResult:
+        return self._drive(probe_flow(self._target(connector)))
+
+    test.__test__ = False  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        for sdk in self._sdk.values():
+            sdk.http.client.close()
+        self._sdk.clear()
+
+    def __enter__(self) -> ConnectorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _drive(self, flow: Flow[T]) -> T:
+        try:
+            effect = next(flow)
+            while True:
+                effect = flow.send(self._perform(effect))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _perform(self, effect: HttpExchange | SdkCall | Sleep) -> Outcome:
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return Outcome()
+        if isinstance(effect, HttpExchange):
+            client = self._http_client()
+            start = time.perf_counter()
+            try:
+                response = client.request(
+                    effect.method,
+                    effect.url,
+                    content=effect.content,
+                    headers=effect.headers,
+                    timeout=effect.timeout_s,
+                )
+            except httpx.HTTPError as exc:
+                return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
+            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, response=response)
+        method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
+        start = time.perf_counter()
+        try:
+            value = method(**effect.kwargs)
+        except Exception as exc:
+            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
+        return Outcome(latency_ms=(time.perf_counter() - start) * 1000, value=value)
+
+    def _http_client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(transport=self._transport, follow_redirects=True)
+        return self._http
+
+    def _langgraph(self, target: Target) -> SyncLangGraphClient:
+        key = _sdk_key(target)
+        sdk = self._sdk.get(key)
+        if sdk is None:
+            from langgraph_sdk.client import SyncLangGraphClient
+
+            http = httpx.Client(
+                base_url=target.base_url,
+                headers=dict(target.headers),
+                timeout=target.timeout_s,
+                transport=self._transport,
+                follow_redirects=True,
+            )
+            sdk = self._sdk[key] = SyncLangGraphClient(http)
+        return sdk
+
+
+class AsyncConnectorClient(_ClientBase):
+    """The awaitable twin of :class:`ConnectorClient`; bound to the event loop that uses it."""
+
+    def __init__(
+        self,
+        *,
+        path: PathArg = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(path=path, environ=environ)
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._sdk: dict[tuple[Any, ...], LangGraphClient] = {}
+
+    async def invoke(
+        self, connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None
+    ) -> ConnectorInvokeResult:
+        request = coerce_input(data, run_id)
+        flow = invoke_flow(self._target(connector), request.messages, request.run_id)
+        return await self._drive(flow)
+
+    async def test(self, connector: ConnectorRef) -> ConnectorTestResult:
+        return await self._drive(probe_flow(self._target(connector)))
+
+    test.__test__ = False  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        for sdk in self._sdk.values():
+            await sdk.http.client.aclose()
+        self._sdk.clear()
+
+    async def __aenter__(self) -> AsyncConnectorClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        try:
+            effect = next(flow)
+            while True:
+                effect = flow.send(await self._perform(effect))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def _perform(self, effect: HttpExchange | SdkCall | Sleep) -> Outcome:
+        if isinstance(effect, Sleep):
+            await asyncio.sleep(effect.seconds)
+            return Outcome()
+        if isinstance(effect, HttpExchange):
+            client = self._http_client()
+            start = time.perf_counter()
+            try:
+                response = await client.request(
+                    effect.method,
+                    effect.url,
+                    content=effect.content,
+                    headers=effect.headers,
+                    timeout=effect.timeout_s,
+                )
+            except httpx.HTTPError as exc:
+                return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
+            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, response=response)
+        method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
+        start = time.perf_counter()
+        try:
+            value = await method(**effect.kwargs)
+        except Exception as exc:
+            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
+        return Outcome(latency_ms=(time.perf_counter() - start) * 1000, value=value)
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=True)
+        return self._http
+
+    def _langgraph(self, target: Target) -> LangGraphClient:
+        key = _sdk_key(target)
+        sdk = self._sdk.get(key)
+        if sdk is None:
+            from langgraph_sdk.client import LangGraphClient
+
+            http = httpx.AsyncClient(
+                base_url=target.base_url,
+                headers=dict(target.headers),
+                timeout=target.timeout_s,
+                transport=self._transport,
+                follow_redirects=True,
+            )
+            sdk = self._sdk[key] = LangGraphClient(http)
+        return sdk
+
+
+# -- module-level functions on shared clients ---------------------------------------------------
+
+_sync_client: ConnectorClient | None = None
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnectorClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_client() -> ConnectorClient:
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = ConnectorClient()
+    return _sync_client
+
+
+def _shared_async_client() -> AsyncConnectorClient:
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = AsyncConnectorClient()
+    return client
+
+
+def invoke_connector(
+    connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None, path: PathArg = None
+) -> ConnectorInvokeResult:
+    """Send messages to a connector's agent and return its reply.
+
+    Remote failures come back as ``success=False`` with an ``error``; only local misuse raises.
+    """
+    return _shared_client().invoke(connector_of(connector, path), data, run_id=run_id)
+
+
+def test_connector(connector: ConnectorRef, *, path: PathArg = None) -> ConnectorTestResult:
+    """Check that a connector's agent answers a "hello"."""
+    return _shared_client().test(connector_of(connector, path))
+
+
+test_connector.__test__ = False  # type: ignore[attr-defined]
+
+
+async def ainvoke_connector(
+    connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None, path: PathArg = None
+) -> ConnectorInvokeResult:
+    return await _shared_async_client().invoke(connector_of(connector, path), data, run_id=run_id)
+
+
+async def atest_connector(connector: ConnectorRef, *, path: PathArg = None) -> ConnectorTestResult:
+    return await _shared_async_client().test(connector_of(connector, path))

@@ -1,0 +1,65 @@
+"""When to try a request again, and how long to wait first."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+
+import httpx
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_DELAY_S = 30.0
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_decision(
+    error: BaseException | None, status: int | None, headers: httpx.Headers | None
+) -> tuple[bool, float | None]:
+    """Whether to try again, and the wait the server asked for (``Retry-After``), if any.
+
+    Connection failures, 429 and gateway errors are retried; a read timeout is not, because the
+    agent may still be working and a retry would double its load.
+    """
+    if isinstance(error, httpx.HTTPStatusError):
+        status, headers = error.response.status_code, error.response.headers
+    elif isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return True, None
+    elif error is not None:
+        return False, None
+    if status not in RETRY_STATUSES:
+        return False, None
+    return True, parse_retry_after(headers.get("retry-after") if headers else None)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 2
+    backoff_ms: float = 500.0
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def delay_s(self, attempt: int, hinted: float | None = None) -> float:
+        """Exponential backoff with full jitter; a server's Retry-After wins (capped)."""
+        if hinted is not None:
+            return min(hinted, MAX_DELAY_S)
+        ceiling = self.backoff_ms / 1000 * 2 ** (attempt - 1)
+        return min(random.uniform(ceiling / 2, ceiling), MAX_DELAY_S)

@@ -1,0 +1,91 @@
+"""A connector made ready to call: references resolved, headers built, limits applied.
+
+This is the only place where secrets exist in resolved form; they travel with their
+:class:`~pytest_connectors.variables.Redactor` so every text built from a call can be scrubbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .auth import auth_headers, is_sensitive_header
+from .models import Connector, ConnectorType, HttpConnectorConfig, LangGraphConnectorConfig
+from .retry import RetryPolicy
+from .variables import Redactor, references, resolve
+
+DEFAULT_TIMEOUT_MS = 60_000
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF_MS = 500.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    type: ConnectorType
+    base_url: str
+    url: str
+    display_url: str  # as written in the file: never holds a resolved secret
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    timeout_ms: float
+    retry: RetryPolicy
+    redactor: Redactor
+    assistant_id: str = ""
+    response_path: str | None = None
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_ms / 1000
+
+
+def _join(base: str, path: str | None) -> str:
+    if not path:
+        return base.rstrip("/") or base
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def resolve_target(connector: Connector, environ: Mapping[str, str] | None = None) -> Target:
+    """Raises MissingVariableError when a referenced variable is not set."""
+    name = connector.name
+    config = connector.config
+    secrets: list[str] = []
+
+    auth_value = None
+    if connector.auth_value:
+        auth_value = resolve(connector.auth_value, connector=name, environ=environ)
+        secrets.append(auth_value)
+    headers = {"Accept": "application/json"}
+    for key, value in auth_headers(connector.auth_type, auth_value).items():
+        headers[key] = value
+        secrets.append(value.split(" ", 1)[-1])
+    for key, raw in ((config.headers if config else None) or {}).items():
+        value = resolve(raw, connector=name, environ=environ)
+        headers[key] = value
+        if references(raw) or is_sensitive_header(key):
+            secrets.append(value)
+
+    base_url = resolve(connector.base_url, connector=name, environ=environ)
+    path = config.path if isinstance(config, HttpConnectorConfig) else None
+    method = (config.method if isinstance(config, HttpConnectorConfig) else None) or "POST"
+    timeout = (config.timeout if config else None) or DEFAULT_TIMEOUT_MS
+    retries = config.retries if config and config.retries is not None else DEFAULT_RETRIES
+    backoff = (
+        config.retry_backoff_ms
+        if config and config.retry_backoff_ms is not None
+        else DEFAULT_BACKOFF_MS
+    )
+    return Target(
+        name=name,
+        type=connector.type,
+        base_url=base_url,
+        url=_join(base_url, resolve(path, connector=name, environ=environ) if path else None),
+        display_url=_join(connector.base_url, path),
+        method=method,
+        headers=tuple(headers.items()),
+        timeout_ms=float(timeout),
+        retry=RetryPolicy(retries=retries, backoff_ms=backoff),
+        redactor=Redactor(secrets),
+        assistant_id=config.assistant_id if isinstance(config, LangGraphConnectorConfig) else "",
+        response_path=config.response_path if isinstance(config, HttpConnectorConfig) else None,
+    )
