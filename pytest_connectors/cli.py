@@ -1,8 +1,8 @@
 """The ``pytest-connectors`` command: manage, test and invoke connectors from a shell.
 
-Exit codes: 0 success, 1 the remote agent call failed, 2 a usage error (bad flag, unknown
-connector, duplicate name, unreadable connector file). Errors are one line on stderr; secrets are
-always shown masked.
+Exit codes: 0 success; 1 the remote agent call failed (``test``, ``invoke``); 2 a usage error
+(bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE}).
+Errors are one line on stderr; secrets are always shown masked.
 """
 
 from __future__ import annotations
@@ -261,6 +261,53 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _client(store: ConnectorStore) -> Any:
+    from .client import ConnectorClient  # httpx and the SDK only load for remote commands
+
+    return ConnectorClient(path=store.path)
+
+
+def cmd_test(store: ConnectorStore, args: argparse.Namespace) -> int:
+    connector = store.find(args.connector)
+    with _client(store) as client:
+        result = client.test(connector)
+    if args.json:
+        _print_json(result.model_dump(mode="json", by_alias=True))
+    elif result.success:
+        print(f"OK  {connector.name} answered in {result.latency_ms:.0f} ms: {result.response}")
+    else:
+        tries = f" after {result.attempts} attempts" if result.attempts > 1 else ""
+        print(f"FAILED  {connector.name}{tries}: {result.error}")
+    return EXIT_OK if result.success else EXIT_REMOTE_FAILURE
+
+
+def _describe_message(message: Any) -> list[str]:
+    lines = [f"{message.role}: {message.text}"] if message.text else []
+    for call in message.tool_calls or []:
+        lines.append(
+            f"{message.role}: calls {call.name}({json.dumps(call.args, ensure_ascii=False)})"
+        )
+    return lines or [f"{message.role}: (empty)"]
+
+
+def cmd_invoke(store: ConnectorStore, args: argparse.Namespace) -> int:
+    connector = store.find(args.connector)
+    messages = [{"role": "user", "content": text} for text in args.message]
+    with _client(store) as client:
+        result = client.invoke(connector, messages, run_id=args.run_id)
+    if args.json:
+        _print_json(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return EXIT_OK if result.success else EXIT_REMOTE_FAILURE
+    if not result.success:
+        print(f"FAILED  {connector.name}: {result.error}")
+        return EXIT_REMOTE_FAILURE
+    for message in result.messages:
+        print("\n".join(_describe_message(message)))
+    thread = f", thread {result.thread_id}" if result.thread_id else ""
+    print(f"({result.latency_ms:.0f} ms{thread})")
+    return EXIT_OK
+
+
 Command = Callable[[ConnectorStore, argparse.Namespace], int]
 
 
@@ -292,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connector_flags(update, creating=False)
     delete = add("delete", cmd_delete, "remove a connector", json_flag=False)
     delete.add_argument("connector", metavar="NAME_OR_ID")
+    check = add("test", cmd_test, "check that a connector's agent answers")
+    check.add_argument("connector", metavar="NAME_OR_ID")
+    invoke = add("invoke", cmd_invoke, "send messages to a connector's agent")
+    invoke.add_argument("connector", metavar="NAME_OR_ID")
+    invoke.add_argument(
+        "--message", "-m", action="append", required=True, help="a user message (repeatable)"
+    )
+    invoke.add_argument("--run-id", help="langgraph: continue this conversation thread")
     return parser
 
 
