@@ -38,6 +38,16 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ServerStartError",
     ),
     "store": ("ConnectorStore",),
+    "client": (
+        "AsyncConnectorClient",
+        "ConnectorClient",
+        "ainvoke_connector",
+        "atest_connector",
+        "invoke_connector",
+        "test_connector",
+    ),
+    "conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
+    "toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
     "registry": (
         "create_connector",
         "delete_connector",
@@ -51,8 +61,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
+    "AsyncConnectorClient",
     "AuthType",
+    "BoundInvoker",
     "Connector",
+    "ConnectorCallFailed",
+    "ConnectorClient",
     "ConnectorConfig",
     "ConnectorError",
     "ConnectorFileError",
@@ -63,6 +77,7 @@ __all__ = [
     "ConnectorTestResult",
     "ConnectorType",
     "ContentBlock",
+    "Conversation",
     "CreateConnectorInput",
     "DuplicateConnectorNameError",
     "HttpConnectorConfig",
@@ -72,13 +87,19 @@ __all__ = [
     "MissingVariableError",
     "ServerStartError",
     "ToolCall",
+    "ToolCallMismatch",
     "UpdateConnectorInput",
+    "ainvoke_connector",
+    "assert_tool_calls",
+    "atest_connector",
     "create_connector",
     "delete_connector",
     "get_connector",
     "get_connector_by_name",
     "get_connector_types",
+    "invoke_connector",
     "list_connectors",
+    "test_connector",
     "update_connector",
 ]
 
@@ -97,6 +118,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .client import (
+        AsyncConnectorClient,
+        ConnectorClient,
+        ainvoke_connector,
+        atest_connector,
+        invoke_connector,
+        test_connector,
+    )
+    from .conversation import BoundInvoker, ConnectorCallFailed, Conversation
     from .errors import (
         ConnectorError,
         ConnectorFileError,
@@ -132,3 +162,4 @@ if TYPE_CHECKING:
         update_connector,
     )
     from .store import ConnectorStore
+    from .toolcalls import ToolCallMismatch, assert_tool_calls

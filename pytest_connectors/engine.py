@@ -271,11 +271,11 @@ def _thread_messages(state: Any) -> list[Message]:
 
 
 def langgraph_invoke(
-    target: Target, history: Sequence[Message], run_id: str | None
+    target: Target, history: Sequence[Message], run_id: str | None, assume_new: bool = False
 ) -> Flow[ConnectorInvokeResult]:
     thread_id = langgraph_protocol.thread_id_for(run_id) if run_id is not None else None
     to_send: Sequence[Message] = history
-    if thread_id is not None:
+    if thread_id is not None and not assume_new:
         get_state = SdkCall(target, "threads", "get_state", {"thread_id": thread_id})
         state, attempts = yield from with_retries(get_state, target.retry)
         if state.error is not None and not _is_missing(state.error):
@@ -316,10 +316,10 @@ def langgraph_probe(target: Target) -> Flow[ConnectorTestResult]:
 
 
 def invoke_flow(
-    target: Target, messages: Sequence[Message], run_id: str | None
+    target: Target, messages: Sequence[Message], run_id: str | None, assume_new: bool = False
 ) -> Flow[ConnectorInvokeResult]:
     if target.type is ConnectorType.LANGGRAPH:
-        return langgraph_invoke(target, messages, run_id)
+        return langgraph_invoke(target, messages, run_id, assume_new)
     return http_invoke(target, messages)
 
 

@@ -1,0 +1,110 @@
+"""Every agent call a test makes, and the latency figures built from them.
+
+Records are plain dicts of JSON values so they can ride on pytest reports across pytest-xdist
+workers unchanged: the controller aggregates exactly what a serial run would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, TypedDict
+
+from .models import ConnectorInvokeResult
+
+SLOWEST = 5
+
+
+class CallRecord(TypedDict):
+    test: str
+    connector: str
+    turn: int
+    latency_ms: float
+    success: bool
+    error: str | None
+    tools: list[str]
+    attempts: int
+
+
+def record_of(test: str, connector: str, turn: int, result: ConnectorInvokeResult) -> CallRecord:
+    return CallRecord(
+        test=test,
+        connector=connector,
+        turn=turn,
+        latency_ms=round(result.latency_ms, 3),
+        success=result.success,
+        error=result.error,
+        tools=[call.name for call in result.tool_calls],
+        attempts=result.attempts,
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: always a latency that was actually observed."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summarize(records: Iterable[CallRecord]) -> dict[str, dict[str, Any]]:
+    """Per connector: calls, errors, p50/p95/p99/max latency and the slowest calls."""
+    by_connector: dict[str, list[CallRecord]] = {}
+    for record in records:
+        by_connector.setdefault(record["connector"], []).append(record)
+    summary: dict[str, dict[str, Any]] = {}
+    for name in sorted(by_connector):
+        calls = by_connector[name]
+        latencies = [c["latency_ms"] for c in calls]
+        slowest = sorted(calls, key=lambda c: c["latency_ms"], reverse=True)[:SLOWEST]
+        summary[name] = {
+            "calls": len(calls),
+            "errors": sum(1 for c in calls if not c["success"]),
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
+            "p99_ms": percentile(latencies, 99),
+            "max_ms": max(latencies),
+            "slowest": [
+                {"test": c["test"], "turn": c["turn"], "latency_ms": c["latency_ms"]}
+                for c in slowest
+            ],
+        }
+    return summary
+
+
+def report_document(records: Sequence[CallRecord]) -> dict[str, Any]:
+    """The JSON report: the summary, then every call in the order the tests ran."""
+    ordered = sorted(records, key=lambda r: (r["test"], r["connector"], r["turn"]))
+    return {"version": 1, "connectors": summarize(ordered), "calls": ordered}
+
+
+def over_budget(
+    records: Sequence[CallRecord], max_ms: float | None, p95_ms: float | None
+) -> list[str]:
+    """Lines describing every budget a test's calls broke (empty when all is well)."""
+    problems = []
+    if max_ms is not None:
+        for r in records:
+            if r["latency_ms"] > max_ms:
+                problems.append(
+                    f"turn {r['turn']} on {r['connector']!r}: {r['latency_ms']:.1f} ms "
+                    f"> max_ms {max_ms:g}"
+                )
+    if p95_ms is not None and records:
+        by_connector: dict[str, list[float]] = {}
+        for r in records:
+            by_connector.setdefault(r["connector"], []).append(r["latency_ms"])
+        for name, latencies in by_connector.items():
+            p95 = percentile(latencies, 95)
+            if p95 > p95_ms:
+                over = ", ".join(
+                    f"turn {r['turn']} {r['latency_ms']:.1f} ms"
+                    for r in records
+                    if r["connector"] == name and r["latency_ms"] > p95_ms
+                )
+                problems.append(
+                    f"p95 on {name!r}: {p95:.1f} ms > p95_ms {p95_ms:g} over "
+                    f"{len(latencies)} calls (over budget: {over})"
+                )
+    return problems

@@ -1,0 +1,88 @@
+"""What a test session shares: the connector file, one client, and any servers it launched.
+
+A LangGraph connector whose ``config.launch`` names a local project is served on demand: when its
+base URL does not answer, ``langgraph dev`` is started for the session on a free port and the
+connector is pointed at it (in memory; the file is not changed).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .client import ConnectorClient
+from .models import Connector, LangGraphConnectorConfig
+from .store import ConnectorStore
+from .variables import resolve
+
+if TYPE_CHECKING:
+    from .launch import LangGraphDevServer
+
+PROBE_TIMEOUT_S = 1.0
+
+
+def answers(base_url: str) -> bool:
+    """Whether a LangGraph API server answers ``/ok`` at ``base_url``."""
+    try:
+        response = httpx.get(base_url.rstrip("/") + "/ok", timeout=PROBE_TIMEOUT_S)
+    except httpx.HTTPError:
+        return False
+    return response.is_success
+
+
+class ConnectorSession:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.store = ConnectorStore(path)
+        self.client = ConnectorClient(path=self.store.path)
+        self._ready: dict[str, Connector] = {}
+        self._servers: dict[Path, LangGraphDevServer] = {}
+
+    def connector(self, name: str) -> Connector:
+        """The named connector, with its agent started first if it is managed and not running."""
+        ready = self._ready.get(name)
+        if ready is None:
+            ready = self._ready[name] = self._prepare(self.store.find(name))
+        return ready
+
+    def launch_dir(self, connector: Connector) -> Path | None:
+        config = connector.config
+        if not isinstance(config, LangGraphConnectorConfig) or not config.launch:
+            return None
+        target = Path(config.launch).expanduser()
+        if not target.is_absolute():
+            target = self.store.path.parent / target
+        return target.parent if target.suffix == ".json" else target
+
+    def _prepare(self, connector: Connector) -> Connector:
+        project = self.launch_dir(connector)
+        if project is None:
+            return connector
+        if answers(resolve(connector.base_url, connector=connector.name)):
+            return connector
+        server = self._servers.get(project)
+        if server is None:
+            from .launch import LangGraphDevServer
+
+            if not (project / "langgraph.json").is_file():
+                from .errors import ServerStartError
+
+                raise ServerStartError(
+                    f"connector {connector.name!r}: config.launch points at {project}, "
+                    "which holds no langgraph.json"
+                )
+            server = LangGraphDevServer(project).start()
+            self._servers[project] = server
+        return connector.model_copy(update={"base_url": server.url})
+
+    @property
+    def servers(self) -> list[LangGraphDevServer]:
+        return list(self._servers.values())
+
+    def close(self) -> None:
+        self.client.close()
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
