@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from .auth import is_sensitive_header
 from .errors import ConnectorError
 from .models import AuthType, Connector, ConnectorType
 from .registry import get_connector_types
@@ -29,11 +30,22 @@ class UsageError(Exception):
     """A mistake in the command line: reported in one line with exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad command line in one line instead of argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(f"{message} (see `{self.prog} --help`)")
+
+
 def public_record(connector: Connector) -> dict[str, Any]:
-    """The connector as JSON, with its auth value masked."""
-    record = connector.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The connector as JSON, with its auth value and secret-looking headers masked."""
+    record = connector.model_dump(mode="json", by_alias=True)
     if connector.auth_value is not None:
         record["authValue"] = mask(connector.auth_value)
+    headers = record.get("config", {}).get("headers") or {}
+    for name, value in headers.items():
+        if is_sensitive_header(name) and isinstance(value, str):
+            headers[name] = mask(value)
     return record
 
 
@@ -77,8 +89,8 @@ def _print_connector(connector: Connector, as_json: bool) -> None:
         ("auth", _auth_label(connector)),
         ("target", _target(connector)),
     ]
-    if connector.config is not None:
-        config = connector.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    config = public_record(connector).get("config")
+    if config:
         lines.append(("config", json.dumps(config, ensure_ascii=False)))
     lines += [
         ("created", public_record(connector)["createdAt"]),
@@ -235,7 +247,7 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     changes = _config_changes(args)
     if changes:
         config = (
-            current.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+            current.config.model_dump(mode="json", by_alias=True)
             if current.config is not None
             else {}
         )
@@ -312,15 +324,12 @@ Command = Callable[[ConnectorStore, argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--file",
-        metavar="PATH",
-        help="connector file (default: $PYTEST_CONNECTORS_FILE, else ./data/connectors.json)",
-    )
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Manage, test and invoke the connectors of a project."
-    )
+    file_help = "connector file (default: $PYTEST_CONNECTORS_FILE, else ./data/connectors.json)"
+    common = _Parser(add_help=False)
+    # SUPPRESS: a --file given before the command is not reset by the command's own default.
+    common.add_argument("--file", metavar="PATH", default=argparse.SUPPRESS, help=file_help)
+    parser = _Parser(prog=PROG, description="Manage, test and invoke the connectors of a project.")
+    parser.add_argument("--file", metavar="PATH", help=file_help)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Command, help_text: str, json_flag: bool = True) -> Any:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
 
 from pytest_connectors.errors import ServerStartError
 
@@ -92,7 +93,7 @@ class LocalServer:
     ) -> None:
         """Items of ``command`` equal to ``{port}`` or ``{host}`` are filled in on start.
 
-        ``env`` is laid over this process's environment and ``unset_env`` removed from it.
+        The server gets this process's environment without ``unset_env``, then ``env``.
         Without ``log_path`` the log lives in a temporary folder that ``stop()`` removes.
         """
         self._command_template = list(command)
@@ -205,11 +206,10 @@ class LocalServer:
     # --- internals --------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._env}
-        for key in self._unset_env:
-            env.pop(key, None)
+        env = {k: v for k, v in os.environ.items() if k not in self._unset_env}
+        env.update({"PYTHONUNBUFFERED": "1", **self._env})
         assert self._log_path is not None
-        with self._log_path.open("ab") as log:
+        with self._log_path.open("wb") as log:
             try:
                 self._process = subprocess.Popen(
                     self.command,
@@ -264,6 +264,9 @@ class LocalServer:
             return "was not started"
         if process.returncode is not None:
             return f"exited with code {process.returncode}"
+        if not hasattr(os, "waitid"):  # macOS: fall back to reaping
+            code = process.poll()
+            return None if code is None else f"exited with code {code}"
         try:
             info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
@@ -356,8 +359,8 @@ class LangGraphDevServer(LocalServer):
         log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.project_dir = Path(project_dir).resolve()
+        self._announced = False
         command = [
-            "{langgraph}",
             "dev",
             "--no-browser",
             "--no-reload",
@@ -368,6 +371,7 @@ class LangGraphDevServer(LocalServer):
         ]
         if n_jobs_per_worker is not None:
             command += ["--n-jobs-per-worker", str(n_jobs_per_worker)]
+        self._dev_args = command
         super().__init__(
             command,
             port=port,
@@ -381,12 +385,8 @@ class LangGraphDevServer(LocalServer):
         )
 
     def _prepare(self, workdir: Path) -> None:
-        cli = langgraph_command()
-        self._command_template = [
-            part
-            for item in self._command_template
-            for part in (cli if item == "{langgraph}" else [item])
-        ]
+        self._command_template = [*langgraph_command(), *self._dev_args]
+        self._announced = False
         if not (self.project_dir / "langgraph.json").is_file():
             raise ServerStartError(
                 f"{self.name} did not start: {self.project_dir} holds no langgraph.json; "
@@ -401,13 +401,15 @@ class LangGraphDevServer(LocalServer):
     def _ready(self, client: httpx.Client) -> bool:
         # A busy port makes `langgraph dev` quietly take another one; its banner says which,
         # and polling our port first could reach whoever holds it.
-        match = _API_LINE.search(self.log_tail(200))
-        if match is None:
-            return False
-        announced = match.group(1).rstrip("/")
-        if announced != self._url:
-            self._url = announced
-            self.port = int(announced.rsplit(":", 1)[1])
+        if not self._announced:
+            match = _API_LINE.search(self.log_tail(1000))
+            port = urlsplit(match.group(1)).port if match else None
+            if port is None:
+                return False
+            if port != self.port:
+                self.port = port
+                self._url = f"http://{_format_host(_connect_host(self.host))}:{port}"
+            self._announced = True
         return super()._ready(client)
 
 

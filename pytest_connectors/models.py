@@ -19,7 +19,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -54,7 +56,9 @@ Timestamp = Annotated[AwareDatetime, PlainSerializer(_iso_utc, return_type=str)]
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """Now, at the millisecond precision the file keeps, so a returned record equals a re-read."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class _CamelModel(BaseModel):
@@ -63,13 +67,30 @@ class _CamelModel(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
+        hide_input_in_errors=True,  # the input may hold an auth value
     )
 
 
 class _Record(_CamelModel):
-    """A stored record: unknown keys are kept and written back."""
+    """A stored record: unknown keys are kept and written back, even when they are null.
+
+    A declared field that is None is left out unless it was set explicitly (an explicit null in
+    a file stays; in an update it means "clear this field").
+    """
 
     model_config = ConfigDict(extra="allow")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, info in type(self).model_fields.items():
+                if name in self.model_fields_set:
+                    continue
+                for key in (name, info.alias):
+                    if key in data and data[key] is None:
+                        del data[key]
+        return data
 
 
 class _CommonConfig(_Record):

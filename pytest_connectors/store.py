@@ -88,7 +88,7 @@ def parse_connectors(data: bytes, path: Path) -> list[Connector]:
 
 
 def dump_connectors(connectors: list[Connector]) -> bytes:
-    records = [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in connectors]
+    records = [c.model_dump(mode="json", by_alias=True) for c in connectors]
     return (json.dumps(records, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -147,7 +147,7 @@ class ConnectorStore:
             connector = Connector.model_validate(
                 {
                     "id": str(uuid.uuid4()),
-                    **request.model_dump(by_alias=False, exclude_none=True),
+                    **request.model_dump(by_alias=False),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -170,7 +170,7 @@ class ConnectorStore:
             if renamed and any(c.name == change.name for c in connectors):
                 assert change.name is not None
                 raise DuplicateConnectorNameError(change.name)
-            merged = current.model_dump(by_alias=False, exclude_none=True)
+            merged = current.model_dump(by_alias=False)
             for field in change.model_fields_set:
                 value = getattr(change, field)
                 if value is None:
