@@ -1,0 +1,112 @@
+"""The README is executed: its commands, snippets and sample output must stay true."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_connectors import ToolCall, assert_tool_calls
+from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.store import ConnectorStore, parse_connectors
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
+
+
+def blocks(language: str, containing: str = "") -> list[str]:
+    found = [body for lang, body in BLOCKS if lang == language and containing in body]
+    assert found, f"no {language} block containing {containing!r} in the README"
+    return found
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    quickstart = blocks("bash", "pip install")
+    commands = [line.split("&&", 1)[1].strip() for b in quickstart for line in b.splitlines()]
+    assert commands[0] == 'pytest examples --connector "LangGraph Dev"'
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci_pytest = [line.strip() for line in ci.splitlines() if line.strip().startswith("pytest")]
+    assert ci_pytest == [commands[1]]
+    assert 'pip install --quiet -e ".[dev]"' in ci
+
+
+def _write_langgraph_connector(path: Path, url: str) -> None:
+    ConnectorStore(path).create(
+        {
+            "name": "LangGraph Dev",
+            "type": "langgraph",
+            "baseUrl": url,
+            "config": {"assistantId": "agent"},
+        }
+    )
+
+
+def test_the_test_snippet_passes(
+    pytester: pytest.Pytester, langgraph_server: LangGraphDevServer
+) -> None:
+    _write_langgraph_connector(pytester.path / "data" / "connectors.json", langgraph_server.url)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_snippet=blocks("python", "def test_")[0])
+    result = pytester.runpytest("--connector", "LangGraph Dev", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_library_snippet_runs(tmp_path: Path, langgraph_server: LangGraphDevServer) -> None:
+    connectors = tmp_path / "connectors.json"
+    _write_langgraph_connector(connectors, langgraph_server.url)
+    snippet = blocks("python", "invoke_connector(")[-1]
+    env = {**os.environ, "PYTEST_CONNECTORS_FILE": str(connectors)}
+    run = subprocess.run(
+        [sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "The weather in Paris is sunny, 21°C." in run.stdout
+    assert "get_weather {'city': 'Paris'}" in run.stdout
+
+
+def test_the_cli_snippet_runs(
+    tmp_path: Path, http_agent_server: UvicornServer, http_agent_token: str
+) -> None:
+    script = blocks("bash", "pytest-connectors create")[0]
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SUPPORT_BOT_URL": http_agent_server.url,
+        "SUPPORT_BOT_TOKEN": http_agent_token,
+    }
+    env.pop("PYTEST_CONNECTORS_FILE", None)
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "OK  Support bot answered" in run.stdout
+    assert "Your name is Ada." in run.stdout
+    assert http_agent_token not in run.stdout + run.stderr
+    assert "${SUPPORT_BOT_TOKEN}" in run.stdout  # the list shows references as written
+
+
+def test_the_connector_file_sample_loads(tmp_path: Path) -> None:
+    sample = blocks("json", '"assistantId"')[0]
+    (connector,) = parse_connectors(sample.encode(), tmp_path / "sample.json")
+    assert connector.name == "LangGraph Dev"
+    assert json.loads(sample)[0]["config"]["launch"] == "../langgraph_agent"
+
+
+def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
+    sample = blocks("text", "tool calls do not match")[0].rstrip("\n")
+    actual = [ToolCall(name="get_weather", args={"city": "Paris"})]
+    with pytest.raises(AssertionError) as failure:
+        assert_tool_calls(actual, [{"name": "get_weather", "args": {"city": "Rome"}}])
+    assert str(failure.value) == sample
