@@ -27,6 +27,7 @@ from .models import (
 )
 from .registry import PathArg, store_for
 from .target import Target, resolve_target
+from .transport import AsyncDeadlineTransport, DeadlineTransport
 
 if TYPE_CHECKING:
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
@@ -97,7 +98,7 @@ class ConnectorClient(_ClientBase):
         environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(path=path, environ=environ)
-        self._transport = transport
+        self._transport = DeadlineTransport(transport or httpx.HTTPTransport(verify=ssl_context()))
         self._http: httpx.Client | None = None
         self._sdk: dict[tuple[Any, ...], SyncLangGraphClient] = {}
 
@@ -170,9 +171,7 @@ class ConnectorClient(_ClientBase):
 
     def _http_client(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(
-                transport=self._transport, follow_redirects=True, verify=ssl_context()
-            )
+            self._http = httpx.Client(transport=self._transport, follow_redirects=True)
         return self._http
 
     def _langgraph(self, target: Target) -> SyncLangGraphClient:
@@ -187,7 +186,6 @@ class ConnectorClient(_ClientBase):
                 timeout=target.timeout_s,
                 transport=self._transport,
                 follow_redirects=True,
-                verify=ssl_context(),
             )
             sdk = self._sdk[key] = SyncLangGraphClient(http)
         return sdk
@@ -204,7 +202,9 @@ class AsyncConnectorClient(_ClientBase):
         environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(path=path, environ=environ)
-        self._transport = transport
+        self._transport = AsyncDeadlineTransport(
+            transport or httpx.AsyncHTTPTransport(verify=ssl_context())
+        )
         self._http: httpx.AsyncClient | None = None
         self._sdk: dict[tuple[Any, ...], LangGraphClient] = {}
 
@@ -276,9 +276,7 @@ class AsyncConnectorClient(_ClientBase):
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                transport=self._transport, follow_redirects=True, verify=ssl_context()
-            )
+            self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=True)
         return self._http
 
     def _langgraph(self, target: Target) -> LangGraphClient:
@@ -293,7 +291,6 @@ class AsyncConnectorClient(_ClientBase):
                 timeout=target.timeout_s,
                 transport=self._transport,
                 follow_redirects=True,
-                verify=ssl_context(),
             )
             sdk = self._sdk[key] = LangGraphClient(http)
         return sdk

@@ -1,0 +1,37 @@
+"""Shared fixtures: real local agent servers, started on first use and stopped at session end.
+
+Under pytest-xdist each worker starts its own servers, on ports the kernel picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture(scope="session")
+def langgraph_server() -> Iterator[LangGraphDevServer]:
+    """`langgraph dev` serving examples/langgraph_agent (graph "agent")."""
+    with LangGraphDevServer(EXAMPLES / "langgraph_agent") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def http_agent_token() -> str:
+    return "test-token-for-http-agent"
+
+
+@pytest.fixture(scope="session")
+def http_agent_server(http_agent_token: str) -> Iterator[UvicornServer]:
+    """uvicorn serving examples/http_agent/app.py, which accepts ``http_agent_token``."""
+    server = UvicornServer(
+        "app:app", app_dir=EXAMPLES / "http_agent", env={"HTTP_AGENT_TOKEN": http_agent_token}
+    )
+    with server:
+        yield server
