@@ -94,6 +94,7 @@ class Conversation:
     def _settle(
         self, message: Message, result: ConnectorInvokeResult, check: bool
     ) -> ConnectorInvokeResult:
+        __tracebackhide__ = True
         self.results.append(result)
         self.messages.append(message)
         self.messages.extend(result.messages)
@@ -107,6 +108,7 @@ class Conversation:
         self, message: str | Message | Mapping[str, Any], *, check: bool = True
     ) -> ConnectorInvokeResult:
         """One turn. A failed call fails the test unless ``check=False``."""
+        __tracebackhide__ = True  # failures point at the test's line, not this library
         user = _user_message(message)
         result = self._client.invoke(
             self.connector, self._outgoing(user), run_id=self._run_id(), assume_new=True
@@ -116,6 +118,7 @@ class Conversation:
     async def asend(
         self, message: str | Message | Mapping[str, Any], *, check: bool = True
     ) -> ConnectorInvokeResult:
+        __tracebackhide__ = True
         user = _user_message(message)
         # A client per call: an event loop may close after any test, and its sockets with it.
         async with AsyncConnectorClient() as client:

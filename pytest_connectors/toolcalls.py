@@ -114,6 +114,7 @@ def assert_tool_calls(
     ``source`` is an invoke result, a conversation, or a list of ToolCall. An expected call is a
     tool name, ``{"name": ..., "args": {...}}``, or a ToolCall.
     """
+    __tracebackhide__ = True
     if match not in MATCH_MODES:
         raise ValueError(f"match must be one of {', '.join(MATCH_MODES)}; got {match!r}")
     if args not in ARGS_MODES:
