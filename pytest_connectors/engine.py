@@ -8,7 +8,7 @@ here; the clients only perform effects, so both behave identically by constructi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -107,13 +107,25 @@ def describe_error(error: BaseException, target: Target) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+
+
 def _scrub(value: Any, redactor: Redactor) -> Any:
     if isinstance(value, str):
         return redactor.scrub(value)
     if isinstance(value, list):
         return [_scrub(v, redactor) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub(v, redactor) for k, v in value.items()}
+        return {redactor.scrub(k): _scrub(v, redactor) for k, v in value.items()}
     return value
 
 
@@ -121,10 +133,16 @@ ResultT = TypeVar("ResultT", ConnectorInvokeResult, ConnectorTestResult)
 
 
 def redact(result: ResultT, redactor: Redactor) -> ResultT:
-    """Replace any resolved secret the agent or server echoed back."""
-    if not redactor or not redactor.leaks(result.model_dump_json()):
+    """Replace any resolved secret the agent or server echoed back.
+
+    The plain strings are searched, not a JSON dump, where quotes and backslashes are escaped.
+    """
+    if not redactor:
         return result
-    return type(result).model_validate(_scrub(result.model_dump(mode="json"), redactor))
+    data = result.model_dump(mode="json")
+    if not any(redactor.leaks(text) for text in _strings(data)):
+        return result
+    return type(result).model_validate(_scrub(data, redactor))
 
 
 def _raw(body: bytes | str) -> str:

@@ -34,7 +34,18 @@ def encode(payload: Any) -> bytes:
 
 
 def wire_message(message: Message) -> dict[str, Any]:
-    return message.model_dump(mode="json", exclude_none=True)
+    """A message in the OpenAI chat shape, so any OpenAI-compatible endpoint accepts it."""
+    payload = message.model_dump(mode="json", exclude_none=True)
+    if message.tool_calls:
+        payload["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.args)},
+            }
+            for call in message.tool_calls
+        ]
+    return payload
 
 
 def invoke_body(messages: Sequence[Message]) -> bytes:

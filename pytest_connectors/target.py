@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .auth import auth_headers, is_sensitive_header
+from .errors import InvalidInputError
 from .models import Connector, ConnectorType, HttpConnectorConfig, LangGraphConnectorConfig
 from .retry import RetryPolicy
 from .variables import Redactor, references, resolve
@@ -65,6 +66,12 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
         if references(raw) or is_sensitive_header(key):
             secrets.append(value)
 
+    for key, value in headers.items():
+        if not value.isascii():
+            raise InvalidInputError(
+                f"connector {name!r}: the {key} header holds non-ASCII characters, which HTTP "
+                "headers cannot carry; check the auth value or header (the value is not shown)"
+            )
     base_url = resolve(connector.base_url, connector=name, environ=environ)
     path = config.path if isinstance(config, HttpConnectorConfig) else None
     method = (config.method if isinstance(config, HttpConnectorConfig) else None) or "POST"

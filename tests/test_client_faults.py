@@ -1,0 +1,731 @@
+"""What the clients do when the network or the agent misbehaves, and what they never leak.
+
+Faults are injected with ``httpx.MockTransport`` through ``ConnectorClient(transport=...)`` and
+``AsyncConnectorClient(transport=...)``; a closed loopback port stands in for an agent that is
+down. Pauses between retries are recorded by replacing the client's ``time.sleep``.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from pytest_connectors.client import (
+    AsyncConnectorClient,
+    ConnectorClient,
+    ainvoke_connector,
+    atest_connector,
+    invoke_connector,
+    test_connector,
+)
+from pytest_connectors.errors import (
+    ConnectorNotFoundError,
+    InvalidInputError,
+    MissingVariableError,
+)
+from pytest_connectors.models import Connector, ConnectorInvokeResult, ConnectorTestResult
+from pytest_connectors.retry import MAX_DELAY_S, RetryPolicy, parse_retry_after, retry_decision
+from pytest_connectors.store import ConnectorStore
+
+BASE = "http://agent.test"
+SECRET = "sk-SECRET-abc123"
+SECRET_VARIABLE = "PYTEST_CONNECTORS_TEST_SECRET"
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def make_connector(
+    *,
+    kind: str = "http",
+    base_url: str = BASE,
+    auth_type: str | None = None,
+    auth_value: str | None = None,
+    **config: Any,
+) -> Connector:
+    """Retries wait 0 ms unless a test says otherwise."""
+    defaults: dict[str, Any] = {"retryBackoffMs": 0}
+    defaults.update({"assistantId": "agent"} if kind == "langgraph" else {"path": "/chat"})
+    now = datetime.now(UTC)
+    return Connector.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "name": "agent",
+            "type": kind,
+            "baseUrl": base_url,
+            "authType": auth_type,
+            "authValue": auth_value,
+            "config": {**defaults, **config},
+            "createdAt": now,
+            "updatedAt": now,
+        }
+    )
+
+
+def reply(status: int = 200, **kwargs: Any) -> Answer:
+    """An answer for Script: a fresh response per request."""
+    return lambda request: httpx.Response(status, **kwargs)
+
+
+def raise_(error: type[httpx.TransportError]) -> Answer:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise error("injected", request=request)
+
+    return answer
+
+
+OK = reply(json={"content": "all good"})
+
+
+class Script:
+    """Answers requests in order (the last answer repeats) and keeps every request."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return answer(request)
+
+    def sync(self) -> ConnectorClient:
+        return ConnectorClient(transport=httpx.MockTransport(self.handle))
+
+    def async_(self) -> AsyncConnectorClient:
+        async def handler(request: httpx.Request) -> httpx.Response:
+            return self.handle(request)
+
+        return AsyncConnectorClient(transport=httpx.MockTransport(handler))
+
+    def invoke(
+        self, connector: Connector, data: Any = "hello", **kwargs: Any
+    ) -> ConnectorInvokeResult:
+        with self.sync() as client:
+            return client.invoke(connector, data, **kwargs)
+
+    def test(self, connector: Connector) -> ConnectorTestResult:
+        with self.sync() as client:
+            return client.test(connector)
+
+    async def ainvoke(self, connector: Connector, data: Any = "hello") -> ConnectorInvokeResult:
+        async with self.async_() as client:
+            return await client.invoke(connector, data)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every pause the sync client takes between attempts (it does not really wait)."""
+    recorded: list[float] = []
+    monkeypatch.setattr("pytest_connectors.client.time.sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def failed(result: ConnectorInvokeResult | ConnectorTestResult) -> str:
+    assert not result.success
+    assert result.error is not None
+    return result.error
+
+
+# --- retries ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_a_busy_or_gateway_error_is_retried_then_succeeds(status: int) -> None:
+    script = Script(reply(status, headers={"Retry-After": "0"}), OK)
+    result = script.invoke(make_connector())
+    assert result.success, result.error
+    assert result.text == "all good"
+    assert result.attempts == 2
+    assert len(script.requests) == 2
+    assert result.status_code == 200
+
+
+def test_retry_after_seconds_is_the_pause(sleeps: list[float]) -> None:
+    script = Script(reply(503, headers={"Retry-After": "7"}), OK)
+    result = script.invoke(make_connector(retryBackoffMs=100_000))
+    assert result.success, result.error
+    assert sleeps == [7.0]
+
+
+def test_retry_after_zero_wins_over_a_long_backoff(sleeps: list[float]) -> None:
+    script = Script(reply(503, headers={"Retry-After": "0"}), OK)
+    assert script.invoke(make_connector(retryBackoffMs=60_000)).success
+    assert sleeps == [0.0]
+
+
+def test_retry_after_as_an_http_date(sleeps: list[float]) -> None:
+    when = email.utils.formatdate(time.time() + 5, usegmt=True)
+    script = Script(reply(429, headers={"Retry-After": when}), OK)
+    assert script.invoke(make_connector()).success
+    [pause] = sleeps
+    assert 3.0 < pause <= 5.0
+
+
+def test_a_huge_retry_after_is_capped(sleeps: list[float]) -> None:
+    script = Script(reply(429, headers={"Retry-After": "3600"}), OK)
+    assert script.invoke(make_connector()).success
+    assert sleeps == [MAX_DELAY_S]
+
+
+def test_without_retry_after_the_backoff_doubles_with_jitter(sleeps: list[float]) -> None:
+    script = Script(reply(503, text="down"))
+    result = script.invoke(make_connector(retries=2, retryBackoffMs=100))
+    assert failed(result) == "HTTP 503: down"
+    assert result.attempts == 3
+    first, second = sleeps
+    assert 0.05 <= first <= 0.1
+    assert 0.1 <= second <= 0.2
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3])
+def test_retries_are_bounded_by_config(retries: int) -> None:
+    script = Script(reply(503, json={"detail": "overloaded"}))
+    result = script.invoke(make_connector(retries=retries))
+    assert failed(result) == "HTTP 503: overloaded"
+    assert result.status_code == 503
+    assert result.attempts == retries + 1
+    assert len(script.requests) == retries + 1
+
+
+def test_default_retries_are_two() -> None:
+    script = Script(reply(429))
+    connector = make_connector()
+    assert connector.config is not None
+    assert connector.config.retries is None
+    assert script.invoke(connector).attempts == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 500])
+def test_client_errors_and_a_500_are_not_retried(status: int) -> None:
+    script = Script(reply(status, json={"detail": "no"}))
+    result = script.invoke(make_connector(retries=3))
+    assert failed(result) == f"HTTP {status}: no"
+    assert result.attempts == 1
+    assert len(script.requests) == 1
+
+
+def test_an_error_without_a_body_says_the_reason_phrase() -> None:
+    assert failed(Script(reply(502)).invoke(make_connector(retries=0))) == "HTTP 502: Bad Gateway"
+
+
+def test_a_connect_error_is_retried() -> None:
+    script = Script(raise_(httpx.ConnectError), OK)
+    result = script.invoke(make_connector())
+    assert result.success, result.error
+    assert result.attempts == 2
+
+
+def test_latency_is_that_of_the_attempt_that_answered() -> None:
+    def slow_busy(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.5)
+        return httpx.Response(429, headers={"Retry-After": "0"})
+
+    result = Script(slow_busy, OK).invoke(make_connector())
+    assert result.success, result.error
+    assert result.attempts == 2
+    assert 0 < result.latency_ms < 500
+
+
+# --- an agent that is down or slow ------------------------------------------------------------
+
+
+def test_a_closed_port_is_a_connect_failure_after_every_attempt(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    result = invoke_connector(make_connector(base_url=url, retries=2), "hello")
+    error = failed(result)
+    assert error.startswith(f"cannot connect to {url}/chat")
+    assert "is the agent running there?" in error
+    assert result.attempts == 3
+    assert result.status_code is None
+
+    probe = test_connector(make_connector(base_url=url, retries=0))
+    assert failed(probe).startswith(f"cannot connect to {url}/chat")
+    assert probe.attempts == 1
+
+
+def test_a_closed_port_for_a_langgraph_connector(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    connector = make_connector(kind="langgraph", base_url=url, retries=1)
+    stateless = invoke_connector(connector, "hello")
+    assert failed(stateless).startswith(f"cannot connect to {url}")
+    assert stateless.attempts == 2
+    threaded = invoke_connector(connector, "hello", run_id="ticket-42")
+    assert failed(threaded).startswith(f"cannot connect to {url}")
+    assert threaded.thread_id is not None
+
+
+class _TimesOutMidBody(httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"content": "half an ans'
+        raise httpx.ReadTimeout("read timed out")
+
+
+def test_a_read_timeout_mid_body_is_reported_and_not_retried() -> None:
+    script = Script(lambda request: httpx.Response(200, stream=_TimesOutMidBody()))
+    result = script.invoke(make_connector(timeout=1234, retries=3))
+    error = failed(result)
+    assert error.startswith(f"timed out after 1234 ms waiting for {BASE}/chat")
+    assert result.attempts == 1
+    assert len(script.requests) == 1
+
+
+def test_the_timeout_is_passed_to_every_request() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, json={"content": "ok"})
+
+    Script(record).invoke(make_connector(timeout=1500))
+    assert seen == [{"connect": 1.5, "read": 1.5, "write": 1.5, "pool": 1.5}]
+
+
+# --- 200 replies that are not what was asked for ----------------------------------------------
+
+
+def test_a_plain_text_200_is_the_reply() -> None:
+    result = Script(reply(text="Just text.")).invoke(make_connector())
+    assert result.success, result.error
+    assert result.text == "Just text."
+
+
+def test_an_empty_200_is_a_failure() -> None:
+    result = Script(reply(200)).invoke(make_connector())
+    assert failed(result) == "HTTP 200, but the reply body is empty"
+
+
+def test_a_json_200_without_an_assistant_message_is_a_failure() -> None:
+    result = Script(reply(json={"status": "queued", "job": 7})).invoke(make_connector())
+    error = failed(result)
+    assert error.startswith("HTTP 200, but no assistant message in the reply")
+    assert "job, status" in error
+    assert result.raw_response == '{"status":"queued","job":7}'
+
+
+def test_test_connector_only_needs_a_2xx() -> None:
+    result = Script(reply(json={"status": "queued"})).test(make_connector())
+    assert result.success, result.error
+    assert result.response == '{"status":"queued"}'
+
+
+def _graph_state(request: httpx.Request) -> httpx.Response:
+    """What runs/wait answers: the thread's whole state, our input messages included."""
+    sent = json.loads(request.content)["input"]["messages"]
+    state = [{"type": "human", "content": m["content"], "id": m["id"]} for m in sent]
+    state.append({"type": "ai", "content": "graph says hi", "id": "ai-1"})
+    return httpx.Response(200, json={"messages": state})
+
+
+def test_a_langgraph_run_is_retried_on_503_like_any_request() -> None:
+    script = Script(reply(503, headers={"Retry-After": "0"}), _graph_state)
+    result = script.invoke(make_connector(kind="langgraph"))
+    assert result.success, result.error
+    assert result.text == "graph says hi"
+    assert result.attempts == 2
+    assert [r.url.path for r in script.requests] == ["/runs/wait", "/runs/wait"]
+
+
+def test_a_langgraph_run_that_added_no_answer_is_a_failure() -> None:
+    def echo_only(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["input"]["messages"]
+        return httpx.Response(200, json={"messages": [{"type": "human", **m} for m in sent]})
+
+    result = Script(echo_only).invoke(make_connector(kind="langgraph"))
+    assert failed(result) == "the run added no assistant message"
+    assert result.status_code == 200
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+def _echo_headers(status: int) -> Answer:
+    """A server that repeats the request headers back, as some error pages do."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        headers = dict(request.headers)
+        if status == 200:
+            return httpx.Response(200, json={"content": f"you sent {headers}"})
+        return httpx.Response(status, json={"detail": {"message": f"rejected {headers}"}})
+
+    return answer
+
+
+AUTH_CASES = [
+    pytest.param("api-key", SECRET, [SECRET], id="api-key"),
+    pytest.param("bearer", SECRET, [SECRET], id="bearer"),
+    pytest.param(
+        "basic",
+        f"ada:{SECRET}",
+        [f"ada:{SECRET}", base64.b64encode(f"ada:{SECRET}".encode()).decode()],
+        id="basic",
+    ),
+]
+
+
+def _assert_hidden(result: ConnectorInvokeResult | ConnectorTestResult, forms: list[str]) -> None:
+    texts = [result.model_dump_json(), repr(result), str(result.model_dump())]
+    for form in forms:
+        for text in texts:
+            assert form not in text
+
+
+@pytest.mark.parametrize(("auth_type", "value", "forms"), AUTH_CASES)
+@pytest.mark.parametrize("status", [200, 401])
+def test_an_echoed_secret_is_masked_in_every_result(
+    monkeypatch: pytest.MonkeyPatch, auth_type: str, value: str, forms: list[str], status: int
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, value)
+    connector = make_connector(auth_type=auth_type, auth_value=f"${{{SECRET_VARIABLE}}}")
+    script = Script(_echo_headers(status))
+
+    result = script.invoke(connector)
+    # The secret did go out: the server got it.
+    assert any(forms[-1] in " ".join(r.headers.values()) for r in script.requests)
+    _assert_hidden(result, forms)
+    assert result.raw_response is not None
+    assert "****" in result.raw_response
+    if status == 200:
+        assert result.success
+        assert "****" in result.text
+    else:
+        assert failed(result).startswith("HTTP 401: rejected")
+        assert "****" in failed(result)
+
+    _assert_hidden(script.test(connector), forms)
+
+
+def test_a_literal_secret_is_masked_as_well() -> None:
+    connector = make_connector(auth_type="bearer", auth_value=SECRET)
+    result = Script(_echo_headers(401)).invoke(connector)
+    _assert_hidden(result, [SECRET])
+    assert "Bearer ****" in failed(result)
+
+
+def test_secret_headers_are_masked_and_plain_ones_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    connector = make_connector(
+        headers={
+            "X-Tenant": f"${{{SECRET_VARIABLE}}}",  # a reference: its value is a secret
+            "X-Session-Token": "literal-session-value",  # a secret-looking name
+            "X-Trace": "trace-1234",  # neither: shown as is
+        }
+    )
+    result = Script(_echo_headers(200)).invoke(connector)
+    _assert_hidden(result, [SECRET, "literal-session-value"])
+    assert "trace-1234" in result.text
+
+
+@pytest.mark.parametrize("secret", ['sk-"SECRET"-1', "sk\\SECRET\\1"])
+def test_a_secret_with_json_special_characters_is_masked_too(secret: str) -> None:
+    def echo_text(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=f"you sent {request.headers['x-api-key']}")
+
+    connector = make_connector(auth_type="api-key", auth_value=secret)
+    result = Script(echo_text).invoke(connector)
+    assert result.success, result.error
+    assert secret not in result.text
+    assert secret not in (result.raw_response or "")
+
+
+@pytest.mark.asyncio
+async def test_the_async_client_masks_secrets_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    connector = make_connector(auth_type="bearer", auth_value=f"${{{SECRET_VARIABLE}}}")
+    for status in (200, 401):
+        result = await Script(_echo_headers(status)).ainvoke(connector)
+        _assert_hidden(result, [SECRET])
+        assert "Bearer ****" in (result.raw_response or "")
+
+
+# --- what is sent -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("auth_type", "value", "expected"),
+    [
+        ("api-key", "k-123", {"x-api-key": "k-123"}),
+        ("bearer", "k-123", {"authorization": "Bearer k-123"}),
+        ("basic", "ada:pw", {"authorization": "Basic YWRhOnB3"}),
+        ("basic", "YWRhOnB3", {"authorization": "Basic YWRhOnB3"}),  # already encoded
+        ("none", "k-123", {}),
+        (None, None, {}),
+    ],
+)
+def test_auth_headers_and_config_headers(
+    monkeypatch: pytest.MonkeyPatch,
+    auth_type: str | None,
+    value: str | None,
+    expected: dict[str, str],
+) -> None:
+    monkeypatch.setenv("PYTEST_CONNECTORS_TEST_TENANT", "acme")
+    connector = make_connector(
+        auth_type=auth_type,
+        auth_value=value,
+        headers={"X-Trace": "t-1", "X-Tenant": "${PYTEST_CONNECTORS_TEST_TENANT}"},
+    )
+    script = Script(OK)
+    assert script.invoke(connector).success
+    headers = script.requests[0].headers
+    auth = {k: headers[k] for k in ("authorization", "x-api-key") if k in headers}
+    assert auth == expected
+    assert headers["x-trace"] == "t-1"
+    assert headers["x-tenant"] == "acme"
+    assert headers["content-type"] == "application/json"
+    assert headers["accept"] == "application/json"
+
+
+def test_the_request_is_the_configured_method_and_url_with_the_messages() -> None:
+    script = Script(OK)
+    connector = make_connector(base_url=f"{BASE}/api/", path="/v2/chat", method="put")
+    history = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "my name is Ada"},
+        {"role": "assistant", "content": "Hi Ada"},
+        {"role": "user", "content": "what is my name"},
+    ]
+    assert script.invoke(connector, history).success
+    [request] = script.requests
+    assert request.method == "PUT"
+    assert str(request.url) == f"{BASE}/api/v2/chat"
+    assert json.loads(request.content) == {"messages": history}
+
+
+def test_test_connector_sends_hello() -> None:
+    script = Script(reply(json={"content": "hi"}))
+    result = script.test(make_connector())
+    assert (result.success, result.response) == (True, "hi")
+    body = json.loads(script.requests[0].content)
+    assert body["messages"] == [{"role": "user", "content": "hello"}]
+
+
+# --- local misuse raises, before any request --------------------------------------------------
+
+
+def test_an_unknown_connector_name_raises_and_lists_the_known_ones(tmp_path: Path) -> None:
+    path = tmp_path / "connectors.json"
+    ConnectorStore(path).create({"name": "known", "type": "http", "baseUrl": BASE})
+    script = Script(OK)
+    with (
+        ConnectorClient(path=path, transport=httpx.MockTransport(script.handle)) as client,
+        pytest.raises(ConnectorNotFoundError, match=r"unknown connector 'nope'.*'known'"),
+    ):
+        client.invoke("nope", "hello")
+    with pytest.raises(ConnectorNotFoundError):
+        invoke_connector("nope", "hello", path=path)
+    with pytest.raises(ConnectorNotFoundError):
+        test_connector("nope", path=path)
+    assert script.requests == []
+
+
+def test_a_connector_is_found_by_name_or_id_in_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "connectors.json"
+    created = ConnectorStore(path).create(
+        {"name": "known", "type": "http", "baseUrl": BASE, "config": {"path": "/chat"}}
+    )
+    script = Script(OK)
+    with ConnectorClient(path=path, transport=httpx.MockTransport(script.handle)) as client:
+        assert client.invoke("known", "hello").success
+        assert client.invoke(created.id, "hello").success
+    assert [str(r.url) for r in script.requests] == [f"{BASE}/chat"] * 2
+
+
+@pytest.mark.asyncio
+async def test_async_unknown_connector_raises(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorNotFoundError):
+        await ainvoke_connector("nope", "hello", path=tmp_path / "connectors.json")
+    with pytest.raises(ConnectorNotFoundError):
+        await atest_connector("nope", path=tmp_path / "connectors.json")
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ([], InvalidInputError),
+        ({"messages": []}, ValidationError),
+        ([{"role": "robot", "content": "beep"}], ValidationError),
+        ({"content": "no role"}, ValidationError),
+    ],
+)
+def test_input_with_nothing_to_send_raises(data: Any, error: type[Exception]) -> None:
+    script = Script(OK)
+    with pytest.raises(error):
+        script.invoke(make_connector(), data)
+    assert script.requests == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"auth_type": "bearer", "auth_value": "${PYTEST_CONNECTORS_UNSET_VAR}"},
+        {"base_url": "${PYTEST_CONNECTORS_UNSET_VAR}"},
+        {"headers": {"X-Key": "${PYTEST_CONNECTORS_UNSET_VAR}"}},
+        {"path": "/chat/${PYTEST_CONNECTORS_UNSET_VAR}"},
+    ],
+)
+def test_a_missing_variable_raises_naming_it(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any]
+) -> None:
+    monkeypatch.delenv("PYTEST_CONNECTORS_UNSET_VAR", raising=False)
+    connector = make_connector(**fields)
+    script = Script(OK)
+    with pytest.raises(MissingVariableError, match="PYTEST_CONNECTORS_UNSET_VAR") as caught:
+        script.invoke(connector)
+    assert caught.value.variable == "PYTEST_CONNECTORS_UNSET_VAR"
+    assert caught.value.connector == "agent"
+    with pytest.raises(MissingVariableError):
+        script.test(connector)
+    with pytest.raises(MissingVariableError):
+        invoke_connector(connector, "hello")
+    assert script.requests == []
+
+
+@pytest.mark.asyncio
+async def test_async_missing_variable_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_CONNECTORS_UNSET_VAR", raising=False)
+    connector = make_connector(auth_type="api-key", auth_value="${PYTEST_CONNECTORS_UNSET_VAR}")
+    with pytest.raises(MissingVariableError):
+        await ainvoke_connector(connector, "hello")
+    with pytest.raises(MissingVariableError):
+        await atest_connector(connector)
+
+
+# --- the async client under the same faults ---------------------------------------------------
+
+
+class _AsyncTimesOutMidBody(httpx.AsyncByteStream):
+    async def __aiter__(self) -> Any:
+        yield b'{"content": "half an ans'
+        raise httpx.ReadTimeout("read timed out")
+
+
+@pytest.mark.asyncio
+async def test_async_retry_after_zero_wins_over_a_long_backoff() -> None:
+    script = Script(reply(429, headers={"Retry-After": "0"}), OK)
+    started = time.perf_counter()
+    result = await script.ainvoke(make_connector(retryBackoffMs=60_000))
+    assert result.success, result.error
+    assert result.attempts == 2
+    assert time.perf_counter() - started < 5  # the backoff alone would wait 30 s
+
+
+@pytest.mark.asyncio
+async def test_async_connect_error_is_retried() -> None:
+    script = Script(raise_(httpx.ConnectError), raise_(httpx.ConnectTimeout), OK)
+    result = await script.ainvoke(make_connector())
+    assert result.success, result.error
+    assert result.attempts == 3
+
+
+@pytest.mark.asyncio
+async def test_async_retries_are_bounded() -> None:
+    script = Script(reply(503, json={"detail": "overloaded"}))
+    result = await script.ainvoke(make_connector(retries=1))
+    assert failed(result) == "HTTP 503: overloaded"
+    assert result.attempts == 2
+    assert len(script.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_async_500_and_read_timeout_are_not_retried() -> None:
+    server_error = Script(reply(500, json={"detail": "boom"}))
+    assert failed(await server_error.ainvoke(make_connector())) == "HTTP 500: boom"
+    assert len(server_error.requests) == 1
+
+    slow = Script(lambda request: httpx.Response(200, stream=_AsyncTimesOutMidBody()))
+    result = await slow.ainvoke(make_connector(timeout=250))
+    assert failed(result).startswith("timed out after 250 ms")
+    assert len(slow.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_async_closed_port(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    result = await ainvoke_connector(make_connector(base_url=url, retries=1), "hello")
+    assert failed(result).startswith(f"cannot connect to {url}/chat")
+    assert result.attempts == 2
+
+
+@pytest.mark.asyncio
+async def test_async_langgraph_run_retried() -> None:
+    script = Script(reply(502), _graph_state)
+    result = await script.ainvoke(make_connector(kind="langgraph"))
+    assert result.success, result.error
+    assert (result.text, result.attempts) == ("graph says hi", 2)
+
+
+# --- the retry rules on their own -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("0", 0.0), ("7", 7.0), (" 2.5 ", 2.5), ("-3", 0.0), (None, None), ("", None), ("soon", None)],
+)
+def test_parse_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_parse_retry_after_dates_relative_to_now() -> None:
+    now = 1_700_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 12, usegmt=True), now=now) == 12.0
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+
+
+def _status_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", BASE)
+    response = httpx.Response(status, headers=headers, request=request)
+    return httpx.HTTPStatusError("x", request=request, response=response)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "headers", "decision"),
+    [
+        (None, 429, httpx.Headers({"Retry-After": "3"}), (True, 3.0)),
+        (None, 503, None, (True, None)),
+        (None, 500, None, (False, None)),
+        (None, 200, None, (False, None)),
+        (_status_error(504, {"Retry-After": "1"}), None, None, (True, 1.0)),
+        (_status_error(404), None, None, (False, None)),
+        (httpx.ConnectError("x"), None, None, (True, None)),
+        (httpx.ConnectTimeout("x"), None, None, (True, None)),
+        (httpx.ReadTimeout("x"), None, None, (False, None)),
+        (httpx.RemoteProtocolError("x"), None, None, (False, None)),
+    ],
+)
+def test_retry_decision(
+    error: BaseException | None,
+    status: int | None,
+    headers: httpx.Headers | None,
+    decision: tuple[bool, float | None],
+) -> None:
+    assert retry_decision(error, status, headers) == decision
+
+
+def test_retry_policy_counts_attempts_and_caps_delays() -> None:
+    policy = RetryPolicy(retries=4, backoff_ms=1000)
+    assert policy.attempts == 5
+    assert policy.delay_s(1, hinted=2.0) == 2.0
+    assert policy.delay_s(1, hinted=10_000) == MAX_DELAY_S
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0)]:
+        assert ceiling / 2 <= policy.delay_s(attempt) <= ceiling
+    assert policy.delay_s(20) == MAX_DELAY_S
