@@ -42,8 +42,10 @@ class PluginState:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.file = _connectors_file(config)
-        self.selected: list[str] = list(config.option.connectors or config.getini("connector"))
+        selected = config.option.connectors or config.getini("connector")
+        self.selected: list[str] = list(dict.fromkeys(selected))
         self.records: list[CallRecord] = []
+        self.problems: list[str] = []
         self._known: list[str] | None = None
 
     def known(self) -> list[str]:
@@ -134,25 +136,47 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"connectors: {', '.join(state.selected)} (file: {state.file})"
 
 
+def _parametrized_by_user(metafunc: pytest.Metafunc) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if isinstance(argnames, str):
+            argnames = [name.strip() for name in argnames.split(",")]
+        if "connector_name" in argnames:
+            return True
+    return False
+
+
+def _names_for(metafunc: pytest.Metafunc, state: PluginState) -> list[str]:
+    marker = metafunc.definition.get_closest_marker("connector")
+    if marker is None:
+        if state.selected and not metafunc.config.option.connectors:
+            state.check_names(state.selected, "the `connector` ini option")
+        return state.selected
+    names = list(marker.args)
+    if not names or not all(isinstance(n, str) and n for n in names) or marker.kwargs:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: use @pytest.mark.connector('NAME', ...) with one "
+            f"or more connector names; got args={marker.args!r} kwargs={marker.kwargs!r}"
+        )
+    state.check_names(names, f"@pytest.mark.connector of {metafunc.definition.nodeid}")
+    return names
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not CONNECTOR_FIXTURES.intersection(metafunc.fixturenames):
         return
+    if _parametrized_by_user(metafunc):
+        return
     state = metafunc.config.stash[state_key]
-    marker = metafunc.definition.get_closest_marker("connector")
-    if marker is not None:
-        names = list(marker.args)
-        if not names or not all(isinstance(n, str) and n for n in names) or marker.kwargs:
-            raise pytest.UsageError(
-                f"{metafunc.definition.nodeid}: use @pytest.mark.connector('NAME', ...) with one "
-                f"or more connector names; got args={marker.args!r} kwargs={marker.kwargs!r}"
-            )
-        state.check_names(names, f"@pytest.mark.connector of {metafunc.definition.nodeid}")
-    else:
-        names = state.selected
-        if names and not metafunc.config.option.connectors:
-            state.check_names(names, "the `connector` ini option")
-    if names:
-        metafunc.parametrize("connector_name", names, ids=names)
+    try:
+        names = _names_for(metafunc, state)
+    except pytest.UsageError as exc:
+        # Raised here it would be a collection error; collection_modifyitems reports it instead.
+        state.problems.append(str(exc))
+        return
+    unique = list(dict.fromkeys(names))  # naming a connector twice still runs it once
+    if unique:
+        metafunc.parametrize("connector_name", unique, ids=unique)
 
 
 def _budget(item: pytest.Item) -> tuple[float | None, float | None] | None:
@@ -177,9 +201,13 @@ def _budget(item: pytest.Item) -> tuple[float | None, float | None] | None:
     return values.get("max_ms"), values.get("p95_ms")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Bad markers and unknown names are usage errors, reported before anything runs."""
+    problems = config.stash[state_key].problems
+    if problems:
+        raise pytest.UsageError(problems[0])
     for item in items:
-        _budget(item)  # a bad marker is a usage error before anything runs
+        _budget(item)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .client import ConnectorClient
+from .errors import ServerStartError
 from .models import Connector, LangGraphConnectorConfig
 from .store import ConnectorStore
 from .variables import resolve
@@ -39,6 +40,7 @@ class ConnectorSession:
         self.client = ConnectorClient(path=self.store.path)
         self._ready: dict[str, Connector] = {}
         self._servers: dict[Path, LangGraphDevServer] = {}
+        self._failures: dict[Path, ServerStartError] = {}
 
     def connector(self, name: str) -> Connector:
         """The named connector, with its agent started first if it is managed and not running."""
@@ -62,20 +64,26 @@ class ConnectorSession:
             return connector
         if answers(resolve(connector.base_url, connector=connector.name)):
             return connector
+        if project in self._failures:  # tried once this session: do not pay the start-up again
+            raise self._failures[project]
         server = self._servers.get(project)
         if server is None:
-            from .launch import LangGraphDevServer
-
-            if not (project / "langgraph.json").is_file():
-                from .errors import ServerStartError
-
-                raise ServerStartError(
-                    f"connector {connector.name!r}: config.launch points at {project}, "
-                    "which holds no langgraph.json"
-                )
-            server = LangGraphDevServer(project).start()
-            self._servers[project] = server
+            try:
+                server = self._servers[project] = self._launch(connector, project)
+            except ServerStartError as exc:
+                self._failures[project] = exc
+                raise
         return connector.model_copy(update={"base_url": server.url})
+
+    def _launch(self, connector: Connector, project: Path) -> LangGraphDevServer:
+        from .launch import LangGraphDevServer
+
+        if not (project / "langgraph.json").is_file():
+            raise ServerStartError(
+                f"connector {connector.name!r}: config.launch points at {project}, "
+                "which holds no langgraph.json"
+            )
+        return LangGraphDevServer(project).start()
 
     @property
     def servers(self) -> list[LangGraphDevServer]:

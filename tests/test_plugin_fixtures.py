@@ -1,0 +1,473 @@
+"""The connector fixtures against real agents (langgraph dev and the example HTTP agent).
+
+Each test writes a user's project with pytester (an ini file and data/connectors.json pointing
+at the session's servers), runs pytest on it and checks what a user would see. LangGraph runs
+take about a second each, so the HTTP agent is used wherever the connector type does not matter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_connectors import ConnectorStore
+from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+
+INI = """
+[pytest]
+asyncio_mode = strict
+asyncio_default_fixture_loop_scope = function
+filterwarnings =
+    error
+    ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning
+{extra}
+"""
+
+
+def connectors_path(pytester: pytest.Pytester) -> Path:
+    return pytester.path / "data" / "connectors.json"
+
+
+@pytest.fixture(autouse=True)
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    pytester.makeini(INI.format(extra=""))
+
+
+@pytest.fixture
+def http_agent(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> str:
+    """An "HTTP Agent" connector whose bearer token comes from ${AGENT_TOKEN}."""
+    monkeypatch.setenv("AGENT_TOKEN", http_agent_token)
+    ConnectorStore(connectors_path(pytester)).create(
+        {
+            "name": "HTTP Agent",
+            "type": "http",
+            "baseUrl": http_agent_server.url,
+            "authType": "bearer",
+            "authValue": "${AGENT_TOKEN}",
+            "config": {"method": "POST", "path": "/v1/chat/completions", "timeout": 10_000},
+        }
+    )
+    return "HTTP Agent"
+
+
+@pytest.fixture
+def langgraph_agent(pytester: pytest.Pytester, langgraph_server: LangGraphDevServer) -> str:
+    ConnectorStore(connectors_path(pytester)).create(
+        {
+            "name": "LangGraph Dev",
+            "type": "langgraph",
+            "baseUrl": langgraph_server.url,
+            "config": {"assistantId": "agent"},
+        }
+    )
+    return "LangGraph Dev"
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+def test_langgraph_conversation_transcript_tools_thread_and_memory(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    threads = pytester.path / "threads.txt"
+    pytester.makepyfile(
+        f"""
+        from pytest_connectors import ConnectorInvokeResult
+
+        THREADS = {str(threads)!r}
+
+        def remember(thread_id):
+            with open(THREADS, "a") as f:
+                f.write(thread_id + "\\n")
+
+        def test_weather_turn(conversation):
+            reply = conversation.send("What's the weather in Paris?")
+            assert isinstance(reply, ConnectorInvokeResult)
+            assert reply.success
+            assert reply.text == "The weather in Paris is sunny, 21°C."
+            roles = [m.role for m in conversation.messages]
+            assert roles == ["user", "assistant", "tool", "assistant"]
+            user, call, tool, answer = conversation.messages
+            assert user.text == "What's the weather in Paris?"
+            assert call.tool_calls[0].name == "get_weather"
+            assert tool.tool_call_id == call.tool_calls[0].id
+            assert tool.text == "Sunny, 21°C in Paris"
+            assert answer.text == reply.text
+            assert [(c.name, c.args) for c in conversation.tool_calls] == [
+                ("get_weather", {{"city": "Paris"}})
+            ]
+            assert conversation.thread_id and reply.thread_id == conversation.thread_id
+            assert len(conversation.latencies_ms) == 1 and conversation.latencies_ms[0] > 0
+            remember(conversation.thread_id)
+
+        def test_memory(conversation):
+            conversation.send("My name is Ada")
+            second = conversation.send("What is my name?")
+            assert second.text == "Your name is Ada."
+            assert [m.text for m in conversation.messages] == [
+                "My name is Ada", "Nice to meet you, Ada.", "What is my name?", "Your name is Ada."
+            ]
+            assert {{r.thread_id for r in conversation.results}} == {{conversation.thread_id}}
+            assert len(conversation.latencies_ms) == 2
+            assert conversation.tool_calls == []
+            remember(conversation.thread_id)
+        """
+    )
+    result = pytester.runpytest("--connector", langgraph_agent, "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*::test_weather_turn?LangGraph Dev? PASSED*", "*::test_memory?LangGraph Dev? PASSED*"]
+    )
+    first, second = threads.read_text().split()
+    assert first != second  # one thread per test
+
+
+def test_http_conversation_sends_the_whole_history(
+    pytester: pytest.Pytester, http_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_memory(conversation):
+            assert conversation.send("hello").text == "You said: hello"
+            conversation.send("My name is Ada")
+            assert conversation.send("What is my name?").text == "Your name is Ada."
+            # The agent counts what it was sent: the whole transcript, every turn.
+            assert conversation.send("how many messages?").text == "This thread holds 7 messages."
+            assert [m.role for m in conversation.messages] == ["user", "assistant"] * 4
+            assert conversation.thread_id is None
+            assert len(conversation.latencies_ms) == 4
+
+        def test_tool_call_turn(conversation):
+            reply = conversation.send("What's the weather in Tokyo?")
+            assert reply.success
+            assert [m.role for m in conversation.messages] == ["user", "assistant"]
+            assert [(c.name, c.args) for c in conversation.tool_calls] == [
+                ("get_weather", {"city": "Tokyo"})
+            ]
+            assert conversation.last is reply
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent)
+    result.assert_outcomes(passed=2)
+
+
+# --- failed calls --------------------------------------------------------------------------
+
+
+def test_a_failed_langgraph_call_fails_the_test_with_the_agents_error(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_fails(conversation):
+            conversation.send("please fail")
+        """
+    )
+    result = pytester.runpytest("--connector", langgraph_agent)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*connector 'LangGraph Dev' failed on turn 1 ('please fail'): "
+            "RuntimeError: the agent failed on purpose",
+            "*pass check=False to send() to inspect failures instead",
+        ]
+    )
+
+
+def test_a_failed_http_call_fails_the_test_naming_turn_and_connector(
+    pytester: pytest.Pytester, http_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_connectors import ConnectorCallFailed
+
+        def test_fails_on_turn_two(conversation):
+            conversation.send("hello")
+            conversation.send("please fail")
+
+        def test_check_false_returns_the_failure(conversation):
+            reply = conversation.send("please fail", check=False)
+            assert not reply.success
+            assert reply.error == "HTTP 500: the agent failed on purpose"
+            assert reply.status_code == 500
+            assert conversation.send("hello again").text == "You said: hello again"
+
+        def test_the_failure_is_an_assertion_error(conversation):
+            try:
+                conversation.send("please fail")
+            except AssertionError as exc:
+                assert isinstance(exc, ConnectorCallFailed)
+                assert exc.connector == "HTTP Agent" and exc.turn == 1
+                assert not exc.result.success
+            else:
+                raise AssertionError("send() did not raise")
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "_*test_fails_on_turn_two?HTTP Agent? _*",
+            "*connector 'HTTP Agent' failed on turn 2 ('please fail'): "
+            "HTTP 500: the agent failed on purpose",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*latency * ms, 1 attempt(s)"])
+
+
+# --- invoke_connector ----------------------------------------------------------------------
+
+
+INVOKE_SUITE = """
+import uuid
+
+from pytest_connectors import Message
+from pytest_connectors.langgraph_protocol import thread_id_for
+
+def test_text(invoke_connector):
+    reply = invoke_connector("hi")
+    assert reply.success and reply.text == "You said: hi"
+
+def test_list_of_messages(invoke_connector):
+    reply = invoke_connector(
+        [
+            {"role": "user", "content": "My name is Ada"},
+            Message(role="assistant", content="Nice to meet you, Ada."),
+            {"role": "user", "content": "What is my name?"},
+        ]
+    )
+    assert reply.text == "Your name is Ada."
+
+def test_failure_is_returned_not_raised(invoke_connector):
+    reply = invoke_connector("please fail")
+    assert not reply.success
+    assert "failed on purpose" in reply.error
+"""
+
+
+def test_invoke_connector_on_the_http_agent(pytester: pytest.Pytester, http_agent: str) -> None:
+    pytester.makepyfile(INVOKE_SUITE)
+    pytester.runpytest("--connector", http_agent).assert_outcomes(passed=3)
+
+
+def test_invoke_connector_run_id_keeps_a_langgraph_thread(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import uuid
+
+        from pytest_connectors.langgraph_protocol import thread_id_for
+
+        def test_run_id(invoke_connector):
+            run_id = f"my-run-{uuid.uuid4()}"
+            invoke_connector("My name is Ada", run_id=run_id)
+            question = [{"role": "user", "content": "What is my name?"}]
+            reply = invoke_connector(question, run_id=run_id)
+            assert reply.text == "Your name is Ada."
+            assert reply.thread_id == thread_id_for(run_id)
+        """
+    )
+    pytester.runpytest("--connector", langgraph_agent).assert_outcomes(passed=1)
+
+
+# --- async tests ---------------------------------------------------------------------------
+
+
+def test_async_tests_await_conversation_and_invoker(
+    pytester: pytest.Pytester, http_agent: str, langgraph_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_asend(conversation):
+            await conversation.asend("My name is Ada")
+            reply = await conversation.asend("What is my name?")
+            assert reply.text == "Your name is Ada."
+            assert len(conversation.messages) == 4
+            assert len(conversation.latencies_ms) == 2
+
+        @pytest.mark.asyncio
+        async def test_ainvoke(invoke_connector):
+            reply = await invoke_connector.ainvoke("hi")
+            assert reply.text == "You said: hi"
+
+        @pytest.mark.asyncio
+        async def test_asend_failure_fails(conversation):
+            await conversation.asend("please fail")
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent, "--connector", langgraph_agent, "-v")
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*::test_asend?HTTP Agent? PASSED*",
+            "*::test_asend?LangGraph Dev? PASSED*",
+            "*::test_ainvoke?HTTP Agent? PASSED*",
+            "*::test_ainvoke?LangGraph Dev? PASSED*",
+            "*connector 'LangGraph Dev' failed on turn 1 ('please fail'): RuntimeError: *",
+            "*connector 'HTTP Agent' failed on turn 1 ('please fail'): HTTP 500: *",
+        ]
+    )
+
+
+# --- latency budgets -----------------------------------------------------------------------
+
+
+def test_latency_max_ms_fails_the_test_listing_every_slow_call(
+    pytester: pytest.Pytester, http_agent: str
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.latency(max_ms=150)
+        def test_too_slow(conversation):
+            conversation.send("sleep 400")
+            conversation.send("hello")
+            conversation.send("sleep 300")
+
+        @pytest.mark.latency(max_ms=60_000)
+        def test_generous_budget(conversation):
+            conversation.send("sleep 50")
+
+        @pytest.mark.latency(max_ms=150)
+        def test_invoker_too_slow(invoke_connector):
+            invoke_connector("sleep 300")
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent, "-rA")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*latency budget exceeded:",
+            "  turn 1 on 'HTTP Agent': * ms > max_ms 150",
+            "  turn 3 on 'HTTP Agent': * ms > max_ms 150",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*latency budget exceeded:", "  turn 1 on 'HTTP Agent': * ms > max_ms 150"]
+    )
+    result.stdout.no_fnmatch_line("*turn 2 on 'HTTP Agent'*")
+    over = [
+        float(line.split(": ")[1].split(" ms")[0])
+        for line in result.outlines
+        if line.startswith("  turn ") and "> max_ms 150" in line
+    ]
+    assert len(over) == 3 and min(over) >= 300
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED *::test_too_slow?HTTP Agent?",
+            "FAILED *::test_invoker_too_slow?HTTP Agent?",
+        ]
+    )
+
+
+def test_latency_p95_ms(pytester: pytest.Pytester, http_agent: str) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.latency(p95_ms=150)
+        def test_p95_over(conversation):
+            conversation.send("hello")
+            conversation.send("sleep 300")
+
+        @pytest.mark.latency(p95_ms=60_000)
+        def test_p95_within(conversation):
+            conversation.send("sleep 20")
+            conversation.send("hello")
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*latency budget exceeded:",
+            "  p95 on 'HTTP Agent': * ms > p95_ms 150 over 2 calls (over budget: turn 2 * ms)",
+        ]
+    )
+
+
+# --- connector problems --------------------------------------------------------------------
+
+
+def test_an_unset_variable_fails_the_call_naming_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, http_agent: str
+) -> None:
+    monkeypatch.delenv("AGENT_TOKEN")
+    pytester.makepyfile(
+        """
+        def test_send(conversation):
+            conversation.send("hello")
+        """
+    )
+    result = pytester.runpytest("--connector", http_agent)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*connector 'HTTP Agent' refers to ${AGENT_TOKEN}, but the environment variable "
+            "AGENT_TOKEN is not set; export it and retry"
+        ]
+    )
+
+
+def test_a_launch_folder_without_langgraph_json_fails_the_connector_fixture(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.mkdir("not_an_agent")
+    ConnectorStore(connectors_path(pytester)).create(
+        {
+            "name": "Managed",
+            "type": "langgraph",
+            "baseUrl": "http://127.0.0.1:9",
+            "config": {"assistantId": "agent", "launch": "../not_an_agent"},
+        }
+    )
+    pytester.makepyfile("def test_it(connector): pass")
+    result = pytester.runpytest("--connector", "Managed")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*connector 'Managed': config.launch points at *not_an_agent, which holds no "
+            "langgraph.json"
+        ]
+    )
+
+
+def test_a_managed_server_that_cannot_start_is_tried_once_per_session(
+    pytester: pytest.Pytester,
+) -> None:
+    """Like a failing session fixture: later tests fail at once with the same error."""
+    attempts = pytester.path / "attempts.txt"
+    agent = pytester.mkdir("broken_agent")
+    (agent / "langgraph.json").write_text(
+        '{"dependencies": ["."], "graphs": {"agent": "./agent.py:graph"}}'
+    )
+    (agent / "agent.py").write_text(
+        f"with open({str(attempts)!r}, 'a') as f:\n"
+        "    f.write('start\\n')\n"
+        "raise RuntimeError('this agent cannot load')\n"
+    )
+    ConnectorStore(connectors_path(pytester)).create(
+        {
+            "name": "Managed",
+            "type": "langgraph",
+            "baseUrl": "http://127.0.0.1:9",
+            "config": {"assistantId": "agent", "launch": "../broken_agent"},
+        }
+    )
+    pytester.makepyfile("def test_a(connector): pass\ndef test_b(connector): pass")
+    result = pytester.runpytest("--connector", "Managed")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*langgraph dev did not start*", "*this agent cannot load*"])
+    assert attempts.read_text().splitlines() == ["start"]
