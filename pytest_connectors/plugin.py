@@ -75,7 +75,7 @@ class PluginState:
 
 
 def _connectors_file(config: pytest.Config) -> Path:
-    from .store import resolve_path
+    from .paths import resolve_path
 
     cli = config.option.connectors_file
     if cli:

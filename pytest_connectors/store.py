@@ -20,25 +20,9 @@ from pydantic import ValidationError
 from .atomic import atomic_write, file_lock
 from .errors import ConnectorFileError, ConnectorNotFoundError, DuplicateConnectorNameError
 from .models import Connector, CreateConnectorInput, UpdateConnectorInput, utc_now
+from .paths import ENV_FILE, resolve_path
 
-ENV_FILE = "PYTEST_CONNECTORS_FILE"
-DEFAULT_RELATIVE_PATH = Path("data") / "connectors.json"
-
-
-def resolve_path(
-    explicit: str | os.PathLike[str] | None = None, project_dir: Path | None = None
-) -> Path:
-    """The connector file: an explicit path, then ``$PYTEST_CONNECTORS_FILE``, then the default."""
-    if explicit:
-        chosen = Path(explicit)
-    elif os.environ.get(ENV_FILE):
-        chosen = Path(os.environ[ENV_FILE])
-    else:
-        chosen = (project_dir or Path.cwd()) / DEFAULT_RELATIVE_PATH
-    chosen = chosen.expanduser()
-    if not chosen.is_absolute():
-        chosen = (project_dir or Path.cwd()) / chosen
-    return chosen
+__all__ = ["ENV_FILE", "ConnectorStore", "dump_connectors", "parse_connectors", "resolve_path"]
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:

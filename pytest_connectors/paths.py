@@ -1,0 +1,25 @@
+"""Where the connector file is: cheap to import, so pytest start-up never loads pydantic."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_FILE = "PYTEST_CONNECTORS_FILE"
+DEFAULT_RELATIVE_PATH = Path("data") / "connectors.json"
+
+
+def resolve_path(
+    explicit: str | os.PathLike[str] | None = None, project_dir: Path | None = None
+) -> Path:
+    """The connector file: an explicit path, then ``$PYTEST_CONNECTORS_FILE``, then the default."""
+    if explicit:
+        chosen = Path(explicit)
+    elif os.environ.get(ENV_FILE):
+        chosen = Path(os.environ[ENV_FILE])
+    else:
+        chosen = (project_dir or Path.cwd()) / DEFAULT_RELATIVE_PATH
+    chosen = chosen.expanduser()
+    if not chosen.is_absolute():
+        chosen = (project_dir or Path.cwd()) / chosen
+    return chosen
