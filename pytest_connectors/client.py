@@ -12,7 +12,7 @@ import functools
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
@@ -74,20 +74,44 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def _sdk_key(target: Target) -> tuple[Any, ...]:
-    return (target.base_url, target.headers, target.timeout_s)
+def _elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
 
 
-class _ClientBase:
+def _sdk_http_options(target: Target) -> dict[str, Any]:
+    """httpx settings of a langgraph-sdk client: one client per server, headers and timeout."""
+    return {
+        "base_url": target.base_url,
+        "headers": dict(target.headers),
+        "timeout": target.timeout_s,
+        "follow_redirects": True,
+    }
+
+
+SdkT = TypeVar("SdkT")
+
+
+class _ClientBase(Generic[SdkT]):
     def __init__(self, *, path: PathArg = None, environ: Mapping[str, str] | None = None) -> None:
         self._path = path
         self._environ = environ
+        self._sdk: dict[tuple[Any, ...], SdkT] = {}
 
     def _target(self, ref: ConnectorRef) -> Target:
         return resolve_target(connector_of(ref, self._path), self._environ)
 
+    def _langgraph(self, target: Target) -> SdkT:
+        key = (target.base_url, target.headers, target.timeout_s)
+        sdk = self._sdk.get(key)
+        if sdk is None:
+            sdk = self._sdk[key] = self._new_sdk(target)
+        return sdk
 
-class ConnectorClient(_ClientBase):
+    def _new_sdk(self, target: Target) -> SdkT:
+        raise NotImplementedError
+
+
+class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
     """Invoke and test connectors synchronously over kept-alive connections."""
 
     def __init__(
@@ -100,7 +124,6 @@ class ConnectorClient(_ClientBase):
         super().__init__(path=path, environ=environ)
         self._transport = DeadlineTransport(transport or httpx.HTTPTransport(verify=ssl_context()))
         self._http: httpx.Client | None = None
-        self._sdk: dict[tuple[Any, ...], SyncLangGraphClient] = {}
 
     def invoke(
         self,
@@ -159,39 +182,29 @@ class ConnectorClient(_ClientBase):
                     timeout=effect.timeout_s,
                 )
             except httpx.HTTPError as exc:
-                return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
-            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, response=response)
+                return Outcome(latency_ms=_elapsed_ms(start), error=exc)
+            return Outcome(latency_ms=_elapsed_ms(start), response=response)
         method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
         start = time.perf_counter()
         try:
             value = method(**effect.kwargs)
         except Exception as exc:
-            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
-        return Outcome(latency_ms=(time.perf_counter() - start) * 1000, value=value)
+            return Outcome(latency_ms=_elapsed_ms(start), error=exc)
+        return Outcome(latency_ms=_elapsed_ms(start), value=value)
 
     def _http_client(self) -> httpx.Client:
         if self._http is None:
             self._http = httpx.Client(transport=self._transport, follow_redirects=True)
         return self._http
 
-    def _langgraph(self, target: Target) -> SyncLangGraphClient:
-        key = _sdk_key(target)
-        sdk = self._sdk.get(key)
-        if sdk is None:
-            from langgraph_sdk.client import SyncLangGraphClient
+    def _new_sdk(self, target: Target) -> SyncLangGraphClient:
+        from langgraph_sdk.client import SyncLangGraphClient
 
-            http = httpx.Client(
-                base_url=target.base_url,
-                headers=dict(target.headers),
-                timeout=target.timeout_s,
-                transport=self._transport,
-                follow_redirects=True,
-            )
-            sdk = self._sdk[key] = SyncLangGraphClient(http)
-        return sdk
+        http = httpx.Client(transport=self._transport, **_sdk_http_options(target))
+        return SyncLangGraphClient(http)
 
 
-class AsyncConnectorClient(_ClientBase):
+class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
     """The awaitable twin of :class:`ConnectorClient`; bound to the event loop that uses it."""
 
     def __init__(
@@ -206,7 +219,6 @@ class AsyncConnectorClient(_ClientBase):
             transport or httpx.AsyncHTTPTransport(verify=ssl_context())
         )
         self._http: httpx.AsyncClient | None = None
-        self._sdk: dict[tuple[Any, ...], LangGraphClient] = {}
 
     async def invoke(
         self,
@@ -264,36 +276,26 @@ class AsyncConnectorClient(_ClientBase):
                     timeout=effect.timeout_s,
                 )
             except httpx.HTTPError as exc:
-                return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
-            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, response=response)
+                return Outcome(latency_ms=_elapsed_ms(start), error=exc)
+            return Outcome(latency_ms=_elapsed_ms(start), response=response)
         method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
         start = time.perf_counter()
         try:
             value = await method(**effect.kwargs)
         except Exception as exc:
-            return Outcome(latency_ms=(time.perf_counter() - start) * 1000, error=exc)
-        return Outcome(latency_ms=(time.perf_counter() - start) * 1000, value=value)
+            return Outcome(latency_ms=_elapsed_ms(start), error=exc)
+        return Outcome(latency_ms=_elapsed_ms(start), value=value)
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=True)
         return self._http
 
-    def _langgraph(self, target: Target) -> LangGraphClient:
-        key = _sdk_key(target)
-        sdk = self._sdk.get(key)
-        if sdk is None:
-            from langgraph_sdk.client import LangGraphClient
+    def _new_sdk(self, target: Target) -> LangGraphClient:
+        from langgraph_sdk.client import LangGraphClient
 
-            http = httpx.AsyncClient(
-                base_url=target.base_url,
-                headers=dict(target.headers),
-                timeout=target.timeout_s,
-                transport=self._transport,
-                follow_redirects=True,
-            )
-            sdk = self._sdk[key] = LangGraphClient(http)
-        return sdk
+        http = httpx.AsyncClient(transport=self._transport, **_sdk_http_options(target))
+        return LangGraphClient(http)
 
 
 # -- module-level functions on shared clients ---------------------------------------------------
