@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from .models import (
     Message,
 )
 from .registry import PathArg, store_for
-from .target import Target, resolve_target
+from .target import Target, resolve_target, variables_of
 from .transport import AsyncDeadlineTransport, DeadlineTransport
 
 if TYPE_CHECKING:
@@ -96,9 +97,24 @@ class _ClientBase(Generic[SdkT]):
         self._path = path
         self._environ = environ
         self._sdk: dict[tuple[Any, ...], SdkT] = {}
+        self._targets: dict[int, tuple[Connector, tuple[str | None, ...], Target]] = {}
 
     def _target(self, ref: ConnectorRef) -> Target:
-        return resolve_target(connector_of(ref, self._path), self._environ)
+        """The resolved connector, reused while the connector and its variables are unchanged."""
+        connector = connector_of(ref, self._path)
+        env = os.environ if self._environ is None else self._environ
+        cached = self._targets.get(id(connector))
+        if cached is not None and cached[0] is connector:
+            values = tuple(env.get(name) for name in variables_of(connector))
+            if values == cached[1]:
+                return cached[2]
+        target = resolve_target(connector, self._environ)
+        values = tuple(env.get(name) for name in variables_of(connector))
+        if len(self._targets) >= 256:  # callers that build a new Connector for every call
+            self._targets.clear()
+        # Keyed by identity and holding the connector, so an id is never reused while cached.
+        self._targets[id(connector)] = (connector, values, target)
+        return target
 
     def _langgraph(self, target: Target) -> SdkT:
         key = (target.base_url, target.headers, target.timeout_s)

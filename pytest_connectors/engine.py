@@ -132,12 +132,17 @@ def _scrub(value: Any, redactor: Redactor) -> Any:
 ResultT = TypeVar("ResultT", ConnectorInvokeResult, ConnectorTestResult)
 
 
-def redact(result: ResultT, redactor: Redactor) -> ResultT:
+def redact(result: ResultT, redactor: Redactor, source: str | None = None) -> ResultT:
     """Replace any resolved secret the agent or server echoed back.
 
-    The plain strings are searched, not a JSON dump, where quotes and backslashes are escaped.
+    ``source`` is the reply body the result was parsed from. Without a backslash in it no JSON
+    escape can hide a secret, so searching it (and the error) is exact and cheap; otherwise
+    every string of the result is searched.
     """
     if not redactor:
+        return result
+    exact = source is not None and "\\" not in source
+    if exact and not redactor.leaks(source or "") and not redactor.leaks(result.error or ""):
         return result
     data = result.model_dump(mode="json")
     if not any(redactor.leaks(text) for text in _strings(data)):
@@ -181,6 +186,12 @@ def _exchange(target: Target, content: bytes) -> HttpExchange:
     return HttpExchange(target.method, target.url, headers, content, target.timeout_s)
 
 
+def _body_text(outcome: Outcome) -> str | None:
+    if outcome.response is None:
+        return None
+    return outcome.response.content.decode("utf-8", errors="replace")
+
+
 def _http_result(
     target: Target, outcome: Outcome, attempts: int, sent: Sequence[Message]
 ) -> ConnectorInvokeResult:
@@ -214,7 +225,8 @@ def _http_result(
 def http_invoke(target: Target, messages: Sequence[Message]) -> Flow[ConnectorInvokeResult]:
     exchange = _exchange(target, http_protocol.invoke_body(messages))
     outcome, attempts = yield from with_retries(exchange, target.retry)
-    return redact(_http_result(target, outcome, attempts, messages), target.redactor)
+    result = _http_result(target, outcome, attempts, messages)
+    return redact(result, target.redactor, _body_text(outcome))
 
 
 def http_probe(target: Target) -> Flow[ConnectorTestResult]:

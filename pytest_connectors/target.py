@@ -6,6 +6,7 @@ This is the only place where secrets exist in resolved form; they travel with th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -44,6 +45,21 @@ def _join(base: str, path: str | None) -> str:
     if not path:
         return base.rstrip("/") or base
     return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+@functools.lru_cache(maxsize=256)
+def _variables_in(*values: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for value in values for name in references(value)))
+
+
+def variables_of(connector: Connector) -> tuple[str, ...]:
+    """The environment variables a connector refers to (its resolution depends on nothing else)."""
+    config = connector.config
+    fields = [connector.base_url, connector.auth_value or ""]
+    if config is not None:
+        fields += list((config.headers or {}).values())
+        fields.append(getattr(config, "path", None) or "")
+    return _variables_in(*fields)
 
 
 def resolve_target(connector: Connector, environ: Mapping[str, str] | None = None) -> Target:
