@@ -47,22 +47,21 @@ def _message(item: MessageLike | str) -> Message:
     return Message.model_validate(item)
 
 
-def coerce_input(data: InvokeInput, run_id: str | None = None) -> ConnectorInvokeInput:
-    """Accept a string, one message, a list of messages, or a ConnectorInvokeInput."""
+def coerce_input(data: InvokeInput, run_id: str | None = None) -> tuple[list[Message], str | None]:
+    """The messages and run id of a string, a message, a list of them, or a ConnectorInvokeInput.
+
+    An explicit ``run_id`` wins over the input's own.
+    """
+    if isinstance(data, Mapping) and "messages" in data:
+        data = ConnectorInvokeInput.model_validate(data)
     if isinstance(data, ConnectorInvokeInput):
-        request = data
-    elif isinstance(data, Mapping) and "messages" in data:
-        request = ConnectorInvokeInput.model_validate(data)
-    elif isinstance(data, str | Message | Mapping):
-        request = ConnectorInvokeInput(messages=[_message(data)])
-    else:
-        messages = [_message(item) for item in data]
-        if not messages:
-            raise InvalidInputError("no messages to send: give at least one message")
-        request = ConnectorInvokeInput(messages=messages)
-    if run_id is not None:
-        request = request.model_copy(update={"run_id": run_id})
-    return request
+        return list(data.messages), run_id if run_id is not None else data.run_id
+    if isinstance(data, str | Message | Mapping):
+        return [_message(data)], run_id
+    messages = [_message(item) for item in data]
+    if not messages:
+        raise InvalidInputError("no messages to send: give at least one message")
+    return messages, run_id
 
 
 def connector_of(ref: ConnectorRef, path: PathArg = None) -> Connector:
@@ -97,7 +96,9 @@ class _ClientBase(Generic[SdkT]):
         self._path = path
         self._environ = environ
         self._sdk: dict[tuple[Any, ...], SdkT] = {}
-        self._targets: dict[int, tuple[Connector, tuple[str | None, ...], Target]] = {}
+        self._targets: dict[
+            int, tuple[Connector, tuple[str, ...], tuple[str | None, ...], Target]
+        ] = {}
 
     def _target(self, ref: ConnectorRef) -> Target:
         """The resolved connector, reused while the connector and its variables are unchanged."""
@@ -105,15 +106,16 @@ class _ClientBase(Generic[SdkT]):
         env = os.environ if self._environ is None else self._environ
         cached = self._targets.get(id(connector))
         if cached is not None and cached[0] is connector:
-            values = tuple(env.get(name) for name in variables_of(connector))
-            if values == cached[1]:
-                return cached[2]
+            names = cached[1]
+            if tuple(env.get(name) for name in names) == cached[2]:
+                return cached[3]
         target = resolve_target(connector, self._environ)
-        values = tuple(env.get(name) for name in variables_of(connector))
+        names = variables_of(connector)
+        values = tuple(env.get(name) for name in names)
         if len(self._targets) >= 256:  # callers that build a new Connector for every call
             self._targets.clear()
         # Keyed by identity and holding the connector, so an id is never reused while cached.
-        self._targets[id(connector)] = (connector, values, target)
+        self._targets[id(connector)] = (connector, names, values, target)
         return target
 
     def _langgraph(self, target: Target) -> SdkT:
@@ -150,9 +152,8 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
         assume_new: bool = False,
     ) -> ConnectorInvokeResult:
         """``assume_new``: the caller sends only messages the thread has not seen (no look-up)."""
-        request = coerce_input(data, run_id)
-        flow = invoke_flow(self._target(connector), request.messages, request.run_id, assume_new)
-        return self._drive(flow)
+        messages, run_id = coerce_input(data, run_id)
+        return self._drive(invoke_flow(self._target(connector), messages, run_id, assume_new))
 
     def test(self, connector: ConnectorRef) -> ConnectorTestResult:
         return self._drive(probe_flow(self._target(connector)))
@@ -244,9 +245,8 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
         run_id: str | None = None,
         assume_new: bool = False,
     ) -> ConnectorInvokeResult:
-        request = coerce_input(data, run_id)
-        flow = invoke_flow(self._target(connector), request.messages, request.run_id, assume_new)
-        return await self._drive(flow)
+        messages, run_id = coerce_input(data, run_id)
+        return await self._drive(invoke_flow(self._target(connector), messages, run_id, assume_new))
 
     async def test(self, connector: ConnectorRef) -> ConnectorTestResult:
         return await self._drive(probe_flow(self._target(connector)))

@@ -18,19 +18,29 @@ from .models import (
     CreateConnectorInput,
     UpdateConnectorInput,
 )
-from .store import ConnectorStore, resolve_path
+from .paths import ENV_FILE, resolve_path
+from .store import ConnectorStore
 
 PathArg = str | os.PathLike[str] | None
 
 _stores: dict[str, ConnectorStore] = {}
+_lookups: dict[tuple[str | None, str | None, str], ConnectorStore] = {}
 
 
 def store_for(path: PathArg = None) -> ConnectorStore:
-    """One store per file, so its read cache is shared by every call."""
-    resolved = str(resolve_path(path))
-    store = _stores.get(resolved)
+    """One store per file, so its read cache is shared by every call.
+
+    Keyed on what decides the file (argument, environment, working directory), which is far
+    cheaper than resolving the path on every call.
+    """
+    key = (None if path is None else os.fspath(path), os.environ.get(ENV_FILE), os.getcwd())
+    store = _lookups.get(key)
     if store is None:
-        store = _stores[resolved] = ConnectorStore(resolved)
+        resolved = str(resolve_path(path))
+        store = _stores.get(resolved)
+        if store is None:
+            store = _stores[resolved] = ConnectorStore(resolved)
+        _lookups[key] = store
     return store
 
 

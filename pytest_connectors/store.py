@@ -83,6 +83,7 @@ class ConnectorStore:
         self.path = resolve_path(path)
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: builtins.list[Connector] = []
+        self._index: dict[str, Connector] = {}  # ids and names of the cached records
 
     def __repr__(self) -> str:
         return f"ConnectorStore({str(self.path)!r})"
@@ -91,10 +92,12 @@ class ConnectorStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            return []
+            self._cache_key, self._cache, self._index = None, [], {}
+            return self._cache
         key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if key != self._cache_key:
             self._cache = parse_connectors(self.path.read_bytes(), self.path)
+            self._index = {c.name: c for c in self._cache} | {c.id: c for c in self._cache}
             self._cache_key = key
         return self._cache
 
@@ -116,7 +119,8 @@ class ConnectorStore:
 
     def find(self, id_or_name: str) -> Connector:
         """The connector with this id or name, or an error listing the known names."""
-        found = self.get(id_or_name) or self.get_by_name(id_or_name)
+        self._read()
+        found = self._index.get(id_or_name)  # an id wins over a name that looks like one
         if found is None:
             raise ConnectorNotFoundError(id_or_name, self.names())
         return found

@@ -729,3 +729,20 @@ def test_retry_policy_counts_attempts_and_caps_delays() -> None:
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0)]:
         assert ceiling / 2 <= policy.delay_s(attempt) <= ceiling
     assert policy.delay_s(20) == MAX_DELAY_S
+
+
+def test_a_changed_variable_takes_effect_on_the_next_call_of_the_same_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, "first-token")
+    connector = make_connector(auth_type="bearer", auth_value=f"${{{SECRET_VARIABLE}}}")
+    script = Script(OK)
+    with script.sync() as client:
+        client.invoke(connector, "hello")
+        monkeypatch.setenv(SECRET_VARIABLE, "second-token")
+        client.invoke(connector, "hello")
+        monkeypatch.delenv(SECRET_VARIABLE)
+        with pytest.raises(MissingVariableError):
+            client.invoke(connector, "hello")
+    sent = [request.headers["authorization"] for request in script.requests]
+    assert sent == ["Bearer first-token", "Bearer second-token"]

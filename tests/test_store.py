@@ -536,3 +536,13 @@ def test_a_connector_is_immutable() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         connector.name = "other"  # type: ignore[misc]
+
+
+def test_a_file_deleted_after_reading_is_an_empty_registry_again(tmp_path: Path) -> None:
+    store = ConnectorStore(tmp_path / "connectors.json")
+    created = store.create({"name": "agent", "type": "http", "baseUrl": "http://127.0.0.1:9"})
+    assert store.find("agent") == created
+    (tmp_path / "connectors.json").unlink()
+    assert store.list() == []
+    with pytest.raises(ConnectorNotFoundError):
+        store.find("agent")
