@@ -186,10 +186,9 @@ def _exchange(target: Target, content: bytes) -> HttpExchange:
     return HttpExchange(target.method, target.url, headers, content, target.timeout_s)
 
 
-def _body_text(outcome: Outcome) -> str | None:
-    if outcome.response is None:
-        return None
-    return outcome.response.content.decode("utf-8", errors="replace")
+def _whole(outcome: Outcome) -> bool:
+    """Whether ``raw_response`` holds the whole reply body (it is cut at RAW_LIMIT)."""
+    return outcome.response is not None and len(outcome.response.content) <= RAW_LIMIT
 
 
 def _http_result(
@@ -226,7 +225,7 @@ def http_invoke(target: Target, messages: Sequence[Message]) -> Flow[ConnectorIn
     exchange = _exchange(target, http_protocol.invoke_body(messages))
     outcome, attempts = yield from with_retries(exchange, target.retry)
     result = _http_result(target, outcome, attempts, messages)
-    return redact(result, target.redactor, _body_text(outcome))
+    return redact(result, target.redactor, result.raw_response if _whole(outcome) else None)
 
 
 def http_probe(target: Target) -> Flow[ConnectorTestResult]:

@@ -33,8 +33,23 @@ def encode(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+_PLAIN_FIELDS = ("tool_call_id", "name", "id")
+
+
 def wire_message(message: Message) -> dict[str, Any]:
     """A message in the OpenAI chat shape, so any OpenAI-compatible endpoint accepts it."""
+    if (
+        isinstance(message.content, str)
+        and not (message.tool_calls or message.additional_kwargs or message.response_metadata)
+        and not message.model_extra
+    ):
+        # The common case, built directly: a generic dump costs more than the rest of the call.
+        payload: dict[str, Any] = {"role": message.role, "content": message.content}
+        for key in _PLAIN_FIELDS:
+            value = getattr(message, key)
+            if value is not None:
+                payload[key] = value
+        return payload
     payload = message.model_dump(mode="json", exclude_none=True)
     if message.tool_calls:
         payload["tool_calls"] = [
