@@ -1,0 +1,309 @@
+"""Benchmarks of pytest-connectors against real local agents: ``python benchmarks/run.py``.
+
+It starts its own servers on free loopback ports and stops them at the end, on errors and on
+Ctrl-C or SIGTERM: the example HTTP agent under uvicorn, ``langgraph dev`` on the example graph
+(measurement 2 only) and ``delay_app.py`` (measurement 6 only). It runs every measurement
+several times and prints one row per figure with its target and PASS / MISS (INFO: no target
+was set):
+
+1. call overhead, HTTP: ``ConnectorClient().invoke`` and ``invoke_connector`` vs raw ``httpx``
+2. call overhead, LangGraph: ``ConnectorClient().invoke`` vs raw ``langgraph_sdk`` ``runs.wait``
+3. plugin cost per test: ``conversation`` fixture vs hand-written ``httpx`` tests, and a suite
+   that uses no connector with the plugin loaded vs ``-p no:connectors``
+4. start-up: ``pytest --co`` on an empty suite with and without the plugin
+5. scale: three-turn conversation tests serial and with ``-n 4``; controller memory
+6. latency truth: ``latency_ms`` minus a delay the server holds exactly
+
+Figures are medians, and every comparison is measured side by side in the same run, because
+these machines are shared and noisy: compare ratios, not absolute times across runs.
+
+Expected duration on a 2-core machine: about 4 to 5 minutes (``--repeat 5``, the default;
+the time grows with it); ``--quick`` about 45 s (small counts, one round: a smoke test of the
+harness whose figures are not to be trusted). ``--json`` prints the rows as JSON only.
+Exit status: 0 when every measurement ran (whether or not its target holds), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import bench_calls
+import bench_suites
+from bench_report import Row, error_row, table
+
+from pytest_connectors import Connector, ConnectorStore
+from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+
+BENCHMARKS = Path(__file__).resolve().parent
+EXAMPLES = BENCHMARKS.parent / "examples"
+HTTP_CONNECTOR = "HTTP Agent"
+LANGGRAPH_CONNECTOR = "LangGraph Dev"
+DELAY_CONNECTOR = "Exact Delay"
+DELAY_PATH = "/chat"
+CHAT_PATH = "/v1/chat/completions"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much of everything to do: ``full`` for figures, ``quick`` for the test suite."""
+
+    rounds: int
+    http_calls: int
+    langgraph_calls: int
+    plugin_tests: int
+    plugin_rounds: int
+    startup_runs: int
+    scale_tests: int
+    scale_small: int
+    scale_rounds: int
+    delays: dict[int, int]
+    warm_up: bool
+
+    @classmethod
+    def full(cls, repeat: int) -> Plan:
+        return cls(
+            rounds=repeat,
+            http_calls=1000,
+            langgraph_calls=4 * repeat,
+            plugin_tests=500,
+            plugin_rounds=2 * repeat,  # whole-run timings of ~1 s: the noisiest figures
+            startup_runs=2 * repeat + 1,
+            scale_tests=2000,
+            scale_small=200,
+            scale_rounds=max(1, (repeat + 1) // 2),
+            delays={10: 10 * repeat, 100: 4 * repeat, 1000: repeat},
+            warm_up=True,
+        )
+
+    @classmethod
+    def quick(cls, repeat: int) -> Plan:
+        return cls(
+            rounds=repeat,
+            http_calls=50,
+            langgraph_calls=3 * repeat,
+            plugin_tests=50,
+            plugin_rounds=repeat,
+            startup_runs=2 * repeat + 1,
+            scale_tests=50,
+            scale_small=10,
+            scale_rounds=repeat,
+            delays={10: 5 * repeat, 100: 2 * repeat, 1000: repeat},
+            warm_up=False,
+        )
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds the ExitStack: servers and suites are cleaned up
+
+
+def child_env(work: Path, url: str, token: str) -> dict[str, str]:
+    """The suites' environment: no pytest settings leaking in from whoever runs us.
+
+    Byte code goes to a private cache so generated and package modules compile once (after the
+    warm-up runs) without writing into the source tree.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        PYTHONPYCACHEPREFIX=str(work / "pycache"),
+        HTTP_AGENT_URL=url,
+        HTTP_AGENT_TOKEN=token,
+    )
+    return env
+
+
+def http_agent(token: str) -> UvicornServer:
+    return UvicornServer(
+        "app:app",
+        app_dir=EXAMPLES / "http_agent",
+        env={"HTTP_AGENT_TOKEN": token, "UVICORN_ACCESS_LOG": "false"},
+    )
+
+
+def measure(name: str, rows: list[Row], work: Callable[[], list[Row]]) -> None:
+    """Run one measurement; a failure becomes an ERROR row instead of ending the run."""
+    progress(name)
+    start = time.perf_counter()
+    try:
+        rows.extend(work())
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        rows.append(error_row(name, exc))
+    progress(f"{name}: {time.perf_counter() - start:.0f} s")
+
+
+@contextlib.contextmanager
+def langgraph_connector(store: ConnectorStore) -> Iterator[Connector]:
+    with LangGraphDevServer(EXAMPLES / "langgraph_agent") as server:
+        yield store.create(
+            {
+                "name": LANGGRAPH_CONNECTOR,
+                "type": "langgraph",
+                "baseUrl": server.url,
+                "config": {"assistantId": "agent"},
+            }
+        )
+
+
+@contextlib.contextmanager
+def exact_delay_connector(store: ConnectorStore) -> Iterator[Connector]:
+    app = UvicornServer("delay_app:app", app_dir=BENCHMARKS, env={"UVICORN_ACCESS_LOG": "false"})
+    with app as server:
+        yield store.create(
+            {
+                "name": DELAY_CONNECTOR,
+                "type": "http",
+                "baseUrl": server.url,
+                "config": {"path": DELAY_PATH},
+            }
+        )
+
+
+def run(plan: Plan) -> list[Row]:
+    rows: list[Row] = []
+    token = secrets.token_urlsafe(24)
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-connectors-")))
+        progress("starting the HTTP agent")
+        server = stack.enter_context(http_agent(token))
+        # The connector file, as a user writes it: secrets by reference, resolved per call.
+        os.environ["HTTP_AGENT_URL"], os.environ["HTTP_AGENT_TOKEN"] = server.url, token
+        connectors_file = work / "connectors.json"
+        store = ConnectorStore(connectors_file)
+        http = store.create(
+            {
+                "name": HTTP_CONNECTOR,
+                "type": "http",
+                "baseUrl": "${HTTP_AGENT_URL}",
+                "authType": "bearer",
+                "authValue": "${HTTP_AGENT_TOKEN}",
+                "config": {"method": "POST", "path": CHAT_PATH},
+            }
+        )
+        runner = bench_suites.Runner(
+            child_env(work, server.url, token), connectors_file, HTTP_CONNECTOR
+        )
+        progress("warming the byte-code cache of the pytest runs")
+        runner.warm_up(work / "warm-up")
+
+        measure(
+            "1. HTTP call overhead",
+            rows,
+            lambda: bench_calls.http_overhead(
+                http,
+                connectors_file,
+                server.url + CHAT_PATH,
+                token,
+                calls=plan.http_calls,
+                rounds=plan.rounds,
+            ),
+        )
+
+        def langgraph() -> list[Row]:
+            with langgraph_connector(store) as connector:
+                return [bench_calls.langgraph_overhead(connector, calls=plan.langgraph_calls)]
+
+        measure("2. LangGraph call overhead", rows, langgraph)
+        measure(
+            "3. Plugin cost per test",
+            rows,
+            lambda: bench_suites.plugin_cost(
+                work / "plugin",
+                runner,
+                tests=plan.plugin_tests,
+                rounds=plan.plugin_rounds,
+                warm_up=plan.warm_up,
+            ),
+        )
+        measure(
+            "4. Start-up",
+            rows,
+            lambda: [bench_suites.startup(work / "startup", runner, runs=plan.startup_runs)],
+        )
+        measure(
+            "5. Scale",
+            rows,
+            lambda: bench_suites.scale(
+                work / "scale",
+                runner,
+                tests=plan.scale_tests,
+                small=plan.scale_small,
+                rounds=plan.scale_rounds,
+            ),
+        )
+
+        def latency() -> list[Row]:
+            with exact_delay_connector(store) as connector:
+                url = connector.base_url + DELAY_PATH
+                return bench_calls.latency_truth(connector, url, plan.delays)
+
+        measure("6. Latency truth", rows, latency)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark pytest-connectors against agent servers it starts on loopback."
+    )
+    parser.add_argument("--quick", action="store_true", help="small counts, one round (~45 s)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument(
+        "--repeat", type=int, metavar="N", help="rounds per measurement (default 5; quick 1)"
+    )
+    args = parser.parse_args(argv)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
+    if repeat < 1:
+        parser.error("--repeat must be at least 1")
+    plan = Plan.quick(repeat) if args.quick else Plan.full(repeat)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    start = time.perf_counter()
+    try:
+        rows = run(plan)
+    except KeyboardInterrupt:
+        progress("interrupted; the servers and runs it started are stopped")
+        return 130
+    duration = time.perf_counter() - start
+    if args.json:
+        document = {
+            "version": 1,
+            "mode": "quick" if args.quick else "full",
+            "repeat": repeat,
+            "duration_s": round(duration, 1),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "rows": [row.as_json() for row in rows],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        mode = "quick" if args.quick else "full"
+        print(
+            f"pytest-connectors benchmarks ({mode}, repeat {repeat}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, {duration:.0f} s)\n"
+        )
+        print(table(rows))
+    return 1 if any(row.status == "ERROR" for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
