@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -21,6 +21,9 @@ from .models import AuthType, Connector, ConnectorType
 from .registry import get_connector_types
 from .store import ConnectorStore
 from .variables import mask
+
+if TYPE_CHECKING:
+    from .client import ConnectorClient
 
 PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -273,7 +276,7 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _client(store: ConnectorStore) -> Any:
+def _client(store: ConnectorStore) -> ConnectorClient:
     from .client import ConnectorClient  # httpx and the SDK only load for remote commands
 
     return ConnectorClient(path=store.path)

@@ -15,13 +15,13 @@ import json
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from .conversation import BoundInvoker, Conversation
-    from .models import Connector
+    from .conversation import BoundInvoker, Conversation, OnResult
+    from .models import Connector, ConnectorInvokeResult
     from .recording import CallRecord
     from .session import ConnectorSession
 
@@ -326,12 +326,12 @@ def connector(connector_name: str, connectors_session: ConnectorSession) -> Conn
         pytest.fail(str(exc), pytrace=False)
 
 
-def _recorder(item: pytest.Item, connector: str) -> Any:
+def _recorder(item: pytest.Item, connector: str) -> OnResult:
     from .recording import record_of
 
     records = item.stash.setdefault(records_key, [])
 
-    def record(result: Any) -> None:
+    def record(result: ConnectorInvokeResult) -> None:
         records.append(record_of(item.nodeid, connector, len(records) + 1, result))
 
     return record
