@@ -84,6 +84,7 @@ def _print_connector(connector: Connector, as_json: bool) -> None:
     if as_json:
         _print_json(public_record(connector))
         return
+    record = public_record(connector)
     lines = [
         ("name", connector.name),
         ("id", connector.id),
@@ -92,12 +93,12 @@ def _print_connector(connector: Connector, as_json: bool) -> None:
         ("auth", _auth_label(connector)),
         ("target", _target(connector)),
     ]
-    config = public_record(connector).get("config")
+    config = record.get("config")
     if config:
         lines.append(("config", json.dumps(config, ensure_ascii=False)))
     lines += [
-        ("created", public_record(connector)["createdAt"]),
-        ("updated", public_record(connector)["updatedAt"]),
+        ("created", record["createdAt"]),
+        ("updated", record["updatedAt"]),
     ]
     print(format_table([(f"{key}:", value) for key, value in lines]))
 

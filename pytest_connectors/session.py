@@ -85,10 +85,6 @@ class ConnectorSession:
             )
         return LangGraphDevServer(project).start()
 
-    @property
-    def servers(self) -> list[LangGraphDevServer]:
-        return list(self._servers.values())
-
     def close(self) -> None:
         self.client.close()
         for server in self._servers.values():

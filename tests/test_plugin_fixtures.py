@@ -10,19 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
 from pytest_connectors.launch import LangGraphDevServer, UvicornServer
-
-INI = """
-[pytest]
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-filterwarnings =
-    error
-    ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning
-{extra}
-"""
 
 
 def connectors_path(pytester: pytest.Pytester) -> Path:
@@ -32,7 +23,7 @@ def connectors_path(pytester: pytest.Pytester) -> Path:
 @pytest.fixture(autouse=True)
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
-    pytester.makeini(INI.format(extra=""))
+    write_ini(pytester)
 
 
 @pytest.fixture

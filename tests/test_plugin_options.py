@@ -9,23 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pytester_ini import INI, write_ini
 
 from pytest_connectors import ConnectorStore
 
 NOWHERE = "http://127.0.0.1:9"
-INI = """
-[pytest]
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-filterwarnings =
-    error
-    ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning
-{extra}
-"""
-
-
-def write_ini(pytester: pytest.Pytester, extra: str = "") -> None:
-    pytester.makeini(INI.format(extra=extra))
 
 
 def write_connectors(path: Path, *names: str) -> Path:

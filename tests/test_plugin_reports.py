@@ -15,19 +15,11 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from pytester_ini import INI, write_ini
 
 from pytest_connectors import ConnectorStore
 from pytest_connectors.launch import UvicornServer
 
-INI = """
-[pytest]
-asyncio_mode = strict
-asyncio_default_fixture_loop_scope = function
-filterwarnings =
-    error
-    ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning
-{extra}
-"""
 CALL_KEYS = {"test", "connector", "turn", "latency_ms", "success", "error", "tools", "attempts"}
 SUMMARY_KEYS = {"calls", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms", "slowest"}
 
@@ -35,7 +27,7 @@ SUMMARY_KEYS = {"calls", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms", "slow
 @pytest.fixture(autouse=True)
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
-    pytester.makeini(INI.format(extra=""))
+    write_ini(pytester)
 
 
 def http_connector(name: str, url: str, auth_value: str) -> dict[str, Any]:
