@@ -46,7 +46,7 @@ import bench_suites
 from bench_report import Row, error_row, table
 
 from pytest_connectors import Connector, ConnectorStore
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 BENCHMARKS = Path(__file__).resolve().parent
 EXAMPLES = BENCHMARKS.parent / "examples"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_connectors.launch import UvicornServer
+from pytest_connectors.servers.launch import UvicornServer
 
 HTTP_AGENT_DIR = Path(__file__).parent / "http_agent"
 

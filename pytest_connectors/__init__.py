@@ -1,5 +1,20 @@
 """Test LLM agents through named connectors: LangGraph API servers and HTTP chat endpoints.
 
+Layers, each importing only from the layers below it (checked by ``tests/test_architecture.py``):
+
+    pytest_plugin | cli | service   entry points; only ``pytest_plugin`` imports pytest and only
+                                    ``service`` the web framework
+    replay                          production conversations replayed as test cases
+    evaluation | imports            test-author API (conversations, tool-call assertions,
+                                    latency); import connectors (providers, sync jobs)
+    client | servers | storage      calling agents; launching local agent servers; the database
+                                    (only ``storage`` opens it)
+    registry                        where connector definitions come from
+    wire                            sans-I/O requests and replies (OpenAI-style HTTP, LangGraph)
+    models                          pydantic schemas, no I/O
+    _support                        leaf helpers: atomic writes, paths, ${VAR} references, secrets
+    errors                          the one exception tree
+
 Names are imported on first use, so loading the pytest plugin costs almost nothing for a suite
 that never touches a connector.
 """
@@ -12,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _MODULES: dict[str, tuple[str, ...]] = {
-    "models": (
+    "models.connector": (
         "AuthType",
         "Connector",
         "ConnectorConfig",
@@ -37,8 +52,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "MissingVariableError",
         "ServerStartError",
     ),
-    "store": ("ConnectorStore",),
-    "client": (
+    "registry.json_file": ("ConnectorStore",),
+    "client.clients": (
         "AsyncConnectorClient",
         "ConnectorClient",
         "ainvoke_connector",
@@ -46,9 +61,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "invoke_connector",
         "test_connector",
     ),
-    "conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
-    "toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
-    "registry": (
+    "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
+    "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
+    "registry.functions": (
         "create_connector",
         "delete_connector",
         "get_connector",
@@ -60,48 +75,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = [
-    "AsyncConnectorClient",
-    "AuthType",
-    "BoundInvoker",
-    "Connector",
-    "ConnectorCallFailed",
-    "ConnectorClient",
-    "ConnectorConfig",
-    "ConnectorError",
-    "ConnectorFileError",
-    "ConnectorInvokeInput",
-    "ConnectorInvokeResult",
-    "ConnectorNotFoundError",
-    "ConnectorStore",
-    "ConnectorTestResult",
-    "ConnectorType",
-    "ContentBlock",
-    "Conversation",
-    "CreateConnectorInput",
-    "DuplicateConnectorNameError",
-    "HttpConnectorConfig",
-    "InvalidInputError",
-    "LangGraphConnectorConfig",
-    "Message",
-    "MissingVariableError",
-    "ServerStartError",
-    "ToolCall",
-    "ToolCallMismatch",
-    "UpdateConnectorInput",
-    "ainvoke_connector",
-    "assert_tool_calls",
-    "atest_connector",
-    "create_connector",
-    "delete_connector",
-    "get_connector",
-    "get_connector_by_name",
-    "get_connector_types",
-    "invoke_connector",
-    "list_connectors",
-    "test_connector",
-    "update_connector",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
@@ -118,48 +92,117 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .client import (
-        AsyncConnectorClient,
-        ConnectorClient,
-        ainvoke_connector,
-        atest_connector,
-        invoke_connector,
-        test_connector,
+    from pytest_connectors.client.clients import (
+        AsyncConnectorClient as AsyncConnectorClient,
     )
-    from .conversation import BoundInvoker, ConnectorCallFailed, Conversation
-    from .errors import (
-        ConnectorError,
-        ConnectorFileError,
-        ConnectorNotFoundError,
-        DuplicateConnectorNameError,
-        InvalidInputError,
-        MissingVariableError,
-        ServerStartError,
+    from pytest_connectors.client.clients import (
+        ConnectorClient as ConnectorClient,
     )
-    from .models import (
-        AuthType,
-        Connector,
-        ConnectorConfig,
-        ConnectorInvokeInput,
-        ConnectorInvokeResult,
-        ConnectorTestResult,
-        ConnectorType,
-        ContentBlock,
-        CreateConnectorInput,
-        HttpConnectorConfig,
-        LangGraphConnectorConfig,
-        Message,
-        ToolCall,
-        UpdateConnectorInput,
+    from pytest_connectors.client.clients import (
+        ainvoke_connector as ainvoke_connector,
     )
-    from .registry import (
-        create_connector,
-        delete_connector,
-        get_connector,
-        get_connector_by_name,
-        get_connector_types,
-        list_connectors,
-        update_connector,
+    from pytest_connectors.client.clients import (
+        atest_connector as atest_connector,
     )
-    from .store import ConnectorStore
-    from .toolcalls import ToolCallMismatch, assert_tool_calls
+    from pytest_connectors.client.clients import (
+        invoke_connector as invoke_connector,
+    )
+    from pytest_connectors.client.clients import (
+        test_connector as test_connector,
+    )
+    from pytest_connectors.errors import (
+        ConnectorError as ConnectorError,
+    )
+    from pytest_connectors.errors import (
+        ConnectorFileError as ConnectorFileError,
+    )
+    from pytest_connectors.errors import (
+        ConnectorNotFoundError as ConnectorNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        DuplicateConnectorNameError as DuplicateConnectorNameError,
+    )
+    from pytest_connectors.errors import (
+        InvalidInputError as InvalidInputError,
+    )
+    from pytest_connectors.errors import (
+        MissingVariableError as MissingVariableError,
+    )
+    from pytest_connectors.errors import (
+        ServerStartError as ServerStartError,
+    )
+    from pytest_connectors.evaluation.conversation import (
+        BoundInvoker as BoundInvoker,
+    )
+    from pytest_connectors.evaluation.conversation import (
+        ConnectorCallFailed as ConnectorCallFailed,
+    )
+    from pytest_connectors.evaluation.conversation import (
+        Conversation as Conversation,
+    )
+    from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
+    from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
+    from pytest_connectors.models.connector import (
+        AuthType as AuthType,
+    )
+    from pytest_connectors.models.connector import (
+        Connector as Connector,
+    )
+    from pytest_connectors.models.connector import (
+        ConnectorConfig as ConnectorConfig,
+    )
+    from pytest_connectors.models.connector import (
+        ConnectorInvokeInput as ConnectorInvokeInput,
+    )
+    from pytest_connectors.models.connector import (
+        ConnectorInvokeResult as ConnectorInvokeResult,
+    )
+    from pytest_connectors.models.connector import (
+        ConnectorTestResult as ConnectorTestResult,
+    )
+    from pytest_connectors.models.connector import (
+        ConnectorType as ConnectorType,
+    )
+    from pytest_connectors.models.connector import (
+        ContentBlock as ContentBlock,
+    )
+    from pytest_connectors.models.connector import (
+        CreateConnectorInput as CreateConnectorInput,
+    )
+    from pytest_connectors.models.connector import (
+        HttpConnectorConfig as HttpConnectorConfig,
+    )
+    from pytest_connectors.models.connector import (
+        LangGraphConnectorConfig as LangGraphConnectorConfig,
+    )
+    from pytest_connectors.models.connector import (
+        Message as Message,
+    )
+    from pytest_connectors.models.connector import (
+        ToolCall as ToolCall,
+    )
+    from pytest_connectors.models.connector import (
+        UpdateConnectorInput as UpdateConnectorInput,
+    )
+    from pytest_connectors.registry.functions import (
+        create_connector as create_connector,
+    )
+    from pytest_connectors.registry.functions import (
+        delete_connector as delete_connector,
+    )
+    from pytest_connectors.registry.functions import (
+        get_connector as get_connector,
+    )
+    from pytest_connectors.registry.functions import (
+        get_connector_by_name as get_connector_by_name,
+    )
+    from pytest_connectors.registry.functions import (
+        get_connector_types as get_connector_types,
+    )
+    from pytest_connectors.registry.functions import (
+        list_connectors as list_connectors,
+    )
+    from pytest_connectors.registry.functions import (
+        update_connector as update_connector,
+    )
+    from pytest_connectors.registry.json_file import ConnectorStore as ConnectorStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.store import ConnectorStore
+from pytest_connectors.registry.json_file import ConnectorStore
 
 REFERENCE_FILE = Path(__file__).parent / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"

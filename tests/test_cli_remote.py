@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.langgraph_protocol import thread_id_for
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
-from pytest_connectors.store import ConnectorStore
+from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.wire.langgraph import thread_id_for
 
 TOKEN_VARIABLE = "PYTEST_CONNECTORS_CLI_AGENT_TOKEN"
 SECRET = "sk-SECRET-abc123"

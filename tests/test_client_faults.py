@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from pytest_connectors.client import (
+from pytest_connectors.client.clients import (
     AsyncConnectorClient,
     ConnectorClient,
     ainvoke_connector,
@@ -30,14 +30,19 @@ from pytest_connectors.client import (
     invoke_connector,
     test_connector,
 )
+from pytest_connectors.client.retry import (
+    MAX_DELAY_S,
+    RetryPolicy,
+    parse_retry_after,
+    retry_decision,
+)
 from pytest_connectors.errors import (
     ConnectorNotFoundError,
     InvalidInputError,
     MissingVariableError,
 )
-from pytest_connectors.models import Connector, ConnectorInvokeResult, ConnectorTestResult
-from pytest_connectors.retry import MAX_DELAY_S, RetryPolicy, parse_retry_after, retry_decision
-from pytest_connectors.store import ConnectorStore
+from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, ConnectorTestResult
+from pytest_connectors.registry.json_file import ConnectorStore
 
 BASE = "http://agent.test"
 SECRET = "sk-SECRET-abc123"
@@ -128,7 +133,7 @@ class Script:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every pause the sync client takes between attempts (it does not really wait)."""
     recorded: list[float] = []
-    monkeypatch.setattr("pytest_connectors.client.time.sleep", recorded.append)
+    monkeypatch.setattr("pytest_connectors.client.clients.time.sleep", recorded.append)
     return recorded
 
 

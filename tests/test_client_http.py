@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.client import (
+from pytest_connectors.client.clients import (
     ainvoke_connector,
     atest_connector,
     invoke_connector,
     test_connector,
 )
-from pytest_connectors.launch import UvicornServer
-from pytest_connectors.models import Connector, ConnectorInvokeResult, Message, ToolCall
+from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, Message, ToolCall
+from pytest_connectors.servers.launch import UvicornServer
 
 TOKEN_VARIABLE = "PYTEST_CONNECTORS_TEST_AGENT_TOKEN"
 

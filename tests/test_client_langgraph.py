@@ -16,16 +16,16 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from pytest_connectors.client import (
+from pytest_connectors.client.clients import (
     ainvoke_connector,
     atest_connector,
     invoke_connector,
     test_connector,
 )
-from pytest_connectors.langgraph_protocol import thread_id_for
-from pytest_connectors.launch import LangGraphDevServer
-from pytest_connectors.models import Connector, ConnectorInvokeResult, Message
-from pytest_connectors.store import ConnectorStore
+from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, Message
+from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.launch import LangGraphDevServer
+from pytest_connectors.wire.langgraph import thread_id_for
 
 WEATHER_ANSWER = "The weather in Paris is sunny, 21°C."
 

@@ -16,7 +16,7 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 # --- LangGraph agent ------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Reading HTTP chat replies and writing requests, without I/O (pytest_connectors.http_protocol).
+"""Reading HTTP chat replies and writing requests, without I/O (pytest_connectors.wire.http).
 
 These are the pure functions behind the HTTP connector: whatever shape an endpoint answers in,
 the caller gets the same list of messages, or a ReplyError that says what was wrong.
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.http_protocol import (
+from pytest_connectors.models.connector import ContentBlock, Message, ToolCall
+from pytest_connectors.wire.http import (
     ReplyError,
     error_detail,
     invoke_body,
@@ -20,7 +21,6 @@ from pytest_connectors.http_protocol import (
     parse_tool_call,
     probe_body,
 )
-from pytest_connectors.models import ContentBlock, Message, ToolCall
 
 JSON = "application/json"
 SENT = [Message(role="user", content="hi there")]

@@ -1,4 +1,4 @@
-"""LangGraph runs without I/O (pytest_connectors.langgraph_protocol): thread ids, what to send,
+"""LangGraph runs without I/O (pytest_connectors.wire.langgraph): thread ids, what to send,
 what a run added, and how a graph error is read."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.langgraph_protocol import (
+from pytest_connectors.models.connector import Message, ToolCall
+from pytest_connectors.wire.langgraph import (
     RunError,
     added_messages,
     final_answer,
@@ -18,7 +19,6 @@ from pytest_connectors.langgraph_protocol import (
     unseen,
     wire_message,
 )
-from pytest_connectors.models import Message, ToolCall
 
 
 def user(text: str) -> Message:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from pytest_connectors.errors import ConnectorError
-from pytest_connectors.launch import (
+from pytest_connectors.servers.launch import (
     LangGraphDevServer,
     LocalServer,
     ServerStartError,

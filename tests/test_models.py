@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from pytest_connectors.models import (
+from pytest_connectors.models.connector import (
     AuthType,
     Connector,
     ConnectorInvokeInput,

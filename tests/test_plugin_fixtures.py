@@ -13,7 +13,7 @@ import pytest
 from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 
 def connectors_path(pytester: pytest.Pytester) -> Path:
@@ -220,7 +220,7 @@ INVOKE_SUITE = """
 import uuid
 
 from pytest_connectors import Message
-from pytest_connectors.langgraph_protocol import thread_id_for
+from pytest_connectors.wire.langgraph import thread_id_for
 
 def test_text(invoke_connector):
     reply = invoke_connector("hi")
@@ -255,7 +255,7 @@ def test_invoke_connector_run_id_keeps_a_langgraph_thread(
         """
         import uuid
 
-        from pytest_connectors.langgraph_protocol import thread_id_for
+        from pytest_connectors.wire.langgraph import thread_id_for
 
         def test_run_id(invoke_connector):
             run_id = f"my-run-{uuid.uuid4()}"

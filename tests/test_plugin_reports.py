@@ -18,7 +18,7 @@ import pytest
 from pytester_ini import INI, write_ini
 
 from pytest_connectors import ConnectorStore
-from pytest_connectors.launch import UvicornServer
+from pytest_connectors.servers.launch import UvicornServer
 
 CALL_KEYS = {"test", "connector", "turn", "latency_ms", "success", "error", "tools", "attempts"}
 SUMMARY_KEYS = {"calls", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms", "slowest"}
@@ -285,14 +285,17 @@ def test_an_unused_plugin_reads_no_file_and_changes_nothing(pytester: pytest.Pyt
 
 def test_importing_the_plugin_loads_no_client_library() -> None:
     code = (
-        "import sys, pytest_connectors.plugin\n"
+        "import sys, pytest_connectors.pytest_plugin.plugin\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'httpx', 'pydantic', 'langgraph_sdk', 'pytest_connectors'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "['pytest_connectors', 'pytest_connectors.plugin']"
+    assert (
+        out.strip() == "['pytest_connectors', 'pytest_connectors.pytest_plugin',"
+        " 'pytest_connectors.pytest_plugin.plugin']"
+    )
 
 
 # --- secrets -------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_connectors import ToolCall, assert_tool_calls
-from pytest_connectors.launch import LangGraphDevServer, UvicornServer
-from pytest_connectors.store import ConnectorStore, parse_connectors
+from pytest_connectors.registry.json_file import ConnectorStore, parse_connectors
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

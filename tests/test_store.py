@@ -20,8 +20,8 @@ from pytest_connectors.errors import (
     ConnectorNotFoundError,
     DuplicateConnectorNameError,
 )
-from pytest_connectors.models import Connector, ConnectorType, HttpConnectorConfig
-from pytest_connectors.store import ConnectorStore
+from pytest_connectors.models.connector import Connector, ConnectorType, HttpConnectorConfig
+from pytest_connectors.registry.json_file import ConnectorStore
 
 REFERENCE_FILE = Path(__file__).parent / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"
@@ -466,7 +466,7 @@ def test_get_connector_types_describes_both_types() -> None:
 WORKER = textwrap.dedent(
     """
     import pathlib, sys, time
-    from pytest_connectors.store import ConnectorStore
+    from pytest_connectors.registry.json_file import ConnectorStore
 
     path, go, mode, index, rounds = sys.argv[1:]
     store = ConnectorStore(path)
@@ -546,3 +546,11 @@ def test_a_file_deleted_after_reading_is_an_empty_registry_again(tmp_path: Path)
     assert store.list() == []
     with pytest.raises(ConnectorNotFoundError):
         store.find("agent")
+
+
+def test_the_json_file_is_a_connector_source(tmp_path: Path) -> None:
+    from pytest_connectors.registry import ConnectorSource
+
+    source: ConnectorSource = ConnectorStore(tmp_path / "connectors.json")
+    assert source.list() == []
+    assert source.names() == []

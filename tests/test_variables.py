@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_connectors._support.secrets import mask
+from pytest_connectors._support.variables import references, resolve
 from pytest_connectors.errors import ConnectorError, MissingVariableError
-from pytest_connectors.store import ConnectorStore
-from pytest_connectors.variables import mask, references, resolve
+from pytest_connectors.registry.json_file import ConnectorStore
 
 
 def test_resolve_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

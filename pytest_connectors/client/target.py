@@ -10,11 +10,17 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .auth import auth_headers, is_sensitive_header
-from .errors import InvalidInputError
-from .models import Connector, ConnectorType, HttpConnectorConfig, LangGraphConnectorConfig
-from .retry import RetryPolicy
-from .variables import Redactor, references, resolve
+from pytest_connectors._support.secrets import Redactor, is_sensitive_header
+from pytest_connectors._support.variables import references, resolve
+from pytest_connectors.client.retry import RetryPolicy
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.connector import (
+    Connector,
+    ConnectorType,
+    HttpConnectorConfig,
+    LangGraphConnectorConfig,
+)
+from pytest_connectors.wire.auth import auth_headers
 
 DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_RETRIES = 2

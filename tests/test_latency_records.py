@@ -9,7 +9,7 @@ import random
 import pytest
 
 from pytest_connectors import ConnectorInvokeResult, Message, ToolCall
-from pytest_connectors.recording import (
+from pytest_connectors.evaluation.latency import (
     CallRecord,
     over_budget,
     percentile,

@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .client import AsyncConnectorClient, ConnectorClient, InvokeInput
-from .models import Connector, ConnectorInvokeResult, ConnectorType, Message, ToolCall
+from pytest_connectors.client.clients import AsyncConnectorClient, ConnectorClient, InvokeInput
+from pytest_connectors.models.connector import (
+    Connector,
+    ConnectorInvokeResult,
+    ConnectorType,
+    Message,
+    ToolCall,
+)
 
 OnResult = Callable[[ConnectorInvokeResult], None]
 

@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from .auth import is_sensitive_header
-from .errors import ConnectorError
-from .models import AuthType, Connector, ConnectorType
-from .registry import get_connector_types
-from .store import ConnectorStore
-from .variables import mask
+from pytest_connectors._support.secrets import is_sensitive_header, mask
+from pytest_connectors.errors import ConnectorError
+from pytest_connectors.models.connector import AuthType, Connector, ConnectorType
+from pytest_connectors.registry.functions import get_connector_types
+from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
-    from .client import ConnectorClient
+    from pytest_connectors.client.clients import ConnectorClient
 
 PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -278,7 +277,9 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def _client(store: ConnectorStore) -> ConnectorClient:
-    from .client import ConnectorClient  # httpx and the SDK only load for remote commands
+    from pytest_connectors.client.clients import (
+        ConnectorClient,  # httpx and the SDK only load for remote commands
+    )
 
     return ConnectorClient(path=store.path)
 

@@ -1,37 +1,23 @@
-"""``${NAME}`` references in connector fields, and keeping their resolved values out of sight.
+"""The one secrets policy: what counts as secret, and how it is hidden.
 
-Values are resolved only when a request is built, so the connector file holds references, never
-secrets. Whatever is resolved from an auth value or a header is handed to a :class:`Redactor`
-that scrubs it from every text the package shows.
+Every writer of text the package shows (repr, CLI, reports, logs, failure messages) masks through
+this module, so there is one place to change what is hidden and how.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from .errors import MissingVariableError
+from pytest_connectors._support.variables import REFERENCE
 
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "****"
 
-
-def references(value: str) -> list[str]:
-    return _REFERENCE.findall(value)
+_SENSITIVE_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "session")
 
 
-def resolve(value: str, *, connector: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace every ``${NAME}`` with the environment's value, or fail naming it."""
-    env = os.environ if environ is None else environ
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            raise MissingVariableError(name, connector)
-        return env[name]
-
-    return _REFERENCE.sub(substitute, value)
+def is_sensitive_header(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SENSITIVE_WORDS)
 
 
 def mask(value: str) -> str:
@@ -40,7 +26,7 @@ def mask(value: str) -> str:
         return value
     parts: list[str] = []
     position = 0
-    for match in _REFERENCE.finditer(value):
+    for match in REFERENCE.finditer(value):
         if match.start() > position:
             parts.append(MASK)
         parts.append(match.group(0))

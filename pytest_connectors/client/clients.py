@@ -17,18 +17,26 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
-from .engine import Flow, HttpExchange, Outcome, SdkCall, Sleep, invoke_flow, probe_flow
-from .errors import InvalidInputError
-from .models import (
+from pytest_connectors.client.flows import (
+    Flow,
+    HttpExchange,
+    Outcome,
+    SdkCall,
+    Sleep,
+    invoke_flow,
+    probe_flow,
+)
+from pytest_connectors.client.target import Target, resolve_target, variables_of
+from pytest_connectors.client.transport import AsyncDeadlineTransport, DeadlineTransport
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.connector import (
     Connector,
     ConnectorInvokeInput,
     ConnectorInvokeResult,
     ConnectorTestResult,
     Message,
 )
-from .registry import PathArg, store_for
-from .target import Target, resolve_target, variables_of
-from .transport import AsyncDeadlineTransport, DeadlineTransport
+from pytest_connectors.registry.functions import PathArg, store_for
 
 if TYPE_CHECKING:
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .models import ContentBlock, Message, Role, ToolCall
+from pytest_connectors.models.connector import ContentBlock, Message, Role, ToolCall
 
 TEST_MESSAGE = "hello"
 _ROLES: dict[str, Role] = {

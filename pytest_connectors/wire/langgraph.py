@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from .http_protocol import parse_message
-from .models import Message
+from pytest_connectors.models.connector import Message
+from pytest_connectors.wire.http import parse_message
 
 # Fixed namespace: the same run id maps to the same thread on every machine and run.
 THREAD_NAMESPACE = uuid.UUID("6f1b8a55-3f0c-5c3e-9d5b-2a43c1f0e8b7")

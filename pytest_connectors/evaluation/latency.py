@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypedDict
 
-from .models import ConnectorInvokeResult
+from pytest_connectors.models.connector import ConnectorInvokeResult
 
 SLOWEST = 5
 

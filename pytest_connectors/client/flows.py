@@ -14,11 +14,17 @@ from typing import Any, TypeVar
 
 import httpx
 
-from . import http_protocol, langgraph_protocol
-from .models import ConnectorInvokeResult, ConnectorTestResult, ConnectorType, Message
-from .retry import RetryPolicy, retry_decision
-from .target import Target
-from .variables import Redactor
+from pytest_connectors._support.secrets import Redactor
+from pytest_connectors.client.retry import RetryPolicy, retry_decision
+from pytest_connectors.client.target import Target
+from pytest_connectors.models.connector import (
+    ConnectorInvokeResult,
+    ConnectorTestResult,
+    ConnectorType,
+    Message,
+)
+from pytest_connectors.wire import http as http_protocol
+from pytest_connectors.wire import langgraph as langgraph_protocol
 
 RAW_LIMIT = 2000
 RESPONSE_LIMIT = 500

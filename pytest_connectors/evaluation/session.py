@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .client import ConnectorClient
-from .errors import ServerStartError
-from .models import Connector, LangGraphConnectorConfig
-from .store import ConnectorStore
-from .variables import resolve
+from pytest_connectors._support.variables import resolve
+from pytest_connectors.client.clients import ConnectorClient
+from pytest_connectors.errors import ServerStartError
+from pytest_connectors.models.connector import Connector, LangGraphConnectorConfig
+from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
-    from .launch import LangGraphDevServer
+    from pytest_connectors.servers.launch import LangGraphDevServer
 
 PROBE_TIMEOUT_S = 1.0
 
@@ -76,7 +76,7 @@ class ConnectorSession:
         return connector.model_copy(update={"base_url": server.url})
 
     def _launch(self, connector: Connector, project: Path) -> LangGraphDevServer:
-        from .launch import LangGraphDevServer
+        from pytest_connectors.servers.launch import LangGraphDevServer
 
         if not (project / "langgraph.json").is_file():
             raise ServerStartError(

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from .variables import mask
+from pytest_connectors._support.secrets import mask
 
 
 class ConnectorType(StrEnum):
@@ -61,7 +61,7 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-class _CamelModel(BaseModel):
+class CamelModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         validate_by_name=True,
@@ -71,7 +71,7 @@ class _CamelModel(BaseModel):
     )
 
 
-class _Record(_CamelModel):
+class _Record(CamelModel):
     """A stored record: unknown keys are kept and written back, even when they are null.
 
     A declared field that is None is left out unless it was set explicitly (an explicit null in
@@ -260,12 +260,12 @@ class Message(BaseModel):
         return "".join(block.text or "" for block in self.content if block.type == "text")
 
 
-class ConnectorInvokeInput(_CamelModel):
+class ConnectorInvokeInput(CamelModel):
     messages: list[Message] = Field(min_length=1)
     run_id: str | None = None
 
 
-class ConnectorTestResult(_CamelModel):
+class ConnectorTestResult(CamelModel):
     __test__ = False  # not a pytest test class, whatever its name
 
     success: bool
@@ -275,7 +275,7 @@ class ConnectorTestResult(_CamelModel):
     attempts: int = 1
 
 
-class ConnectorInvokeResult(_CamelModel):
+class ConnectorInvokeResult(CamelModel):
     success: bool
     latency_ms: float
     message: Message | None = None

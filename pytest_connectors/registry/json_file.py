@@ -17,10 +17,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .atomic import atomic_write, file_lock
-from .errors import ConnectorFileError, ConnectorNotFoundError, DuplicateConnectorNameError
-from .models import Connector, CreateConnectorInput, UpdateConnectorInput, utc_now
-from .paths import ENV_FILE, resolve_path
+from pytest_connectors._support.atomic import atomic_write, file_lock
+from pytest_connectors._support.paths import ENV_FILE, resolve_path
+from pytest_connectors.errors import (
+    ConnectorFileError,
+    ConnectorNotFoundError,
+    DuplicateConnectorNameError,
+)
+from pytest_connectors.models.connector import (
+    Connector,
+    CreateConnectorInput,
+    UpdateConnectorInput,
+    utc_now,
+)
 
 __all__ = ["ENV_FILE", "ConnectorStore", "dump_connectors", "parse_connectors", "resolve_path"]
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .conversation import BoundInvoker, Conversation, OnResult
-    from .models import Connector, ConnectorInvokeResult
-    from .recording import CallRecord
-    from .session import ConnectorSession
+    from pytest_connectors.evaluation.conversation import BoundInvoker, Conversation, OnResult
+    from pytest_connectors.evaluation.latency import CallRecord
+    from pytest_connectors.evaluation.session import ConnectorSession
+    from pytest_connectors.models.connector import Connector, ConnectorInvokeResult
 
 CONNECTOR_FIXTURES = frozenset({"connector_name", "connector", "invoke_connector", "conversation"})
 NO_CONNECTOR = (
@@ -50,7 +50,7 @@ class PluginState:
 
     def known(self) -> list[str]:
         if self._known is None:
-            from .store import ConnectorStore
+            from pytest_connectors.registry.json_file import ConnectorStore
 
             try:
                 self._known = ConnectorStore(self.file).names()
@@ -75,7 +75,7 @@ class PluginState:
 
 
 def _connectors_file(config: pytest.Config) -> Path:
-    from .paths import resolve_path
+    from pytest_connectors._support.paths import resolve_path
 
     cli = config.option.connectors_file
     if cli:
@@ -216,7 +216,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     budget = _budget(item)
     records = item.stash.get(records_key, [])
     if budget is not None and records:
-        from .recording import over_budget
+        from pytest_connectors.evaluation.latency import over_budget
 
         problems = over_budget(records, *budget)
         if problems:
@@ -233,7 +233,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     records = item.stash.get(records_key, [])
     if call.when == "teardown" and records:
-        from .recording import percentile
+        from pytest_connectors.evaluation.latency import percentile
 
         latencies = [r["latency_ms"] for r in records]
         item.user_properties += [
@@ -259,7 +259,7 @@ def pytest_terminal_summary(
     state = config.stash[state_key]
     if _is_worker(config) or not state.records:
         return
-    from .recording import summarize
+    from pytest_connectors.evaluation.latency import summarize
 
     terminalreporter.write_sep("=", "connectors")
     for name, s in summarize(state.records).items():
@@ -289,8 +289,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = _report_path(config)
     if path is None or _is_worker(config):
         return
-    from .atomic import atomic_write
-    from .recording import report_document
+    from pytest_connectors._support.atomic import atomic_write
+    from pytest_connectors.evaluation.latency import report_document
 
     document = report_document(config.stash[state_key].records)
     atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
@@ -302,7 +302,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def connectors_session(pytestconfig: pytest.Config) -> Iterator[ConnectorSession]:
     """The session's connector file, shared client, and any agent server it launched."""
-    from .session import ConnectorSession
+    from pytest_connectors.evaluation.session import ConnectorSession
 
     session = ConnectorSession(pytestconfig.stash[state_key].file)
     yield session
@@ -318,7 +318,7 @@ def connector_name() -> str:
 @pytest.fixture
 def connector(connector_name: str, connectors_session: ConnectorSession) -> Connector:
     """The selected connector, its agent started first when it is a managed one."""
-    from .errors import ConnectorError
+    from pytest_connectors.errors import ConnectorError
 
     try:
         return connectors_session.connector(connector_name)
@@ -327,7 +327,7 @@ def connector(connector_name: str, connectors_session: ConnectorSession) -> Conn
 
 
 def _recorder(item: pytest.Item, connector: str) -> OnResult:
-    from .recording import record_of
+    from pytest_connectors.evaluation.latency import record_of
 
     records = item.stash.setdefault(records_key, [])
 
@@ -343,7 +343,7 @@ def invoke_connector(
 ) -> BoundInvoker:
     """Send messages to the selected connector: ``invoke_connector("hi")``, or
     ``await invoke_connector.ainvoke("hi")`` in async tests; returns the result."""
-    from .conversation import BoundInvoker
+    from pytest_connectors.evaluation.conversation import BoundInvoker
 
     return BoundInvoker(
         connector,
@@ -358,7 +358,7 @@ def conversation(
 ) -> Conversation:
     """A multi-turn conversation with the selected connector (one LangGraph thread per test):
     ``conversation.send("hi")``, or ``await conversation.asend("hi")`` in async tests."""
-    from .conversation import Conversation
+    from pytest_connectors.evaluation.conversation import Conversation
 
     return Conversation(
         connector,

@@ -11,15 +11,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .models import (
+from pytest_connectors._support.paths import ENV_FILE, resolve_path
+from pytest_connectors.models.connector import (
     CONNECTOR_TYPE_DESCRIPTIONS,
     Connector,
     ConnectorType,
     CreateConnectorInput,
     UpdateConnectorInput,
 )
-from .paths import ENV_FILE, resolve_path
-from .store import ConnectorStore
+from pytest_connectors.registry.json_file import ConnectorStore
 
 PathArg = str | os.PathLike[str] | None
 

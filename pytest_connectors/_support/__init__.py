@@ -1,0 +1,1 @@
+"""Leaf helpers every layer may use: atomic writes, paths, ${VAR} references, secrets."""

@@ -1,0 +1,33 @@
+"""``${NAME}`` references in connector fields, and keeping their resolved values out of sight.
+
+Values are resolved only when a request is built, so the connector file holds references, never
+secrets. Whatever is resolved from an auth value or a header is handed to a :class:`Redactor`
+that scrubs it from every text the package shows (see ``pytest_connectors._support.secrets``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from pytest_connectors.errors import MissingVariableError
+
+REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def references(value: str) -> list[str]:
+    return REFERENCE.findall(value)
+
+
+def resolve(value: str, *, connector: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every ``${NAME}`` with the environment's value, or fail naming it."""
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise MissingVariableError(name, connector)
+        return env[name]
+
+    return REFERENCE.sub(substitute, value)

@@ -1,0 +1,5 @@
+import sys
+
+from pytest_connectors.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pytest-free test-author API: conversations, tool-call assertions, latency figures."""

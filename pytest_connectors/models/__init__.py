@@ -1,0 +1,1 @@
+"""Pydantic schemas of the package's records; no I/O happens here."""

@@ -1,0 +1,1 @@
+"""pytest glue; the only part of the package that imports pytest."""

@@ -1,0 +1,1 @@
+"""Launching local agent servers (``langgraph dev``, uvicorn) for tests and examples."""

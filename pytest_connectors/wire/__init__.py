@@ -1,0 +1,1 @@
+"""Sans-I/O request building and reply parsing for OpenAI-style HTTP agents and LangGraph."""

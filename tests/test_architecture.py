@@ -1,0 +1,97 @@
+"""The package's layers: each subpackage imports only from the layers below it.
+
+The rule is written in ``pytest_connectors/__init__.py``; this test is its enforcement. Lazy
+imports inside functions count too: a layer violation is one whether it runs at import or later.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import pytest_connectors
+
+PACKAGE = Path(pytest_connectors.__file__).parent
+
+# Top first. Parts of one layer are independent of each other.
+LAYERS: list[set[str]] = [
+    {"pytest_plugin", "cli", "service"},
+    {"replay"},
+    {"evaluation", "imports"},
+    {"client", "servers", "storage"},
+    {"registry"},
+    {"wire"},
+    {"models"},
+    {"_support"},
+    {"errors"},
+]
+RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
+
+# Third-party packages only one part may import.
+CONFINED = {
+    "pytest": {"pytest_plugin"},
+    "_pytest": set(),
+    "fastapi": {"service"},
+    "starlette": {"service"},
+    "uvicorn": {"service", "servers"},
+    "sqlalchemy": {"storage"},
+    "psycopg": {"storage"},
+}
+
+
+def part_of(module: str) -> str | None:
+    pieces = module.split(".")
+    if pieces[0] != "pytest_connectors" or len(pieces) < 2:
+        return None
+    return pieces[1]
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: -node.level]
+                if path.name == "__init__.py":
+                    base = module.split(".")[: len(module.split(".")) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+    return found
+
+
+SOURCES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE)
+
+
+def test_every_subpackage_has_a_layer() -> None:
+    parts = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    parts |= {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    assert parts <= set(RANK), f"add {sorted(parts - set(RANK))} to LAYERS and the docstring"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_only_go_down(path: Path) -> None:
+    own = path.relative_to(PACKAGE).parts[0]
+    wrong = []
+    for line, target in imports_of(path):
+        other = part_of(target)
+        if other is not None and other != own and RANK.get(other, -1) <= RANK[own]:
+            wrong.append(f"line {line}: {target} ({other} is not below {own})")
+        top = target.split(".")[0]
+        if top in CONFINED and own not in CONFINED[top]:
+            wrong.append(f"line {line}: {target} may only be imported by {sorted(CONFINED[top])}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_docstring_states_the_rule() -> None:
+    doc = pytest_connectors.__doc__ or ""
+    for layer in LAYERS:
+        for part in layer:
+            if (PACKAGE / part).exists() or (PACKAGE / f"{part}.py").exists():
+                assert part in doc, f"{part} is missing from the package docstring"
