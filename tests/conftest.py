@@ -12,6 +12,8 @@ import pytest
 
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
+pytest_plugins = ["fakes.fixtures"]
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

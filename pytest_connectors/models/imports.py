@@ -135,6 +135,7 @@ class RecordedTurn(CamelModel):
     latency_ms: float | None = None
     started_at: Timestamp | None = None
     trace_id: str | None = None
+    pending: bool = False  # the run had not finished when it was imported
 
 
 class Conversation(CamelModel):

@@ -1,0 +1,1 @@
+"""Faithful fakes of the remote services import connectors read, served by uvicorn in tests."""
