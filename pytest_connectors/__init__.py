@@ -47,11 +47,20 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ConnectorError",
         "ConnectorFileError",
         "ConnectorNotFoundError",
+        "DatabaseError",
         "DuplicateConnectorNameError",
+        "DuplicateImportConnectorError",
+        "ImportConnectorNotFoundError",
         "InvalidInputError",
+        "JobNotFoundError",
+        "JobTimeoutError",
         "MissingVariableError",
+        "OutOfScopeError",
+        "RecordNotFoundError",
+        "SchemaVersionError",
         "ServerStartError",
     ),
+    "imports.facade": ("Imports",),
     "registry.json_file": ("ConnectorStore",),
     "client.clients": (
         "AsyncConnectorClient",
@@ -120,13 +129,37 @@ if TYPE_CHECKING:
         ConnectorNotFoundError as ConnectorNotFoundError,
     )
     from pytest_connectors.errors import (
+        DatabaseError as DatabaseError,
+    )
+    from pytest_connectors.errors import (
         DuplicateConnectorNameError as DuplicateConnectorNameError,
+    )
+    from pytest_connectors.errors import (
+        DuplicateImportConnectorError as DuplicateImportConnectorError,
+    )
+    from pytest_connectors.errors import (
+        ImportConnectorNotFoundError as ImportConnectorNotFoundError,
     )
     from pytest_connectors.errors import (
         InvalidInputError as InvalidInputError,
     )
     from pytest_connectors.errors import (
+        JobNotFoundError as JobNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        JobTimeoutError as JobTimeoutError,
+    )
+    from pytest_connectors.errors import (
         MissingVariableError as MissingVariableError,
+    )
+    from pytest_connectors.errors import (
+        OutOfScopeError as OutOfScopeError,
+    )
+    from pytest_connectors.errors import (
+        RecordNotFoundError as RecordNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        SchemaVersionError as SchemaVersionError,
     )
     from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
@@ -142,6 +175,7 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
     from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
+    from pytest_connectors.imports.facade import Imports as Imports
     from pytest_connectors.models.connector import (
         AuthType as AuthType,
     )

@@ -63,3 +63,73 @@ class InvalidInputError(ConnectorError, ValueError):
 
 class ServerStartError(ConnectorError):
     """A local agent server could not be started; the message holds the end of its log."""
+
+
+# -- import connectors and their database ------------------------------------------------------
+
+
+class DatabaseError(ConnectorError):
+    """The database cannot be opened or used (bad URL, unreachable server, unreadable file)."""
+
+
+class SchemaVersionError(DatabaseError):
+    """The database was written by a newer version of the package; this one must not touch it."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"the database has schema version {found}, but this pytest-connectors understands "
+            f"up to {supported}; upgrade pytest-connectors (the database was not changed)"
+        )
+
+
+class RecordNotFoundError(ConnectorError, LookupError):
+    """No such record, or one the caller's scope does not reach (the two look the same)."""
+
+    def __init__(self, kind: str, ref: str) -> None:
+        self.kind = kind
+        self.ref = ref
+        super().__init__(f"no {kind} {ref!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ImportConnectorNotFoundError(RecordNotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__("import connector", ref)
+
+
+class JobNotFoundError(RecordNotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__("job", ref)
+
+
+class ConversationNotFoundError(RecordNotFoundError):
+    def __init__(self, ref: str) -> None:
+        super().__init__("conversation", ref)
+
+
+class DuplicateImportConnectorError(ConnectorError, ValueError):
+    def __init__(self, name: str, agent_id: str) -> None:
+        self.name = name
+        self.agent_id = agent_id
+        super().__init__(
+            f"agent {agent_id!r} already has an import connector named {name!r}; "
+            "choose another name"
+        )
+
+
+class OutOfScopeError(ConnectorError, PermissionError):
+    """The caller's key may not act for that agent or tenant."""
+
+
+class JobTimeoutError(ConnectorError, TimeoutError):
+    def __init__(self, job_id: str, status: str, waited: float) -> None:
+        self.job_id = job_id
+        self.status = status
+        super().__init__(
+            f"job {job_id} is still {status} after {waited:g} s; wait longer or check that a "
+            "worker is running (`pytest-connectors worker`)"
+        )

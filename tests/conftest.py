@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import PostgresServer, available, empty_database
 
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
@@ -37,3 +38,34 @@ def http_agent_server(http_agent_token: str) -> Iterator[UvicornServer]:
     )
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL 15 server of this test session (see tests/postgres.py)."""
+    problem = available()
+    if problem is not None:
+        pytest.skip(problem)
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh database for one test module."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database for one test: a SQLite file, or the module's PostgreSQL database emptied."""
+    if request.param == "sqlite":
+        return str(tmp_path / "connectors.db")
+    url: str = request.getfixturevalue("postgres_database")
+    empty_database(url)
+    return url

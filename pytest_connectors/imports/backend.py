@@ -1,0 +1,103 @@
+"""The surface every backend of the facade offers: the local database, or a remote service.
+
+Connector arguments named ``ref`` take an id or a name (a name must be unique in the caller's
+scope). Records come back with ``apiKey`` masked. Errors are the package's exception tree
+(:mod:`pytest_connectors.errors`), whichever backend raised them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
+from pytest_connectors.models.connector import CamelModel
+from pytest_connectors.models.imports import (
+    Conversation,
+    ImportConnector,
+    Job,
+    SessionLink,
+    UserSession,
+)
+
+Origin = Literal["imported", "native"]
+
+
+class ConnectResult(CamelModel):
+    connector: ImportConnector
+    job: Job
+
+
+class LinkedSession(CamelModel):
+    method: str
+    session: UserSession
+
+
+class ConversationDetail(CamelModel):
+    """A conversation with its turns and the user sessions linked to it."""
+
+    conversation: Conversation
+    sessions: list[LinkedSession] = Field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, conversation: Conversation, links: Sequence[tuple[SessionLink, UserSession]]
+    ) -> ConversationDetail:
+        return cls(
+            conversation=conversation,
+            sessions=[LinkedSession(method=link.method, session=s) for link, s in links],
+        )
+
+
+class ConversationList(CamelModel):
+    items: list[Conversation]
+    next_cursor: str | None = None
+
+
+class Backend(Protocol):
+    def list_connectors(self, agent_id: str | None = None) -> list[ImportConnector]: ...
+
+    def get_connector(self, ref: str) -> ImportConnector: ...
+
+    def create_connector(
+        self, data: CreateImportConnectorInput | Mapping[str, Any]
+    ) -> ImportConnector: ...
+
+    def update_connector(
+        self, ref: str, data: UpdateImportConnectorInput | Mapping[str, Any]
+    ) -> ImportConnector: ...
+
+    def connect(self, ref: str, config: Mapping[str, Any] | None = None) -> ConnectResult: ...
+
+    def disconnect(self, ref: str) -> ImportConnector: ...
+
+    def sync(
+        self, ref: str, from_: datetime | str | None = None, to: datetime | str | None = None
+    ) -> Job: ...
+
+    def delete_connector(self, ref: str) -> None: ...
+
+    def get_job(self, job_id: str) -> Job: ...
+
+    def wait_job(self, job_id: str, timeout: float | None = None) -> Job: ...
+
+    def list_conversations(
+        self,
+        *,
+        connector: str | None = None,
+        agent_id: str | None = None,
+        origin: Origin | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ConversationList: ...
+
+    def get_conversation(self, conversation_id: str) -> ConversationDetail: ...
+
+    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]: ...
+
+    def list_sessions(self, *, connector: str | None = None) -> list[UserSession]: ...
+
+    def close(self) -> None: ...

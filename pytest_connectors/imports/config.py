@@ -1,0 +1,148 @@
+"""What a connector's input may hold, checked in one place for the library, CLI and service.
+
+Config keys per provider are fixed by the import-connector contract. ``apiKey`` is a secret:
+records leave the package with it masked (``${VAR}`` references stay readable, they are names),
+and job records never hold it at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from pytest_connectors._support.secrets import mask
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.connector import CamelModel
+from pytest_connectors.models.imports import (
+    PROVIDER_CATEGORY,
+    ImportCategory,
+    ImportConnector,
+    ImportProvider,
+)
+
+SECRET_KEY = "apiKey"
+
+# Allowed config keys per provider: True when the key must be set before the first sync.
+CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
+    ImportProvider.LANGSMITH: {
+        "apiKey": True,
+        "projectName": True,
+        "apiUrl": False,
+        "workspaceId": False,
+    },
+    ImportProvider.FULLSTORY: {"apiKey": True, "apiUrl": False, "segmentId": False},
+}
+
+
+class CreateImportConnectorInput(CamelModel):
+    agent_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=200)
+    category: ImportCategory
+    provider: ImportProvider
+    config: dict[str, Any] = Field(default_factory=dict)
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class UpdateImportConnectorInput(CamelModel):
+    """A partial change: absent fields stay; config keys are merged (``None`` removes one)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+
+
+def _invalid(error: ValidationError) -> InvalidInputError:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "input"
+    message = first["msg"].removeprefix("Value error, ")
+    return InvalidInputError(f"{where}: {message}")
+
+
+def parse_create(
+    data: CreateImportConnectorInput | Mapping[str, Any],
+) -> CreateImportConnectorInput:
+    if isinstance(data, CreateImportConnectorInput):
+        parsed = data
+    else:
+        try:
+            parsed = CreateImportConnectorInput.model_validate(dict(data))
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+    if PROVIDER_CATEGORY[parsed.provider] is not parsed.category:
+        pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
+        raise InvalidInputError(
+            f"provider {parsed.provider.value!r} does not belong to category "
+            f"{parsed.category.value!r}; allowed pairs: {pairs}"
+        )
+    check_config(parsed.provider, parsed.config)
+    return parsed
+
+
+def parse_update(
+    data: UpdateImportConnectorInput | Mapping[str, Any],
+) -> UpdateImportConnectorInput:
+    if isinstance(data, UpdateImportConnectorInput):
+        return data
+    try:
+        return UpdateImportConnectorInput.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+def check_config(provider: ImportProvider, config: Mapping[str, Any]) -> None:
+    """Known keys with string values; a URL that looks like one."""
+    allowed = CONFIG_KEYS[provider]
+    for key, value in config.items():
+        if key not in allowed:
+            raise InvalidInputError(
+                f"config.{key} is not a {provider.value} setting; allowed: {', '.join(allowed)}"
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(f"config.{key} must be a non-empty string")
+    url = config.get("apiUrl")
+    if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
+        raise InvalidInputError("config.apiUrl must start with http:// or https://")
+
+
+def check_complete(connector: ImportConnector) -> None:
+    """Everything a sync needs is set; said before a job is queued, not when it fails."""
+    missing = [
+        key
+        for key, required in CONFIG_KEYS[connector.provider].items()
+        if required and not connector.config.get(key)
+    ]
+    if missing:
+        raise InvalidInputError(
+            f"import connector {connector.name!r} has no {', '.join(missing)}; set "
+            f"{'it' if len(missing) == 1 else 'them'} with update (config) and retry"
+        )
+
+
+def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def masked_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    shown = dict(config)
+    if isinstance(shown.get(SECRET_KEY), str):
+        shown[SECRET_KEY] = mask(shown[SECRET_KEY])
+    return shown
+
+
+def public(connector: ImportConnector) -> ImportConnector:
+    """The connector as anyone may see it: ``apiKey`` masked."""
+    return connector.model_copy(update={"config": masked_config(connector.config)})
+
+
+def job_snapshot(connector: ImportConnector) -> dict[str, Any]:
+    """What a queued job keeps of its connector: everything but the key, which the job reads
+    (and resolves) from the connector when it runs, so no job record ever holds it."""
+    config = {k: v for k, v in connector.config.items() if k != SECRET_KEY}
+    return {"provider": connector.provider.value, "name": connector.name, "config": config}

@@ -1,0 +1,305 @@
+"""The facade's backend on a database opened here (SQLite file by default, or any URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_connectors.errors import (
+    ConversationNotFoundError,
+    ImportConnectorNotFoundError,
+    InvalidInputError,
+    JobNotFoundError,
+)
+from pytest_connectors.imports import jobs as job_queue
+from pytest_connectors.imports.backend import (
+    ConnectResult,
+    ConversationDetail,
+    ConversationList,
+    Origin,
+)
+from pytest_connectors.imports.config import (
+    CreateImportConnectorInput,
+    UpdateImportConnectorInput,
+    check_complete,
+    check_config,
+    merge_config,
+    parse_create,
+    parse_update,
+    public,
+)
+from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
+from pytest_connectors.imports.worker import ProviderFactory, Worker
+from pytest_connectors.models.connector import utc_now
+from pytest_connectors.models.imports import (
+    ConnectorStatus,
+    Conversation,
+    ImportConnector,
+    Job,
+    JobTrigger,
+    Scope,
+    UserSession,
+)
+from pytest_connectors.storage import connectors as connector_rows
+from pytest_connectors.storage import conversations as conversation_rows
+from pytest_connectors.storage import jobs as job_rows
+from pytest_connectors.storage import records
+from pytest_connectors.storage.scoping import check_may_write
+from pytest_connectors.storage.store import Connection, Store
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def as_utc(value: datetime | str | None, what: str) -> datetime | None:
+    """An aware UTC datetime from a datetime or an ISO 8601 text (no zone: UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(
+                f"{what}: {value!r} is not an ISO 8601 time such as 2026-03-01T00:00:00Z"
+            ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class LocalBackend:
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | None = None,
+        *,
+        store: Store | None = None,
+        scope: Scope | None = None,
+        project_dir: Path | None = None,
+        provider_factory: ProviderFactory | None = None,
+        derivation: Derivation | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._owns_store = store is None
+        self.store = store if store is not None else Store(db, project_dir=project_dir)
+        self.scope = scope or Scope.owner()
+        self._provider_factory = provider_factory
+        self._derivation = derivation
+        self._environ = environ
+        self._worker: Worker | None = None
+
+    def close(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+    # -- connectors ------------------------------------------------------------------------
+
+    def _find(self, connection: Connection, ref: str) -> ImportConnector:
+        found = connector_rows.find(connection, self.scope, ref)
+        if found is None:
+            raise ImportConnectorNotFoundError(ref)
+        return found
+
+    def list_connectors(self, agent_id: str | None = None) -> list[ImportConnector]:
+        with self.store.read() as connection:
+            found = connector_rows.list_all(connection, self.scope, agent_id=agent_id)
+        return [public(c) for c in found]
+
+    def get_connector(self, ref: str) -> ImportConnector:
+        with self.store.read() as connection:
+            return public(self._find(connection, ref))
+
+    def create_connector(
+        self, data: CreateImportConnectorInput | Mapping[str, Any]
+    ) -> ImportConnector:
+        parsed = parse_create(data)
+        tenant = parsed.tenant_id or self.scope.tenant_id or "default"
+        check_may_write(self.scope, tenant, parsed.agent_id)
+        now = utc_now()
+        connector = ImportConnector(
+            id=job_queue.new_id("imp"),
+            tenant_id=tenant,
+            agent_id=parsed.agent_id,
+            name=parsed.name,
+            category=parsed.category,
+            provider=parsed.provider,
+            config=parsed.config,
+            created_at=now,
+            updated_at=now,
+        )
+        with self.store.begin() as connection:
+            connector_rows.insert(connection, self.scope, connector)
+        return public(connector)
+
+    def update_connector(
+        self, ref: str, data: UpdateImportConnectorInput | Mapping[str, Any]
+    ) -> ImportConnector:
+        change = parse_update(data)
+        with self.store.begin() as connection:
+            current = self._find(connection, ref)
+            values: dict[str, Any] = {"updated_at": utc_now()}
+            if change.name is not None:
+                values["name"] = change.name
+            if change.config is not None:
+                config = merge_config(current.config, change.config)
+                check_config(current.provider, config)
+                values["config"] = config
+            updated = connector_rows.update_fields(connection, self.scope, current.id, values)
+        if updated is None:
+            raise ImportConnectorNotFoundError(ref)
+        return public(updated)
+
+    def connect(self, ref: str, config: Mapping[str, Any] | None = None) -> ConnectResult:
+        with self.store.begin() as connection:
+            current = self._find(connection, ref)
+            merged = merge_config(current.config, config or {})
+            check_config(current.provider, merged)
+            check_complete(current.model_copy(update={"config": merged}))
+            connected = connector_rows.update_fields(
+                connection,
+                self.scope,
+                current.id,
+                {
+                    "config": merged,
+                    "status": ConnectorStatus.CONNECTED.value,
+                    "updated_at": utc_now(),
+                },
+            )
+            assert connected is not None
+            job = job_queue.enqueue(connection, connected, JobTrigger.CONNECT)
+        return ConnectResult(connector=public(connected), job=job)
+
+    def disconnect(self, ref: str) -> ImportConnector:
+        now = utc_now()
+        with self.store.begin() as connection:
+            current = self._find(connection, ref)
+            job_rows.cancel_queued(connection, current.id, now)
+            job_rows.request_stop(connection, current.id, now)
+            updated = connector_rows.update_fields(
+                connection,
+                self.scope,
+                current.id,
+                {"status": ConnectorStatus.DISCONNECTED.value, "updated_at": now},
+            )
+        assert updated is not None
+        return public(updated)
+
+    def sync(
+        self,
+        ref: str,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+    ) -> Job:
+        start, end = as_utc(from_, "from"), as_utc(to, "to")
+        if start is not None and end is not None and start >= end:
+            raise InvalidInputError("from must be before to")
+        with self.store.begin() as connection:
+            current = self._find(connection, ref)
+            if current.status is not ConnectorStatus.CONNECTED:
+                raise InvalidInputError(
+                    f"import connector {current.name!r} is disconnected; connect it first"
+                )
+            check_complete(current)
+            return job_queue.enqueue(connection, current, JobTrigger.SYNC, from_=start, to=end)
+
+    def delete_connector(self, ref: str) -> None:
+        with self.store.begin() as connection:
+            current = self._find(connection, ref)
+            connector_rows.delete_with_data(connection, self.scope, current.id)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job:
+        with self.store.read() as connection:
+            job = job_rows.get(connection, self.scope, job_id)
+        if job is None:
+            raise JobNotFoundError(job_id)
+        return job
+
+    def wait_job(self, job_id: str, timeout: float | None = None) -> Job:
+        return job_queue.wait(
+            self.store, self.scope, job_id, timeout=timeout, run_here=self._run_here
+        )
+
+    @property
+    def worker(self) -> Worker:
+        if self._worker is None:
+            self._worker = Worker(
+                self.store,
+                provider_factory=self._provider_factory,
+                derivation=self._derivation,
+                environ=self._environ,
+            )
+        return self._worker
+
+    def _run_here(self, job_id: str, seconds: float | None) -> bool:
+        """Run the job in this process; first any job ahead of it for the same connector."""
+        if self.worker.run_once(job_id, seconds=seconds) is not None:
+            return True
+        return self.worker.run_once(seconds=seconds) is not None
+
+    # -- conversations and sessions ----------------------------------------------------------
+
+    def _connector_id(self, connection: Connection, ref: str | None) -> str | None:
+        return None if ref is None else self._find(connection, ref).id
+
+    def list_conversations(
+        self,
+        *,
+        connector: str | None = None,
+        agent_id: str | None = None,
+        origin: Origin | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ConversationList:
+        size = DEFAULT_LIMIT if limit is None else limit
+        if not 1 <= size <= MAX_LIMIT:
+            raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+        with self.store.read() as connection:
+            page = conversation_rows.list_page(
+                connection,
+                self.scope,
+                connector_id=self._connector_id(connection, connector),
+                agent_id=agent_id,
+                origin=origin,
+                limit=size,
+                cursor=cursor,
+            )
+        return ConversationList(items=page.items, next_cursor=page.next_cursor)
+
+    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+        with self.store.read() as connection:
+            found = conversation_rows.get(connection, self.scope, conversation_id)
+            if found is None:
+                raise ConversationNotFoundError(conversation_id)
+            links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
+        return ConversationDetail.of(found, links)
+
+    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+        """Store conversations a test session produced next to the imported ones."""
+        tenant = self.scope.tenant_id or "default"
+        written: list[Conversation] = []
+        for conversation in conversations:
+            if not conversation.agent_id:
+                raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
+            check_may_write(self.scope, tenant, conversation.agent_id)
+            written.append(
+                conversation.model_copy(update={"origin": "native", "connector_id": None})
+            )
+        now = utc_now()
+        with self.store.begin() as connection:
+            conversation_rows.save(connection, written, tenant_id=tenant, now=now, origin="native")
+        return written
+
+    def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:
+        with self.store.read() as connection:
+            return records.list_sessions(
+                connection, self.scope, connector_id=self._connector_id(connection, connector)
+            )
+
+    def refresh_links(self, ref: str) -> int:
+        """Link the sessions and conversations of a connector's agent again (after native
+        writes, say)."""
+        derivation = self._derivation or default_derivation()
+        with self.store.begin() as connection:
+            return refresh_links(connection, self._find(connection, ref), derivation)

@@ -1,0 +1,64 @@
+"""The provider of a connector, built only when a job runs: that is when ``${VAR}`` is resolved."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from pytest_connectors._support.variables import resolve
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.imports.config import SECRET_KEY
+from pytest_connectors.imports.provider import Provider
+from pytest_connectors.models.imports import ImportConnector, ImportProvider
+
+_CLASSES = {
+    ImportProvider.LANGSMITH: ("pytest_connectors.imports.langsmith", "LangSmithProvider"),
+    ImportProvider.FULLSTORY: ("pytest_connectors.imports.fullstory", "FullStoryProvider"),
+}
+
+
+def resolved_key(connector: ImportConnector, environ: Mapping[str, str] | None = None) -> str:
+    value = connector.config.get(SECRET_KEY)
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(
+            f"import connector {connector.name!r} has no apiKey; set it with update and retry"
+        )
+    return resolve(value, connector=connector.name, environ=environ)
+
+
+def _setting(connector: ImportConnector, key: str, environ: Mapping[str, str] | None) -> Any:
+    value = connector.config.get(key)
+    if isinstance(value, str):
+        return resolve(value, connector=connector.name, environ=environ)
+    return value
+
+
+def provider_for(
+    connector: ImportConnector,
+    *,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Provider:
+    """A ready provider for ``connector`` (its config as the job sees it)."""
+    module_name, class_name = _CLASSES[connector.provider]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    key = resolved_key(connector, environ)
+    if connector.provider is ImportProvider.LANGSMITH:
+        provider: Provider = cls(
+            api_key=key,
+            project_name=_setting(connector, "projectName", environ),
+            api_url=_setting(connector, "apiUrl", environ),
+            workspace_id=_setting(connector, "workspaceId", environ),
+            transport=transport,
+        )
+    else:
+        provider = cls(
+            api_key=key,
+            api_url=_setting(connector, "apiUrl", environ),
+            segment_id=_setting(connector, "segmentId", environ) or "everyone",
+            transport=transport,
+        )
+    return provider

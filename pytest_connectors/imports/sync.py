@@ -1,0 +1,368 @@
+"""One sync job's run: fetch pages from the provider, upsert them, derive conversations.
+
+Each page is stored in one transaction together with the job's checkpoint, so a job retried after
+a crash resumes after the last stored page and nothing is written twice. Semantics:
+
+- every write is an upsert keyed on provider ids; unchanged records are counted, not written;
+- records of a completely scanned window that the provider no longer returns are marked
+  missing (a later scan that sees them again revives them); an attempt that resumed from a
+  checkpoint did not see the whole window itself and marks nothing;
+- the connector's watermark only advances over a completely scanned window that starts at or
+  before it, and never past a trace still pending, so the next sync fetches that trace again;
+- conversations of the threads a page touched are derived again from all their stored traces,
+  and session links of the agent are refreshed when the job ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
+from pytest_connectors.models.connector import utc_now
+from pytest_connectors.models.imports import (
+    Conversation,
+    ImportConnector,
+    JobStats,
+    JobStatus,
+    Scope,
+    SessionLink,
+    UserSession,
+)
+from pytest_connectors.storage import connectors as connector_rows
+from pytest_connectors.storage import conversations as conversation_rows
+from pytest_connectors.storage import jobs as job_rows
+from pytest_connectors.storage import records
+from pytest_connectors.storage.jobs import JobRecord
+from pytest_connectors.storage.schema import imported_traces, user_sessions
+from pytest_connectors.storage.store import Connection, Store
+
+# Late data: a sync from the watermark looks this far back again.
+OVERLAP = timedelta(minutes=10)
+# The first sync without a window reaches this far into the past.
+LOOKBACK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How traces become conversations and how conversations meet sessions."""
+
+    thread_key_of: Callable[[Mapping[str, Any]], str]
+    derive: Callable[[list[dict[str, Any]]], list[Conversation]]
+    link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
+
+
+def default_derivation() -> Derivation:
+    conversations = importlib.import_module("pytest_connectors.imports.conversations")
+    linking = importlib.import_module("pytest_connectors.imports.linking")
+    return Derivation(
+        thread_key_of=conversations.thread_key_of,
+        derive=conversations.derive_conversations,
+        link=linking.link_sessions,
+    )
+
+
+def conversation_id(connector_id: str, thread_key: str) -> str:
+    """Conversation ids are namespaced per connector: two projects may reuse a thread id."""
+    digest = hashlib.sha256(f"{connector_id}\x00{thread_key}".encode()).hexdigest()
+    return f"cnv_{digest[:32]}"
+
+
+def content_hash(record: FetchedRecord) -> str:
+    text = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{int(record.pending)}{text}".encode()).hexdigest()
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now (this one was presumed dead); stop without writing."""
+
+
+class Outcome(Enum):
+    COMPLETED = "completed"  # the window was scanned completely; the job is finished
+    STOPPED = "stopped"  # a stop was asked for (disconnect) and honoured after a page
+    PAUSED = "paused"  # the in-process runner ran out of time; the job goes back to the queue
+
+
+@dataclass
+class RunState:
+    stop_requested: bool = False
+    lease_lost: bool = False
+    deadline: datetime | None = None
+
+    def should_stop(self) -> bool:
+        if self.stop_requested or self.lease_lost:
+            return True
+        return self.deadline is not None and utc_now() >= self.deadline
+
+
+@dataclass
+class SyncRun:
+    store: Store
+    record: JobRecord
+    connector: ImportConnector
+    provider: Provider
+    worker_id: str
+    lease: timedelta
+    derivation: Derivation
+    state: RunState = field(default_factory=RunState)
+    on_progress: Callable[[JobStats], None] | None = None
+    stats: JobStats = field(init=False)
+    window: Window = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stats = self.record.job.stats.model_copy()
+        self._seen_traces: set[str] = set()
+        self._seen_sessions: set[str] = set()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        self.window = self._window()
+        checkpoint = self.record.checkpoint
+        resumed = checkpoint is not None
+        self._save(None, {"scan_from": self.window.start, "scan_to": self.window.end})
+        pages = self.provider.fetch(
+            self.window, resume_from=checkpoint, should_stop=self.state.should_stop
+        )
+        for page in pages:
+            self._store_page(page)
+            if page.checkpoint is None:
+                break
+            if self.state.should_stop():
+                return self._interrupted()
+        else:
+            if self.state.should_stop():
+                return self._interrupted()
+        self._complete(mark_missing=not resumed)
+        return Outcome.COMPLETED
+
+    def _interrupted(self) -> Outcome:
+        if self.state.lease_lost:
+            raise LeaseLost(self.record.id)
+        return Outcome.STOPPED if self.state.stop_requested else Outcome.PAUSED
+
+    def _window(self) -> Window:
+        if self.record.scan_from is not None and self.record.scan_to is not None:
+            return Window(self.record.scan_from, self.record.scan_to)
+        now = utc_now()
+        with self.store.read() as connection:
+            watermark = connector_rows.watermark(connection, self.connector.id)
+            pending = records.earliest_pending(connection, self.connector.id)
+        default_start = watermark - OVERLAP if watermark is not None else now - LOOKBACK
+        job = self.record.job
+        if job.from_ is not None or job.to is not None:
+            return Window(job.from_ or default_start, job.to or now)
+        start = min(default_start, pending) if pending is not None else default_start
+        return Window(start, now)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def _store_page(self, page: Page) -> None:
+        traces = [r for r in page.records if r.kind == "trace"]
+        sessions = [r for r in page.records if r.kind == "session"]
+        now = utc_now()
+        with self.store.begin() as connection:
+            if traces:
+                self._store_traces(connection, traces, now)
+            if sessions:
+                self._store_sessions(connection, sessions, now)
+            self.stats.fetched += len(page.records)
+            self._save_in(connection, page.checkpoint, {})
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    def _store_traces(
+        self, connection: Connection, fetched: Sequence[FetchedRecord], now: datetime
+    ) -> None:
+        connector = self.connector
+        rows = []
+        for record in fetched:
+            self._seen_traces.add(record.provider_id)
+            rows.append(
+                {
+                    "provider_id": record.provider_id,
+                    "tenant_id": connector.tenant_id,
+                    "agent_id": connector.agent_id,
+                    "thread_key": self.derivation.thread_key_of(record.payload),
+                    "occurred_at": record.occurred_at,
+                    "content_hash": content_hash(record),
+                    "payload": record.payload,
+                    "pending": record.pending,
+                    "first_seen_at": now,
+                    "updated_at": now,
+                }
+            )
+        result = records.upsert_traces(connection, connector.id, rows)
+        self._count(result.created, result.updated, result.unchanged)
+        touched = {row["thread_key"] for row in [*result.created, *result.updated]}
+        self._derive(connection, touched, now)
+
+    def _store_sessions(
+        self, connection: Connection, fetched: Sequence[FetchedRecord], now: datetime
+    ) -> None:
+        connector = self.connector
+        rows = []
+        for record in fetched:
+            self._seen_sessions.add(record.provider_id)
+            session = UserSession.model_validate(record.payload).model_copy(
+                update={"id": record.provider_id, "connector_id": connector.id}
+            )
+            rows.append(
+                {
+                    "provider_id": record.provider_id,
+                    "tenant_id": connector.tenant_id,
+                    "agent_id": connector.agent_id,
+                    "user_id": session.user_id,
+                    "app_user_id": session.app_user_id,
+                    "started_at": session.started_at,
+                    "ended_at": session.ended_at,
+                    "occurred_at": record.occurred_at,
+                    "content_hash": content_hash(record),
+                    "body": session.model_dump(mode="json"),
+                    "first_seen_at": now,
+                    "updated_at": now,
+                }
+            )
+        result = records.upsert_sessions(connection, connector.id, rows)
+        self._count(result.created, result.updated, result.unchanged)
+
+    def _count(self, created: list[Any], updated: list[Any], unchanged: int) -> None:
+        self.stats.created += len(created)
+        self.stats.updated += len(updated)
+        self.stats.unchanged += unchanged
+
+    def _derive(self, connection: Connection, thread_keys: Iterable[str], now: datetime) -> None:
+        keys = set(thread_keys)
+        if not keys:
+            return
+        connector = self.connector
+        payloads = records.trace_payloads(connection, connector.id, keys)
+        derived: list[Conversation] = []
+        for key, runs in payloads.items():
+            for conversation in self.derivation.derive(runs)[:1]:
+                derived.append(
+                    conversation.model_copy(
+                        update={
+                            "id": conversation_id(connector.id, key),
+                            "connector_id": connector.id,
+                            "agent_id": connector.agent_id,
+                            "thread_key": key,
+                            "origin": "imported",
+                            "missing": False,
+                            "pending": conversation.pending
+                            or any(run.get("status") == "pending" for run in runs),
+                        }
+                    )
+                )
+        conversation_rows.save(connection, derived, tenant_id=connector.tenant_id, now=now)
+        gone = [conversation_id(connector.id, key) for key in keys - payloads.keys()]
+        conversation_rows.mark_missing(connection, gone, now)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _complete(self, *, mark_missing: bool) -> None:
+        connector, window, now = self.connector, self.window, utc_now()
+        with self.store.begin() as connection:
+            if mark_missing:
+                gone = records.mark_missing(
+                    connection,
+                    imported_traces,
+                    connector.id,
+                    window.start,
+                    window.end,
+                    self._seen_traces,
+                    now,
+                )
+                gone_sessions = records.mark_missing(
+                    connection,
+                    user_sessions,
+                    connector.id,
+                    window.start,
+                    window.end,
+                    self._seen_sessions,
+                    now,
+                )
+                self.stats.marked_missing += len(gone) + len(gone_sessions)
+                self._derive(connection, {row["thread_key"] for row in gone}, now)
+            self._advance_watermark(connection, now)
+            refresh_links(connection, connector, self.derivation)
+            finished = job_rows.finish(
+                connection,
+                self.record.id,
+                self.worker_id,
+                now=now,
+                status=JobStatus.SUCCEEDED,
+                values={
+                    "stats": self.stats.model_dump(mode="json"),
+                    "checkpoint": None,
+                    "error": None,
+                    "error_code": None,
+                },
+            )
+            if not finished:
+                raise LeaseLost(self.record.id)
+
+    def _advance_watermark(self, connection: Connection, now: datetime) -> None:
+        current = connector_rows.watermark(connection, self.connector.id)
+        if current is not None and self.window.start > current:
+            return  # a gap between the watermark and this window was never scanned
+        candidate = self.window.end
+        pending = records.earliest_pending(connection, self.connector.id)
+        if pending is not None:
+            candidate = min(candidate, pending)
+        values: dict[str, Any] = {"last_synced_at": now, "last_error": None}
+        if current is None or candidate > current:
+            values["watermark"] = candidate
+        connector_rows.update_fields(connection, Scope.owner(), self.connector.id, values)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _save(self, checkpoint: str | None, values: Mapping[str, Any]) -> None:
+        with self.store.begin() as connection:
+            self._save_in(connection, checkpoint, values, keep_checkpoint=True)
+
+    def _save_in(
+        self,
+        connection: Connection,
+        checkpoint: str | None,
+        values: Mapping[str, Any],
+        *,
+        keep_checkpoint: bool = False,
+    ) -> None:
+        progress = {**values, "stats": self.stats.model_dump(mode="json")}
+        if not keep_checkpoint:
+            progress["checkpoint"] = checkpoint
+        stop = job_rows.save_progress(
+            connection,
+            self.record.id,
+            self.worker_id,
+            now=utc_now(),
+            lease=self.lease,
+            values=progress,
+        )
+        if stop is None:
+            self.state.lease_lost = True
+            raise LeaseLost(self.record.id)
+        if stop:
+            self.state.stop_requested = True
+
+
+def refresh_links(
+    connection: Connection, connector: ImportConnector, derivation: Derivation
+) -> int:
+    """Recompute the session links of the connector's agent from all of its data."""
+    tenant, agent = connector.tenant_id, connector.agent_id
+    conversations = conversation_rows.for_agent(connection, tenant, agent)
+    sessions = records.list_sessions(
+        connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
+    )
+    links = derivation.link(conversations, sessions) if conversations and sessions else []
+    return conversation_rows.replace_links(
+        connection, tenant_id=tenant, agent_id=agent, links=links, sessions=sessions
+    )

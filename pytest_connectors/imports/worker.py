@@ -1,0 +1,309 @@
+"""The worker: claims sync jobs one at a time and runs them, holding a lease with heartbeats.
+
+Several workers (threads, processes or machines) may share one database; each job runs once.
+A worker that dies leaves its job ``running`` with a lease that runs out; the next claim takes it
+over and resumes from its last checkpoint. Transient provider failures are retried with
+exponential backoff; permanent ones fail the job at once with the provider's error code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pytest_connectors._support.secrets import Redactor
+from pytest_connectors.errors import ConnectorError, MissingVariableError
+from pytest_connectors.imports.provider import Provider, ProviderError
+from pytest_connectors.imports.providers import provider_for, resolved_key
+from pytest_connectors.imports.sync import (
+    Derivation,
+    LeaseLost,
+    Outcome,
+    RunState,
+    SyncRun,
+    default_derivation,
+)
+from pytest_connectors.models.connector import utc_now
+from pytest_connectors.models.imports import ImportConnector, Job, JobStats, JobStatus, Scope
+from pytest_connectors.storage import connectors as connector_rows
+from pytest_connectors.storage import jobs as job_rows
+from pytest_connectors.storage.jobs import JobRecord
+from pytest_connectors.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+ProviderFactory = Callable[[ImportConnector], Provider]
+ProgressCallback = Callable[[str, JobStats], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 1.0  # seconds before the second attempt; doubled each time
+    max_delay: float = 60.0
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        worker_id: str | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        provider_factory: ProviderFactory | None = None,
+        derivation: Derivation | None = None,
+        retry: RetryPolicy | None = None,
+        environ: Mapping[str, str] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id or default_worker_id()
+        self.lease = lease
+        self.environ = environ
+        self.provider_factory: ProviderFactory = provider_factory or (
+            lambda connector: provider_for(connector, environ=environ)
+        )
+        self._derivation = derivation
+        self.retry = retry or RetryPolicy()
+        self.on_progress = on_progress
+
+    @property
+    def derivation(self) -> Derivation:
+        if self._derivation is None:
+            self._derivation = default_derivation()
+        return self._derivation
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def claim(self, job_id: str | None = None) -> JobRecord | None:
+        with self.store.begin() as connection:
+            return job_rows.claim(
+                connection,
+                worker_id=self.worker_id,
+                now=utc_now(),
+                lease=self.lease,
+                job_id=job_id,
+            )
+
+    def run_once(self, job_id: str | None = None, *, seconds: float | None = None) -> Job | None:
+        """Claim one runnable job (``job_id`` if given) and run it; None if there was none.
+
+        With ``seconds``, a run that takes longer stops after the current page and goes back
+        to the queue, checkpoint kept, for the next claim.
+        """
+        record = self.claim(job_id)
+        if record is None:
+            return None
+        self.execute(record, seconds=seconds)
+        with self.store.read() as connection:
+            return job_rows.get(connection, Scope.owner(), record.id)
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        once: bool = False,
+        poll_interval: float = 1.0,
+    ) -> int:
+        """Run jobs until ``stop`` is set (``once``: until none is runnable); return how many."""
+        stop = stop or threading.Event()
+        done = 0
+        while not stop.is_set():
+            if self.run_once() is not None:
+                done += 1
+                continue
+            if once:
+                break
+            stop.wait(poll_interval)
+        return done
+
+    # -- running one job -------------------------------------------------------------------
+
+    def execute(self, record: JobRecord, *, seconds: float | None = None) -> None:
+        state = RunState()
+        if seconds is not None:
+            state.deadline = utc_now() + timedelta(seconds=seconds)
+        with self.store.read() as connection:
+            connector = connector_rows.get(connection, Scope.owner(), record.job.connector_id)
+        if connector is None:
+            self._finish(record, JobStatus.FAILED, "connector_deleted", "the connector is gone")
+            return
+        if record.job.attempts > self.retry.max_attempts:
+            last = record.job.error or "no error recorded (the worker running it stopped)"
+            self._fail(
+                record,
+                connector,
+                "too_many_attempts",
+                f"gave up after {self.retry.max_attempts} attempts; last error: {last}",
+            )
+            return
+        # The job runs with the config it was queued with, and the connector's current key.
+        config = {**record.snapshot.get("config", {}), "apiKey": connector.config.get("apiKey")}
+        job_connector = connector.model_copy(update={"config": config})
+        redactor = Redactor()
+        heartbeat = _Heartbeat(self, record.id, state)
+        try:
+            redactor = Redactor([resolved_key(job_connector, self.environ)])
+            provider = self.provider_factory(job_connector)
+            heartbeat.start()
+            with closing(provider):
+                run = SyncRun(
+                    store=self.store,
+                    record=record,
+                    connector=job_connector,
+                    provider=provider,
+                    worker_id=self.worker_id,
+                    lease=self.lease,
+                    derivation=self.derivation,
+                    state=state,
+                    on_progress=self._progress_of(record.id),
+                )
+                outcome = run.run()
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker; leaving it", record.id)
+            return
+        except ProviderError as exc:
+            message = redactor.scrub(str(exc))
+            if exc.transient and record.job.attempts < self.retry.max_attempts:
+                self._retry_later(record, exc.code, message)
+            else:
+                self._fail(record, connector, exc.code, message)
+            return
+        except MissingVariableError as exc:
+            self._fail(record, connector, "missing_variable", str(exc))
+            return
+        except ConnectorError as exc:
+            self._fail(record, connector, "invalid_config", redactor.scrub(str(exc)))
+            return
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", record.id)
+            message = redactor.scrub(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            self._fail(record, connector, "internal_error", message)
+            return
+        finally:
+            heartbeat.stop()
+        if outcome is Outcome.STOPPED:
+            self._finish(
+                record,
+                JobStatus.CANCELLED,
+                "stopped",
+                "stopped after a page: disconnected",
+                stats=run.stats,
+            )
+        elif outcome is Outcome.PAUSED:
+            self._finish(
+                record,
+                JobStatus.QUEUED,
+                None,
+                None,
+                stats=run.stats,
+                extra={"attempts": max(0, record.job.attempts - 1)},
+            )
+
+    def _progress_of(self, job_id: str) -> Callable[[JobStats], None] | None:
+        callback = self.on_progress
+        if callback is None:
+            return None
+        return lambda stats: callback(job_id, stats)
+
+    def _retry_later(self, record: JobRecord, code: str, message: str) -> None:
+        delay = self.retry.delay(record.job.attempts)
+        log.info("job %s: %s; retrying in %.1f s", record.id, message, delay)
+        self._finish(
+            record,
+            JobStatus.QUEUED,
+            code,
+            f"attempt {record.job.attempts} failed: {message}",
+            extra={"not_before": utc_now() + timedelta(seconds=delay)},
+        )
+
+    def _fail(self, record: JobRecord, connector: ImportConnector, code: str, message: str) -> None:
+        now = utc_now()
+        with self.store.begin() as connection:
+            job_rows.finish(
+                connection,
+                record.id,
+                self.worker_id,
+                now=now,
+                status=JobStatus.FAILED,
+                values={"error": message, "error_code": code},
+            )
+            connector_rows.update_fields(
+                connection, Scope.owner(), connector.id, {"last_error": message}
+            )
+
+    def _finish(
+        self,
+        record: JobRecord,
+        status: JobStatus,
+        code: str | None,
+        message: str | None,
+        *,
+        stats: JobStats | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"error": message, "error_code": code, **(extra or {})}
+        if stats is not None:
+            values["stats"] = stats.model_dump(mode="json")
+        with self.store.begin() as connection:
+            job_rows.finish(
+                connection, record.id, self.worker_id, now=utc_now(), status=status, values=values
+            )
+
+
+class _Heartbeat:
+    """Renews the lease while a job runs, and carries back a stop request or a lost lease."""
+
+    def __init__(self, worker: Worker, job_id: str, state: RunState) -> None:
+        self.worker = worker
+        self.job_id = job_id
+        self.state = state
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._beat, name=f"heartbeat-{self.job_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        interval = self.worker.lease.total_seconds() / 3
+        while not self._stop.wait(interval):
+            try:
+                with self.worker.store.begin() as connection:
+                    stop = job_rows.heartbeat(
+                        connection,
+                        self.job_id,
+                        self.worker.worker_id,
+                        utc_now(),
+                        self.worker.lease,
+                    )
+            except Exception:  # the database is briefly unreachable: try again next beat
+                log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
+                continue
+            if stop is None:
+                self.state.lease_lost = True
+                return
+            if stop:
+                self.state.stop_requested = True

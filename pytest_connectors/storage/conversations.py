@@ -1,0 +1,261 @@
+"""Conversations (derived from imported traces, or written natively) and their session links."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
+
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
+from pytest_connectors.storage.records import to_session
+from pytest_connectors.storage.schema import conversations, session_links, user_sessions
+from pytest_connectors.storage.scoping import within
+from pytest_connectors.storage.upsert import chunks
+
+_C = conversations
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Kept in their own columns; the rest of the record is the JSON body.
+_COLUMNS = {"id", "connector_id", "agent_id", "thread_key", "origin", "started_at", "ended_at"}
+_COLUMNS |= {"pending", "missing"}
+
+
+def to_conversation(row: Row[Any]) -> Conversation:
+    data = row._mapping
+    body = dict(data["body"] or {})
+    body.update(
+        id=data["id"],
+        connector_id=data["connector_id"],
+        agent_id=data["agent_id"],
+        thread_key=data["thread_key"],
+        origin=data["origin"],
+        started_at=data["started_at"],
+        ended_at=data["ended_at"],
+        pending=bool(data["pending"]),
+        missing=bool(data["missing"]),
+    )
+    return Conversation.model_validate(body)
+
+
+def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str, Any]:
+    body = conversation.model_dump(mode="json", by_alias=False, exclude=_COLUMNS)
+    return {
+        "id": conversation.id,
+        "connector_id": conversation.connector_id,
+        "tenant_id": tenant_id,
+        "agent_id": conversation.agent_id,
+        "thread_key": conversation.thread_key,
+        "origin": conversation.origin,
+        "started_at": conversation.started_at,
+        "ended_at": conversation.ended_at,
+        "turn_count": len(conversation.turns),
+        "body": body,
+        "pending": conversation.pending,
+        "missing": conversation.missing,
+        "updated_at": now,
+    }
+
+
+def save(
+    connection: Connection,
+    items: Sequence[Conversation],
+    *,
+    tenant_id: str,
+    now: datetime,
+    origin: str = "imported",
+) -> None:
+    """Insert or replace conversations by id. A native write never replaces an imported one."""
+    if not items:
+        return
+    ids = [c.id for c in items]
+    existing: dict[str, str] = {}
+    for part in chunks(ids):
+        for key, kind in connection.execute(select(_C.c.id, _C.c.origin).where(_C.c.id.in_(part))):
+            existing[key] = kind
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for conversation in items:
+        row = _row(conversation, tenant_id, now)
+        kind = existing.get(conversation.id)
+        if kind is None:
+            inserts.append(row)
+        elif kind != origin:
+            raise InvalidInputError(
+                f"conversation id {conversation.id!r} belongs to an {kind} conversation; "
+                "choose another id"
+            )
+        else:
+            updates.append({f"v_{name}": value for name, value in row.items()})
+    for part in chunks(inserts):
+        connection.execute(_C.insert(), list(part))
+    if updates:
+        _row_names = [key.removeprefix("v_") for key in updates[0]]
+        statement = (
+            update(_C)
+            .where(_C.c.id == bindparam("v_id"))
+            .values({name: bindparam(f"v_{name}") for name in _row_names if name != "id"})
+        )
+        for part in chunks(updates):
+            connection.execute(statement, list(part))
+
+
+def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> None:
+    for part in chunks(sorted(set(ids))):
+        connection.execute(update(_C).where(_C.c.id.in_(part)).values(missing=True, updated_at=now))
+
+
+def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversation | None:
+    row = connection.execute(
+        select(_C).where(_C.c.id == conversation_id, within(_C, scope))
+    ).first()
+    return to_conversation(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    items: list[Conversation]
+    next_cursor: str | None
+
+
+def _encode_cursor(started_at: datetime | None, conversation_id: str) -> str:
+    moment = (started_at or _EPOCH).isoformat()
+    raw = json.dumps([moment, conversation_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        moment, conversation_id = json.loads(raw)
+        return datetime.fromisoformat(moment), str(conversation_id)
+    except (ValueError, TypeError):
+        raise InvalidInputError(
+            f"cursor {cursor!r} is not one this server gave out; start without a cursor"
+        ) from None
+
+
+def list_page(
+    connection: Connection,
+    scope: Scope,
+    *,
+    connector_id: str | None = None,
+    agent_id: str | None = None,
+    origin: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+    include_missing: bool = False,
+) -> ConversationPage:
+    """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
+    started = func.coalesce(_C.c.started_at, _EPOCH)
+    query = select(_C).where(within(_C, scope))
+    if connector_id is not None:
+        query = query.where(_C.c.connector_id == connector_id)
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    if origin is not None:
+        query = query.where(_C.c.origin == origin)
+    if not include_missing:
+        query = query.where(_C.c.missing.is_(False))
+    if cursor is not None:
+        moment, last_id = _decode_cursor(cursor)
+        query = query.where(or_(started < moment, and_(started == moment, _C.c.id < last_id)))
+    rows = connection.execute(query.order_by(started.desc(), _C.c.id.desc()).limit(limit + 1)).all()
+    items = [to_conversation(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit and items:
+        next_cursor = _encode_cursor(items[-1].started_at, items[-1].id)
+    return ConversationPage(items, next_cursor)
+
+
+def for_agent(
+    connection: Connection, tenant_id: str, agent_id: str, *, origin: str | None = None
+) -> list[Conversation]:
+    query = select(_C).where(
+        _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
+    )
+    if origin is not None:
+        query = query.where(_C.c.origin == origin)
+    return [to_conversation(row) for row in connection.execute(query.order_by(_C.c.id))]
+
+
+def ids_of_threads(
+    connection: Connection, connector_id: str, thread_keys: Iterable[str]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(thread_keys))):
+        for key, conversation_id in connection.execute(
+            select(_C.c.thread_key, _C.c.id).where(
+                _C.c.connector_id == connector_id, _C.c.thread_key.in_(part)
+            )
+        ):
+            found[key] = conversation_id
+    return found
+
+
+def replace_links(
+    connection: Connection,
+    *,
+    tenant_id: str,
+    agent_id: str,
+    links: Sequence[SessionLink],
+    sessions: Sequence[UserSession],
+) -> int:
+    """The agent's links, replaced by ``links`` (as computed from all its data)."""
+    connection.execute(
+        delete(session_links).where(
+            session_links.c.tenant_id == tenant_id, session_links.c.agent_id == agent_id
+        )
+    )
+    connectors_of: dict[str, set[str]] = {}
+    for session in sessions:
+        connectors_of.setdefault(session.id, set()).add(session.connector_id or "")
+    rows = [
+        {
+            "conversation_id": link.conversation_id,
+            "session_connector_id": connector_id,
+            "session_id": link.session_id,
+            "tenant_id": tenant_id,
+            "agent_id": agent_id,
+            "method": link.method,
+        }
+        for link in links
+        for connector_id in sorted(connectors_of.get(link.session_id, {""}))
+    ]
+    unique = list(
+        {
+            (r["conversation_id"], r["session_connector_id"], r["session_id"]): r for r in rows
+        }.values()
+    )
+    for part in chunks(unique):
+        connection.execute(session_links.insert(), list(part))
+    return len(unique)
+
+
+def linked_sessions(
+    connection: Connection, scope: Scope, conversation_id: str
+) -> list[tuple[SessionLink, UserSession]]:
+    link, session = session_links, user_sessions
+    rows = connection.execute(
+        select(link.c.method, link.c.session_id, session)
+        .join(
+            session,
+            and_(
+                session.c.connector_id == link.c.session_connector_id,
+                session.c.provider_id == link.c.session_id,
+            ),
+        )
+        .where(link.c.conversation_id == conversation_id, within(link, scope))
+        .order_by(link.c.method, link.c.session_id)
+    ).all()
+    found = []
+    for row in rows:
+        record = SessionLink(
+            conversation_id=conversation_id, session_id=row.session_id, method=row.method
+        )
+        found.append((record, to_session(row)))
+    return found

@@ -1,0 +1,116 @@
+"""Opening the database: a path or URL in, a ready engine with an up-to-date schema out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pytest_connectors._support.paths import resolve_path
+from pytest_connectors.errors import DatabaseError
+
+ENV_DB = "PYTEST_CONNECTORS_DB"
+DEFAULT_FILE_NAME = "connectors.db"
+# How long a SQLite writer waits for another one before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option of a connection that only reads: on SQLite it does not take the write lock.
+READ_ONLY = "pytest_connectors_read_only"
+
+
+def default_database_path(project_dir: Path | None = None) -> Path:
+    """``connectors.db`` next to the connector file (``data/connectors.db`` by default)."""
+    return resolve_path(project_dir=project_dir).parent / DEFAULT_FILE_NAME
+
+
+def database_url(db: str | os.PathLike[str] | None = None, project_dir: Path | None = None) -> str:
+    """The URL to open: an explicit path or URL, then ``$PYTEST_CONNECTORS_DB``, then the default.
+
+    A value with ``://`` is a SQLAlchemy URL; anything else is a SQLite file path.
+    """
+    chosen: str | os.PathLike[str] | None = db or os.environ.get(ENV_DB) or None
+    if chosen is None:
+        return f"sqlite:///{default_database_path(project_dir)}"
+    text = os.fspath(chosen)
+    if "://" in text:
+        if text.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 is the supported driver; a bare postgresql:// would ask for psycopg2.
+            text = "postgresql+psycopg://" + text.split("://", 1)[1]
+        return text
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = (project_dir or Path.cwd()) / path
+    return f"sqlite:///{path}"
+
+
+def describe_url(url: str) -> str:
+    """The URL as it may be shown: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database URL>"
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for ``url``; for a SQLite file: the file made 0600, WAL and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"{url!r} is not a database URL; give a file path or a URL such as "
+            "postgresql://user@host/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    try:
+        return create_engine(url, **options)
+    except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
+        raise DatabaseError(
+            f"cannot open {describe_url(url)}: {exc}; give a SQLite file path or a "
+            "postgresql:// URL"
+        ) from None
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
+        assert database is not None
+        _create_private_file(Path(database))
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # The sqlite3 module's own transaction handling is switched off so that BEGIN is ours:
+        # BEGIN IMMEDIATE takes the write lock up front, which keeps writers from deadlocking.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds connector keys)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
+    os.close(fd)

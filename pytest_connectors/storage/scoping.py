@@ -1,0 +1,26 @@
+"""The one place where a :class:`Scope` becomes a SQL condition."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Table, and_, true
+
+from pytest_connectors.errors import OutOfScopeError
+from pytest_connectors.models.imports import Scope
+
+
+def within(table: Table, scope: Scope) -> ColumnElement[bool]:
+    """Rows of ``table`` (with ``tenant_id`` and ``agent_id`` columns) the scope may see."""
+    conditions: list[ColumnElement[bool]] = []
+    if scope.tenant_id is not None:
+        conditions.append(table.c.tenant_id == scope.tenant_id)
+    if scope.agent_id is not None:
+        conditions.append(table.c.agent_id == scope.agent_id)
+    return and_(true(), *conditions)
+
+
+def check_may_write(scope: Scope, tenant_id: str, agent_id: str | None) -> None:
+    """Refuse to create a row for another tenant or agent than the scope's."""
+    if scope.tenant_id is not None and tenant_id != scope.tenant_id:
+        raise OutOfScopeError(f"this key may not act for tenant {tenant_id!r}")
+    if scope.agent_id is not None and agent_id != scope.agent_id:
+        raise OutOfScopeError(f"this key may not act for agent {agent_id!r}")
