@@ -133,3 +133,7 @@ class JobTimeoutError(ConnectorError, TimeoutError):
             f"job {job_id} is still {status} after {waited:g} s; wait longer or check that a "
             "worker is running (`pytest-connectors worker`)"
         )
+
+
+class MissingDependencyError(ConnectorError, ImportError):
+    """An optional dependency that this call needs is not installed; the message says how."""

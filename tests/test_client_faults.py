@@ -1,19 +1,22 @@
 """What the clients do when the network or the agent misbehaves, and what they never leak.
 
-Faults are injected with ``httpx.MockTransport`` through ``ConnectorClient(transport=...)`` and
-``AsyncConnectorClient(transport=...)``; a closed loopback port stands in for an agent that is
-down. Pauses between retries are recorded by replacing the client's ``time.sleep``.
+Every test here runs twice, on the sync ``ConnectorClient`` and on the ``AsyncConnectorClient``
+(the autouse ``mode`` fixture). Faults are injected with ``httpx.MockTransport`` through
+``transport=``; a closed loopback port stands in for an agent that is down. Pauses between
+retries are recorded by the ``sleep=`` the clients take, and not really waited.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,12 +33,7 @@ from pytest_connectors.client.clients import (
     invoke_connector,
     test_connector,
 )
-from pytest_connectors.client.retry import (
-    MAX_DELAY_S,
-    RetryPolicy,
-    parse_retry_after,
-    retry_decision,
-)
+from pytest_connectors.client.retry import MAX_DELAY_S
 from pytest_connectors.errors import (
     ConnectorNotFoundError,
     InvalidInputError,
@@ -93,6 +91,42 @@ def raise_(error: type[httpx.TransportError]) -> Answer:
 OK = reply(json={"content": "all good"})
 
 
+@dataclass
+class Mode:
+    """Which client the test drives, and the pauses it asked for."""
+
+    kind: str
+    sleeps: list[float] = field(default_factory=list)
+
+    def invoke(self, connector: Connector, data: Any = "hello", **kwargs: Any) -> Any:
+        """The module-level invoke_connector (or its async twin) on the shared clients."""
+        if self.kind == "sync":
+            return invoke_connector(connector, data, **kwargs)
+        return asyncio.run(ainvoke_connector(connector, data, **kwargs))
+
+    def test(self, connector: Connector, **kwargs: Any) -> Any:
+        if self.kind == "sync":
+            return test_connector(connector, **kwargs)
+        return asyncio.run(atest_connector(connector, **kwargs))
+
+
+MODE = Mode("sync")
+
+
+@pytest.fixture(autouse=True, params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> Iterator[Mode]:
+    global MODE
+    MODE = Mode(request.param)
+    yield MODE
+    MODE = Mode("sync")
+
+
+@pytest.fixture
+def sleeps(mode: Mode) -> list[float]:
+    """Every pause the client took between attempts (it does not really wait)."""
+    return mode.sleeps
+
+
 class Script:
     """Answers requests in order (the last answer repeats) and keeps every request."""
 
@@ -105,36 +139,47 @@ class Script:
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         return answer(request)
 
-    def sync(self) -> ConnectorClient:
-        return ConnectorClient(transport=httpx.MockTransport(self.handle))
+    def sync(self, **kwargs: Any) -> ConnectorClient:
+        return ConnectorClient(
+            transport=httpx.MockTransport(self.handle), sleep=MODE.sleeps.append, **kwargs
+        )
 
-    def async_(self) -> AsyncConnectorClient:
+    def async_(self, **kwargs: Any) -> AsyncConnectorClient:
         async def handler(request: httpx.Request) -> httpx.Response:
             return self.handle(request)
 
-        return AsyncConnectorClient(transport=httpx.MockTransport(handler))
+        async def sleep(seconds: float) -> None:
+            MODE.sleeps.append(seconds)
+
+        return AsyncConnectorClient(transport=httpx.MockTransport(handler), sleep=sleep, **kwargs)
 
     def invoke(
-        self, connector: Connector, data: Any = "hello", **kwargs: Any
+        self,
+        connector: Connector | str,
+        data: Any = "hello",
+        path: Path | None = None,
+        **kwargs: Any,
     ) -> ConnectorInvokeResult:
-        with self.sync() as client:
-            return client.invoke(connector, data, **kwargs)
+        if MODE.kind == "sync":
+            with self.sync(path=path) as client:
+                return client.invoke(connector, data, **kwargs)
 
-    def test(self, connector: Connector) -> ConnectorTestResult:
-        with self.sync() as client:
-            return client.test(connector)
+        async def run() -> ConnectorInvokeResult:
+            async with self.async_(path=path) as client:
+                return await client.invoke(connector, data, **kwargs)
 
-    async def ainvoke(self, connector: Connector, data: Any = "hello") -> ConnectorInvokeResult:
-        async with self.async_() as client:
-            return await client.invoke(connector, data)
+        return asyncio.run(run())
 
+    def test(self, connector: Connector | str, path: Path | None = None) -> ConnectorTestResult:
+        if MODE.kind == "sync":
+            with self.sync(path=path) as client:
+                return client.test(connector)
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Every pause the sync client takes between attempts (it does not really wait)."""
-    recorded: list[float] = []
-    monkeypatch.setattr("pytest_connectors.client.clients.time.sleep", recorded.append)
-    return recorded
+        async def run() -> ConnectorTestResult:
+            async with self.async_(path=path) as client:
+                return await client.test(connector)
+
+        return asyncio.run(run())
 
 
 @pytest.fixture
@@ -189,8 +234,27 @@ def test_retry_after_as_an_http_date(sleeps: list[float]) -> None:
 
 def test_a_huge_retry_after_is_capped(sleeps: list[float]) -> None:
     script = Script(reply(429, headers={"Retry-After": "3600"}), OK)
-    assert script.invoke(make_connector()).success
+    assert script.invoke(make_connector(timeout=7_200_000)).success
     assert sleeps == [MAX_DELAY_S]
+
+
+def test_a_retry_after_longer_than_the_time_left_fails_at_once(sleeps: list[float]) -> None:
+    script = Script(reply(503, headers={"Retry-After": "30"}, json={"detail": "busy"}), OK)
+    result = script.invoke(make_connector(timeout=2000, retries=3))
+    error = failed(result)
+    assert error.startswith("HTTP 503: busy (not retried: the server asked to wait 30 s")
+    assert "config.timeout" in error
+    assert sleeps == []
+    assert len(script.requests) == 1
+
+
+def test_retries_and_pauses_share_one_time_budget(sleeps: list[float]) -> None:
+    """Each pause counts against config.timeout: the third attempt would start past it."""
+    script = Script(reply(503, headers={"Retry-After": "0.6"}))
+    result = script.invoke(make_connector(timeout=1000, retries=5))
+    assert sleeps == [0.6]
+    assert result.attempts == 2
+    assert "not retried" in failed(result)
 
 
 def test_without_retry_after_the_backoff_doubles_with_jitter(sleeps: list[float]) -> None:
@@ -255,33 +319,39 @@ def test_latency_is_that_of_the_attempt_that_answered() -> None:
 # --- an agent that is down or slow ------------------------------------------------------------
 
 
-def test_a_closed_port_is_a_connect_failure_after_every_attempt(closed_port: int) -> None:
+def test_a_closed_port_is_a_connect_failure_after_every_attempt(
+    closed_port: int, mode: Mode
+) -> None:
     url = f"http://127.0.0.1:{closed_port}"
-    result = invoke_connector(make_connector(base_url=url, retries=2), "hello")
+    result = mode.invoke(make_connector(base_url=url, retries=2), "hello")
     error = failed(result)
     assert error.startswith(f"cannot connect to {url}/chat")
     assert "is the agent running there?" in error
     assert result.attempts == 3
     assert result.status_code is None
 
-    probe = test_connector(make_connector(base_url=url, retries=0))
+    probe = mode.test(make_connector(base_url=url, retries=0))
     assert failed(probe).startswith(f"cannot connect to {url}/chat")
     assert probe.attempts == 1
 
 
-def test_a_closed_port_for_a_langgraph_connector(closed_port: int) -> None:
+def test_a_closed_port_for_a_langgraph_connector(closed_port: int, mode: Mode) -> None:
     url = f"http://127.0.0.1:{closed_port}"
     connector = make_connector(kind="langgraph", base_url=url, retries=1)
-    stateless = invoke_connector(connector, "hello")
+    stateless = mode.invoke(connector, "hello")
     assert failed(stateless).startswith(f"cannot connect to {url}")
     assert stateless.attempts == 2
-    threaded = invoke_connector(connector, "hello", run_id="ticket-42")
+    threaded = mode.invoke(connector, "hello", run_id="ticket-42")
     assert failed(threaded).startswith(f"cannot connect to {url}")
     assert threaded.thread_id is not None
 
 
-class _TimesOutMidBody(httpx.SyncByteStream):
+class _TimesOutMidBody(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
+        yield b'{"content": "half an ans'
+        raise httpx.ReadTimeout("read timed out")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         yield b'{"content": "half an ans'
         raise httpx.ReadTimeout("read timed out")
 
@@ -453,16 +523,6 @@ def test_a_secret_with_json_special_characters_is_masked_too(secret: str) -> Non
     assert secret not in (result.raw_response or "")
 
 
-@pytest.mark.asyncio
-async def test_the_async_client_masks_secrets_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
-    connector = make_connector(auth_type="bearer", auth_value=f"${{{SECRET_VARIABLE}}}")
-    for status in (200, 401):
-        result = await Script(_echo_headers(status)).ainvoke(connector)
-        _assert_hidden(result, [SECRET])
-        assert "Bearer ****" in (result.raw_response or "")
-
-
 # --- what is sent -----------------------------------------------------------------------------
 
 
@@ -527,19 +587,18 @@ def test_test_connector_sends_hello() -> None:
 # --- local misuse raises, before any request --------------------------------------------------
 
 
-def test_an_unknown_connector_name_raises_and_lists_the_known_ones(tmp_path: Path) -> None:
+def test_an_unknown_connector_name_raises_and_lists_the_known_ones(
+    tmp_path: Path, mode: Mode
+) -> None:
     path = tmp_path / "connectors.json"
     ConnectorStore(path).create({"name": "known", "type": "http", "baseUrl": BASE})
     script = Script(OK)
-    with (
-        ConnectorClient(path=path, transport=httpx.MockTransport(script.handle)) as client,
-        pytest.raises(ConnectorNotFoundError, match=r"unknown connector 'nope'.*'known'"),
-    ):
-        client.invoke("nope", "hello")
+    with pytest.raises(ConnectorNotFoundError, match=r"unknown connector 'nope'.*'known'"):
+        script.invoke("nope", "hello", path=path)
     with pytest.raises(ConnectorNotFoundError):
-        invoke_connector("nope", "hello", path=path)
+        mode.invoke("nope", "hello", path=path)  # type: ignore[arg-type]
     with pytest.raises(ConnectorNotFoundError):
-        test_connector("nope", path=path)
+        mode.test("nope", path=path)  # type: ignore[arg-type]
     assert script.requests == []
 
 
@@ -549,18 +608,9 @@ def test_a_connector_is_found_by_name_or_id_in_its_file(tmp_path: Path) -> None:
         {"name": "known", "type": "http", "baseUrl": BASE, "config": {"path": "/chat"}}
     )
     script = Script(OK)
-    with ConnectorClient(path=path, transport=httpx.MockTransport(script.handle)) as client:
-        assert client.invoke("known", "hello").success
-        assert client.invoke(created.id, "hello").success
+    assert script.invoke("known", "hello", path=path).success
+    assert script.invoke(created.id, "hello", path=path).success
     assert [str(r.url) for r in script.requests] == [f"{BASE}/chat"] * 2
-
-
-@pytest.mark.asyncio
-async def test_async_unknown_connector_raises(tmp_path: Path) -> None:
-    with pytest.raises(ConnectorNotFoundError):
-        await ainvoke_connector("nope", "hello", path=tmp_path / "connectors.json")
-    with pytest.raises(ConnectorNotFoundError):
-        await atest_connector("nope", path=tmp_path / "connectors.json")
 
 
 @pytest.mark.parametrize(
@@ -601,139 +651,10 @@ def test_a_missing_variable_raises_naming_it(
     with pytest.raises(MissingVariableError):
         script.test(connector)
     with pytest.raises(MissingVariableError):
-        invoke_connector(connector, "hello")
+        MODE.invoke(connector, "hello")
+    with pytest.raises(MissingVariableError):
+        MODE.test(connector)
     assert script.requests == []
-
-
-@pytest.mark.asyncio
-async def test_async_missing_variable_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PYTEST_CONNECTORS_UNSET_VAR", raising=False)
-    connector = make_connector(auth_type="api-key", auth_value="${PYTEST_CONNECTORS_UNSET_VAR}")
-    with pytest.raises(MissingVariableError):
-        await ainvoke_connector(connector, "hello")
-    with pytest.raises(MissingVariableError):
-        await atest_connector(connector)
-
-
-# --- the async client under the same faults ---------------------------------------------------
-
-
-class _AsyncTimesOutMidBody(httpx.AsyncByteStream):
-    async def __aiter__(self) -> Any:
-        yield b'{"content": "half an ans'
-        raise httpx.ReadTimeout("read timed out")
-
-
-@pytest.mark.asyncio
-async def test_async_retry_after_zero_wins_over_a_long_backoff() -> None:
-    script = Script(reply(429, headers={"Retry-After": "0"}), OK)
-    started = time.perf_counter()
-    result = await script.ainvoke(make_connector(retryBackoffMs=60_000))
-    assert result.success, result.error
-    assert result.attempts == 2
-    assert time.perf_counter() - started < 5  # the backoff alone would wait 30 s
-
-
-@pytest.mark.asyncio
-async def test_async_connect_error_is_retried() -> None:
-    script = Script(raise_(httpx.ConnectError), raise_(httpx.ConnectTimeout), OK)
-    result = await script.ainvoke(make_connector())
-    assert result.success, result.error
-    assert result.attempts == 3
-
-
-@pytest.mark.asyncio
-async def test_async_retries_are_bounded() -> None:
-    script = Script(reply(503, json={"detail": "overloaded"}))
-    result = await script.ainvoke(make_connector(retries=1))
-    assert failed(result) == "HTTP 503: overloaded"
-    assert result.attempts == 2
-    assert len(script.requests) == 2
-
-
-@pytest.mark.asyncio
-async def test_async_500_and_read_timeout_are_not_retried() -> None:
-    server_error = Script(reply(500, json={"detail": "boom"}))
-    assert failed(await server_error.ainvoke(make_connector())) == "HTTP 500: boom"
-    assert len(server_error.requests) == 1
-
-    slow = Script(lambda request: httpx.Response(200, stream=_AsyncTimesOutMidBody()))
-    result = await slow.ainvoke(make_connector(timeout=250))
-    assert failed(result).startswith("timed out after 250 ms")
-    assert len(slow.requests) == 1
-
-
-@pytest.mark.asyncio
-async def test_async_closed_port(closed_port: int) -> None:
-    url = f"http://127.0.0.1:{closed_port}"
-    result = await ainvoke_connector(make_connector(base_url=url, retries=1), "hello")
-    assert failed(result).startswith(f"cannot connect to {url}/chat")
-    assert result.attempts == 2
-
-
-@pytest.mark.asyncio
-async def test_async_langgraph_run_retried() -> None:
-    script = Script(reply(502), _graph_state)
-    result = await script.ainvoke(make_connector(kind="langgraph"))
-    assert result.success, result.error
-    assert (result.text, result.attempts) == ("graph says hi", 2)
-
-
-# --- the retry rules on their own -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [("0", 0.0), ("7", 7.0), (" 2.5 ", 2.5), ("-3", 0.0), (None, None), ("", None), ("soon", None)],
-)
-def test_parse_retry_after_seconds(header: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(header) == seconds
-
-
-def test_parse_retry_after_dates_relative_to_now() -> None:
-    now = 1_700_000_000.0
-    assert parse_retry_after(email.utils.formatdate(now + 12, usegmt=True), now=now) == 12.0
-    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
-
-
-def _status_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
-    request = httpx.Request("POST", BASE)
-    response = httpx.Response(status, headers=headers, request=request)
-    return httpx.HTTPStatusError("x", request=request, response=response)
-
-
-@pytest.mark.parametrize(
-    ("error", "status", "headers", "decision"),
-    [
-        (None, 429, httpx.Headers({"Retry-After": "3"}), (True, 3.0)),
-        (None, 503, None, (True, None)),
-        (None, 500, None, (False, None)),
-        (None, 200, None, (False, None)),
-        (_status_error(504, {"Retry-After": "1"}), None, None, (True, 1.0)),
-        (_status_error(404), None, None, (False, None)),
-        (httpx.ConnectError("x"), None, None, (True, None)),
-        (httpx.ConnectTimeout("x"), None, None, (True, None)),
-        (httpx.ReadTimeout("x"), None, None, (False, None)),
-        (httpx.RemoteProtocolError("x"), None, None, (False, None)),
-    ],
-)
-def test_retry_decision(
-    error: BaseException | None,
-    status: int | None,
-    headers: httpx.Headers | None,
-    decision: tuple[bool, float | None],
-) -> None:
-    assert retry_decision(error, status, headers) == decision
-
-
-def test_retry_policy_counts_attempts_and_caps_delays() -> None:
-    policy = RetryPolicy(retries=4, backoff_ms=1000)
-    assert policy.attempts == 5
-    assert policy.delay_s(1, hinted=2.0) == 2.0
-    assert policy.delay_s(1, hinted=10_000) == MAX_DELAY_S
-    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0)]:
-        assert ceiling / 2 <= policy.delay_s(attempt) <= ceiling
-    assert policy.delay_s(20) == MAX_DELAY_S
 
 
 def test_a_changed_variable_takes_effect_on_the_next_call_of_the_same_client(

@@ -289,11 +289,30 @@ def test_invoke_body_is_utf8_not_ascii_escaped() -> None:
     assert "21°C".encode() in invoke_body([Message(role="user", content="21°C")])
 
 
-def test_probe_body_says_hello_in_both_common_request_shapes() -> None:
-    assert json.loads(probe_body()) == {
-        "message": "hello",
-        "messages": [{"role": "user", "content": "hello"}],
+def test_probe_body_is_a_plain_chat_request_that_strict_servers_accept() -> None:
+    """No field beyond ``messages``: strict OpenAI-compatible servers reject unknown ones."""
+    assert json.loads(probe_body()) == {"messages": [{"role": "user", "content": "hello"}]}
+
+
+def test_config_body_fields_go_into_every_request_body() -> None:
+    extra = {"model": "gpt-test", "temperature": 0}
+    hello = Message(role="user", content="hi")
+    assert json.loads(invoke_body([hello], extra)) == {
+        "model": "gpt-test",
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "hi"}],
     }
+    assert json.loads(probe_body(extra))["model"] == "gpt-test"
+
+
+def test_a_reply_that_is_not_valid_utf8_is_an_error_that_says_so() -> None:
+    with pytest.raises(ReplyError, match=r"not valid UTF-8 \(byte 0xff at offset 13\)"):
+        parse_reply(b'{"content": "\xff"}', "application/json", [])
+
+
+def test_a_declared_charset_is_honoured() -> None:
+    [message] = parse_reply("café".encode("latin-1"), "text/plain; charset=ISO-8859-1", [])
+    assert message.text == "café"
 
 
 # --- error details ----------------------------------------------------------------------------

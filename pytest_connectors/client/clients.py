@@ -9,26 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import ssl
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cast
 
 import httpx
 
 from pytest_connectors.client.flows import (
+    CancelRun,
+    Effect,
     Flow,
+    GetThreadState,
     HttpExchange,
     Outcome,
-    SdkCall,
+    RunOptions,
+    SdkEffect,
     Sleep,
+    WaitRun,
     invoke_flow,
     probe_flow,
 )
+from pytest_connectors.client.logs import secret_log_filter
 from pytest_connectors.client.target import Target, resolve_target, variables_of
-from pytest_connectors.client.transport import AsyncDeadlineTransport, DeadlineTransport
-from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.client.transport import (
+    AsyncDeadlineTransport,
+    CallLimits,
+    DeadlineTransport,
+    current_limits,
+)
+from pytest_connectors.errors import InvalidInputError, MissingDependencyError
 from pytest_connectors.models.connector import (
     Connector,
     ConnectorInvokeInput,
@@ -40,6 +52,7 @@ from pytest_connectors.registry.functions import PathArg, store_for
 
 if TYPE_CHECKING:
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+    from langgraph_sdk.schema import Config, Context, RunCreateMetadata
 
 T = TypeVar("T")
 ConnectorRef = Connector | str
@@ -87,13 +100,74 @@ def _elapsed_ms(start: float) -> float:
 
 
 def _sdk_http_options(target: Target) -> dict[str, Any]:
-    """httpx settings of a langgraph-sdk client: one client per server, headers and timeout."""
+    """httpx settings of a langgraph-sdk client: one client per server, headers and timeout.
+
+    Redirects are refused by the transport: following one would carry the connector's
+    credentials wherever the server points.
+    """
     return {
         "base_url": target.base_url,
         "headers": dict(target.headers),
         "timeout": target.timeout_s,
-        "follow_redirects": True,
+        "follow_redirects": False,
     }
+
+
+LANGGRAPH_MISSING = (
+    "langgraph-sdk is not installed, and LangGraph connectors need it: "
+    'pip install "pytest-connectors[langgraph]"'
+)
+
+
+def _import_sdk() -> Any:
+    """langgraph_sdk.client, imported on the first LangGraph call (HTTP-only users skip it)."""
+    try:
+        from langgraph_sdk import client
+    except ImportError:
+        raise MissingDependencyError(LANGGRAPH_MISSING) from None
+    return client
+
+
+# What a LangGraph call may fail with that is the agent's or the network's doing. Anything else
+# (a TypeError from an SDK whose signature changed, say) is a bug and is raised as one.
+CALL_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, json.JSONDecodeError)
+
+
+def _limits(effect: HttpExchange | SdkEffect) -> CallLimits:
+    """Limits for the transport; an HTTP exchange passes its timeout to httpx itself."""
+    if isinstance(effect, HttpExchange):
+        return CallLimits(deadline=float("inf"), max_bytes=effect.max_bytes)
+    deadline = time.perf_counter() + effect.timeout_s
+    return CallLimits(deadline=deadline, max_bytes=effect.target.max_response_bytes)
+
+
+class _WaitArgs(TypedDict):
+    """The arguments of ``runs.wait`` common to thread and stateless runs (checked by mypy)."""
+
+    input: dict[str, Any]
+    config: Config | None
+    context: Context | None
+    raise_error: bool
+    on_disconnect: Literal["cancel"]
+    on_run_created: Callable[[RunCreateMetadata], None]
+
+
+def _wait_args(effect: WaitRun, created: list[RunCreateMetadata]) -> _WaitArgs:
+    return {
+        "input": dict(effect.input),
+        "config": cast("Config | None", effect.config),
+        "context": cast("Context | None", effect.context),
+        "raise_error": False,  # a graph error is read from the state, as a failed result
+        "on_disconnect": "cancel",  # a call that gives up takes its run with it
+        "on_run_created": created.append,
+    }
+
+
+def _run_of(created: list[RunCreateMetadata]) -> tuple[str, str] | None:
+    for meta in created:
+        if meta.get("thread_id"):
+            return str(meta["thread_id"]), str(meta["run_id"])
+    return None
 
 
 SdkT = TypeVar("SdkT")
@@ -118,6 +192,7 @@ class _ClientBase(Generic[SdkT]):
             if tuple(env.get(name) for name in names) == cached[2]:
                 return cached[3]
         target = resolve_target(connector, self._environ)
+        secret_log_filter.watch(target.redactor)
         names = variables_of(connector)
         values = tuple(env.get(name) for name in names)
         if len(self._targets) >= 256:  # callers that build a new Connector for every call
@@ -138,7 +213,10 @@ class _ClientBase(Generic[SdkT]):
 
 
 class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
-    """Invoke and test connectors synchronously over kept-alive connections."""
+    """Invoke and test connectors synchronously over kept-alive connections.
+
+    ``sleep`` is how the client waits between attempts (``time.sleep``; tests pass a recorder).
+    """
 
     def __init__(
         self,
@@ -146,10 +224,14 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
         path: PathArg = None,
         transport: httpx.BaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         super().__init__(path=path, environ=environ)
-        self._transport = DeadlineTransport(transport or httpx.HTTPTransport(verify=ssl_context()))
+        inner = transport or httpx.HTTPTransport(verify=ssl_context())
+        self._transport = DeadlineTransport(inner)
+        self._sdk_transport = DeadlineTransport(inner, sdk=True)
         self._http: httpx.Client | None = None
+        self._sleep = sleep
 
     def invoke(
         self,
@@ -158,10 +240,18 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
         *,
         run_id: str | None = None,
         assume_new: bool = False,
+        config: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> ConnectorInvokeResult:
-        """``assume_new``: the caller sends only messages the thread has not seen (no look-up)."""
+        """``assume_new``: the caller sends only messages the thread has not seen (no look-up).
+
+        ``config`` and ``context`` are a LangGraph run's own (HTTP connectors have
+        ``config.body`` in the connector instead, and ignore them).
+        """
         messages, run_id = coerce_input(data, run_id)
-        return self._drive(invoke_flow(self._target(connector), messages, run_id, assume_new))
+        options = RunOptions(config, context) if config or context else None
+        flow = invoke_flow(self._target(connector), messages, run_id, assume_new, options)
+        return self._drive(flow)
 
     def test(self, connector: ConnectorRef) -> ConnectorTestResult:
         return self._drive(probe_flow(self._target(connector)))
@@ -191,42 +281,75 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
             result: T = stop.value
             return result
 
-    def _perform(self, effect: HttpExchange | SdkCall | Sleep) -> Outcome:
-        if isinstance(effect, Sleep):
-            time.sleep(effect.seconds)
-            return Outcome()
-        if isinstance(effect, HttpExchange):
-            client = self._http_client()
-            start = time.perf_counter()
-            try:
-                response = client.request(
-                    effect.method,
-                    effect.url,
-                    content=effect.content,
-                    headers=effect.headers,
-                    timeout=effect.timeout_s,
-                )
-            except httpx.HTTPError as exc:
-                return Outcome(latency_ms=_elapsed_ms(start), error=exc)
-            return Outcome(latency_ms=_elapsed_ms(start), response=response)
-        method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
+    def _perform(self, effect: Effect) -> Outcome:
+        match effect:
+            case Sleep(seconds=seconds):
+                self._sleep(seconds)
+                return Outcome()
+            case HttpExchange():
+                return self._exchange(effect)
+            case GetThreadState() | WaitRun() | CancelRun():
+                return self._sdk_call(effect)
+
+    def _exchange(self, effect: HttpExchange) -> Outcome:
+        client = self._http_client()
+        token = current_limits.set(_limits(effect))
         start = time.perf_counter()
         try:
-            value = method(**effect.kwargs)
-        except Exception as exc:
+            response = client.request(
+                effect.method,
+                effect.url,
+                content=effect.content,
+                headers=effect.headers,
+                timeout=effect.timeout_s,
+            )
+        except httpx.HTTPError as exc:
             return Outcome(latency_ms=_elapsed_ms(start), error=exc)
-        return Outcome(latency_ms=_elapsed_ms(start), value=value)
+        finally:
+            current_limits.reset(token)
+        return Outcome(latency_ms=_elapsed_ms(start), response=response)
+
+    def _sdk_call(self, effect: SdkEffect) -> Outcome:
+        sdk = self._langgraph(effect.target)
+        created: list[RunCreateMetadata] = []
+        token = current_limits.set(_limits(effect))
+        start = time.perf_counter()
+        try:
+            match effect:
+                case GetThreadState(thread_id=thread_id):
+                    value: Any = sdk.threads.get_state(thread_id)
+                case WaitRun(thread_id=None):
+                    value = sdk.runs.wait(
+                        None, effect.target.assistant_id, **_wait_args(effect, created)
+                    )
+                case WaitRun(thread_id=str(thread_id)):
+                    value = sdk.runs.wait(
+                        thread_id,
+                        effect.target.assistant_id,
+                        multitask_strategy="enqueue",
+                        if_not_exists="create",
+                        **_wait_args(effect, created),
+                    )
+                case CancelRun(thread_id=thread_id, run_id=run_id):
+                    sdk.runs.cancel(thread_id, run_id)
+                    value = None
+        except CALL_ERRORS as exc:
+            return Outcome(latency_ms=_elapsed_ms(start), error=exc, run=_run_of(created))
+        finally:
+            current_limits.reset(token)
+        return Outcome(latency_ms=_elapsed_ms(start), value=value, run=_run_of(created))
 
     def _http_client(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(transport=self._transport, follow_redirects=True)
+            # Redirects are followed by the flow, which keeps credentials on their origin.
+            self._http = httpx.Client(transport=self._transport, follow_redirects=False)
         return self._http
 
     def _new_sdk(self, target: Target) -> SyncLangGraphClient:
-        from langgraph_sdk.client import SyncLangGraphClient
-
-        http = httpx.Client(transport=self._transport, **_sdk_http_options(target))
-        return SyncLangGraphClient(http)
+        sdk = _import_sdk()
+        http = httpx.Client(transport=self._sdk_transport, **_sdk_http_options(target))
+        client: SyncLangGraphClient = sdk.SyncLangGraphClient(http)
+        return client
 
 
 class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
@@ -238,12 +361,14 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
         path: PathArg = None,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         super().__init__(path=path, environ=environ)
-        self._transport = AsyncDeadlineTransport(
-            transport or httpx.AsyncHTTPTransport(verify=ssl_context())
-        )
+        inner = transport or httpx.AsyncHTTPTransport(verify=ssl_context())
+        self._transport = AsyncDeadlineTransport(inner)
+        self._sdk_transport = AsyncDeadlineTransport(inner, sdk=True)
         self._http: httpx.AsyncClient | None = None
+        self._sleep = sleep
 
     async def invoke(
         self,
@@ -252,9 +377,13 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
         *,
         run_id: str | None = None,
         assume_new: bool = False,
+        config: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> ConnectorInvokeResult:
         messages, run_id = coerce_input(data, run_id)
-        return await self._drive(invoke_flow(self._target(connector), messages, run_id, assume_new))
+        options = RunOptions(config, context) if config or context else None
+        flow = invoke_flow(self._target(connector), messages, run_id, assume_new, options)
+        return await self._drive(flow)
 
     async def test(self, connector: ConnectorRef) -> ConnectorTestResult:
         return await self._drive(probe_flow(self._target(connector)))
@@ -284,42 +413,74 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
             result: T = stop.value
             return result
 
-    async def _perform(self, effect: HttpExchange | SdkCall | Sleep) -> Outcome:
-        if isinstance(effect, Sleep):
-            await asyncio.sleep(effect.seconds)
-            return Outcome()
-        if isinstance(effect, HttpExchange):
-            client = self._http_client()
-            start = time.perf_counter()
-            try:
-                response = await client.request(
-                    effect.method,
-                    effect.url,
-                    content=effect.content,
-                    headers=effect.headers,
-                    timeout=effect.timeout_s,
-                )
-            except httpx.HTTPError as exc:
-                return Outcome(latency_ms=_elapsed_ms(start), error=exc)
-            return Outcome(latency_ms=_elapsed_ms(start), response=response)
-        method = getattr(getattr(self._langgraph(effect.target), effect.resource), effect.method)
+    async def _perform(self, effect: Effect) -> Outcome:
+        match effect:
+            case Sleep(seconds=seconds):
+                await self._sleep(seconds)
+                return Outcome()
+            case HttpExchange():
+                return await self._exchange(effect)
+            case GetThreadState() | WaitRun() | CancelRun():
+                return await self._sdk_call(effect)
+
+    async def _exchange(self, effect: HttpExchange) -> Outcome:
+        client = self._http_client()
+        token = current_limits.set(_limits(effect))
         start = time.perf_counter()
         try:
-            value = await method(**effect.kwargs)
-        except Exception as exc:
+            response = await client.request(
+                effect.method,
+                effect.url,
+                content=effect.content,
+                headers=effect.headers,
+                timeout=effect.timeout_s,
+            )
+        except httpx.HTTPError as exc:
             return Outcome(latency_ms=_elapsed_ms(start), error=exc)
-        return Outcome(latency_ms=_elapsed_ms(start), value=value)
+        finally:
+            current_limits.reset(token)
+        return Outcome(latency_ms=_elapsed_ms(start), response=response)
+
+    async def _sdk_call(self, effect: SdkEffect) -> Outcome:
+        sdk = self._langgraph(effect.target)
+        created: list[RunCreateMetadata] = []
+        token = current_limits.set(_limits(effect))
+        start = time.perf_counter()
+        try:
+            match effect:
+                case GetThreadState(thread_id=thread_id):
+                    value: Any = await sdk.threads.get_state(thread_id)
+                case WaitRun(thread_id=None):
+                    value = await sdk.runs.wait(
+                        None, effect.target.assistant_id, **_wait_args(effect, created)
+                    )
+                case WaitRun(thread_id=str(thread_id)):
+                    value = await sdk.runs.wait(
+                        thread_id,
+                        effect.target.assistant_id,
+                        multitask_strategy="enqueue",
+                        if_not_exists="create",
+                        **_wait_args(effect, created),
+                    )
+                case CancelRun(thread_id=thread_id, run_id=run_id):
+                    await sdk.runs.cancel(thread_id, run_id)
+                    value = None
+        except CALL_ERRORS as exc:
+            return Outcome(latency_ms=_elapsed_ms(start), error=exc, run=_run_of(created))
+        finally:
+            current_limits.reset(token)
+        return Outcome(latency_ms=_elapsed_ms(start), value=value, run=_run_of(created))
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=True)
+            self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
         return self._http
 
     def _new_sdk(self, target: Target) -> LangGraphClient:
-        from langgraph_sdk.client import LangGraphClient
-
-        http = httpx.AsyncClient(transport=self._transport, **_sdk_http_options(target))
-        return LangGraphClient(http)
+        sdk = _import_sdk()
+        http = httpx.AsyncClient(transport=self._sdk_transport, **_sdk_http_options(target))
+        client: LangGraphClient = sdk.LangGraphClient(http)
+        return client
 
 
 # -- module-level functions on shared clients ---------------------------------------------------
@@ -335,13 +496,22 @@ def _shared_client() -> ConnectorClient:
 
 
 def invoke_connector(
-    connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None, path: PathArg = None
+    connector: ConnectorRef,
+    data: InvokeInput,
+    *,
+    run_id: str | None = None,
+    path: PathArg = None,
+    config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> ConnectorInvokeResult:
     """Send messages to a connector's agent and return its reply.
 
     Remote failures come back as ``success=False`` with an ``error``; only local misuse raises.
+    ``config``/``context`` go to a LangGraph run as its own (ignored by HTTP connectors).
     """
-    return _shared_client().invoke(connector_of(connector, path), data, run_id=run_id)
+    return _shared_client().invoke(
+        connector_of(connector, path), data, run_id=run_id, config=config, context=context
+    )
 
 
 def test_connector(connector: ConnectorRef, *, path: PathArg = None) -> ConnectorTestResult:
@@ -353,10 +523,18 @@ test_connector.__test__ = False  # type: ignore[attr-defined]
 
 
 async def ainvoke_connector(
-    connector: ConnectorRef, data: InvokeInput, *, run_id: str | None = None, path: PathArg = None
+    connector: ConnectorRef,
+    data: InvokeInput,
+    *,
+    run_id: str | None = None,
+    path: PathArg = None,
+    config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> ConnectorInvokeResult:
     async with AsyncConnectorClient() as client:
-        return await client.invoke(connector_of(connector, path), data, run_id=run_id)
+        return await client.invoke(
+            connector_of(connector, path), data, run_id=run_id, config=config, context=context
+        )
 
 
 async def atest_connector(connector: ConnectorRef, *, path: PathArg = None) -> ConnectorTestResult:

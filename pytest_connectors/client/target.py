@@ -7,13 +7,18 @@ This is the only place where secrets exist in resolved form; they travel with th
 from __future__ import annotations
 
 import functools
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_connectors._support.secrets import Redactor, is_sensitive_header
 from pytest_connectors._support.variables import references, resolve
 from pytest_connectors.client.retry import RetryPolicy
-from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.client.transport import DEFAULT_MAX_RESPONSE_BYTES
+from pytest_connectors.errors import InvalidInputError, MissingVariableError
 from pytest_connectors.models.connector import (
     Connector,
     ConnectorType,
@@ -27,8 +32,10 @@ DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_MS = 500.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Target:
+    """Holds resolved secrets (headers, URL): its repr shows only what the file says."""
+
     name: str
     type: ConnectorType
     base_url: str
@@ -41,10 +48,40 @@ class Target:
     redactor: Redactor
     assistant_id: str = ""
     response_path: str | None = None
+    body: Mapping[str, Any] | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+    def __repr__(self) -> str:
+        return f"<Target {self.name!r} {self.type.value} {self.display_url}>"
 
     @property
     def timeout_s(self) -> float:
         return self.timeout_ms / 1000
+
+    @property
+    def origin(self) -> tuple[str, str, int | None]:
+        return origin_of(self.url)
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port, the default port spelled out."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _escaped(secret: str) -> str:
+    """How a secret reads inside a JSON string, where quotes and backslashes are escaped."""
+    return json.dumps(secret, ensure_ascii=False)[1:-1]
+
+
+def _secret_url_variables(raw: str) -> list[str]:
+    """The ``${VAR}`` of a URL whose values are secret: in the query or userinfo, or so named."""
+    head, _, query = raw.partition("?")
+    authority = head.split("//", 1)[-1].split("/", 1)[0]
+    hidden = set(references(query)) | set(references(authority.rpartition("@")[0]))
+    return [name for name in references(raw) if name in hidden or is_sensitive_header(name)]
 
 
 def _join(base: str, path: str | None) -> str:
@@ -71,6 +108,10 @@ def variables_of(connector: Connector) -> tuple[str, ...]:
 def resolve_target(connector: Connector, environ: Mapping[str, str] | None = None) -> Target:
     """Raises MissingVariableError when a referenced variable is not set."""
     name = connector.name
+    env = os.environ if environ is None else environ
+    for variable in variables_of(connector):
+        if variable not in env:  # raised before any secret is resolved into a local
+            raise MissingVariableError(variable, name)
     config = connector.config
     secrets: list[str] = []
 
@@ -88,14 +129,20 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
         if references(raw) or is_sensitive_header(key):
             secrets.append(value)
 
-    for key, value in headers.items():
-        if not value.isascii():
-            raise InvalidInputError(
-                f"connector {name!r}: the {key} header holds non-ASCII characters, which HTTP "
-                "headers cannot carry; check the auth value or header (the value is not shown)"
-            )
+    bad = next((key for key, value in headers.items() if not value.isascii()), None)
+    if bad is not None:
+        auth_value, value = None, ""  # no resolved secret left in this frame's locals
+        headers.clear()
+        secrets.clear()
+        raise InvalidInputError(
+            f"connector {name!r}: the {bad} header holds non-ASCII characters, which HTTP "
+            "headers cannot carry; check the auth value or header (the value is not shown)"
+        )
     base_url = resolve(connector.base_url, connector=name, environ=environ)
     path = config.path if isinstance(config, HttpConnectorConfig) else None
+    for raw in (connector.base_url, path or ""):
+        for variable in _secret_url_variables(raw):
+            secrets.append(resolve(f"${{{variable}}}", connector=name, environ=environ))
     method = (config.method if isinstance(config, HttpConnectorConfig) else None) or "POST"
     timeout = (config.timeout if config else None) or DEFAULT_TIMEOUT_MS
     retries = config.retries if config and config.retries is not None else DEFAULT_RETRIES
@@ -114,7 +161,10 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
         headers=tuple(headers.items()),
         timeout_ms=float(timeout),
         retry=RetryPolicy(retries=retries, backoff_ms=backoff),
-        redactor=Redactor(secrets),
+        redactor=Redactor([*secrets, *map(_escaped, secrets)]),
         assistant_id=config.assistant_id if isinstance(config, LangGraphConnectorConfig) else "",
         response_path=config.response_path if isinstance(config, HttpConnectorConfig) else None,
+        body=config.body if isinstance(config, HttpConnectorConfig) else None,
+        max_response_bytes=(config.max_response_bytes if config else None)
+        or DEFAULT_MAX_RESPONSE_BYTES,
     )

@@ -98,12 +98,18 @@ class _CommonConfig(_Record):
     timeout: int | float | None = Field(default=None, gt=0, description="Request timeout in ms.")
     retries: int | None = Field(default=None, ge=0, le=10)
     retry_backoff_ms: float | None = Field(default=None, ge=0)
+    max_response_bytes: int | None = Field(
+        default=None, gt=0, description="Largest reply read, after decompression (10 MB)."
+    )
 
 
 class HttpConnectorConfig(_CommonConfig):
     method: Literal["GET", "POST", "PUT", "PATCH"] | None = None
     path: str | None = None
     response_path: str | None = None
+    body: dict[str, Any] | None = Field(
+        default=None, description="Fields added to every request body (model, temperature...)."
+    )
 
     @field_validator("method", mode="before")
     @classmethod

@@ -7,8 +7,9 @@ string, and finally a plain-text body.
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_connectors.models.connector import ContentBlock, Message, Role, ToolCall
@@ -63,14 +64,40 @@ def wire_message(message: Message) -> dict[str, Any]:
     return payload
 
 
-def invoke_body(messages: Sequence[Message]) -> bytes:
-    return encode({"messages": [wire_message(m) for m in messages]})
+def invoke_body(messages: Sequence[Message], extra: Mapping[str, Any] | None = None) -> bytes:
+    """The request body: ``extra`` fields (``config.body``: model, temperature...) and messages."""
+    wire = [wire_message(m) for m in messages]
+    return encode({**extra, "messages": wire} if extra else {"messages": wire})
 
 
-def probe_body() -> bytes:
-    return encode(
-        {"message": TEST_MESSAGE, "messages": [{"role": "user", "content": TEST_MESSAGE}]}
-    )
+def probe_body(extra: Mapping[str, Any] | None = None) -> bytes:
+    """A plain chat request saying hello, which strict OpenAI-compatible servers accept."""
+    return invoke_body([Message(role="user", content=TEST_MESSAGE)], extra)
+
+
+def charset_of(content_type: str) -> str:
+    """The charset a Content-Type names, when Python knows it; UTF-8 otherwise."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            name = value.strip().strip('"').lower()
+            try:
+                return codecs.lookup(name).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    """The reply as text; ReplyError when its bytes are not valid in its charset."""
+    charset = charset_of(content_type)
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise ReplyError(
+            f"the reply is not valid {charset.upper()} (byte 0x{body[exc.start]:02x} at "
+            f"offset {exc.start}); the agent must send text in the charset it declares"
+        ) from None
 
 
 def _arguments(raw: Any) -> dict[str, Any]:
@@ -207,10 +234,13 @@ def _from_json(data: Any, sent: Sequence[Message]) -> list[Message]:
 
 
 def parse_reply(
-    body: bytes, content_type: str, sent: Sequence[Message], response_path: str | None = None
+    body: bytes | str,
+    content_type: str,
+    sent: Sequence[Message],
+    response_path: str | None = None,
 ) -> list[Message]:
     """The messages an endpoint's 2xx reply holds; ReplyError when it holds none."""
-    text = body.decode("utf-8", errors="replace")
+    text = body if isinstance(body, str) else decode_text(body, content_type)
     if not text.strip():
         raise ReplyError("the reply body is empty")
     media = content_type.split(";", 1)[0].strip().lower()
@@ -236,9 +266,9 @@ def parse_reply(
     return _from_json(data, sent)
 
 
-def error_detail(body: bytes, limit: int = 300) -> str:
+def error_detail(body: bytes | str, limit: int = 300) -> str:
     """The most useful line of an error reply: ``detail``, ``error.message``, ``message``..."""
-    text = body.decode("utf-8", errors="replace").strip()
+    text = (body if isinstance(body, str) else body.decode("utf-8", errors="replace")).strip()
     try:
         data = json.loads(text)
     except json.JSONDecodeError:

@@ -1,0 +1,72 @@
+"""The retry rules on their own: which failures are tried again, and after what pause."""
+
+from __future__ import annotations
+
+import email.utils
+
+import httpx
+import pytest
+
+from pytest_connectors.client.retry import (
+    MAX_DELAY_S,
+    RetryPolicy,
+    parse_retry_after,
+    retry_decision,
+)
+
+BASE = "http://agent.test"
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("0", 0.0), ("7", 7.0), (" 2.5 ", 2.5), ("-3", 0.0), (None, None), ("", None), ("soon", None)],
+)
+def test_parse_retry_after_seconds(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header) == seconds
+
+
+def test_parse_retry_after_dates_relative_to_now() -> None:
+    now = 1_700_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 12, usegmt=True), now=now) == 12.0
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+
+
+def _status_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", BASE)
+    response = httpx.Response(status, headers=headers, request=request)
+    return httpx.HTTPStatusError("x", request=request, response=response)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "headers", "decision"),
+    [
+        (None, 429, httpx.Headers({"Retry-After": "3"}), (True, 3.0)),
+        (None, 503, None, (True, None)),
+        (None, 500, None, (False, None)),
+        (None, 200, None, (False, None)),
+        (_status_error(504, {"Retry-After": "1"}), None, None, (True, 1.0)),
+        (_status_error(404), None, None, (False, None)),
+        (httpx.ConnectError("x"), None, None, (True, None)),
+        (httpx.ConnectTimeout("x"), None, None, (True, None)),
+        (httpx.PoolTimeout("x"), None, None, (True, None)),
+        (httpx.ReadTimeout("x"), None, None, (False, None)),
+        (httpx.RemoteProtocolError("x"), None, None, (False, None)),
+    ],
+)
+def test_retry_decision(
+    error: BaseException | None,
+    status: int | None,
+    headers: httpx.Headers | None,
+    decision: tuple[bool, float | None],
+) -> None:
+    assert retry_decision(error, status, headers) == decision
+
+
+def test_retry_policy_counts_attempts_and_caps_delays() -> None:
+    policy = RetryPolicy(retries=4, backoff_ms=1000)
+    assert policy.attempts == 5
+    assert policy.delay_s(1, hinted=2.0) == 2.0
+    assert policy.delay_s(1, hinted=10_000) == MAX_DELAY_S
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0)]:
+        assert ceiling / 2 <= policy.delay_s(attempt) <= ceiling
+    assert policy.delay_s(20) == MAX_DELAY_S
