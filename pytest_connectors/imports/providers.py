@@ -11,13 +11,11 @@ import httpx
 from pytest_connectors._support.variables import resolve
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.config import SECRET_KEY
+from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Provider
 from pytest_connectors.models.imports import ImportConnector, ImportProvider
 
-_CLASSES = {
-    ImportProvider.LANGSMITH: ("pytest_connectors.imports.langsmith", "LangSmithProvider"),
-    ImportProvider.FULLSTORY: ("pytest_connectors.imports.fullstory", "FullStoryProvider"),
-}
+_FULLSTORY = ("pytest_connectors.imports.fullstory", "FullStoryProvider")
 
 
 def resolved_key(connector: ImportConnector, environ: Mapping[str, str] | None = None) -> str:
@@ -43,11 +41,9 @@ def provider_for(
     transport: httpx.BaseTransport | None = None,
 ) -> Provider:
     """A ready provider for ``connector`` (its config as the job sees it)."""
-    module_name, class_name = _CLASSES[connector.provider]
-    cls = getattr(importlib.import_module(module_name), class_name)
     key = resolved_key(connector, environ)
     if connector.provider is ImportProvider.LANGSMITH:
-        provider: Provider = cls(
+        provider: Provider = LangSmithProvider(
             api_key=key,
             project_name=_setting(connector, "projectName", environ),
             api_url=_setting(connector, "apiUrl", environ),
@@ -55,6 +51,7 @@ def provider_for(
             transport=transport,
         )
     else:
+        cls = getattr(importlib.import_module(_FULLSTORY[0]), _FULLSTORY[1])
         provider = cls(
             api_key=key,
             api_url=_setting(connector, "apiUrl", environ),

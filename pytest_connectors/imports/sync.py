@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from pytest_connectors.imports.conversations import derive_conversations, thread_key_of
 from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
@@ -58,13 +59,19 @@ class Derivation:
     link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
 
 
-def default_derivation() -> Derivation:
-    conversations = importlib.import_module("pytest_connectors.imports.conversations")
+def _link_sessions(
+    conversations: list[Conversation], sessions: list[UserSession]
+) -> list[SessionLink]:
     linking = importlib.import_module("pytest_connectors.imports.linking")
+    links: list[SessionLink] = linking.link_sessions(conversations, sessions)
+    return links
+
+
+def default_derivation() -> Derivation:
     return Derivation(
-        thread_key_of=conversations.thread_key_of,
-        derive=conversations.derive_conversations,
-        link=linking.link_sessions,
+        thread_key_of=thread_key_of,
+        derive=lambda runs: derive_conversations(runs),
+        link=_link_sessions,
     )
 
 
