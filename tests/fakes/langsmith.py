@@ -127,6 +127,7 @@ class FakeLangSmith:
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.page_overlap = 0  # rows each next page repeats from the previous one
+        self.generation = 0  # bumped by reset(): a request from before it must not touch state
         self.app: ASGIApp = _Prefixed(_Faulty(self, self._build_app()))
 
     def reset(self) -> None:
@@ -137,6 +138,7 @@ class FakeLangSmith:
             self.faults.clear()
             self.requests.clear()
             self.page_overlap = 0
+            self.generation += 1
 
     # --- seeding ------------------------------------------------------------------------------
 
@@ -618,9 +620,13 @@ class _Faulty:
             if refusal is not None:
                 await refusal(scope, replay, send)
                 return
+        generation = self.fake.generation
         fault = self.fake.take_fault(path, ("status", "slow", "drop"))
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.seconds)
+            if self.fake.generation != generation:  # its test is over; leave the next one be
+                await _detail(503, "reset while waiting")(scope, replay, send)
+                return
         elif fault is not None and fault.kind == "drop":
             await send({"type": "http.response.start", "status": 200, "headers": _cut_headers()})
             await send({"type": "http.response.body", "body": b'{"runs": [', "more_body": True})

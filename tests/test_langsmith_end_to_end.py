@@ -1,0 +1,85 @@
+"""End to end on authentic data: a real LangGraph agent under `langgraph dev`, traced by the real
+LangSmith tracer into the fake, read back by the provider and derived into a conversation."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fakes.fixtures import TRACED_PROJECT
+from fakes.langsmith import API_KEY, LangSmithServer
+
+from pytest_connectors.imports.conversations import derive_conversations
+from pytest_connectors.imports.langsmith import LangSmithProvider
+from pytest_connectors.imports.provider import Window
+from pytest_connectors.servers.launch import LangGraphDevServer
+
+
+def send_turns(server: LangGraphDevServer, thread_id: str, texts: list[str]) -> None:
+    with httpx.Client(base_url=server.url, timeout=120, trust_env=False) as client:
+        client.post("/threads", json={"thread_id": thread_id}).raise_for_status()
+        for text in texts:
+            body = {
+                "assistant_id": "agent",
+                "input": {"messages": [{"role": "user", "content": text}]},
+            }
+            reply = client.post(f"/threads/{thread_id}/runs/wait", json=body)
+            reply.raise_for_status()
+            assert "__error__" not in reply.json()
+
+
+def wait_for_finished_roots(fake: LangSmithServer, count: int) -> list[dict[str, Any]]:
+    """The tracer posts in the background: wait until its batches have arrived."""
+    deadline = time.monotonic() + 60
+    while True:
+        roots = fake.fake.root_runs(TRACED_PROJECT)
+        if len(roots) >= count and all(r["status"] != "pending" for r in roots):
+            return roots
+        assert time.monotonic() < deadline, f"the tracer posted {len(roots)} of {count} roots"
+        time.sleep(0.2)
+
+
+def test_a_traced_langgraph_thread_comes_back_as_its_conversation(
+    traced_langgraph_server: LangGraphDevServer, langsmith_fake: LangSmithServer
+) -> None:
+    began = datetime.now(UTC) - timedelta(minutes=1)
+    thread_id = str(uuid.uuid4())
+    send_turns(
+        traced_langgraph_server,
+        thread_id,
+        ["What's the weather in Paris?", "And what is the weather in Tokyo?"],
+    )
+    roots = wait_for_finished_roots(langsmith_fake, 2)
+
+    window = Window(began, datetime.now(UTC) + timedelta(minutes=1))
+    with LangSmithProvider(
+        api_key=API_KEY, project_name=TRACED_PROJECT, api_url=langsmith_fake.url
+    ) as provider:
+        fetched = [record for page in provider.fetch(window) for record in page.records]
+    assert sorted(r.provider_id for r in fetched) == sorted(r["id"] for r in roots)
+    assert not any(r.pending for r in fetched)
+
+    (conversation,) = derive_conversations(r.payload for r in fetched)
+
+    assert conversation.id == thread_id  # grouped by the thread_id the server traced
+    assert conversation.metadata["graph_id"] == "agent"
+    paris, tokyo = conversation.turns
+    assert paris.user_messages == ["What's the weather in Paris?"]
+    assert [(c.name, c.args, c.result) for c in paris.tool_calls] == [
+        ("get_weather", {"city": "Paris"}, "Sunny, 21°C in Paris")
+    ]
+    assert paris.answer == "The weather in Paris is sunny, 21°C."
+    # The second root's outputs hold the whole thread; only its own tool call belongs to it.
+    assert tokyo.user_messages == ["And what is the weather in Tokyo?"]
+    assert [(c.name, c.args, c.result) for c in tokyo.tool_calls] == [
+        ("get_weather", {"city": "Tokyo"}, "Rainy, 18°C in Tokyo")
+    ]
+    assert tokyo.answer == "The weather in Tokyo is rainy, 18°C."
+    for turn in (paris, tokyo):
+        assert turn.error is None and turn.pending is False
+        assert turn.latency_ms is not None and turn.latency_ms > 0
+    assert paris.started_at is not None and tokyo.started_at is not None
+    assert paris.started_at < tokyo.started_at
