@@ -32,6 +32,8 @@ NO_CONNECTOR = (
     "@pytest.mark.connector(NAME)"
 )
 
+pytest_plugins = ["pytest_connectors.pytest_plugin.replay"]  # replaying production conversations
+
 records_key = pytest.StashKey[list["CallRecord"]]()
 state_key = pytest.StashKey["PluginState"]()
 
