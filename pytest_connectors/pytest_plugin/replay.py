@@ -89,28 +89,23 @@ class ReplayState:
     def imports(self) -> Any:
         """The import facade on the configured database or service."""
         if self._imports is None:
+            if not (self.url or self.db):
+                raise pytest.UsageError(
+                    "replay(source=...) reads imported conversations: give --connectors-db "
+                    "PATH_OR_URL or --connectors-url URL (or the connectors_db / connectors_url "
+                    "ini options), or replay frozen cases with replay(path=...)"
+                )
             import importlib
 
             from pytest_connectors._support.variables import resolve
 
             # Through importlib: the facade is optional here, and heavy (the database layer).
             Imports = importlib.import_module("pytest_connectors.imports.facade").Imports
-
             if self.url:
-                key = (
-                    resolve(self.api_key, connector="--connectors-api-key")
-                    if self.api_key
-                    else None
-                )
+                key = self.api_key and resolve(self.api_key, connector="--connectors-api-key")
                 self._imports = Imports(url=self.url, api_key=key)
-            elif self.db:
-                self._imports = Imports(db=self.db)
             else:
-                raise pytest.UsageError(
-                    "replay(source=...) reads imported conversations: give --connectors-db "
-                    "PATH_OR_URL or --connectors-url URL (or the connectors_db / connectors_url "
-                    "ini options), or replay frozen cases with replay(path=...)"
-                )
+                self._imports = Imports(db=self.db)
         return self._imports
 
     def close(self) -> None:

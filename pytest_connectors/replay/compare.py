@@ -172,7 +172,9 @@ def _preview(text: str | None) -> str:
     if not text:
         return '""'
     text = " ".join(text.split())
-    return json.dumps(text if len(text) <= PREVIEW else text[: PREVIEW - 3] + "...")
+    return json.dumps(
+        text if len(text) <= PREVIEW else text[: PREVIEW - 3] + "...", ensure_ascii=False
+    )
 
 
 def _calls(calls: Sequence[ToolCall | Any]) -> str:

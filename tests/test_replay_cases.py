@@ -1,0 +1,389 @@
+"""Replay cases without an agent: frozen files, filters, limits, redaction and the per-turn diff."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.connector import ToolCall
+from pytest_connectors.models.imports import (
+    Conversation,
+    RecordedToolCall,
+    RecordedTurn,
+    UserSession,
+)
+from pytest_connectors.replay.case import ReplayCase
+from pytest_connectors.replay.compare import (
+    CandidateTurn,
+    ReplayMismatch,
+    ReplayResult,
+    TurnComparison,
+)
+from pytest_connectors.replay.frozen import read_case, read_cases, write_case
+from pytest_connectors.replay.redact import Redaction
+from pytest_connectors.replay.runner import UnreplayableCase, audit_case
+from pytest_connectors.replay.where import Where, select
+
+EXAMPLE_CASES = Path(__file__).resolve().parent.parent / "examples" / "replay"
+START = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def weather_turn(index: int, city: str, latency: float = 400.0) -> RecordedTurn:
+    return RecordedTurn(
+        index=index,
+        user_messages=[f"What's the weather in {city}?"],
+        tool_calls=[
+            RecordedToolCall(name="get_weather", args={"city": city}, result=f"Sunny in {city}")
+        ],
+        answer=f"The weather in {city} is sunny, 21°C.",
+        latency_ms=latency,
+    )
+
+
+def conversation(key: str, *turns: RecordedTurn, hours: int = 0, **fields: object) -> Conversation:
+    return Conversation(
+        id=f"id-{key}",
+        thread_key=key,
+        started_at=START + timedelta(hours=hours),
+        turns=list(turns),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def case(key: str, *turns: RecordedTurn, hours: int = 0, **fields: object) -> ReplayCase:
+    sessions = fields.pop("sessions", ())
+    return ReplayCase.of(
+        conversation(key, *turns, hours=hours, **fields),
+        "prod",
+        tuple(sessions),  # type: ignore[arg-type]
+    )
+
+
+# -- frozen files ---------------------------------------------------------------------------------
+
+
+def test_a_written_case_reads_back_unchanged(tmp_path: Path) -> None:
+    original = conversation("t-1", weather_turn(0, "Paris"), metadata={"plan": "pro"})
+    session = UserSession(id="u:s", user_id="u", frustrated_clicks=2)
+    path = write_case(tmp_path, original, [session])
+    assert path == tmp_path / "t-1.json"
+    loaded = read_case(path)
+    assert loaded.replayable and loaded.id == "t-1" and loaded.source == str(path)
+    assert loaded.conversation == original
+    assert loaded.sessions == (session,)
+    assert json.loads(path.read_text())["conversation"]["turns"][0]["userMessages"] == [
+        "What's the weather in Paris?"
+    ]
+
+
+def test_the_example_cases_are_replayable() -> None:
+    cases = read_cases(EXAMPLE_CASES)
+    assert [c.id for c in cases] == ["t-1041", "t-1042", "t-1043", "t-1044"]
+    assert all(c.replayable for c in cases)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{not json", "bad.json is not JSON"),
+        ('{"format": "other"}', "bad.json is not a replay case file"),
+        (
+            '{"format": "pytest-connectors/replay-case", "version": 9}',
+            "bad.json has version 9; this version reads 1",
+        ),
+        (
+            '{"format": "pytest-connectors/replay-case", "version": 1, '
+            '"conversation": {"id": "x", "threadKey": "t", "turns": [{"index": 0}]}}',
+            "bad.json has an unreadable shape: turns.0.userMessages: Field required",
+        ),
+    ],
+)
+def test_an_unreadable_file_is_a_case_that_says_why(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    (tmp_path / "bad.json").write_text(content)
+    (loaded,) = read_cases(tmp_path)
+    assert not loaded.replayable
+    assert loaded.skip_reason is not None and loaded.skip_reason.startswith(reason)
+
+
+def test_cases_that_cannot_be_replayed_say_why() -> None:
+    no_turns = case("a")
+    no_user = case("b", RecordedTurn(index=0, user_messages=[], answer="hi"))
+    second_empty = case("c", weather_turn(0, "Paris"), RecordedTurn(index=1, user_messages=[]))
+    pending = case("d", weather_turn(0, "Paris"), pending=True)
+    assert no_turns.skip_reason == "the recorded conversation has no turns"
+    assert no_user.skip_reason == "the recorded conversation has no user turn"
+    assert second_empty.skip_reason == "turn 2 has no user message to send"
+    assert pending.skip_reason is not None and "pending" in pending.skip_reason
+    with pytest.raises(UnreplayableCase, match="no user turn"):
+        audit_case(no_user)
+
+
+def test_a_missing_path_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no replay cases at .*nowhere: give a case file"):
+        read_cases(tmp_path / "nowhere")
+
+
+def test_ids_are_safe_in_test_ids_and_file_names(tmp_path: Path) -> None:
+    odd = conversation("thread [7] / user 1", weather_turn(0, "Paris"))
+    assert ReplayCase.of(odd, "prod").id == "thread-7-user-1"
+    assert write_case(tmp_path, odd).name == "thread-7-user-1.json"
+
+
+# -- where and limit ------------------------------------------------------------------------------
+
+
+def failing_turn(index: int) -> RecordedTurn:
+    return RecordedTurn(index=index, user_messages=["please fail"], error="boom", latency_ms=10)
+
+
+def small_talk(index: int) -> RecordedTurn:
+    return RecordedTurn(index=index, user_messages=["hello"], answer="You said: hello")
+
+
+@pytest.fixture
+def pool() -> list[ReplayCase]:
+    frustrated = UserSession(
+        id="u1:s1",
+        user_id="u1",
+        frustrated_clicks=3,
+        page_urls=["https://shop.example/checkout"],
+    )
+    dead = UserSession(id="u2:s2", user_id="u2", dead_clicks=1, error_clicks=2)
+    return [
+        case("weather", weather_turn(0, "Paris"), hours=3, agent_id="bot", tags=["vip"]),
+        case("broken", small_talk(0), failing_turn(1), hours=1, sessions=[frustrated]),
+        case("chat", small_talk(0), small_talk(1), small_talk(2), hours=2, sessions=[dead]),
+        case("pro", small_talk(0), hours=0, metadata={"plan": "pro"}, agent_id="other"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (None, ["pro", "broken", "chat", "weather"]),
+        ({"tool": "get_weather"}, ["weather"]),
+        ({"error": True}, ["broken"]),
+        ({"error": False}, ["pro", "chat", "weather"]),
+        ({"agent": "bot"}, ["weather"]),
+        ({"tag": "vip"}, ["weather"]),
+        ({"metadata": {"plan": "pro"}}, ["pro"]),
+        ({"min_turns": 2}, ["broken", "chat"]),
+        ({"max_turns": 1}, ["pro", "weather"]),
+        ({"since": "2026-11-20T10:00Z", "until": "2026-11-20T12:00:00+00:00"}, ["broken", "chat"]),
+        ({"frustrated_clicks": True}, ["broken"]),
+        ({"dead_clicks": True}, ["chat"]),
+        ({"session_errors": True}, ["chat"]),
+        ({"page_url": "/checkout"}, ["broken"]),
+        (Where(min_turns=2, error=False), ["chat"]),
+        (lambda c: c.id.startswith("b"), ["broken"]),
+    ],
+)
+def test_where_filters(pool: list[ReplayCase], where: object, expected: list[str]) -> None:
+    assert [c.id for c in select(pool, where)] == expected  # type: ignore[arg-type]
+
+
+def test_limit_takes_the_first_in_stable_order_or_a_seeded_sample(
+    pool: list[ReplayCase],
+) -> None:
+    assert [c.id for c in select(reversed(pool), limit=2)] == ["pro", "broken"]
+    sampled = {tuple(c.id for c in select(pool, limit=2, seed=seed)) for seed in range(20)}
+    assert len(sampled) > 1  # different seeds draw different cases
+    for seed in (1, "nightly"):
+        first = [c.id for c in select(pool, limit=2, seed=seed)]
+        assert first == [c.id for c in select(list(reversed(pool)), limit=2, seed=seed)]
+
+
+def test_unreadable_cases_stay_selected_to_report_their_skip(pool: list[ReplayCase]) -> None:
+    broken = ReplayCase.unreadable("x", "cases/x.json", "x.json is not JSON")
+    assert [c.id for c in select([*pool, broken], {"tool": "get_weather"})] == ["weather", "x"]
+
+
+def test_bad_filters_say_what_is_allowed(pool: list[ReplayCase]) -> None:
+    with pytest.raises(InvalidInputError, match="unknown where filter 'tools'; known filters: "):
+        select(pool, {"tools": "x"})
+    with pytest.raises(InvalidInputError, match="not an ISO date"):
+        select(pool, {"since": "yesterday"})
+    with pytest.raises(InvalidInputError, match="limit must be a whole number"):
+        select(pool, limit=-1)
+
+
+# -- redaction ------------------------------------------------------------------------------------
+
+SECRET = "sk-live-9f8e7d6c5b4a39281706"
+EMAIL = "grace.hopper@example.com"
+
+
+def leaky() -> Conversation:
+    return conversation(
+        "t-leak",
+        RecordedTurn(
+            index=0,
+            user_messages=[f"I am {EMAIL}, my key is {SECRET}"],
+            tool_calls=[
+                RecordedToolCall(
+                    name="lookup", args={"email": EMAIL, "token": SECRET}, result=f"found {EMAIL}"
+                )
+            ],
+            answer=f"Hello {EMAIL}",
+            error=f"auth failed with password=hunter2hunter2 and {SECRET}",
+        ),
+        metadata={"user": EMAIL, "nested": [{"apiKey": SECRET}]},
+        tags=[EMAIL],
+    )
+
+
+def test_default_redaction_removes_emails_and_secrets_everywhere(tmp_path: Path) -> None:
+    redacted = Redaction().conversation(leaky())
+    text = write_case(tmp_path, redacted).read_text()
+    assert EMAIL not in text and SECRET not in text and "hunter2hunter2" not in text
+    turn = redacted.turns[0]
+    assert turn.user_messages == ["I am ****, my key is ****"]
+    assert turn.tool_calls[0].args == {"email": "****", "token": "****"}
+    assert turn.error == "auth failed with password=**** and ****"
+
+
+def test_custom_patterns_secrets_and_hook() -> None:
+    def drop_metadata(c: Conversation) -> Conversation:
+        return c.model_copy(update={"metadata": {}})
+
+    redaction = Redaction(patterns=[r"Hello"], secrets=["my key"], hook=drop_metadata)
+    redacted = redaction.conversation(leaky())
+    assert redacted.metadata == {}
+    assert redacted.turns[0].answer == f"**** {EMAIL}"  # only the given pattern applies
+    assert redacted.turns[0].user_messages == [f"I am {EMAIL}, **** is {SECRET}"]
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        Redaction(patterns=["("])
+
+
+# -- comparison and diff --------------------------------------------------------------------------
+
+
+def candidate(
+    tools: list[tuple[str, dict[str, object]]],
+    answer: str = "",
+    error: str | None = None,
+    latency: float = 300.0,
+) -> CandidateTurn:
+    calls = [ToolCall(name=name, args=dict(args)) for name, args in tools]
+    return CandidateTurn(answer, calls, [], error, latency)
+
+
+def result_of(*candidates: CandidateTurn | None, stopped_at: int | None = None) -> ReplayResult:
+    recorded = case("t-42", small_talk(0), weather_turn(1, "Rome"), small_talk(2))
+    turns = [
+        TurnComparison(position, production, cand)
+        for position, (production, cand) in enumerate(
+            zip(recorded.turns, candidates, strict=True), start=1
+        )
+    ]
+    return ReplayResult(recorded, turns, stopped_at=stopped_at)
+
+
+def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
+    result = result_of(
+        candidate([], "You said: hello"),
+        candidate([("get_time", {"city": "Rome"})], "It is noon in Rome."),
+        None,
+        stopped_at=2,
+    )
+    with pytest.raises(ReplayMismatch) as failure:
+        result.assert_matches()
+    assert failure.value.diverged_at == 2
+    assert str(failure.value).splitlines() == [
+        "replay of 't-42' (prod) diverged at turn 2 of 3 [tools='subset', args='subset']",
+        "  turn 1: matches",
+        '  turn 2: user said "What\'s the weather in Rome?"',
+        '    production: get_weather({"city": "Rome"}) -> answer '
+        '"The weather in Rome is sunny, 21°C." (400 ms)',
+        '    candidate:  get_time({"city": "Rome"}) -> answer "It is noon in Rome." (300 ms)',
+        "    - tool calls do not match (match='subset', args='subset')",
+        '    - missing: get_weather({"city": "Rome"})',
+        "  turn 3: not replayed (the run stopped at turn 2, where it diverged)",
+        "  (replay.run(stop_on_divergence=False) replays every turn whatever happens)",
+    ]
+
+
+def test_tool_and_argument_modes_are_those_of_assert_tool_calls() -> None:
+    extra = result_of(
+        candidate([]),
+        candidate([("get_weather", {"city": "Rome", "units": "C"}), ("log", {})]),
+        candidate([]),
+    )
+    extra.assert_matches()  # subset: production's calls were made, extras allowed
+    with pytest.raises(ReplayMismatch, match="unexpected: log"):
+        extra.assert_matches(tools="unordered")
+    with pytest.raises(ReplayMismatch, match="missing: get_weather"):
+        extra.assert_matches(args="exact")
+    extra.assert_matches(tools=None)
+    other_city = result_of(candidate([]), candidate([("get_weather", {"city": "Oslo"})]), None)
+    with pytest.raises(ReplayMismatch, match="missing: get_weather"):
+        other_city.assert_matches()
+    with pytest.raises(ReplayMismatch, match="turn 3: not replayed"):
+        other_city.assert_matches(args="ignore")  # turn 2 matches now, but turn 3 never ran
+
+
+def test_a_candidate_error_always_diverges_unless_production_failed_too() -> None:
+    failed = result_of(candidate([]), candidate([], error="agent down"), candidate([]))
+    with pytest.raises(ReplayMismatch) as failure:
+        failed.assert_matches(tools=None)
+    assert "the candidate failed where production answered: agent down" in str(failure.value)
+    recorded = case("t-err", failing_turn(0))
+    both = ReplayResult(recorded, [TurnComparison(1, recorded.turns[0], candidate([], error="x"))])
+    both.assert_matches()
+
+
+def test_latency_factor_and_answer_checks() -> None:
+    slow = result_of(
+        candidate([], "You said: hello", latency=100),
+        candidate([("get_weather", {"city": "Rome"})], "It rains in Rome", latency=900),
+        candidate([], "You said: hello"),
+    )
+    with pytest.raises(ReplayMismatch, match=r"latency 900 ms > 2 x production's 400 ms"):
+        slow.assert_matches(latency_factor=2)
+    slow.assert_matches(latency_factor=3)
+
+    def mentions_sun(ours: str, theirs: str | None) -> bool:
+        return "sun" in ours.lower() or "sun" not in (theirs or "").lower()
+
+    with pytest.raises(ReplayMismatch, match="answer check mentions_sun rejected the answer"):
+        slow.assert_matches(answer=mentions_sun)
+
+    def strict(ours: str, theirs: str | None) -> None:
+        assert ours == theirs, f"{ours!r} != {theirs!r}"
+
+    with pytest.raises(ReplayMismatch, match="answer check strict failed: 'It rains in Rome'"):
+        slow.assert_matches(answer=strict)
+    with pytest.raises(ReplayMismatch, match="the answer differs from production's"):
+        slow.assert_matches(answer="exact")
+    with pytest.raises(ValueError, match="tools must be None or one of strict"):
+        slow.assert_matches(tools="some")  # type: ignore[arg-type]
+
+
+def test_audit_mode_checks_the_recorded_outputs() -> None:
+    recorded = case("t-1", weather_turn(0, "Paris"), small_talk(1))
+    result = audit_case(recorded)
+    assert result.audit and len(result.replayed) == 2
+    result.assert_matches(tools="strict", args="exact", answer="exact")
+
+    def no_weather(ours: str, theirs: str | None) -> bool:
+        return "weather" not in ours
+
+    with pytest.raises(ReplayMismatch) as failure:
+        result.assert_matches(answer=no_weather)
+    message = str(failure.value)
+    assert "diverged at turn 1 of 2" in message
+    assert "audit mode: the recorded outputs were checked, no agent was called" in message
+
+
+def test_example_case_files_hold_no_email_or_secret() -> None:
+    for path in sorted(EXAMPLE_CASES.glob("*.json")):
+        text = path.read_text()
+        assert "@example.com" not in text, path
+        assert os.fspath(path).endswith(".json")
