@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
-EXAMPLE_TESTS = 7
+EXAMPLE_TESTS = 13  # 7 in test_agent_eval.py, 6 replayed conversations in test_replay.py
 
 
 def run_examples(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -41,8 +41,10 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     lines = proc.stdout.splitlines()
     assert re.fullmatch(rf"=+ {EXAMPLE_TESTS} passed in .*", lines[-1]), output
     assert f"connectors: LangGraph Dev (file: {EXAMPLES / 'data' / 'connectors.json'})" in lines
-    # Every conversation turn was recorded: 10 on LangGraph (one failing on purpose), 1 on HTTP.
-    assert any(line.startswith("LangGraph Dev: 10 calls, 1 errors, p50 ") for line in lines)
+    # Every conversation turn was recorded: 25 on LangGraph (two failing on purpose, one of them
+    # replayed from production), 1 on HTTP.
+    assert any(line.startswith("LangGraph Dev: 25 calls, 2 errors, p50 ") for line in lines)
+    assert "6 cases: 6 passed, 0 failed, 0 skipped" in lines
     assert any(line.startswith("HTTP Agent: 1 calls, 0 errors, p50 ") for line in lines)
 
 
