@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pydantic import ValidationError
 
 from pytest_connectors._support.secrets import is_sensitive_header, mask
+from pytest_connectors.cli.service import add_service_commands
 from pytest_connectors.errors import ConnectorError
 from pytest_connectors.models.connector import AuthType, Connector, ConnectorType
 from pytest_connectors.registry.functions import get_connector_types
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--message", "-m", action="append", required=True, help="a user message (repeatable)"
     )
     invoke.add_argument("--run-id", help="langgraph: continue this conversation thread")
+    add_service_commands(commands, common)
     return parser
 
 
