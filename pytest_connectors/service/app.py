@@ -1,0 +1,65 @@
+"""The ASGI app: routes, error answers, API-key verification and the in-process sync workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pytest_connectors import __version__
+from pytest_connectors.service import problems
+from pytest_connectors.service.data import Data
+from pytest_connectors.service.guard import DEFAULT_MAX_BODY_BYTES, Guard
+from pytest_connectors.service.routes import public_router, router
+from pytest_connectors.service.workers import WorkerPool
+from pytest_connectors.storage.api_keys import ApiKeyVerifier
+from pytest_connectors.storage.store import Store
+
+log = logging.getLogger("pytest_connectors.service")
+
+OPENAPI_URL = "/api/openapi.json"
+
+
+def create_app(
+    db_url: str | None = None,
+    *,
+    workers: int = 1,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The service over the database at ``db_url`` (a path or SQLAlchemy URL; the default file
+    without one), running ``workers`` sync workers in threads while it serves (0: none, when
+    standalone ``pytest-connectors worker`` processes run the jobs)."""
+    if workers < 0:
+        raise ValueError("workers must be 0 or more")
+    store = Store(db_url)
+    pool = WorkerPool(store, workers)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pool.start()
+        try:
+            yield
+        finally:
+            pool.stop()
+            store.close()
+
+    app = FastAPI(
+        title="pytest-connectors",
+        version=__version__,
+        summary="Import connectors, their sync jobs and imported conversations, behind API keys.",
+        openapi_url=OPENAPI_URL,
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.data = Data(store)
+    app.state.verifier = ApiKeyVerifier(store)
+    app.state.workers = pool
+    problems.install(app)
+    app.include_router(public_router)
+    app.include_router(router)
+    app.add_middleware(Guard, max_body_bytes=max_body_bytes)
+    return app

@@ -1,0 +1,83 @@
+"""The outermost layer: request bodies bounded in size, and no failure escapes as a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pytest_connectors.service.problems import ServiceProblem, error_response
+
+log = logging.getLogger("pytest_connectors.service")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(ServiceProblem):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class Guard:
+    """Refuses bodies over ``max_body_bytes`` (declared or streamed) with 413, and turns any
+    exception that got this far into a plain 500 instead of the server's traceback page."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _answer(
+                        ServiceProblem(400, "invalid Content-Length"), scope, receive, send
+                    )
+                    return
+                if declared > limit:
+                    await _answer(BodyTooLarge(limit), scope, receive, send)
+                    return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except Exception as exc:
+            if started:  # too late for another answer; the client sees a cut response
+                log.error(
+                    "%s %s failed mid-response: %s",
+                    scope["method"],
+                    scope["path"],
+                    type(exc).__name__,
+                )
+                return
+            if not isinstance(exc, ServiceProblem):
+                log.error("%s %s failed: %s", scope["method"], scope["path"], type(exc).__name__)
+                exc = ServiceProblem(500, "the service failed; see its log")
+            await _answer(exc, scope, receive, send)
+
+
+async def _answer(problem: ServiceProblem, scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(problem.status, problem.code, problem.message, problem.headers)
+    await response(scope, receive, send)

@@ -1,0 +1,91 @@
+"""Helpers for the service tests: the real service under uvicorn, keys, and a tiny API client.
+
+``ServiceProcess`` runs ``pytest-connectors serve`` exactly as a user does (a subprocess on a
+free loopback port, importing this checkout); ``in_process`` gives the same app over
+``httpx.ASGITransport`` for tests that need no second process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pytest_connectors.servers.launch import LocalServer
+from pytest_connectors.storage.api_keys import create_api_key
+from pytest_connectors.storage.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This checkout first on the path; no PYTEST_* setting leaks into the child."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+class ServiceProcess(LocalServer):
+    """``pytest-connectors serve`` in a subprocess; stop() ends it, restart with start()."""
+
+    name = "pytest-connectors serve"
+
+    def __init__(self, db: str, *, workers: int = 1, port: int | None = None) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "pytest_connectors.cli",
+            "serve",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--db",
+            db,
+            "--workers",
+            str(workers),
+        ]
+        super().__init__(
+            command,
+            port=port,
+            ready_path="/api/health",
+            env=child_env({"UVICORN_ACCESS_LOG": "true"}),
+            startup_timeout=60,
+        )
+        self.db = db
+
+
+def issue_key(db: str, tenant: str, agent: str | None = None, **extra: Any) -> str:
+    with Store(db) as store:
+        return create_api_key(store, tenant_id=tenant, agent_id=agent, **extra).key
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def client(base_url: str, key: str | None = None, **options: Any) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url,
+        headers=headers(key) if key else {},
+        timeout=options.pop("timeout", 30),
+        trust_env=False,
+        **options,
+    )
+
+
+def langsmith_connector(agent: str | None, name: str, **config: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "category": "llm-tracing",
+        "provider": "langsmith",
+        "config": {"apiKey": "ls-secret-value-123", "projectName": "support-prod", **config},
+    }
+    if agent is not None:
+        body["agentId"] = agent
+    return body
