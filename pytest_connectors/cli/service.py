@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors.errors import ConnectorError
+
 if TYPE_CHECKING:  # the database layer loads only for the commands that use it
     from pytest_connectors.storage.api_keys import ApiKeyRecord
     from pytest_connectors.storage.store import Store
@@ -83,7 +85,15 @@ def _open(args: argparse.Namespace) -> Store:
 
 
 def cmd_serve(_files: object, args: argparse.Namespace) -> int:
+    import importlib.util
+
     from pytest_connectors.servers.serve import serve_forever
+
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConnectorError(
+            f'the service needs {" and ".join(missing)}: pip install "pytest-connectors[server]"'
+        )
 
     # Open once here: a bad URL or an unreachable server is one line now, not a traceback later.
     with _open(args) as store:

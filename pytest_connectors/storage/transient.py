@@ -29,9 +29,7 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def retry_transient(
-    action: Callable[[], T], *, attempts: int = 8, first_delay: float = 0.02
-) -> T:
+def retry_transient(action: Callable[[], T], *, attempts: int = 8, first_delay: float = 0.02) -> T:
     """Run ``action`` again after a transient failure, with a growing pause; re-raise the last."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
