@@ -162,3 +162,16 @@ def test_the_sdk_tracer_batches_into_the_fake(langsmith_fake: LangSmithServer) -
     assert conversation.id == "t-1"
     assert conversation.turns[0].user_messages == ["hello"]
     assert conversation.turns[0].answer == "hi there"
+
+
+def test_the_fake_in_its_own_process_serves_its_seeded_runs() -> None:
+    from fakes.langsmith import LangSmithProcess
+
+    window = Window(datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
+    with (
+        LangSmithProcess(150, project="bench") as process,
+        LangSmithProvider(api_key=API_KEY, project_name="bench", api_url=process.url) as source,
+    ):
+        fetched = [r for page in source.fetch(window) for r in page.records]
+    assert len(fetched) == 150 and len({r.provider_id for r in fetched}) == 150
+    assert len(derive_conversations(r.payload for r in fetched)) == 75  # two turns a thread

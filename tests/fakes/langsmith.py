@@ -19,11 +19,14 @@ import base64
 import bisect
 import copy
 import json
+import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -34,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pytest_connectors.servers.launch import free_port
+from pytest_connectors.servers.launch import LocalServer, free_port
 
 API_KEY = "lsv2_pt_fake0123456789abcdef0123456789abcdef_0123456789"
 TENANT_ID = "2f1c8a52-6a9c-4c8e-9d3f-0b1d2e3f4a5b"
@@ -334,8 +337,10 @@ class FakeLangSmith:
                     yield key, run
 
     def query(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """One page. Like the real API, a full page always has a next cursor (the page after
-        it may be empty); ``page_overlap`` makes the next page repeat that many rows."""
+        """One page, sharing its values with the store (call it under the lock).
+
+        Like the real API, a full page always has a next cursor (the page after it may be
+        empty); ``page_overlap`` makes the next page repeat that many rows."""
         after = _decode_cursor(body["cursor"]) if body.get("cursor") else None
         limit = int(body.get("limit", MAX_LIMIT))
         page = []
@@ -440,15 +445,15 @@ class FakeLangSmith:
         if body.get("cursor") and _decode_cursor(str(body["cursor"])) is None:
             return _detail(400, "Invalid cursor")
         fault = self.take_fault("/runs/query", ("malformed",))
-        with self._lock:
+        if fault is not None and fault.variant == "json":
+            return Response('{"runs": [{"id": ', media_type="application/json")
+        if fault is not None and fault.variant == "shape":
+            return JSONResponse({"runs": {"unexpected": True}, "cursors": []})
+        with self._lock:  # rendered under the lock: the page shares its rows with the store
             answer = self.query(body)
-        if fault is not None:
-            if fault.variant == "json":
-                return Response('{"runs": [{"id": ', media_type="application/json")
-            if fault.variant == "shape":
-                return JSONResponse({"runs": {"unexpected": True}, "cursors": []})
-            answer["cursors"] = {"next": None, "prev": None}
-        return JSONResponse(answer)
+            if fault is not None:  # "no_cursor"
+                answer["cursors"] = {"next": None, "prev": None}
+            return JSONResponse(answer)
 
     async def _stats(self, request: Request) -> Response:
         body, problem = await _json_object(request)
@@ -534,9 +539,10 @@ def _selected(run: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
 
 
 def _project_fields(run: Mapping[str, Any], select: Any) -> dict[str, Any]:
+    """The selected fields of a run (all without ``select``); shares values with the store."""
     if not isinstance(select, list) or not select:
-        return copy.deepcopy(dict(run))
-    return {k: copy.deepcopy(run.get(k)) for k in {"id", *select}}
+        return dict(run)
+    return {k: run.get(k) for k in {"id", *select}}
 
 
 def _encode_cursor(key: tuple[datetime, str]) -> str:
@@ -770,3 +776,50 @@ def seed_runs(
     runs = synthetic_runs(count, start=began, spacing=spacing, turns_per_thread=turns_per_thread)
     fake.add_runs(runs, project=project)
     return [r["id"] for r in runs]
+
+
+# --- a fake in its own process, for benchmarks ------------------------------------------------
+
+_SEED_COUNT = "LANGSMITH_FAKE_SEED_RUNS"
+_SEED_PROJECT = "LANGSMITH_FAKE_SEED_PROJECT"
+
+
+def app_from_environment() -> ASGIApp:
+    """uvicorn factory: a fake holding ``$LANGSMITH_FAKE_SEED_RUNS`` synthetic runs."""
+    fake = FakeLangSmith()
+    count = int(os.environ.get(_SEED_COUNT, "0"))
+    if count:
+        seed_runs(fake, count, project=os.environ.get(_SEED_PROJECT, "bench"))
+    return fake.app
+
+
+class LangSmithProcess(LocalServer):
+    """The fake in a uvicorn process of its own, seeded with ``count`` synthetic root runs.
+
+    A fake in the test process competes with the code under test for the interpreter lock;
+    measurements want it elsewhere. It has no fault knobs: use `LangSmithServer` for those.
+    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, two turns a thread.
+    """
+
+    name = "LangSmith fake"
+
+    def __init__(self, count: int, *, project: str = "bench") -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "fakes.langsmith:app_from_environment",
+            "--factory",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(Path(__file__).resolve().parents[1]),
+        ]
+        env = {_SEED_COUNT: str(count), _SEED_PROJECT: project}
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        super().__init__(command, ready_path="/healthz", env=env, startup_timeout=120)
