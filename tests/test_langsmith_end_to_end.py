@@ -6,15 +6,19 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fakes.fixtures import TRACED_PROJECT
 from fakes.langsmith import API_KEY, LangSmithServer
 
+from pytest_connectors import Imports
 from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window
+from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 
@@ -83,3 +87,49 @@ def test_a_traced_langgraph_thread_comes_back_as_its_conversation(
         assert turn.latency_ms is not None and turn.latency_ms > 0
     assert paris.started_at is not None and tokyo.started_at is not None
     assert paris.started_at < tokyo.started_at
+
+
+def test_connect_and_wait_imports_the_traced_thread_into_the_database(
+    traced_langgraph_server: LangGraphDevServer,
+    langsmith_fake: LangSmithServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thread_id = str(uuid.uuid4())
+    send_turns(traced_langgraph_server, thread_id, ["What's the weather in London?", "Thanks!"])
+    wait_for_finished_roots(langsmith_fake, 2)
+    monkeypatch.setenv("E2E_LANGSMITH_KEY", API_KEY)
+
+    with Imports(tmp_path / "connectors.db") as imports:
+        connector = imports.connectors.create(
+            {
+                "agentId": "weather-agent",
+                "name": "LangSmith traced",
+                "category": "llm-tracing",
+                "provider": "langsmith",
+                "config": {
+                    "apiKey": "${E2E_LANGSMITH_KEY}",
+                    "projectName": TRACED_PROJECT,
+                    "apiUrl": langsmith_fake.url + "/api/v1",
+                },
+            }
+        )
+        job = imports.jobs.wait(imports.connectors.connect(connector.id).job.id, timeout=120)
+        assert job.status is JobStatus.SUCCEEDED, job.error
+        assert job.stats.fetched == 2 and job.stats.created == 2
+        (conversation,) = imports.conversations.list(connector=connector.id).items
+
+    assert conversation.thread_key == thread_id
+    london, thanks = conversation.turns
+    assert london.user_messages == ["What's the weather in London?"]
+    assert [(c.name, c.args, c.result) for c in london.tool_calls] == [
+        ("get_weather", {"city": "London"}, "Cloudy, 15°C in London")
+    ]
+    assert london.answer == "The weather in London is cloudy, 15°C."
+    assert (thanks.user_messages, thanks.tool_calls, thanks.answer) == (
+        ["Thanks!"],
+        [],
+        "You said: Thanks!",
+    )
+    for written in (p for p in tmp_path.rglob("*") if p.is_file()):  # the database, its WAL
+        assert API_KEY.encode() not in written.read_bytes()
