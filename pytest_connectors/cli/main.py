@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
@@ -363,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--run-id", help="langgraph: continue this conversation thread")
     add_service_commands(commands, common)
+    from pytest_connectors.cli import imports  # its commands: imports, jobs, conversations, ...
+
+    imports.register(SimpleNamespace(add=add))
     return parser
 
 

@@ -32,7 +32,7 @@ from pytest_connectors.imports.config import (
     public,
 )
 from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
-from pytest_connectors.imports.worker import ProviderFactory, Worker
+from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
     ConnectorStatus,
@@ -79,6 +79,7 @@ class LocalBackend:
         provider_factory: ProviderFactory | None = None,
         derivation: Derivation | None = None,
         environ: Mapping[str, str] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self._owns_store = store is None
         self.store = store if store is not None else Store(db, project_dir=project_dir)
@@ -86,6 +87,7 @@ class LocalBackend:
         self._provider_factory = provider_factory
         self._derivation = derivation
         self._environ = environ
+        self._on_progress = on_progress
         self._worker: Worker | None = None
 
     def close(self) -> None:
@@ -229,6 +231,7 @@ class LocalBackend:
                 provider_factory=self._provider_factory,
                 derivation=self._derivation,
                 environ=self._environ,
+                on_progress=self._on_progress,
             )
         return self._worker
 

@@ -1,0 +1,617 @@
+"""``pytest-connectors imports|jobs|conversations|sessions|worker``: import connectors in a shell.
+
+Every command takes ``--db`` (a SQLite path or a database URL; default ``$PYTEST_CONNECTORS_DB``,
+else ``connectors.db`` next to the connector file). Exit codes as for the other commands: 0
+success, 1 a job that did not succeed (``--wait``, ``jobs wait``), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pytest_connectors.cli.main import (
+    EXIT_OK,
+    EXIT_REMOTE_FAILURE,
+    PROG,
+    UsageError,
+    format_table,
+)
+from pytest_connectors.errors import JobTimeoutError
+from pytest_connectors.models.imports import (
+    PROVIDER_CATEGORY,
+    ImportCategory,
+    ImportConnector,
+    ImportProvider,
+    Job,
+    JobStats,
+    JobStatus,
+)
+from pytest_connectors.registry.json_file import ConnectorStore
+
+if TYPE_CHECKING:
+    from pytest_connectors.imports.facade import Imports
+
+ENV_DB = "PYTEST_CONNECTORS_DB"
+Command = Callable[[ConnectorStore, argparse.Namespace], int]
+
+
+class Commands(Protocol):
+    def add(
+        self, name: str, func: Command, help_text: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser: ...
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+def _db(store: ConnectorStore, args: argparse.Namespace) -> str:
+    chosen: str | None = args.db or os.environ.get(ENV_DB)
+    return chosen or str(Path(store.path).parent / "connectors.db")
+
+
+@contextmanager
+def _imports(
+    store: ConnectorStore, args: argparse.Namespace, *, progress: bool = False
+) -> Iterator[Imports]:
+    # SQLAlchemy, pydantic and the providers load only for these commands.
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.imports.local import LocalBackend
+
+    reporter = _Progress() if progress and sys.stderr.isatty() else None
+    backend = LocalBackend(_db(store, args), on_progress=reporter)
+    try:
+        yield Imports(backend=backend)
+    finally:
+        if reporter is not None:
+            reporter.done()
+        backend.close()
+
+
+class _Progress:
+    """One line on the terminal, rewritten as pages arrive."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, job_id: str, stats: JobStats) -> None:
+        line = (
+            f"{job_id}: {stats.fetched} fetched, {stats.created} new, {stats.updated} updated, "
+            f"{stats.unchanged} unchanged"
+        )
+        print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _when(value: Any) -> str:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else "-"
+
+
+def _pairs(values: list[tuple[str, str]]) -> None:
+    print(format_table([(f"{key}:", value) for key, value in values]))
+
+
+def _config_pairs(values: list[str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--config expects KEY=VALUE, got {key.strip() or item!r}")
+        config[key.strip()] = value
+    return config
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    value: str | None = args.api_key
+    if value == "-":
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            raise UsageError("--api-key -: nothing was read from standard input")
+    return value
+
+
+def _config(args: argparse.Namespace) -> dict[str, str]:
+    config = _config_pairs(args.config)
+    key = _api_key(args)
+    if key is not None:
+        config["apiKey"] = key
+    return config
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _show_connector(connector: ImportConnector, as_json: bool) -> None:
+    if as_json:
+        _print_json(_dump(connector))
+        return
+    _pairs(
+        [
+            ("name", connector.name),
+            ("id", connector.id),
+            ("agent", connector.agent_id),
+            ("tenant", connector.tenant_id),
+            ("provider", f"{connector.provider.value} ({connector.category.value})"),
+            ("status", connector.status.value),
+            ("config", json.dumps(connector.config, ensure_ascii=False)),
+            ("last synced", _when(connector.last_synced_at)),
+            ("last error", connector.last_error or "-"),
+            ("created", _when(connector.created_at)),
+            ("updated", _when(connector.updated_at)),
+        ]
+    )
+
+
+def _stats_text(stats: JobStats) -> str:
+    return (
+        f"{stats.fetched} fetched, {stats.created} created, {stats.updated} updated, "
+        f"{stats.unchanged} unchanged, {stats.marked_missing} marked missing"
+    )
+
+
+def _show_job(job: Job, as_json: bool) -> None:
+    if as_json:
+        _print_json(_dump(job))
+        return
+    _pairs(
+        [
+            ("job", job.id),
+            ("connector", job.connector_id),
+            ("trigger", job.trigger.value),
+            ("status", job.status.value),
+            ("window", f"{_when(job.from_)} .. {_when(job.to)}"),
+            ("attempts", str(job.attempts)),
+            ("stats", _stats_text(job.stats)),
+            ("error", f"{job.error} ({job.error_code})" if job.error else "-"),
+            ("created", _when(job.created_at)),
+            ("started", _when(job.started_at)),
+            ("finished", _when(job.finished_at)),
+        ]
+    )
+
+
+def _finished(job: Job, as_json: bool) -> int:
+    """Report a finished job; exit 1 unless it succeeded."""
+    if as_json:
+        _print_json(_dump(job))
+    elif job.status is JobStatus.SUCCEEDED:
+        print(f"Job {job.id} succeeded: {_stats_text(job.stats)}")
+    else:
+        reason = f": {job.error}" if job.error else ""
+        print(f"Job {job.id} {job.status.value}{reason}", file=sys.stderr)
+    return EXIT_OK if job.status is JobStatus.SUCCEEDED else EXIT_REMOTE_FAILURE
+
+
+def _wait(imports: Imports, job: Job, args: argparse.Namespace) -> int:
+    try:
+        done = imports.jobs.wait(job.id, timeout=args.timeout)
+    except JobTimeoutError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_REMOTE_FAILURE
+    return _finished(done, args.json)
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+
+def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {
+        "agentId": args.agent,
+        "name": args.name,
+        "category": args.category,
+        "provider": args.provider,
+        "config": _config(args),
+    }
+    if args.tenant:
+        data["tenantId"] = args.tenant
+    with _imports(store, args) as imports:
+        connector = imports.connectors.create(data)
+    if args.json:
+        _print_json(_dump(connector))
+    else:
+        print(
+            f"Created import connector {connector.name!r} ({connector.id}) for agent "
+            f"{connector.agent_id}; connect it with `{PROG} imports connect {connector.id}`"
+        )
+    return EXIT_OK
+
+
+def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        connectors = imports.connectors.list(args.agent)
+    if args.json:
+        _print_json([_dump(c) for c in connectors])
+    elif not connectors:
+        print(f"No import connectors. Add one with `{PROG} imports create`.")
+    else:
+        header = ("NAME", "AGENT", "PROVIDER", "STATUS", "LAST SYNCED", "ID")
+        rows = [
+            (
+                c.name,
+                c.agent_id,
+                c.provider.value,
+                c.status.value,
+                _when(c.last_synced_at),
+                c.id,
+            )
+            for c in connectors
+        ]
+        print(format_table([header, *rows]))
+    return EXIT_OK
+
+
+def cmd_get(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        _show_connector(imports.connectors.get(args.connector), args.json)
+    return EXIT_OK
+
+
+def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
+    change: dict[str, Any] = {}
+    if args.name is not None:
+        change["name"] = args.name
+    config = _config(args)
+    if config:
+        change["config"] = config
+    if not change:
+        raise UsageError("nothing to change: give --name, --api-key or --config KEY=VALUE")
+    with _imports(store, args) as imports:
+        connector = imports.connectors.update(args.connector, change)
+    if args.json:
+        _print_json(_dump(connector))
+    else:
+        print(f"Updated import connector {connector.name!r} ({connector.id}); status unchanged")
+    return EXIT_OK
+
+
+def cmd_connect(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args, progress=args.wait) as imports:
+        result = imports.connectors.connect(args.connector)
+        if args.wait:
+            return _wait(imports, result.job, args)
+    if args.json:
+        _print_json(_dump(result))
+    else:
+        print(
+            f"Connected {result.connector.name!r}; sync job {result.job.id} is "
+            f"{result.job.status.value} (follow it with `{PROG} jobs wait {result.job.id}`)"
+        )
+    return EXIT_OK
+
+
+def cmd_disconnect(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        connector = imports.connectors.disconnect(args.connector)
+    if args.json:
+        _print_json(_dump(connector))
+    else:
+        print(f"Disconnected {connector.name!r}; queued jobs cancelled, imported data kept")
+    return EXIT_OK
+
+
+def cmd_sync(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args, progress=args.wait) as imports:
+        job = imports.connectors.sync(args.connector, from_=args.from_, to=args.to)
+        if args.wait:
+            return _wait(imports, job, args)
+    if args.json:
+        _print_json(_dump(job))
+    else:
+        print(
+            f"Sync job {job.id} is {job.status.value} (follow it with `{PROG} jobs wait {job.id}`)"
+        )
+    return EXIT_OK
+
+
+def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        connector = imports.connectors.get(args.connector)
+        imports.connectors.delete(connector.id)
+    print(f"Deleted import connector {connector.name!r} ({connector.id}) and its imported data")
+    return EXIT_OK
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+def cmd_job_get(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        _show_job(imports.jobs.get(args.job), args.json)
+    return EXIT_OK
+
+
+def cmd_job_wait(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args, progress=True) as imports:
+        return _wait(imports, imports.jobs.get(args.job), args)
+
+
+# -- conversations and sessions -----------------------------------------------------------------
+
+
+def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        page = imports.conversations.list(
+            connector=args.connector, agent_id=args.agent, limit=args.limit, cursor=args.cursor
+        )
+    if args.json:
+        _print_json(_dump(page))
+        return EXIT_OK
+    if not page.items:
+        print("No conversations.")
+        return EXIT_OK
+    header = ("ID", "THREAD", "TURNS", "STARTED", "ORIGIN", "AGENT")
+    rows = [
+        (
+            c.id,
+            c.thread_key,
+            str(len(c.turns)),
+            _when(c.started_at),
+            c.origin + (" (pending)" if c.pending else ""),
+            c.agent_id or "-",
+        )
+        for c in page.items
+    ]
+    print(format_table([header, *rows]))
+    if page.next_cursor:
+        print(f"More: --cursor {page.next_cursor}")
+    return EXIT_OK
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        detail = imports.conversations.get(args.conversation)
+    if args.json:
+        _print_json(_dump(detail))
+        return EXIT_OK
+    conversation = detail.conversation
+    print(
+        f"Conversation {conversation.id} (thread {conversation.thread_key}, "
+        f"{conversation.origin}, {len(conversation.turns)} turns)"
+    )
+    for turn in conversation.turns:
+        latency = f" [{turn.latency_ms:.0f} ms]" if turn.latency_ms is not None else ""
+        print(f"Turn {turn.index + 1}{latency}")
+        for message in turn.user_messages:
+            print(f"  user: {_short(message)}")
+        for call in turn.tool_calls:
+            result = f" -> {_short(call.result, 120)}" if call.result is not None else ""
+            print(f"  tool: {call.name}({_short(call.args, 120)}){result}")
+        if turn.answer is not None:
+            print(f"  assistant: {_short(turn.answer)}")
+        if turn.error:
+            print(f"  error: {_short(turn.error)}")
+    for linked in detail.sessions:
+        session = linked.session
+        print(f"Session {session.id} (linked by {linked.method}): {session.url or '-'}")
+    return EXIT_OK
+
+
+def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:
+    with _imports(store, args) as imports:
+        sessions = imports.sessions.list(connector=args.connector)
+    if args.json:
+        _print_json([_dump(s) for s in sessions])
+        return EXIT_OK
+    if not sessions:
+        print("No sessions.")
+        return EXIT_OK
+    header = ("ID", "USER", "STARTED", "EVENTS", "FRUSTRATED", "ERRORS", "URL")
+    rows = [
+        (
+            s.id,
+            s.app_user_id or s.user_id,
+            _when(s.started_at),
+            str(s.event_count),
+            str(s.frustrated_clicks),
+            str(s.error_clicks),
+            s.url or "-",
+        )
+        for s in sessions
+    ]
+    print(format_table([header, *rows]))
+    return EXIT_OK
+
+
+# -- worker -------------------------------------------------------------------------------------
+
+
+def cmd_worker(store: ConnectorStore, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from pytest_connectors.imports.worker import Worker
+    from pytest_connectors.storage.store import Store
+
+    def report(job_id: str, stats: JobStats) -> None:
+        print(f"{job_id}: {_stats_text(stats)}", flush=True)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    with Store(_db(store, args)) as database:
+        worker = Worker(database, lease=timedelta(seconds=args.lease), on_progress=report)
+        print(f"Worker {worker.worker_id} on {database.display_url}", flush=True)
+        try:
+            done = worker.run(stop=stop, once=args.once, poll_interval=args.poll)
+        except KeyboardInterrupt:
+            done = -1
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if done >= 0:
+        print(f"Worker {worker.worker_id} ran {done} job(s)")
+    return EXIT_OK
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < number <= 86_400:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 86400 s, got {value!r}")
+    return number
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 500:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 500, got {value!r}")
+    return int(value)
+
+
+def _action(
+    group: Any, name: str, func: Command, help_text: str, *, json_flag: bool = True
+) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = group.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument(
+        "--db",
+        metavar="PATH_OR_URL",
+        default=argparse.SUPPRESS,
+        help=f"database (default: ${ENV_DB}, else connectors.db next to the connector file)",
+    )
+    if json_flag:
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.set_defaults(func=func)
+    return sub
+
+
+def _group(commands: Commands, name: str, help_text: str) -> Any:
+    parser = commands.add(name, _no_action, help_text, json_flag=False)
+    parser.add_argument("--db", metavar="PATH_OR_URL", default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(json=False)
+    return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
+
+
+def _no_action(store: ConnectorStore, args: argparse.Namespace) -> int:  # pragma: no cover
+    raise UsageError("give an action (see --help)")
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true", help="wait for the sync job to finish")
+    parser.add_argument(
+        "--timeout", type=_positive, metavar="S", help="with --wait: give up after S seconds"
+    )
+
+
+def register(commands: Commands) -> None:
+    categories = [c.value for c in ImportCategory]
+    providers = [p.value for p in ImportProvider]
+    pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
+
+    imports = _group(commands, "imports", "manage import connectors (LangSmith, FullStory)")
+    create = _action(imports, "create", cmd_create, f"add an import connector ({pairs})")
+    create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
+    create.add_argument("--name", required=True, help="unique per agent")
+    create.add_argument("--category", required=True, choices=categories)
+    create.add_argument("--provider", required=True, choices=providers)
+    create.add_argument("--tenant", help="tenant of the agent (default: default)")
+    for parser in (
+        create,
+        update := _action(imports, "update", cmd_update, "change name or config (no reconnect)"),
+    ):
+        parser.add_argument(
+            "--api-key",
+            metavar="VALUE",
+            help="the key, a ${VARIABLE} reference (preferred), or - for stdin",
+        )
+        parser.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="projectName, apiUrl, workspaceId (langsmith); apiUrl, segmentId (fullstory)",
+        )
+    update.add_argument("connector", metavar="NAME_OR_ID")
+    update.add_argument("--name", help="new name")
+    _action(imports, "list", cmd_list, "list import connectors").add_argument(
+        "--agent", metavar="ID", help="only this agent's"
+    )
+    _action(imports, "get", cmd_get, "show one import connector").add_argument(
+        "connector", metavar="NAME_OR_ID"
+    )
+    connect = _action(imports, "connect", cmd_connect, "mark connected and queue a sync")
+    connect.add_argument("connector", metavar="NAME_OR_ID")
+    _add_wait(connect)
+    _action(imports, "disconnect", cmd_disconnect, "stop syncing; keep imported data").add_argument(
+        "connector", metavar="NAME_OR_ID"
+    )
+    sync = _action(imports, "sync", cmd_sync, "queue a sync of a window (default: since last)")
+    sync.add_argument("connector", metavar="NAME_OR_ID")
+    sync.add_argument("--from", dest="from_", metavar="ISO", help="e.g. 2026-03-01T00:00:00Z")
+    sync.add_argument("--to", metavar="ISO", help="end of the window (default: now)")
+    _add_wait(sync)
+    _action(
+        imports, "delete", cmd_delete, "remove a connector with its jobs and data", json_flag=False
+    ).add_argument("connector", metavar="NAME_OR_ID")
+
+    jobs = _group(commands, "jobs", "inspect and wait for sync jobs")
+    _action(jobs, "get", cmd_job_get, "show a job").add_argument("job", metavar="ID")
+    wait = _action(jobs, "wait", cmd_job_wait, "wait for a job (runs it here if no worker does)")
+    wait.add_argument("job", metavar="ID")
+    wait.add_argument("--timeout", type=_positive, metavar="S", help="give up after S seconds")
+
+    conversations = _group(commands, "conversations", "imported and native conversations")
+    listing = _action(conversations, "list", cmd_conversations, "list conversations, newest first")
+    listing.add_argument("--connector", metavar="NAME_OR_ID")
+    listing.add_argument("--agent", metavar="ID")
+    listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
+    listing.add_argument("--cursor", help="continue after a previous page")
+    _action(
+        conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
+    ).add_argument("conversation", metavar="ID")
+
+    sessions = _group(commands, "sessions", "imported user sessions")
+    _action(sessions, "list", cmd_sessions, "list sessions").add_argument(
+        "--connector", metavar="NAME_OR_ID"
+    )
+
+    worker = commands.add(
+        "worker", cmd_worker, "run sync jobs (several may share a database)", json_flag=False
+    )
+    worker.add_argument("--db", metavar="PATH_OR_URL", help=f"database (default: ${ENV_DB})")
+    worker.add_argument("--once", action="store_true", help="stop when no job is runnable")
+    worker.add_argument(
+        "--lease",
+        type=_positive,
+        default=30.0,
+        metavar="S",
+        help="lease length; a job of a dead worker is retried after it",
+    )
+    worker.add_argument(
+        "--poll",
+        type=_positive,
+        default=1.0,
+        metavar="S",
+        help="idle wait between looks at the queue",
+    )

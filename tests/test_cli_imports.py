@@ -1,0 +1,193 @@
+"""The import commands as a user types them, against the LangSmith fake and a SQLite file."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.langsmith import API_KEY, LangSmithServer
+
+from pytest_connectors.cli.main import main
+
+DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Cli:
+    def __init__(self, db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> None:
+        self.db = db
+        self.capsys = capsys
+        self.monkeypatch = monkeypatch
+        self.outputs: list[str] = []
+
+    def __call__(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+        self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            code = main([*argv, "--db", str(self.db)])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        self.outputs += [out, err]
+        return code, out, err
+
+    def json(self, *argv: str) -> Any:
+        code, out, err = self(*argv, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> Cli:
+    monkeypatch.chdir(tmp_path)
+    return Cli(tmp_path / "imports.db", capsys, monkeypatch)
+
+
+@pytest.fixture
+def thread(langsmith_fake: LangSmithServer) -> LangSmithServer:
+    """The fake holding the real two-turn LangGraph thread in project support-prod."""
+    langsmith_fake.fake.add_runs(json.loads(DATA.read_text()), project="support-prod")
+    return langsmith_fake
+
+
+def create(cli: Cli, server: LangSmithServer, *extra: str) -> dict[str, Any]:
+    code, out, err = cli(
+        "imports", "create", "--agent", "agt_123", "--name", "LangSmith prod",
+        "--category", "llm-tracing", "--provider", "langsmith", "--api-key", "-",
+        "--config", "projectName=support-prod", "--config", f"apiUrl={server.url}",
+        *extra, "--json",
+        stdin=API_KEY + "\n",
+    )  # fmt: skip
+    assert code == 0, err
+    record: dict[str, Any] = json.loads(out)
+    return record
+
+
+def test_create_connect_wait_and_read_the_conversation(cli: Cli, thread: LangSmithServer) -> None:
+    created = create(cli, thread)
+    assert created["config"]["apiKey"] == "****" and created["status"] == "disconnected"
+
+    code, out, err = cli("imports", "connect", "LangSmith prod", "--wait")
+    assert code == 0, err
+    assert "succeeded: 2 fetched, 2 created" in out
+
+    [listed] = cli.json("imports", "list", "--agent", "agt_123")
+    assert listed["status"] == "connected" and listed["lastSyncedAt"]
+    page = cli.json("conversations", "list", "--connector", "LangSmith prod")
+    [conversation] = page["items"]
+    assert conversation["threadKey"] == "t-42" and len(conversation["turns"]) == 2
+
+    code, out, _ = cli("conversations", "show", conversation["id"])
+    assert code == 0
+    assert "user: What's the weather in Paris?" in out
+    assert 'tool: get_weather({"city": "Paris"}) -> 18C sunny' in out
+    assert "assistant: You're welcome!" in out
+
+    code, out, _ = cli("imports", "sync", "LangSmith prod", "--wait")  # from the watermark on
+    assert code == 0 and "succeeded: 0 fetched" in out
+    assert not any(API_KEY in text for text in cli.outputs)
+
+
+def test_a_refused_key_fails_the_job_with_exit_1(cli: Cli, thread: LangSmithServer) -> None:
+    create(cli, thread)
+    cli("imports", "update", "LangSmith prod", "--api-key", "-", stdin="wrong-key-1234\n")
+    code, out, err = cli("imports", "connect", "LangSmith prod", "--wait")
+    assert code == 1
+    assert "failed" in err and "wrong-key-1234" not in out + err
+    job_id = cli.json("jobs", "get", _last_job(cli))["id"]
+    code, _, err = cli("jobs", "wait", job_id)
+    assert code == 1 and "failed" in err
+    connector = cli.json("imports", "get", "LangSmith prod")
+    assert connector["lastError"]
+
+
+def _last_job(cli: Cli) -> str:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{cli.db}")
+    with engine.connect() as connection:
+        job_id = connection.execute(
+            text("SELECT id FROM import_jobs ORDER BY created_at DESC LIMIT 1")
+        ).scalar()
+    engine.dispose()
+    return str(job_id)
+
+
+def test_queue_now_wait_later_and_backfill_a_window(cli: Cli, thread: LangSmithServer) -> None:
+    create(cli, thread)
+    result = cli.json("imports", "connect", "LangSmith prod")
+    assert result["job"]["status"] == "queued"
+    done = cli.json("jobs", "wait", result["job"]["id"], "--timeout", "120")
+    assert done["status"] == "succeeded"
+    job = cli.json(
+        "imports", "sync", "LangSmith prod",
+        "--from", "2026-11-24T00:00:00Z", "--to", "2026-11-25T00:00:00Z",
+    )  # fmt: skip
+    assert (job["from"], job["to"]) == ("2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z")
+    assert cli.json("jobs", "wait", job["id"])["stats"]["unchanged"] == 2
+
+
+def test_disconnect_and_delete(cli: Cli, thread: LangSmithServer) -> None:
+    create(cli, thread)
+    queued = cli.json("imports", "connect", "LangSmith prod")["job"]["id"]
+    code, out, _ = cli("imports", "disconnect", "LangSmith prod")
+    assert code == 0 and "imported data kept" in out
+    assert cli.json("jobs", "get", queued)["status"] == "cancelled"
+    code, out, _ = cli("imports", "delete", "LangSmith prod")
+    assert code == 0 and "Deleted" in out
+    assert cli.json("imports", "list") == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["imports", "get", "nope"], "no import connector 'nope'"),
+        (["jobs", "get", "job_x"], "no job 'job_x'"),
+        (["conversations", "show", "cnv_x"], "no conversation 'cnv_x'"),
+        (
+            ["imports", "create", "--agent", "a", "--name", "n", "--category", "session-data",
+             "--provider", "langsmith"],
+            "provider 'langsmith' does not belong to category 'session-data'",
+        ),
+        (
+            ["imports", "create", "--agent", "a", "--name", "n", "--category", "llm-tracing",
+             "--provider", "langsmith", "--config", "nokey"],
+            "--config expects KEY=VALUE",
+        ),
+        (["imports", "update", "nope"], "nothing to change"),
+        (["imports", "sync", "x", "--from", "yesterday"], "'yesterday' is not an ISO 8601 time"),
+        (["jobs", "wait", "j", "--timeout", "-1"], "must be above 0"),
+        (["imports"], "required: ACTION"),
+    ],
+)  # fmt: skip
+def test_mistakes_are_one_line_with_exit_2(cli: Cli, argv: list[str], message: str) -> None:
+    code, _, err = cli(*argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_sync_of_a_disconnected_connector_says_connect_first(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    create(cli, thread)
+    code, _, err = cli("imports", "sync", "LangSmith prod")
+    assert code == 2 and "connect it first" in err
+
+
+def test_a_standalone_worker_runs_the_queued_jobs(cli: Cli, thread: LangSmithServer) -> None:
+    create(cli, thread)
+    job = cli.json("imports", "connect", "LangSmith prod")["job"]["id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = subprocess.run(
+        [sys.executable, "-m", "pytest_connectors.cli", "worker", "--once", "--db", str(cli.db)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    assert "ran 1 job(s)" in worker.stdout
+    assert API_KEY not in worker.stdout + worker.stderr
+    assert cli.json("jobs", "get", job)["status"] == "succeeded"
