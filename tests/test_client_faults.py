@@ -12,6 +12,7 @@ import asyncio
 import base64
 import email.utils
 import json
+import logging
 import socket
 import time
 import uuid
@@ -33,13 +34,21 @@ from pytest_connectors.client.clients import (
     invoke_connector,
     test_connector,
 )
+from pytest_connectors.client.flows import http_invoke
 from pytest_connectors.client.retry import MAX_DELAY_S
+from pytest_connectors.client.target import resolve_target
 from pytest_connectors.errors import (
     ConnectorNotFoundError,
     InvalidInputError,
+    MissingDependencyError,
     MissingVariableError,
 )
-from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, ConnectorTestResult
+from pytest_connectors.models.connector import (
+    Connector,
+    ConnectorInvokeResult,
+    ConnectorTestResult,
+    Message,
+)
 from pytest_connectors.registry.json_file import ConnectorStore
 
 BASE = "http://agent.test"
@@ -672,3 +681,235 @@ def test_a_changed_variable_takes_effect_on_the_next_call_of_the_same_client(
             client.invoke(connector, "hello")
     sent = [request.headers["authorization"] for request in script.requests]
     assert sent == ["Bearer first-token", "Bearer second-token"]
+
+
+# --- bugs are raised, not reported as agent failures ------------------------------------------
+
+
+def test_a_programming_error_in_a_langgraph_call_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SDK whose signature changed is a bug to fix, not "the agent failed"."""
+
+    def wrong(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("wait() got an unexpected keyword argument 'if_not_exists'")
+
+    async def awrong(*args: Any, **kwargs: Any) -> Any:
+        wrong()
+
+    monkeypatch.setattr("langgraph_sdk._sync.runs.SyncRunsClient.wait", wrong)
+    monkeypatch.setattr("langgraph_sdk._async.runs.RunsClient.wait", awrong)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        Script(_graph_state).invoke(make_connector(kind="langgraph"))
+
+
+def test_without_langgraph_sdk_a_langgraph_call_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "langgraph_sdk", None)
+    script = Script(OK)
+    with pytest.raises(MissingDependencyError) as caught:
+        script.invoke(make_connector(kind="langgraph"))
+    assert script.requests == []
+    assert str(caught.value) == (
+        "langgraph-sdk is not installed, and LangGraph connectors need it: "
+        'pip install "pytest-connectors[langgraph]"'
+    )
+    assert "\n" not in str(caught.value)
+    assert script.invoke(make_connector()).success  # HTTP connectors need no SDK
+    assert script.requests[-1].url.path == "/chat"
+
+
+def test_a_pool_timeout_is_retried() -> None:
+    script = Script(raise_(httpx.PoolTimeout), OK)
+    result = script.invoke(make_connector())
+    assert result.success, result.error
+    assert result.attempts == 2
+
+
+# --- bounded replies --------------------------------------------------------------------------
+
+
+def test_a_reply_past_max_response_bytes_is_a_clear_failure() -> None:
+    big = reply(json={"content": "x" * 2_000_000})
+    result = Script(big).invoke(make_connector(maxResponseBytes=1_000_000))
+    error = failed(result)
+    assert error.startswith(f"the reply from {BASE}/chat is larger than config.maxResponseBytes")
+    assert "(1000000 bytes, counted after decompression)" in error
+    assert result.attempts == 1
+    assert Script(big).invoke(make_connector(maxResponseBytes=3_000_000)).success
+
+
+def test_the_default_limit_counts_bytes_after_decompression() -> None:
+    """A 20 MB reply that compresses to a few kB (a zip bomb) stops at the 10 MB default."""
+    import gzip
+
+    bomb = gzip.compress(b'{"content": "' + b"0" * 20_000_000 + b'"}')
+    assert len(bomb) < 100_000
+    headers = {"content-encoding": "gzip", "content-type": "application/json"}
+    result = Script(reply(content=bomb, headers=headers)).invoke(make_connector())
+    assert "larger than config.maxResponseBytes (10485760 bytes" in failed(result)
+    small = gzip.compress(b'{"content": "unzipped"}')
+    assert Script(reply(content=small, headers=headers)).invoke(make_connector()).text == (
+        "unzipped"
+    )
+
+
+def test_a_langgraph_reply_past_the_limit_fails_too() -> None:
+    def huge_state(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"messages": [{"type": "ai", "content": "y" * 300_000}]})
+
+    result = Script(huge_state).invoke(make_connector(kind="langgraph", maxResponseBytes=100_000))
+    assert "larger than config.maxResponseBytes (100000 bytes" in failed(result)
+
+
+def test_invalid_utf8_in_a_reply_is_a_failure_that_says_so() -> None:
+    result = Script(reply(content=b'{"content": "caf\xe9"}')).invoke(make_connector())
+    assert failed(result).startswith("HTTP 200, but the reply is not valid UTF-8 (byte 0xe9")
+
+    latin = reply(content=b"caf\xe9", headers={"content-type": "text/plain; charset=latin-1"})
+    assert Script(latin).invoke(make_connector()).text == "café"
+
+    graph = Script(reply(content=b'{"messages": [{"type": "ai", "content": "\xff"}]}'))
+    error = failed(graph.invoke(make_connector(kind="langgraph")))
+    assert error == f"the server at {BASE} answered with a body that is not valid UTF-8"
+
+
+def test_a_langgraph_reply_that_is_not_json_says_so() -> None:
+    result = Script(reply(text="<html>gateway</html>")).invoke(make_connector(kind="langgraph"))
+    assert failed(result) == f"the server at {BASE} answered with a body that is not JSON"
+
+
+# --- OpenAI-compatible requests ---------------------------------------------------------------
+
+
+def test_config_body_adds_fields_to_every_request_body() -> None:
+    script = Script(OK)
+    connector = make_connector(body={"model": "gpt-test", "temperature": 0.2})
+    assert script.invoke(connector, "hi").success
+    assert script.test(connector).success
+    invoke, probe = (json.loads(r.content) for r in script.requests)
+    assert invoke == {
+        "model": "gpt-test",
+        "temperature": 0.2,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert probe == {
+        "model": "gpt-test",
+        "temperature": 0.2,
+        "messages": [{"role": "user", "content": "hello"}],
+    }
+
+
+def test_the_probe_body_passes_a_strict_server() -> None:
+    """A server that rejects unknown fields, as strict OpenAI-compatible ones do."""
+
+    def strict(request: httpx.Request) -> httpx.Response:
+        unknown = set(json.loads(request.content)) - {"model", "messages", "temperature"}
+        if unknown:
+            return httpx.Response(422, json={"detail": f"unknown fields {sorted(unknown)}"})
+        return httpx.Response(200, json={"choices": [{"message": {"content": "hi"}}]})
+
+    result = Script(strict).test(make_connector(body={"model": "m"}))
+    assert (result.success, result.response) == (True, "hi")
+
+
+# --- redirects keep credentials on the connector's origin ------------------------------------
+
+
+def _redirect(status: int, location: str) -> Answer:
+    return reply(status, headers={"location": location})
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_same_origin_redirect_is_followed_with_the_credentials(status: int) -> None:
+    script = Script(_redirect(status, "/v2/chat"), OK)
+    connector = make_connector(auth_type="api-key", auth_value=SECRET, headers={"X-Tenant": "t"})
+    result = script.invoke(connector)
+    assert result.success, result.error
+    _, second = script.requests
+    assert str(second.url) == f"{BASE}/v2/chat"
+    assert second.headers["x-api-key"] == SECRET
+    assert second.method == ("POST" if status in (307, 308) else "GET")
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://agent.test/chat", "http://evil.test/chat", "http://agent.test:8080/chat"],
+)
+def test_a_redirect_to_another_origin_is_refused_and_nothing_is_sent_there(
+    monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    script = Script(_redirect(302, location), OK)
+    connector = make_connector(
+        auth_type="bearer",
+        auth_value=SECRET,
+        headers={"X-API-Key": "literal-key-value", "X-Tenant": f"${{{SECRET_VARIABLE}}}"},
+    )
+    result = script.invoke(connector)
+    error = failed(result)
+    assert error.startswith("HTTP 302: the agent redirected to another origin (")
+    assert "set baseUrl" in error
+    assert result.status_code == 302
+    assert [str(r.url) for r in script.requests] == [f"{BASE}/chat"]
+
+
+def test_too_many_redirects_is_a_failure() -> None:
+    script = Script(_redirect(307, "/chat"))
+    assert failed(script.invoke(make_connector())) == "more than 5 redirects"
+    assert len(script.requests) == 6
+
+
+def test_a_langgraph_server_that_redirects_is_a_failure() -> None:
+    script = Script(_redirect(307, "http://elsewhere.test/runs/wait"), _graph_state)
+    connector = make_connector(kind="langgraph", auth_type="api-key", auth_value=SECRET)
+    error = failed(script.invoke(connector))
+    assert "the server redirected to http://elsewhere.test" in error
+    assert "set baseUrl" in error
+    assert [r.url.host for r in script.requests] == ["agent.test"]
+
+
+# --- masked before cut ------------------------------------------------------------------------
+
+
+def test_secrets_are_masked_before_texts_are_cut() -> None:
+    """Each limit (error detail 300, raw_response 2000, test reply 500) falls inside the secret."""
+    connector = make_connector(auth_type="api-key", auth_value=SECRET)
+    detail = Script(reply(400, json={"detail": "d" * 290 + SECRET}))
+    error = failed(detail.invoke(connector))
+    raw = Script(reply(400, text="r" * 1990 + SECRET)).invoke(connector).raw_response or ""
+    probe = Script(reply(text="p" * 490 + SECRET)).test(connector).response or ""
+    for text in (error, raw, probe):
+        assert SECRET[:6] not in text
+        assert "****" in text
+
+
+def test_a_secret_in_the_url_stays_out_of_httpx_logs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    connector = make_connector(base_url=f"{BASE}/chat?key=${{{SECRET_VARIABLE}}}", path="")
+    with caplog.at_level(logging.DEBUG):
+        script = Script(reply(400, json={"detail": "bad key"}))
+        result = script.invoke(connector)
+    assert str(script.requests[0].url) == f"{BASE}/chat?key={SECRET}"
+    assert "HTTP 400" in failed(result)
+    assert "HTTP Request: POST http://agent.test/chat?key=****" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_resolved_secrets_do_not_show_in_the_reprs_of_what_holds_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRET_VARIABLE, SECRET)
+    connector = make_connector(
+        base_url=f"{BASE}/chat?key=${{{SECRET_VARIABLE}}}",
+        path="",
+        auth_type="bearer",
+        auth_value=f"${{{SECRET_VARIABLE}}}",
+    )
+    target = resolve_target(connector)
+    flow = http_invoke(target, [Message(role="user", content="hi")])
+    exchange = next(flow)
+    flow.close()
+    for text in (repr(target), repr(exchange), repr(target.redactor)):
+        assert SECRET not in text

@@ -6,6 +6,7 @@ much as it can.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pytest_connectors.client.clients import (
     invoke_connector,
     test_connector,
 )
+from pytest_connectors.client.flows import CANCEL_BUDGET_S
 from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, Message
 from pytest_connectors.registry.json_file import ConnectorStore
 from pytest_connectors.servers.launch import LangGraphDevServer
@@ -267,3 +269,45 @@ async def test_async_test_connector(graph: Connector) -> None:
     assert result.success, result.error
     assert result.response == "You said: hello"
     assert result.latency_ms > 0
+
+
+# --- timeouts ---------------------------------------------------------------------------------
+
+
+def _run_statuses(sdk: SyncLangGraphClient, thread_id: str) -> list[str]:
+    """The thread's run statuses once none is pending or running (waits up to 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        statuses = [str(run["status"]) for run in sdk.runs.list(thread_id)]
+        if not {"pending", "running"} & set(statuses) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.2)
+
+
+def test_a_slow_run_times_out_at_the_configured_timeout_and_is_cancelled(
+    langgraph_server: LangGraphDevServer, sdk: SyncLangGraphClient
+) -> None:
+    """The whole call (state look-up, run, cancel) ends near config.timeout, not 10 x later."""
+    connector = make_connector(langgraph_server.url, timeout=2000)
+    started = time.perf_counter()
+    result = invoke_connector(connector, "sleep 15000", run_id=unique("slow"))
+    elapsed = time.perf_counter() - started
+    assert not result.success
+    assert result.error is not None
+    assert result.error.startswith("timed out after 2000 ms")
+    assert result.error.endswith("; the run was stopped on the server")
+    assert result.attempts == 1
+    assert elapsed < 2 + CANCEL_BUDGET_S + 1.5
+    assert result.thread_id is not None
+    assert _run_statuses(sdk, result.thread_id) == ["interrupted"]
+
+
+@pytest.mark.asyncio
+async def test_a_slow_stateless_run_times_out_too(langgraph_server: LangGraphDevServer) -> None:
+    connector = make_connector(langgraph_server.url, timeout=1500)
+    started = time.perf_counter()
+    result = await ainvoke_connector(connector, "sleep 15000")
+    elapsed = time.perf_counter() - started
+    assert result.error is not None
+    assert result.error.startswith("timed out after 1500 ms")
+    assert elapsed < 1.5 + 1.5

@@ -86,6 +86,19 @@ def test_unseen_matches_assistant_messages_without_ids_by_text() -> None:
     assert unseen(history, thread) == [user("and you?")]
 
 
+def test_messages_with_ids_match_by_id_alone() -> None:
+    """The server may rewrite a message's text (a trimmer, a summariser); its id stays."""
+    thread = [user("my name is Ada"), ai("Hello Ada (edited by the server)", id="a1")]
+    history = [user("my name is Ada"), ai("Hello Ada", id="a1"), user("and you?")]
+    assert unseen(history, thread) == [user("and you?")]
+
+
+def test_the_same_text_under_another_id_is_another_message() -> None:
+    thread = [user("hello"), ai("You said: hello", id="a1")]
+    history = [user("hello"), ai("You said: hello", id="other"), user("bye")]
+    assert unseen(history, thread) == [ai("You said: hello", id="other"), user("bye")]
+
+
 def test_unseen_with_only_the_new_message_sends_it() -> None:
     thread = [user("my name is Ada"), ai("Nice to meet you, Ada.", id="a1")]
     assert unseen([user("what is my name")], thread) == [user("what is my name")]

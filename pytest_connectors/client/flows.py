@@ -494,9 +494,10 @@ def _thread_messages(state: Any) -> list[Message]:
 
 
 def _cancel_note(outcome: Outcome) -> str:
-    if outcome.error is None:
-        return "; the run was cancelled on the server"
-    return f"; cancelling the run on the server failed ({type(outcome.error).__name__})"
+    # 404: the server stopped the run itself when the call hung up (on_disconnect="cancel").
+    if outcome.error is None or _is_missing(outcome.error):
+        return "; the run was stopped on the server"
+    return f"; stopping the run on the server failed ({type(outcome.error).__name__})"
 
 
 def langgraph_invoke(
