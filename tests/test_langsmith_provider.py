@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,6 +165,21 @@ def test_wrong_key_is_a_permanent_auth_error_without_the_key(server: LangSmithSe
     assert len(server.fake.requests) == 1  # not retried
 
 
+@pytest.mark.parametrize("key", ["", "two words", "ключ-секрет", "line\nbreak"])
+def test_a_key_no_header_can_carry_fails_before_any_request(
+    server: LangSmithServer, key: str
+) -> None:
+    error = fail(provider(server, api_key=key))
+    assert (error.code, error.transient) == ("auth_failed", False)
+    assert "apiKey" in str(error) and (not key or key not in str(error))
+    assert server.fake.requests == []
+
+
+def test_a_key_pasted_with_surrounding_whitespace_still_works(server: LangSmithServer) -> None:
+    seed_runs(server.fake, 2, project=PROJECT, start=START)
+    assert len(records(fetch_all(provider(server, api_key=f"  {API_KEY}\n")))) == 2
+
+
 def test_organisation_key_needs_a_workspace(server: LangSmithServer) -> None:
     server.fake.api_keys = {API_KEY: TENANT_ID}
     seed_runs(server.fake, 2, project=PROJECT, start=START)
@@ -314,6 +329,16 @@ def test_a_page_of_the_wrong_shape_is_refused(server: LangSmithServer) -> None:
     assert (error.code, error.transient) == ("malformed_page", False)
 
 
+def played(reply: Callable[[httpx.Request], httpx.Response]) -> LangSmithProvider:
+    """A provider whose answers a transport plays: for what no server would serve."""
+    return LangSmithProvider(
+        api_key=API_KEY,
+        project_name=PROJECT,
+        api_url="http://langsmith.invalid",
+        transport=httpx.MockTransport(reply),
+    )
+
+
 def test_a_run_without_a_start_time_is_refused() -> None:
     # No server serves this (the fake stores every run with one): a transport plays it.
     def reply(request: httpx.Request) -> httpx.Response:
@@ -321,13 +346,7 @@ def test_a_run_without_a_start_time_is_refused() -> None:
             return httpx.Response(200, json=[{"id": "p1", "name": PROJECT}])
         return httpx.Response(200, json={"runs": [{"id": "r1"}], "cursors": {"next": None}})
 
-    source = LangSmithProvider(
-        api_key=API_KEY,
-        project_name=PROJECT,
-        api_url="http://langsmith.invalid",
-        transport=httpx.MockTransport(reply),
-    )
-    assert fail(source).code == "malformed_page"
+    assert fail(played(reply)).code == "malformed_page"
 
 
 # --- resuming, stopping and later syncs --------------------------------------------------------
@@ -437,3 +456,11 @@ def test_fake_serves_a_project_the_way_the_api_does(
     assert api.get("/sessions", params={"name": "nope", "limit": 1}).json() == []
     body = json.dumps({"session": [project_id], "is_root": True})
     assert api.post("/runs/stats", content=body).json()["run_count"] == 0
+
+
+def test_a_project_list_that_ignores_the_name_filter_is_not_trusted() -> None:
+    # An old deployment answering every project, first another one: a transport plays it.
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[{"id": "p-other", "name": "staging"}])
+
+    assert fail(played(reply)).code == "project_not_found"

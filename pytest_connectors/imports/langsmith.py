@@ -88,8 +88,16 @@ class LangSmithProvider:
         self.timeout_s = timeout_s
         self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
         self._sleep = sleep
-        self._redactor = Redactor([api_key])
-        headers = {"x-api-key": api_key, "accept": "application/json"}
+        self._redactor = Redactor([api_key, api_key.strip()])
+        key = api_key.strip()  # a key pasted with a newline is still the key
+        self._key_problem: str | None = None
+        if not key or not all("!" <= char <= "~" for char in key):
+            self._key_problem = (
+                "the connector's apiKey is empty or holds characters an HTTP header cannot "
+                "carry (spaces, control or non-ASCII characters); set the key LangSmith gave you"
+            )
+            key = ""
+        headers = {"x-api-key": key, "accept": "application/json"}
         if self.workspace_id:
             headers["x-tenant-id"] = self.workspace_id
         self._client = httpx.Client(
@@ -174,9 +182,11 @@ class LangSmithProvider:
             self._fail(
                 "malformed_page", "LangSmith answered GET /sessions with no list of projects"
             )
+        # Only an exact match: a deployment that ignored the filter must not hand us another
+        # project's runs.
         match = next(
             (p for p in found if isinstance(p, Mapping) and p.get("name") == self.project_name),
-            found[0] if found and isinstance(found[0], Mapping) else None,
+            None,
         )
         if match is None or not match.get("id"):
             where = f" in workspace {self.workspace_id}" if self.workspace_id else ""
@@ -247,6 +257,8 @@ class LangSmithProvider:
         body: Mapping[str, Any] | None = None,
     ) -> Any:
         """One API call with retries; the decoded JSON, or a `ProviderError`."""
+        if self._key_problem is not None:
+            self._fail("auth_failed", self._key_problem, transient=False)
         what = f"{method} /{path}"
         for attempt in range(1, self._policy.attempts + 1):
             hinted: float | None = None
