@@ -427,3 +427,190 @@ def test_no_output_shows_a_literal_auth_value(command: str, filled: Path, tmp_pa
         assert "****" in result.stdout
     if command.startswith("list"):
         assert "${LANGSMITH_API_KEY}" in result.stdout
+
+
+# -- every user mistake is one line and exit 2 ----------------------------------------------------
+
+HTTP_NEW = ["create", "--name", "new", "--type", "http", "--base-url", "https://x.example.com"]
+GRAPH_NEW = ["create", "--name", "new", "--type", "langgraph", "--base-url", "http://127.0.0.1:9"]
+MISTAKES = {
+    "timeout-huge": ([*HTTP_NEW, "--timeout-ms", "1e308"], "--timeout-ms"),
+    "timeout-inf": ([*HTTP_NEW, "--timeout-ms", "inf"], "--timeout-ms"),
+    "timeout-nan": ([*HTTP_NEW, "--timeout-ms", "nan"], "--timeout-ms"),
+    "timeout-words": ([*HTTP_NEW, "--timeout-ms", "soon"], "--timeout-ms"),
+    "retries-too-many": ([*HTTP_NEW, "--retries", "99"], "config.retries (--retries)"),
+    "url-without-host": ([*HTTP_NEW[:-1], "http://"], "baseUrl (--base-url): has no host"),
+    "url-only-port": ([*HTTP_NEW[:-1], "http://:8080/x"], "has no host"),
+    "url-with-spaces": ([*HTTP_NEW[:-1], "http://a b.example.com"], "spaces"),
+    "blank-name": (["create", "--name", "  ", *HTTP_NEW[3:]], "name (--name): must not be blank"),
+    "name-with-newline": (["create", "--name", "a\nb", *HTTP_NEW[3:]], "control characters"),
+    "name-with-escape": (["create", "--name", "a\x1b[31m", *HTTP_NEW[3:]], "control characters"),
+    "rename-blank": (["update", "prod", "--name", ""], "--name"),
+    "assistant-id-on-http": ([*HTTP_NEW, "--assistant-id", "agent"], "--assistant-id is for"),
+    "path-on-langgraph": ([*GRAPH_NEW, "--assistant-id", "a", "--path", "/x"], "--path is for"),
+    "method-on-langgraph-update": (["update", "graph", "--method", "PUT"], "'graph'"),
+    "response-path-on-langgraph": (["update", "graph", "--response-path", "a.b"], "langgraph"),
+    "header-bad-name": ([*HTTP_NEW, "--header", "X Bad=1"], "not a valid header name"),
+    "header-newline": ([*HTTP_NEW, "--header", "X-A=1\r\nX-B: 2"], "control character"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISTAKES))
+def test_user_mistakes_exit_2_with_one_line(case: str, filled: Path, tmp_path: Path) -> None:
+    args, expected = MISTAKES[case]
+    before = filled.read_bytes()
+
+    result = run(*args, "--file", str(filled), cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("pytest-connectors: error: ")
+    assert expected in result.stderr
+    assert filled.read_bytes() == before
+
+
+def test_non_utf8_bytes_in_a_flag_exit_2_with_one_line(filled: Path, tmp_path: Path) -> None:
+    before = filled.read_bytes()
+    args = [*HTTP_NEW[:2], b"caf\xe9", *HTTP_NEW[3:], "--file", str(filled)]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_connectors.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert (result.returncode, result.stdout) == (2, b""), stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "not valid UTF-8" in stderr
+    assert filled.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["directory", "under-a-file", "deeply-nested"])
+@pytest.mark.parametrize("command", [["list"], HTTP_NEW], ids=["list", "create"])
+def test_a_file_that_cannot_be_used_exits_2_with_one_line(
+    kind: str, command: list[str], tmp_path: Path
+) -> None:
+    if kind == "directory":
+        target = tmp_path / "folder"
+        target.mkdir()
+    elif kind == "under-a-file":
+        (tmp_path / "plain").write_text("x")
+        target = tmp_path / "plain" / "connectors.json"
+    else:
+        target = tmp_path / "connectors.json"
+        target.write_text("[" * 100_000 + "]" * 100_000)
+
+    result = run(
+        *command, "--file", str(tmp_path / "." / target.relative_to(tmp_path)), cwd=tmp_path
+    )
+
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"{target}: " in result.stderr  # the path, normalised
+
+
+def test_field_names_read_like_the_file(filled: Path, tmp_path: Path) -> None:
+    result = run("update", "prod", "--retries", "-1", "--file", str(filled), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("pytest-connectors: error: config.retries (--retries): ")
+
+
+def test_version(tmp_path: Path) -> None:
+    from pytest_connectors import __version__
+
+    result = run("--version", cwd=tmp_path)
+
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"pytest-connectors {__version__}\n",
+        "",
+    )
+
+
+# -- the connector file under concurrent commands ------------------------------------------------
+
+
+def test_parallel_header_updates_all_land(filled: Path, tmp_path: Path) -> None:
+    count = 12
+    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
+    updates = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest_connectors.cli",
+                "update",
+                "graph",
+                "--file",
+                str(filled),
+                "--header",
+                f"X-Update-{i}={i}",
+            ],
+            cwd=tmp_path,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    outcomes = [(u.wait(120), *u.communicate()) for u in updates]
+
+    assert [code for code, _, _ in outcomes] == [0] * count, outcomes
+    graph = records(filled)[1]
+    assert graph["config"] == {
+        "assistantId": "agent",
+        "headers": {f"X-Update-{i}": str(i) for i in range(count)},
+    }
+
+
+def test_a_command_waiting_on_the_lock_says_so_and_then_writes(
+    filled: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from pytest_connectors._support.atomic import file_lock
+
+    release = threading.Event()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with file_lock(filled):
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(60)
+    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
+    command = ["update", "prod", "--retries", "1", "--file", str(filled)]
+    update = subprocess.Popen(
+        [sys.executable, "-m", "pytest_connectors.cli", *command],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert update.stderr is not None
+        notice = update.stderr.readline()  # blocks until the command says it waits
+        release.set()
+        stdout, stderr = update.communicate(timeout=60)
+    finally:
+        release.set()
+        holder.join()
+        if update.poll() is None:
+            update.kill()
+            update.communicate()
+
+    assert notice.startswith("pytest-connectors: waiting for another process"), notice
+    assert f"{filled}.lock" in notice
+    assert (update.returncode, stderr) == (0, "")
+    assert stdout.startswith("Updated connector 'prod'")
+    assert records(filled)[0]["config"]["retries"] == 1

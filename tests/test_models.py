@@ -369,3 +369,97 @@ def test_repr_shows_a_variable_reference_as_written() -> None:
 
     assert "auth_value='${LANGSMITH_API_KEY}'" in repr(connector)
     assert "auth_value='${LANGSMITH_API_KEY}'" in str(connector)
+
+
+SECRET_HEADERS = {
+    "X-Api-Token": "tok-LITERAL-1",
+    "X-API-Key": "key-LITERAL-2",
+    "Cookie": "session=LITERAL-3",
+    "X-Auth": "prefix-${AUTH_VAR}",
+}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: Connector.model_validate(http_record(config={"headers": SECRET_HEADERS})),
+        lambda: CreateConnectorInput.model_validate(
+            http_record(config={"headers": SECRET_HEADERS})
+        ),
+        lambda: UpdateConnectorInput(config={"headers": SECRET_HEADERS}),
+        lambda: LangGraphConnectorConfig(assistant_id="a", headers=SECRET_HEADERS),
+    ],
+    ids=["Connector", "CreateConnectorInput", "UpdateConnectorInput", "config"],
+)
+def test_repr_and_str_mask_literal_values_of_secret_looking_headers(model: Any) -> None:
+    built = model()
+
+    for shown in (repr(built), str(built)):
+        for value in ("tok-LITERAL-1", "key-LITERAL-2", "LITERAL-3", "prefix-"):
+            assert value not in shown
+        assert "'X-Api-Token': '****'" in shown
+        assert "'X-Auth': '****${AUTH_VAR}'" in shown  # the reference stays readable
+
+
+def test_repr_shows_ordinary_headers_and_masks_secret_looking_unknown_keys() -> None:
+    connector = Connector.model_validate(
+        http_record(
+            config={"headers": {"X-Tenant": "acme"}, "apiKey": "LITERAL-4"},
+            baseUrl="https://user:pw-LITERAL-5@api.example.com/v1?key=LITERAL-6&lang=en",
+            sessionToken="LITERAL-7",
+        )
+    )
+
+    shown = repr(connector)
+
+    assert "'X-Tenant': 'acme'" in shown
+    assert "lang=en" in shown
+    for value in ("LITERAL-4", "LITERAL-5", "LITERAL-6", "LITERAL-7"):
+        assert value not in shown
+
+
+# -- input checks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", " \t", "must not be blank"),
+        ("name", "a\nb", "control characters"),
+        ("name", "a\x00", "control characters"),
+        ("baseUrl", "http://", "has no host"),
+        ("baseUrl", "https://:443/x", "has no host"),
+        ("baseUrl", "https://?q=1", "has no host"),
+        ("baseUrl", "http://a b.example.com", "spaces"),
+    ],
+)
+def test_create_input_refuses_names_and_urls_no_request_could_use(
+    field: str, value: str, message: str
+) -> None:
+    data = {"name": "ok", "type": "http", "baseUrl": "https://api.example.com", field: value}
+
+    with pytest.raises(ValueError, match=message):
+        CreateConnectorInput.model_validate(data)
+    with pytest.raises(ValueError, match=message):
+        UpdateConnectorInput.model_validate({field: value})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["${AGENT_URL}", "http://${HOST}:8000", "https://user@example.com/", "http://[::1]:2024"],
+)
+def test_urls_with_references_or_userinfo_are_accepted(url: str) -> None:
+    assert CreateConnectorInput(name="ok", type=ConnectorType.HTTP, base_url=url).base_url == url
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan")])
+def test_a_timeout_must_be_a_finite_number(timeout: float) -> None:
+    with pytest.raises(ValueError, match=r"finite|greater than 0"):
+        HttpConnectorConfig(timeout=timeout)
+
+
+def test_a_config_problem_is_located_under_config() -> None:
+    with pytest.raises(ValueError) as caught:
+        Connector.model_validate(http_record(config={"retries": 99}))
+
+    assert caught.value.errors()[0]["loc"] == ("config", "retries")  # type: ignore[attr-defined]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_connectors import registry
+from pytest_connectors._support.atomic import file_lock
 from pytest_connectors.errors import (
     ConnectorError,
     ConnectorFileError,
@@ -238,6 +241,133 @@ def test_no_temporary_file_is_left_after_writes(store: ConnectorStore, path: Pat
     assert [n for n in leftovers if n not in {"connectors.json", "connectors.json.lock"}] == []
 
 
+def test_update_merges_config_keys_and_headers_like_the_cli(store: ConnectorStore) -> None:
+    created = store.create(
+        langgraph_input(config={"assistantId": "agent", "headers": {"X-A": "1", "X-B": "2"}})
+    )
+
+    updated = registry.update_connector(
+        created.id,
+        {"config": {"timeout": 5000, "headers": {"X-B": "two", "X-C": "3"}}},
+        path=store.path,
+    )
+
+    assert updated is not None
+    assert updated.config is not None
+    assert updated.config.model_dump(exclude_none=True) == {
+        "assistantId": "agent",
+        "timeout": 5000,
+        "headers": {"X-A": "1", "X-B": "two", "X-C": "3"},
+    }
+    assert store.get(created.id) == updated
+
+
+def test_none_in_a_config_patch_clears_that_key_or_header(store: ConnectorStore) -> None:
+    created = store.create(
+        http_input(config={"path": "/v1", "timeout": 100, "headers": {"X-A": "1", "X-B": "2"}})
+    )
+
+    updated = store.update(created.id, {"config": {"timeout": None, "headers": {"X-A": None}}})
+
+    assert updated is not None
+    assert updated.config == HttpConnectorConfig(path="/v1", headers={"X-B": "2"})
+
+
+def test_a_config_object_as_patch_applies_only_the_fields_it_was_given(
+    store: ConnectorStore,
+) -> None:
+    created = store.create(http_input(config={"path": "/v1", "method": "PUT"}))
+
+    updated = store.update(created.id, {"config": HttpConnectorConfig(timeout=250)})
+
+    assert updated is not None
+    assert updated.config == HttpConnectorConfig(path="/v1", method="PUT", timeout=250)
+
+
+def test_changing_the_type_drops_the_config_keys_of_the_old_type(store: ConnectorStore) -> None:
+    created = store.create(http_input(config={"path": "/v1", "timeout": 100, "streaming": True}))
+
+    updated = store.update(created.id, {"type": "langgraph", "config": {"assistantId": "a"}})
+
+    assert updated is not None
+    assert updated.config is not None
+    assert updated.config.model_dump(by_alias=True, exclude_none=True) == {
+        "assistantId": "a",
+        "timeout": 100,
+        "streaming": True,
+    }
+
+
+def test_an_invalid_merged_config_names_the_field_as_in_the_file(store: ConnectorStore) -> None:
+    created = store.create(langgraph_input())
+
+    with pytest.raises(ValueError) as caught:
+        store.update(created.id, {"config": {"retryBackoffMs": -1}})
+
+    [error] = caught.value.errors()  # type: ignore[attr-defined]
+    assert error["loc"] == ("config", "retry_backoff_ms")
+
+
+# -- the file on disk ----------------------------------------------------------------------------
+
+
+def test_the_cache_sees_an_in_place_edit_of_the_same_size(
+    store: ConnectorStore, path: Path
+) -> None:
+    store.create(http_input("alpha"))
+    assert store.names() == ["alpha"]
+    inode = path.stat().st_ino
+    text = path.read_text(encoding="utf-8")
+    mtime = path.stat().st_mtime_ns
+
+    with path.open("r+", encoding="utf-8") as handle:  # same inode, same size
+        handle.write(text.replace('"alpha"', '"omega"'))
+    os.utime(path, ns=(mtime + 5_000_000_000, mtime + 5_000_000_000))
+
+    assert path.stat().st_ino == inode
+    assert store.names() == ["omega"]
+    assert store.find("omega").name == "omega"
+
+
+def test_a_stale_cache_is_never_the_base_of_a_write(store: ConnectorStore, path: Path) -> None:
+    created = store.create(http_input("alpha"))
+    assert store.names() == ["alpha"]  # now cached
+    stat = path.stat()
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"alpha"', '"omega"'), encoding="utf-8")
+    # Disguised as the cached version: same mtime (and size, and maybe inode).
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    store.update(created.id, {"baseUrl": "https://b.example.com"})
+
+    [record] = records(path)
+    assert (record["name"], record["baseUrl"]) == ("omega", "https://b.example.com")
+
+
+def test_paths_are_normalised(tmp_path: Path) -> None:
+    store = ConnectorStore(tmp_path / "a" / ".." / "." / "c.json")
+
+    assert store.path == tmp_path / "c.json"
+
+
+@pytest.mark.parametrize("kind", ["directory", "under-a-file"])
+def test_a_path_that_cannot_be_a_file_is_a_clear_error(kind: str, tmp_path: Path) -> None:
+    if kind == "directory":
+        target = tmp_path / "folder"
+        target.mkdir()
+        expected = "is a directory"
+    else:
+        (tmp_path / "plain").write_text("x")
+        target = tmp_path / "plain" / "c.json"
+        expected = "not a directory"
+    store = ConnectorStore(target)
+
+    for attempt in (store.list, lambda: store.create(http_input())):
+        with pytest.raises(ConnectorFileError, match=expected) as caught:
+            attempt()
+        assert str(target) in str(caught.value)
+
+
 # -- the reference file format ------------------------------------------------------------------
 
 
@@ -360,6 +490,15 @@ CORRUPT_FILES = {
         json.dumps([GOOD_RECORD, {**GOOD_RECORD, "id": "other"}], indent=2),
         ["record 1", "'good'"],
     ),
+    "duplicate-id": (
+        json.dumps([GOOD_RECORD, {**GOOD_RECORD, "name": "other"}], indent=2),
+        ["record 1", "'other'", f"the id {GOOD_RECORD['id']!r} is used twice"],
+    ),
+    "field-named-as-in-the-file": (
+        json.dumps([{**GOOD_RECORD, "config": {"retryBackoffMs": -1}}], indent=2),
+        ["record 0", "field 'config.retryBackoffMs'"],
+    ),
+    "deeply-nested": ("[" * 100_000 + "]" * 100_000, ["nested too deeply"]),
 }
 
 
@@ -475,6 +614,9 @@ WORKER = textwrap.dedent(
         time.sleep(0.001)
     if mode == "create":
         store.create({"name": f"agent-{index}", "type": "http", "baseUrl": "http://127.0.0.1"})
+    elif mode == "header":
+        shared = store.get_by_name("shared")
+        store.update(shared.id, {"config": {"headers": {f"X-Worker-{index}": index}}})
     else:
         connector = store.get_by_name(f"agent-{index}")
         for k in range(int(rounds)):
@@ -531,6 +673,18 @@ def test_concurrent_updates_from_separate_processes_lose_nothing(
     assert final == {f"agent-{i}": f"http://127.0.0.1/{i}/{rounds - 1}" for i in range(PROCESSES)}
 
 
+def test_concurrent_config_updates_of_one_connector_all_land(tmp_path: Path, path: Path) -> None:
+    store = ConnectorStore(path)
+    store.create(langgraph_input("shared"))
+
+    run_together(tmp_path, path, "header")
+
+    [shared] = ConnectorStore(path).list()
+    assert shared.config is not None
+    assert shared.config.headers == {f"X-Worker-{i}": str(i) for i in range(PROCESSES)}
+    assert getattr(shared.config, "assistant_id", None) == "agent"
+
+
 def test_a_connector_is_immutable() -> None:
     connector = Connector.model_validate(GOOD_RECORD)
 
@@ -554,3 +708,91 @@ def test_the_json_file_is_a_connector_source(tmp_path: Path) -> None:
     source: ConnectorSource = ConnectorStore(tmp_path / "connectors.json")
     assert source.list() == []
     assert source.names() == []
+
+
+# -- the lock and killed writers ------------------------------------------------------------------
+
+
+def test_a_writer_waiting_on_the_lock_says_so_then_gives_up(
+    store: ConnectorStore, path: Path
+) -> None:
+    store.create(http_input("alpha"))
+    before = path.read_bytes()
+    waits: list[Path] = []
+    waiting = ConnectorStore(path, lock_timeout_s=2.5, on_lock_wait=waits.append)
+
+    with file_lock(path), pytest.raises(ConnectorFileError) as caught:
+        waiting.create(http_input("beta"))
+
+    assert waits == [path.with_name("connectors.json.lock")]
+    message = str(caught.value)
+    assert "connectors.json.lock" in message
+    assert "another process" in message
+    assert path.read_bytes() == before
+    assert waiting.create(http_input("beta")).name == "beta"  # free again
+
+
+def test_a_writer_waits_for_the_lock_and_then_writes(store: ConnectorStore, path: Path) -> None:
+    import threading
+
+    waits: list[Path] = []
+    waiting = ConnectorStore(path, on_lock_wait=waits.append)
+    released = threading.Event()
+
+    def hold() -> None:
+        with file_lock(path):
+            released.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        timer = threading.Timer(2.0, released.set)
+        timer.start()
+        created = waiting.create(http_input("beta"))
+    finally:
+        released.set()
+        holder.join()
+
+    assert len(waits) == 1
+    assert store.get(created.id) == created
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pytest_connectors.registry.json_file import ConnectorStore
+
+    def hang(fd):
+        print("writing", flush=True)
+        time.sleep(600)
+
+    os.fsync = hang  # killed after the temporary file is written, before it is renamed
+    ConnectorStore(sys.argv[1]).create(
+        {"name": "doomed", "type": "http", "baseUrl": "http://127.0.0.1"}
+    )
+    """
+)
+
+
+def test_temporary_files_of_a_killed_writer_are_cleaned_up(
+    store: ConnectorStore, path: Path
+) -> None:
+    store.create(http_input("alpha"))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "writing"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(60)
+        if writer.stdout is not None:
+            writer.stdout.close()
+    stale = [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1
+
+    store.create(http_input("beta"))
+
+    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert store.names() == ["alpha", "beta"]

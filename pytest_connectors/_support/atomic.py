@@ -6,32 +6,104 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+LOCK_SUFFIX = ".lock"
+_TEMP_SUFFIX = ".tmp"
+_POLL_S = 0.05
+
+
+class LockTimeout(TimeoutError):
+    """Another process held the lock for longer than the caller was willing to wait."""
+
+    def __init__(self, lock_path: Path, waited_s: float) -> None:
+        self.lock_path = lock_path
+        self.waited_s = waited_s
+        super().__init__(f"{lock_path} was held by another process for {waited_s:g} s")
+
+
+def lock_path_of(path: Path) -> Path:
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(
+    path: Path,
+    *,
+    timeout_s: float | None = None,
+    notice_after_s: float = 1.0,
+    on_wait: Callable[[Path], None] | None = None,
+) -> Iterator[None]:
     """Hold an exclusive lock on ``<path>.lock`` for a read-modify-write of ``path``.
 
     A sidecar file is locked because ``os.replace`` swaps the data file's inode, and a lock on
-    a replaced inode would protect nothing.
+    a replaced inode would protect nothing. The operating system releases the lock when its
+    holder exits, even when killed, so a lock file left on disk never blocks anyone. While
+    another process holds the lock, ``on_wait`` is called once after ``notice_after_s``; after
+    ``timeout_s`` (``None``: forever) :class:`LockTimeout` is raised.
     """
-    lock_path = path.with_name(path.name + ".lock")
+    lock_path = lock_path_of(path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        start = time.monotonic()
+        noticed = False
+        while not _try_lock(fd):
+            waited = time.monotonic() - start
+            if timeout_s is not None and waited >= timeout_s:
+                raise LockTimeout(lock_path, timeout_s)
+            if not noticed and waited >= notice_after_s:
+                noticed = True
+                if on_wait is not None:
+                    on_wait(lock_path)
+            time.sleep(_POLL_S)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Delete temporary files a killed writer left beside ``path``.
+
+    Call it only while holding :func:`file_lock`: every writer writes its temporary file under
+    the lock, so any such file found then belongs to a writer that is gone.
+    """
+    removed: list[Path] = []
+    prefix = _temp_prefix(path)
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(_TEMP_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -41,7 +113,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -12,7 +12,10 @@ DEFAULT_RELATIVE_PATH = Path("data") / "connectors.json"
 def resolve_path(
     explicit: str | os.PathLike[str] | None = None, project_dir: Path | None = None
 ) -> Path:
-    """The connector file: an explicit path, then ``$PYTEST_CONNECTORS_FILE``, then the default."""
+    """The connector file: an explicit path, then ``$PYTEST_CONNECTORS_FILE``, then the default.
+
+    Always absolute and normalised.
+    """
     if explicit:
         chosen = Path(explicit)
     elif os.environ.get(ENV_FILE):
@@ -22,4 +25,6 @@ def resolve_path(
     chosen = chosen.expanduser()
     if not chosen.is_absolute():
         chosen = (project_dir or Path.cwd()) / chosen
-    return chosen
+    # Normalised (``a/./b/../c`` is ``a/c``) so messages and cache keys name one path one way;
+    # symlinks are kept, as the user wrote them.
+    return Path(os.path.normpath(chosen))

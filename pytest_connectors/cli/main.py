@@ -3,23 +3,34 @@
 Exit codes: 0 success; 1 the remote agent call failed (``test``, ``invoke``); 2 a usage error
 (bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE}).
 Errors are one line on stderr; secrets are always shown masked.
+
+Adding a subcommand: write a module with ``register(commands: Commands) -> None`` that calls
+``commands.add(name, func, help_text)`` and adds its arguments to the returned parser; ``func``
+takes ``(store, args)`` and returns the exit code. Raise :class:`UsageError` (or any
+``ConnectorError``) for a user mistake: it is printed as one line with exit code 2. Then name
+the module in ``SUBCOMMAND_MODULES``; it is imported only when the command line is parsed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from pytest_connectors._support.secrets import is_sensitive_header, mask
+from pytest_connectors._support.secrets import mask, mask_fields, mask_url
 from pytest_connectors.cli.service import add_service_commands
 from pytest_connectors.errors import ConnectorError
 from pytest_connectors.models.connector import AuthType, Connector, ConnectorType
+from pytest_connectors.registry.fields import field_path
 from pytest_connectors.registry.functions import get_connector_types
 from pytest_connectors.registry.json_file import ConnectorStore
 
@@ -28,6 +39,11 @@ if TYPE_CHECKING:
 
 PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
+
+# Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
+SUBCOMMAND_MODULES: tuple[str, ...] = ("imports",)
+
+MAX_TIMEOUT_MS = 86_400_000  # one day: anything longer is a typo, and overflows some clocks
 
 
 class UsageError(Exception):
@@ -42,14 +58,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def public_record(connector: Connector) -> dict[str, Any]:
-    """The connector as JSON, with its auth value and secret-looking headers masked."""
+    """The connector as JSON, with its auth value and secret-looking fields masked."""
     record = connector.model_dump(mode="json", by_alias=True)
+    record.update(mask_fields({key: record[key] for key in connector.model_extra or {}}))
+    config = record.get("config")
+    if connector.config is not None and isinstance(config, dict):
+        extra = connector.config.model_extra or {}
+        config.update(mask_fields({key: config[key] for key in extra if key in config}))
+        if config.get("headers"):
+            config["headers"] = mask_fields(config["headers"])
     if connector.auth_value is not None:
         record["authValue"] = mask(connector.auth_value)
-    headers = record.get("config", {}).get("headers") or {}
-    for name, value in headers.items():
-        if is_sensitive_header(name) and isinstance(value, str):
-            headers[name] = mask(value)
+    record["baseUrl"] = mask_url(connector.base_url)
     return record
 
 
@@ -90,7 +110,7 @@ def _print_connector(connector: Connector, as_json: bool) -> None:
         ("name", connector.name),
         ("id", connector.id),
         ("type", connector.type.value),
-        ("base url", connector.base_url),
+        ("base url", mask_url(connector.base_url)),
         ("auth", _auth_label(connector)),
         ("target", _target(connector)),
     ]
@@ -108,19 +128,35 @@ def _print_connector(connector: Connector, as_json: bool) -> None:
 
 
 def _milliseconds(value: str) -> int | float:
-    number = float(value)
-    if number <= 0:
+    try:
+        number = float(value)
+    except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be a positive number of milliseconds, got {value!r}"
+            f"expected a number of milliseconds, got {value!r}"
+        ) from None
+    if not math.isfinite(number) or not 0 < number <= MAX_TIMEOUT_MS:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of milliseconds above 0 and at most {MAX_TIMEOUT_MS} (one day), "
+            f"got {value!r}"
         )
     return int(number) if number.is_integer() else number
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def _header(value: str) -> tuple[str, str]:
     name, sep, header_value = value.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
-    return name.strip(), header_value
+    name = name.strip()
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value.split('=')[0]!r}=...")
+    if not _TOKEN.fullmatch(name):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)"
+        )
+    if any(unicodedata.category(char) == "Cc" for char in header_value):
+        raise argparse.ArgumentTypeError(f"the value of {name} holds a control character")
+    return name, header_value
 
 
 def _add_connector_flags(parser: argparse.ArgumentParser, *, creating: bool) -> None:
@@ -144,6 +180,13 @@ def _add_connector_flags(parser: argparse.ArgumentParser, *, creating: bool) -> 
     parser.add_argument("--retries", type=int, help="retries on connect errors, 429 and 5xx")
 
 
+# Flags that only one connector type understands.
+_TYPE_OF_FLAG = {
+    "assistant_id": ConnectorType.LANGGRAPH,
+    "method": ConnectorType.HTTP,
+    "path": ConnectorType.HTTP,
+    "response_path": ConnectorType.HTTP,
+}
 _CONFIG_FLAGS = {
     "assistant_id": "assistantId",
     "launch": "launch",
@@ -156,15 +199,28 @@ _CONFIG_FLAGS = {
 _FLAG_OF_FIELD = {
     "name": "--name",
     "type": "--type",
-    "base_url": "--base-url",
     "baseUrl": "--base-url",
-    "auth_type": "--auth-type",
     "authType": "--auth-type",
-    "assistantId": "--assistant-id",
-    "timeout": "--timeout-ms",
-    "retries": "--retries",
-    "headers": "--header",
+    "authValue": "--auth-value",
+    "config.assistantId": "--assistant-id",
+    "config.launch": "--launch",
+    "config.method": "--method",
+    "config.path": "--path",
+    "config.responsePath": "--response-path",
+    "config.timeout": "--timeout-ms",
+    "config.retries": "--retries",
+    "config.headers": "--header",
 }
+
+
+def _check_flags_fit(args: argparse.Namespace, kind: ConnectorType, name: str) -> None:
+    for flag, only in _TYPE_OF_FLAG.items():
+        if getattr(args, flag) is not None and kind is not only:
+            option = "--" + flag.replace("_", "-")
+            raise UsageError(
+                f"{option} is for {only.value} connectors, and {name!r} is a {kind.value} "
+                f"connector; leave {option} out"
+            )
 
 
 def _config_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,11 +239,17 @@ def _auth_value(args: argparse.Namespace) -> str | None:
 
 
 def _describe(error: ValidationError) -> str:
+    """``config.timeout (--timeout-ms): <what is wrong>``: the field as in the file, the flag."""
     first = error.errors()[0]
-    location = [str(part) for part in first["loc"]]
-    flag = next((_FLAG_OF_FIELD[p] for p in reversed(location) if p in _FLAG_OF_FIELD), None)
+    field = field_path(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
-    return f"{flag}: {message}" if flag else message
+    if field == "(record)":
+        return message
+    flag = next(
+        (f for key, f in _FLAG_OF_FIELD.items() if field == key or field.startswith(key + ".")),
+        None,
+    )
+    return f"{field} ({flag}): {message}" if flag else f"{field}: {message}"
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -223,6 +285,7 @@ def cmd_get(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
+    _check_flags_fit(args, ConnectorType(args.type), args.name)
     data: dict[str, Any] = {"name": args.name, "type": args.type, "base_url": args.base_url}
     if args.auth_type:
         data["auth_type"] = args.auth_type
@@ -249,16 +312,10 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     auth_value = _auth_value(args)
     if auth_value is not None:
         data["auth_value"] = auth_value
+    _check_flags_fit(args, ConnectorType(args.type or current.type), current.name)
     changes = _config_changes(args)
     if changes:
-        config = (
-            current.config.model_dump(mode="json", by_alias=True)
-            if current.config is not None
-            else {}
-        )
-        if "headers" in changes:
-            changes["headers"] = {**config.get("headers", {}), **changes["headers"]}
-        data["config"] = {**config, **changes}
+        data["config"] = changes  # merged into the stored config by the store, under its lock
     if not data:
         raise UsageError("nothing to change: give at least one flag such as --base-url")
     updated = store.update(current.id, data)
@@ -330,21 +387,47 @@ def cmd_invoke(store: ConnectorStore, args: argparse.Namespace) -> int:
 Command = Callable[[ConnectorStore, argparse.Namespace], int]
 
 
+class Commands:
+    """Where subcommands are added: the built-in ones and those of ``SUBCOMMAND_MODULES``."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers = subparsers  # argparse's, for commands that nest their own actions
+        self.common = common  # the parent parser that adds --file
+
+    def add(
+        self, name: str, func: Command, help_text: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
+        """A subcommand that takes ``--file`` (and ``--json``) and runs ``func(store, args)``."""
+        sub: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, parents=[self.common], help=help_text, description=help_text
+        )
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+        sub.set_defaults(func=func)
+        return sub
+
+
+def _version() -> str:
+    from pytest_connectors import __version__
+
+    return f"{PROG} {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     file_help = "connector file (default: $PYTEST_CONNECTORS_FILE, else ./data/connectors.json)"
     common = _Parser(add_help=False)
     # SUPPRESS: a --file given before the command is not reset by the command's own default.
     common.add_argument("--file", metavar="PATH", default=argparse.SUPPRESS, help=file_help)
     parser = _Parser(prog=PROG, description="Manage, test and invoke the connectors of a project.")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--file", metavar="PATH", help=file_help)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def add(name: str, func: Command, help_text: str, json_flag: bool = True) -> Any:
-        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
-        if json_flag:
-            sub.add_argument("--json", action="store_true", help="machine-readable output")
-        sub.set_defaults(func=func)
-        return sub
+    commands = Commands(
+        parser.add_subparsers(
+            dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+        ),
+        common,
+    )
+    add = commands.add
 
     add("types", cmd_types, "list the connector types")
     add("list", cmd_list, "list the connectors")
@@ -363,10 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--message", "-m", action="append", required=True, help="a user message (repeatable)"
     )
     invoke.add_argument("--run-id", help="langgraph: continue this conversation thread")
-    add_service_commands(commands, common)
-    from pytest_connectors.cli import imports  # its commands: imports, jobs, conversations, ...
-
-    imports.register(SimpleNamespace(add=add))
+    add_service_commands(commands.subparsers, commands.common)
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(f"pytest_connectors.cli.{module}").register(commands)
     return parser
 
 
@@ -375,9 +457,27 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
+def _check_text(argv: Sequence[str]) -> None:
+    """Arguments that are not UTF-8 reach Python as lone surrogates, which no file can hold."""
+    for position, arg in enumerate(argv, 1):
+        if any("\ud800" <= char <= "\udfff" for char in arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            _fail(f"argument {position} ({shown!r}) is not valid UTF-8 text; retype it")
+
+
+def _say_waiting(lock_path: Path) -> None:
+    print(
+        f"{PROG}: waiting for another process to finish writing (lock {lock_path})...",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _check_text(argv)
     args = build_parser().parse_args(argv)
-    store = ConnectorStore(args.file)
+    store = ConnectorStore(args.file, on_lock_wait=_say_waiting)
     try:
         code: int = args.func(store, args)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ know (``extra="allow"``) so rewriting a file never drops another tool's data.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,13 +21,14 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from pytest_connectors._support.secrets import mask
+from pytest_connectors._support.secrets import mask, mask_fields, mask_url
 
 
 class ConnectorType(StrEnum):
@@ -93,14 +95,29 @@ class _Record(CamelModel):
         return data
 
 
+def _masked_unknown(model: BaseModel, key: str | None, value: Any) -> Any:
+    """A key this package does not know, with a secret-looking name, hides its literal value."""
+    if key is not None and key not in type(model).model_fields:
+        return mask_fields({key: value})[key]
+    return value
+
+
 class _CommonConfig(_Record):
     headers: dict[str, str] | None = None
-    timeout: int | float | None = Field(default=None, gt=0, description="Request timeout in ms.")
+    timeout: int | float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Request timeout in ms."
+    )
     retries: int | None = Field(default=None, ge=0, le=10)
     retry_backoff_ms: float | None = Field(default=None, ge=0)
     max_response_bytes: int | None = Field(
         default=None, gt=0, description="Largest reply read, after decompression (10 MB)."
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Literal values of secret-looking headers (and unknown keys) are masked, as in the CLI.
+        for key, value in super().__repr_args__():
+            masked = mask_fields(value) if key == "headers" and isinstance(value, dict) else value
+            yield key, _masked_unknown(self, key, masked)
 
 
 class HttpConnectorConfig(_CommonConfig):
@@ -130,14 +147,15 @@ _CONFIG_CLASS: dict[str, type[_CommonConfig]] = {
 }
 
 
-def _coerce_config(data: Any) -> Any:
-    """Pick the config class from the connector's type instead of guessing from the union."""
-    if isinstance(data, dict):
-        config = data.get("config")
-        kind = data.get("type")
-        if isinstance(config, dict) and isinstance(kind, str) and kind in _CONFIG_CLASS:
-            data = {**data, "config": _CONFIG_CLASS[kind].model_validate(config)}
-    return data
+def _config_of_type(value: Any, info: ValidationInfo) -> Any:
+    """Pick the config class from the connector's type instead of guessing from the union.
+
+    Validated as a field (``type`` comes first), so a problem is reported at ``config.timeout``.
+    """
+    kind = info.data.get("type")
+    if isinstance(value, dict) and kind is not None and str(kind) in _CONFIG_CLASS:
+        return _CONFIG_CLASS[str(kind)].model_validate(value)
+    return value
 
 
 def _check_config(kind: ConnectorType | None, config: ConnectorConfig | None) -> None:
@@ -157,24 +175,48 @@ def _check_base_url(value: str) -> str:
     value = value.strip()
     if not value.startswith(("http://", "https://", "${")):
         raise ValueError("must start with http:// or https:// (or be a ${VARIABLE})")
+    if any(char.isspace() for char in value):
+        raise ValueError("must not contain spaces (encode them as %20)")
+    if value.startswith("http"):
+        rest = value.split("://", 1)[1]
+        host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+        if not host or host.startswith(":"):
+            raise ValueError(f"has no host: expected e.g. {value.split('://')[0]}://127.0.0.1:8000")
     return value
 
 
 BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 
 
-class _ConnectorFields(_Record):
-    @model_validator(mode="before")
-    @classmethod
-    def _config_by_type(cls, data: Any) -> Any:
-        return _coerce_config(data)
+def _check_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        raise ValueError("must not contain control characters (newlines, tabs, escapes)")
+    return value
 
+
+NewName = Annotated[str, Field(min_length=1), AfterValidator(_check_name)]
+
+
+class _ConnectorFields(_Record):
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
-            yield key, (mask(value) if key == "auth_value" and value is not None else value)
+            if key == "auth_value" and value is not None:
+                value = mask(value)
+            elif key == "base_url" and isinstance(value, str):
+                value = mask_url(value)
+            yield key, _masked_unknown(self, key, value)
 
 
-class Connector(_ConnectorFields):
+class _TypedConfig(_ConnectorFields):
+    @field_validator("config", mode="before", check_fields=False)
+    @classmethod
+    def _config_by_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return _config_of_type(value, info)
+
+
+class Connector(_TypedConfig):
     """A named way to reach an agent, as stored in the connector file (immutable)."""
 
     model_config = ConfigDict(frozen=True)
@@ -195,8 +237,8 @@ class Connector(_ConnectorFields):
         return self
 
 
-class CreateConnectorInput(_ConnectorFields):
-    name: str = Field(min_length=1)
+class CreateConnectorInput(_TypedConfig):
+    name: NewName
     type: ConnectorType
     base_url: BaseUrl
     auth_type: AuthType | None = None
@@ -210,14 +252,29 @@ class CreateConnectorInput(_ConnectorFields):
 
 
 class UpdateConnectorInput(_ConnectorFields):
-    """Fields to change; only the fields that are set are applied."""
+    """Fields to change; only the fields that are set are applied.
 
-    name: str | None = Field(default=None, min_length=1)
+    ``config`` is a patch merged into the stored config key by key (``headers`` name by name);
+    ``None`` clears a field or key. See ``pytest_connectors.registry.merge``.
+    """
+
+    name: NewName | None = None
     type: ConnectorType | None = None
     base_url: BaseUrl | None = None
     auth_type: AuthType | None = None
     auth_value: str | None = None
-    config: ConnectorConfig | None = None
+    config: dict[str, Any] | None = None
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _config_patch(cls, value: Any) -> Any:
+        if isinstance(value, BaseModel):  # a whole config object: the fields it was given
+            return value.model_dump(by_alias=True, exclude_unset=True)
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, (mask_fields(value) if key == "config" and value else value)
 
 
 class ContentBlock(BaseModel):

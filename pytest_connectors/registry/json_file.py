@@ -1,23 +1,31 @@
 """The connector registry: a JSON array of connector records in one file.
 
 Reads are lock-free (writes are atomic renames) and cached until the file changes on disk.
-Every write re-reads the file under a cross-process lock, so concurrent writers never lose an
-update, and a file that cannot be parsed is reported and never overwritten.
+Every write takes a cross-process lock on ``<file>.lock``, re-reads the file from disk, applies
+its change and renames a new file into place, so concurrent writers never lose an update. A
+file that cannot be parsed is reported and never overwritten.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
+import logging
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from pytest_connectors._support.atomic import atomic_write, file_lock
+from pytest_connectors._support.atomic import (
+    LockTimeout,
+    atomic_write,
+    file_lock,
+    remove_stale_temp_files,
+)
 from pytest_connectors._support.paths import ENV_FILE, resolve_path
 from pytest_connectors.errors import (
     ConnectorFileError,
@@ -30,12 +38,14 @@ from pytest_connectors.models.connector import (
     UpdateConnectorInput,
     utc_now,
 )
+from pytest_connectors.registry.fields import field_path
+from pytest_connectors.registry.merge import apply_update
 
 __all__ = ["ENV_FILE", "ConnectorStore", "dump_connectors", "parse_connectors", "resolve_path"]
 
-
-def _field_path(location: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in location) or "(record)"
+LOCK_TIMEOUT_S = 30.0
+LOCK_NOTICE_S = 1.0
+_log = logging.getLogger("pytest_connectors.registry")
 
 
 def _validation_problem(index: int, record: Any, error: ValidationError) -> str:
@@ -43,7 +53,12 @@ def _validation_problem(index: int, record: Any, error: ValidationError) -> str:
     name = record.get("name") if isinstance(record, dict) else None
     label = f"record {index}" + (f" ({name!r})" if isinstance(name, str) else "")
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{label}, field {_field_path(first['loc'])!r}: {first['msg']}{more}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{label}, field {field_path(first['loc'])!r}: {message}{more}"
+
+
+def _log_wait(lock_path: Path) -> None:
+    _log.warning("waiting for %s: another process is writing the connector file", lock_path)
 
 
 def parse_connectors(data: bytes, path: Path) -> list[Connector]:
@@ -52,6 +67,8 @@ def parse_connectors(data: bytes, path: Path) -> list[Connector]:
         return []
     try:
         records = json.loads(data)
+    except RecursionError:
+        raise ConnectorFileError(path, "JSON nested too deeply to read") from None
     except UnicodeDecodeError as exc:
         raise ConnectorFileError(
             path, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
@@ -70,13 +87,23 @@ def parse_connectors(data: bytes, path: Path) -> list[Connector]:
             connectors.append(Connector.model_validate(record))
         except ValidationError as exc:
             raise ConnectorFileError(path, _validation_problem(index, record, exc)) from None
+        except RecursionError:
+            raise ConnectorFileError(path, f"record {index} is nested too deeply") from None
     names: set[str] = set()
+    ids: set[str] = set()
     for index, connector in enumerate(connectors):
         if connector.name in names:
             raise ConnectorFileError(
                 path, f"record {index}: the name {connector.name!r} is used twice"
             )
+        if connector.id in ids:
+            raise ConnectorFileError(
+                path,
+                f"record {index} ({connector.name!r}): the id {connector.id!r} is used twice; "
+                "give one of them a new id",
+            )
         names.add(connector.name)
+        ids.add(connector.id)
     return connectors
 
 
@@ -86,10 +113,23 @@ def dump_connectors(connectors: list[Connector]) -> bytes:
 
 
 class ConnectorStore:
-    """The connectors of one file. Cheap to create; it touches the disk only when used."""
+    """The connectors of one file. Cheap to create; it touches the disk only when used.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    A writer waits for another process's write: ``on_lock_wait(lock_path)`` is called once after
+    a second (default: a logged warning), and after ``lock_timeout_s`` the write fails with
+    :class:`~pytest_connectors.errors.ConnectorFileError`, the file unchanged.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+        on_lock_wait: Callable[[Path], None] | None = None,
+    ) -> None:
         self.path = resolve_path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._on_lock_wait = on_lock_wait or _log_wait
         self._cache_key: tuple[int, int, int] | None = None
         self._cache: builtins.list[Connector] = []
         self._index: dict[str, Connector] = {}  # ids and names of the cached records
@@ -97,22 +137,49 @@ class ConnectorStore:
     def __repr__(self) -> str:
         return f"ConnectorStore({str(self.path)!r})"
 
-    def _read(self) -> builtins.list[Connector]:
+    def _read(self, *, fresh: bool = False) -> builtins.list[Connector]:
+        """The file's connectors; ``fresh`` re-reads it whatever the cache holds."""
         try:
             stat = self.path.stat()
+            key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if fresh or key != self._cache_key:
+                data = self.path.read_bytes()
         except FileNotFoundError:
             self._cache_key, self._cache, self._index = None, [], {}
             return self._cache
-        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        if key != self._cache_key:
-            self._cache = parse_connectors(self.path.read_bytes(), self.path)
+        except OSError as exc:
+            raise ConnectorFileError(self.path, f"cannot read it: {_reason(exc)}") from None
+        if fresh or key != self._cache_key:
+            self._cache_key = None  # stays unset if the new content cannot be parsed
+            self._cache = parse_connectors(data, self.path)
             self._index = {c.name: c for c in self._cache} | {c.id: c for c in self._cache}
             self._cache_key = key
         return self._cache
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[builtins.list[Connector]]:
+        """The latest connectors on disk, read under the write lock."""
+        try:
+            with file_lock(
+                self.path,
+                timeout_s=self.lock_timeout_s,
+                notice_after_s=LOCK_NOTICE_S,
+                on_wait=self._on_lock_wait,
+            ):
+                remove_stale_temp_files(self.path)
+                yield self._read(fresh=True)
+        except LockTimeout as exc:
+            raise ConnectorFileError(
+                self.path,
+                f"another process held the lock {exc.lock_path} for {exc.waited_s:g} s; "
+                "wait for it to finish (or stop it)",
+            ) from None
+        except OSError as exc:
+            raise ConnectorFileError(self.path, f"cannot write it: {_reason(exc)}") from None
+
     def _write(self, connectors: builtins.list[Connector]) -> None:
-        atomic_write(self.path, dump_connectors(connectors))
         self._cache_key = None
+        atomic_write(self.path, dump_connectors(connectors))
 
     def list(self) -> list[Connector]:
         return list(self._read())
@@ -136,8 +203,7 @@ class ConnectorStore:
 
     def create(self, data: CreateConnectorInput | Mapping[str, Any]) -> Connector:
         request = CreateConnectorInput.model_validate(data)
-        with file_lock(self.path):
-            connectors = self._read()
+        with self._locked() as connectors:
             if any(c.name == request.name for c in connectors):
                 raise DuplicateConnectorNameError(request.name)
             now = utc_now()
@@ -155,10 +221,13 @@ class ConnectorStore:
     def update(
         self, connector_id: str, data: UpdateConnectorInput | Mapping[str, Any]
     ) -> Connector | None:
-        """Apply the fields that are set (``None`` clears an optional field)."""
+        """Apply the fields that are set (``None`` clears an optional field).
+
+        ``config`` is merged into the stored one (see :mod:`pytest_connectors.registry.merge`),
+        on the file as it is when the lock is held, so concurrent updates all land.
+        """
         change = UpdateConnectorInput.model_validate(data)
-        with file_lock(self.path):
-            connectors = self._read()
+        with self._locked() as connectors:
             index = next((i for i, c in enumerate(connectors) if c.id == connector_id), None)
             if index is None:
                 return None
@@ -167,23 +236,22 @@ class ConnectorStore:
             if renamed and any(c.name == change.name for c in connectors):
                 assert change.name is not None
                 raise DuplicateConnectorNameError(change.name)
-            merged = current.model_dump(by_alias=False)
-            for field in change.model_fields_set:
-                value = getattr(change, field)
-                if value is None:
-                    merged.pop(field, None)
-                else:
-                    merged[field] = value
-            merged["updated_at"] = utc_now()
-            updated = Connector.model_validate(merged)
+            updated = apply_update(current, change, utc_now())
             self._write([*connectors[:index], updated, *connectors[index + 1 :]])
         return updated
 
     def delete(self, connector_id: str) -> bool:
-        with file_lock(self.path):
-            connectors = self._read()
+        with self._locked() as connectors:
             remaining = [c for c in connectors if c.id != connector_id]
             if len(remaining) == len(connectors):
                 return False
             self._write(remaining)
         return True
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, IsADirectoryError):
+        return "it is a directory; give the path of a JSON file"
+    if isinstance(error, NotADirectoryError | FileExistsError):
+        return "a part of the path is a file, not a directory"
+    return error.strerror or type(error).__name__
