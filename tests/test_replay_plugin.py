@@ -64,17 +64,17 @@ def thread_count(server: LangGraphDevServer) -> int:
     return len(reply.json())
 
 
-@pytest.fixture
-def project(
+def agents_project(
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
-    langgraph_server: LangGraphDevServer,
-    changed_server: LangGraphDevServer,
+    prod: LangGraphDevServer,
+    changed: LangGraphDevServer,
 ) -> pytest.Pytester:
+    """A user's project whose connectors are "Prod Agent" and "Changed Agent"."""
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
     write_ini(pytester)
     store = ConnectorStore(pytester.path / "data" / "connectors.json")
-    for name, server in [("Prod Agent", langgraph_server), ("Changed Agent", changed_server)]:
+    for name, server in [("Prod Agent", prod), ("Changed Agent", changed)]:
         store.create(
             {
                 "name": name,
@@ -83,6 +83,17 @@ def project(
                 "config": {"assistantId": "agent"},
             }
         )
+    return pytester
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    langgraph_server: LangGraphDevServer,
+    changed_server: LangGraphDevServer,
+) -> pytest.Pytester:
+    agents_project(pytester, monkeypatch, langgraph_server, changed_server)
     shutil.copytree(CASES, pytester.path / "cases")
     pytester.makepyfile(test_replay=TEST_MODULE)
     return pytester

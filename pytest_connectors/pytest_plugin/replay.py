@@ -524,7 +524,12 @@ def pytest_runtest_makereport(
 
             connector = str(params.params.get("connector_name", ""))  # type: ignore[union-attr]
             report.replay_calls = [  # type: ignore[attr-defined]
-                {"test": item.nodeid, "connector": connector, "turns": turns_of_result(result)}
+                {
+                    "test": item.nodeid,
+                    "connector": connector,
+                    "agent": case.conversation.agent_id if case.conversation else None,
+                    "turns": turns_of_result(result),
+                }
             ]
     return report
 

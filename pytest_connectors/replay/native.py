@@ -1,6 +1,7 @@
 """A test session's own agent calls as conversations of origin ``native``, for the database.
 
-One conversation per test and connector: its turns in order with latency, errors and tool calls
+One conversation per test and connector, for the agent the replayed case was recorded from (else
+the connector's name): its turns in order with latency, errors and tool calls
 (replayed cases also carry the user messages, answers and tool arguments), and in its metadata
 the test id, the connector, the pytest session id, the git revision when known and the test's
 outcome. Built from the JSON records that reach the controller, so xdist runs write the same.
@@ -83,13 +84,13 @@ def native_conversations(
     conversations = []
     for key in sorted(set(grouped) | set(rich)):
         test, connector = key
+        agent = connector
         if key in rich:
             turns = [RecordedTurn.model_validate(t) for t in rich[key]["turns"]]
-            outcome = rich[key].get("outcome")
+            agent = rich[key].get("agent") or connector
         else:
             turns = _turns_of_records(grouped[key])
-            outcome = None
-        outcome = (outcomes or {}).get(test, outcome)
+        outcome = (outcomes or {}).get(test)
         metadata: dict[str, Any] = {
             "test": test,
             "connector": connector,
@@ -101,6 +102,7 @@ def native_conversations(
         conversations.append(
             Conversation(
                 id=str(uuid.uuid5(NAMESPACE, f"{session_id}|{test}|{connector}")),
+                agent_id=agent,
                 thread_key=f"{test}|{connector}",
                 origin="native",
                 started_at=now,

@@ -1,68 +1,60 @@
 """Where cases come from: a folder or file of frozen cases, or an import connector's data.
 
-The data is read through the import facade (``pytest_connectors.imports.facade.Imports``), on a
-local database (``db=``) or on the service (``url=`` and ``api_key=``); both answer the same
-``conversations.list`` pages, so this module does not care which one it is.
+The data is read through the import facade (:class:`~pytest_connectors.imports.facade.Imports`),
+whatever its backend: the local database or the service answer the same pages.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any, Protocol
 
+from pytest_connectors.imports.backend import Origin
+from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation, UserSession
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.frozen import read_cases
 
-PAGE = 200
-
-
-class _Page(Protocol):
-    items: list[Conversation]
-    next_cursor: str | None
+PAGE = 500  # the most one page of the facade holds
 
 
 def cases_from_path(path: str | os.PathLike[str]) -> list[ReplayCase]:
     return read_cases(path)
 
 
-def _pages(imports: Any, **filters: Any) -> Iterator[Conversation]:
+def conversations_of(
+    imports: Imports,
+    *,
+    connector: str | None = None,
+    agent_id: str | None = None,
+    origin: Origin | None = "imported",
+    limit: int | None = None,
+) -> Iterator[Conversation]:
+    """Every matching conversation, newest first, page after page (at most ``limit``)."""
     cursor: str | None = None
-    while True:
-        page = imports.conversations.list(limit=PAGE, cursor=cursor, **filters)
-        items = page if isinstance(page, list) else page.items
-        yield from items
-        cursor = None if isinstance(page, list) else page.next_cursor
+    left = limit
+    while left is None or left > 0:
+        size = PAGE if left is None else min(PAGE, left)
+        page = imports.conversations.list(
+            connector=connector, agent_id=agent_id, origin=origin, limit=size, cursor=cursor
+        )
+        yield from page.items
+        if left is not None:
+            left -= len(page.items)
+        cursor = page.next_cursor
         if not cursor:
             return
 
 
-def _sessions(imports: Any, conversation: Conversation) -> tuple[UserSession, ...]:
-    """Linked FullStory sessions, when the facade offers them."""
-    lookup = getattr(imports.conversations, "sessions", None)
-    if lookup is None:
-        return ()
-    found = lookup(conversation.id)
-    return tuple(item[1] if isinstance(item, tuple) else item for item in found)
-
-
-def conversations_of(
-    imports: Any,
-    *,
-    connector: str | None = None,
-    agent_id: str | None = None,
-    origin: str | None = "imported",
-) -> list[Conversation]:
-    return list(_pages(imports, connector=connector, agent_id=agent_id, origin=origin))
+def linked_sessions(imports: Imports, conversation: Conversation) -> tuple[UserSession, ...]:
+    return tuple(linked.session for linked in imports.conversations.get(conversation.id).sessions)
 
 
 def cases_from_imports(
-    imports: Any, connector: str, *, agent_id: str | None = None, with_sessions: bool = True
+    imports: Imports, connector: str, *, agent_id: str | None = None
 ) -> list[ReplayCase]:
-    """Every imported conversation of ``connector`` (a name or id) as a case."""
-    cases = []
-    for conversation in conversations_of(imports, connector=connector, agent_id=agent_id):
-        sessions = _sessions(imports, conversation) if with_sessions else ()
-        cases.append(ReplayCase.of(conversation, connector, sessions))
-    return cases
+    """Every imported conversation of ``connector`` (a name or id), with its linked sessions."""
+    return [
+        ReplayCase.of(conversation, connector, linked_sessions(imports, conversation))
+        for conversation in conversations_of(imports, connector=connector, agent_id=agent_id)
+    ]

@@ -1,0 +1,240 @@
+"""Replay on authentic data: the example agent traced into the LangSmith fake, imported, replayed.
+
+The traced `langgraph dev` posts real runs to the fake; an import connector syncs them into a
+SQLite database; `@pytest.mark.replay(source=...)` replays them against the same agent (all
+pass) and against a changed copy (the weather turns fail where they asked about the weather).
+The conversations are then exported as frozen cases and replayed with the database gone.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fakes.fixtures import TRACED_PROJECT
+from fakes.langsmith import API_KEY, LangSmithServer
+from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
+from test_replay_plugin import agents_project, changed_server, literal
+
+from pytest_connectors.imports.facade import Imports
+from pytest_connectors.models.imports import JobStatus
+from pytest_connectors.replay.export import export_conversations
+from pytest_connectors.servers.launch import LangGraphDevServer
+
+__all__ = ["changed_server"]  # a fixture, shared with the plugin tests
+
+EMAIL = "ada.lovelace@example.com"
+THREADS = {
+    "weather": ["What's the weather in Paris?", "What's the weather in Tokyo?"],
+    "name": [f"My name is Ada, write to {EMAIL}", "What is my name?", "weather in London"],
+    "chat": ["hello", "thanks"],
+}
+IMPORT_CONNECTOR = "LangSmith prod"
+
+
+@dataclass(frozen=True)
+class Imported:
+    db: Path
+    threads: dict[str, str]  # our name -> the thread id LangGraph traced
+
+
+@pytest.fixture(scope="module")
+def imported(
+    tmp_path_factory: pytest.TempPathFactory,
+    traced_langgraph_server: LangGraphDevServer,
+    langsmith_server: LangSmithServer,
+) -> Iterator[Imported]:
+    langsmith_server.fake.reset()
+    threads = {name: str(uuid.uuid4()) for name in THREADS}
+    for name, texts in THREADS.items():
+        send_turns(traced_langgraph_server, threads[name], texts)
+    wait_for_finished_roots(langsmith_server, sum(len(t) for t in THREADS.values()))
+    db = tmp_path_factory.mktemp("imported") / "connectors.db"
+    with Imports(db=db) as imports:
+        connector = imports.connectors.create(
+            {
+                "agentId": "support-bot",
+                "name": IMPORT_CONNECTOR,
+                "category": "llm-tracing",
+                "provider": "langsmith",
+                "config": {
+                    "apiKey": API_KEY,
+                    "projectName": TRACED_PROJECT,
+                    "apiUrl": langsmith_server.url,
+                },
+            }
+        )
+        job = imports.connectors.connect(connector.id).job
+        assert imports.jobs.wait(job.id, timeout=120).status is JobStatus.SUCCEEDED
+    yield Imported(db, threads)
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    langgraph_server: LangGraphDevServer,
+    changed_server: LangGraphDevServer,
+) -> pytest.Pytester:
+    return agents_project(pytester, monkeypatch, langgraph_server, changed_server)
+
+
+SOURCE_TEST = f"""
+import pytest
+
+@pytest.mark.replay(source={IMPORT_CONNECTOR!r})
+def test_production(replay):
+    replay.run().assert_matches()
+"""
+
+
+def test_imported_conversations_pass_against_the_agent_that_produced_them(
+    project: pytest.Pytester, imported: Imported
+) -> None:
+    project.makepyfile(test_source=SOURCE_TEST)
+    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={imported.db}")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["3 cases: 3 passed, 0 failed, 0 skipped"])
+
+
+def test_a_changed_agent_fails_where_the_weather_was_asked(
+    project: pytest.Pytester, imported: Imported
+) -> None:
+    project.makepyfile(test_source=SOURCE_TEST)
+    result = project.runpytest("--connector", "Changed Agent", f"--connectors-db={imported.db}")
+    result.assert_outcomes(passed=1, failed=2)
+    weather, name = imported.threads["weather"], imported.threads["name"]
+    result.stdout.fnmatch_lines_random(
+        [
+            literal(
+                f"  diverged at turn 1 of 2: test_source.py::test_production"
+                f"[Changed Agent-{weather}]"
+            ),
+            literal(
+                f"  diverged at turn 3 of 3: test_source.py::test_production[Changed Agent-{name}]"
+            ),
+            '*    production: get_weather({"city": "London"}) -> answer '
+            '"The weather in London is cloudy, 15°C." (* ms)',
+            '*    candidate:  get_forecast({"city": "London"}) -> *',
+        ]
+    )
+
+
+def test_where_and_limit_select_imported_cases(
+    project: pytest.Pytester, imported: Imported
+) -> None:
+    project.makepyfile(
+        test_source=f"""
+        import pytest
+
+        @pytest.mark.replay(source={IMPORT_CONNECTOR!r}, where={{"tool": "get_weather"}})
+        def test_weather(replay):
+            assert any(call.name == "get_weather" for t in replay.case.turns for t in [t]
+                       for call in t.tool_calls)
+
+        @pytest.mark.replay(source={IMPORT_CONNECTOR!r}, limit=1, seed=7)
+        def test_sampled(replay):
+            pass
+        """
+    )
+    result = project.runpytest(
+        "--connector", "Prod Agent", f"--connectors-db={imported.db}", "--co", "-q"
+    )
+    ids = [line for line in result.stdout.lines if "::" in line]
+    weather_ids = sorted(i for i in ids if "test_weather" in i)
+    assert weather_ids == sorted(
+        f"test_source.py::test_weather[Prod Agent-{imported.threads[n]}]"
+        for n in ("weather", "name")
+    )
+    assert len([i for i in ids if "test_sampled" in i]) == 1
+
+
+def test_export_then_replay_without_the_database(
+    project: pytest.Pytester, imported: Imported, tmp_path: Path
+) -> None:
+    db_copy = tmp_path / "copy.db"
+    db_copy.write_bytes(imported.db.read_bytes())
+    cases = project.path / "cases"
+    with Imports(db=db_copy) as imports:
+        written = export_conversations(imports, cases, connector=IMPORT_CONNECTOR)
+    assert sorted(p.stem for p in written) == sorted(imported.threads.values())
+    for path in written:
+        text = path.read_text()
+        assert EMAIL not in text and API_KEY not in text
+    named = json.loads((cases / f"{imported.threads['name']}.json").read_text())
+    assert named["conversation"]["turns"][0]["userMessages"] == ["My name is Ada, write to ****"]
+    db_copy.unlink()
+
+    project.makepyfile(
+        test_frozen="""
+        import pytest
+
+        @pytest.mark.replay(path="cases")
+        def test_frozen(replay):
+            replay.run().assert_matches()
+        """
+    )
+    result = project.runpytest("--connector", "Prod Agent")
+    result.assert_outcomes(passed=3)
+
+
+def test_the_session_writes_its_calls_as_native_conversations(
+    project: pytest.Pytester, imported: Imported, tmp_path: Path
+) -> None:
+    db_copy = tmp_path / "mixed.db"
+    db_copy.write_bytes(imported.db.read_bytes())
+    project.makepyfile(
+        test_mixed=f"""
+        import pytest
+
+        @pytest.mark.replay(source={IMPORT_CONNECTOR!r}, where={{"min_turns": 3}})
+        def test_replayed(replay):
+            replay.run().assert_matches()
+
+        def test_plain(conversation):
+            conversation.send("hello")
+        """
+    )
+    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={db_copy}")
+    result.assert_outcomes(passed=2)
+    with Imports(db=db_copy) as imports:
+        native = imports.conversations.list(origin="native").items
+        imported_ones = imports.conversations.list(origin="imported").items
+    assert len(imported_ones) == 3
+    # Earlier sessions of this module wrote theirs to the same database: one session each.
+    ours = [c for c in native if c.metadata["test"].startswith("test_mixed.py::")]
+    by_test = {c.metadata["test"]: c for c in ours}
+    assert len(ours) == 2
+    replayed = by_test[f"test_mixed.py::test_replayed[Prod Agent-{imported.threads['name']}]"]
+    assert replayed.agent_id == "support-bot"
+    assert replayed.metadata["outcome"] == "passed"
+    assert replayed.metadata["connector"] == "Prod Agent"
+    assert [t.user_messages for t in replayed.turns][2] == ["weather in London"]
+    assert [c.name for c in replayed.turns[2].tool_calls] == ["get_weather"]
+    assert all(t.latency_ms and t.latency_ms > 0 for t in replayed.turns)
+    plain = by_test["test_mixed.py::test_plain[Prod Agent]"]
+    assert plain.agent_id == "Prod Agent" and len(plain.turns) == 1
+    assert {c.metadata["sessionId"] for c in ours} == {replayed.metadata["sessionId"]}
+
+
+def test_a_failed_native_write_is_a_warning_not_a_failure(
+    project: pytest.Pytester, tmp_path: Path
+) -> None:
+    not_a_db = tmp_path / "folder.db"
+    not_a_db.mkdir()
+    project.makepyfile(
+        test_plain="""
+        def test_plain(conversation):
+            conversation.send("hello")
+        """
+    )
+    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={not_a_db}")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [f"WARNING pytest-connectors: 1 native trace(s) were not written to {not_a_db}: *"]
+    )
