@@ -70,7 +70,8 @@ def wait(
     """The job once it has finished; :class:`JobTimeoutError` if ``timeout`` seconds pass first.
 
     ``run_here(job_id, seconds_left)`` runs queued jobs in this process (the embedded default:
-    nothing else has to run); jobs claimed by a worker elsewhere are polled.
+    nothing else has to run), and takes over a job whose worker's lease ran out; a job a live
+    worker elsewhere holds is polled.
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
@@ -84,6 +85,7 @@ def wait(
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise JobTimeoutError(job.id, job.status.value, timeout or 0)
-        if run_here is not None and job.status is JobStatus.QUEUED and run_here(job_id, left):
+        # A running job is claimable here too once its worker's lease has run out (it died).
+        if run_here is not None and run_here(job_id, left):
             continue
         time.sleep(POLL_INTERVAL if left is None else max(0.0, min(POLL_INTERVAL, left)))
