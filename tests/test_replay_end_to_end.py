@@ -9,6 +9,8 @@ The conversations are then exported as frozen cases and replayed with the databa
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from test_replay_plugin import agents_project, changed_server, literal
 
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
-from pytest_connectors.replay.export import export_conversations
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 __all__ = ["changed_server"]  # a fixture, shared with the plugin tests
@@ -159,15 +160,37 @@ def test_export_then_replay_without_the_database(
     db_copy = tmp_path / "copy.db"
     db_copy.write_bytes(imported.db.read_bytes())
     cases = project.path / "cases"
-    with Imports(db=db_copy) as imports:
-        written = export_conversations(imports, cases, connector=IMPORT_CONNECTOR)
+    export = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_connectors.cli",
+            "conversations",
+            "export",
+            "--connector",
+            IMPORT_CONNECTOR,
+            "--out",
+            str(cases),
+            "--db",
+            str(db_copy),
+            "--redact",
+            "Tokyo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert export.returncode == 0, export.stderr
+    assert export.stdout.splitlines()[-1] == f"Exported 3 conversation(s) to {cases} (redacted)."
+    written = sorted(cases.glob("*.json"))
     assert sorted(p.stem for p in written) == sorted(imported.threads.values())
     for path in written:
         text = path.read_text()
-        assert EMAIL not in text and API_KEY not in text
+        assert EMAIL not in text and API_KEY not in text and "Tokyo" not in text
     named = json.loads((cases / f"{imported.threads['name']}.json").read_text())
     assert named["conversation"]["turns"][0]["userMessages"] == ["My name is Ada, write to ****"]
     db_copy.unlink()
+    (cases / f"{imported.threads['weather']}.json").unlink()  # Tokyo was redacted: no longer true
 
     project.makepyfile(
         test_frozen="""
@@ -179,7 +202,29 @@ def test_export_then_replay_without_the_database(
         """
     )
     result = project.runpytest("--connector", "Prod Agent")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=2)
+
+
+def test_export_mistakes_are_one_line_usage_errors(imported: Imported, tmp_path: Path) -> None:
+    def export(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest_connectors.cli", "conversations", "export"]
+        return subprocess.run(
+            [*command, f"--db={imported.db}", *args], capture_output=True, text=True, timeout=60
+        )
+
+    (tmp_path / "file").write_text("")
+    for args, message in [
+        (["--out", str(tmp_path / "file")], "is a file; give a folder for the case files"),
+        (["--out", str(tmp_path), "--redact", "("], "--redact '(' is not a regular expression"),
+        (["--out", str(tmp_path), "--redact-hook", "nowhere"], "wants MODULE:FUNCTION"),
+        (["--out", str(tmp_path), "--connector", "nope"], "nope"),
+        (["--limit", "0", "--out", str(tmp_path)], "must be a whole number >= 1"),
+    ]:
+        done = export(*args)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert list(tmp_path.glob("*.json")) == []
 
 
 def test_the_session_writes_its_calls_as_native_conversations(

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
     EXIT_REMOTE_FAILURE,
@@ -590,6 +591,7 @@ def register(commands: Commands) -> None:
     _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
     ).add_argument("conversation", metavar="ID")
+    export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")
     _action(sessions, "list", cmd_sessions, "list sessions").add_argument(
