@@ -64,7 +64,7 @@ def _open(kind: str, agent: str | None, request: pytest.FixtureRequest) -> Impor
     if kind == "local":
         return Imports(request.getfixturevalue("local_db"), scope=Scope(TENANT, agent))
     server: ServiceProcess = request.getfixturevalue("service")
-    return Imports(backend=RemoteBackend(server.url, issue_key(server.db, TENANT, agent)))
+    return Imports(url=server.url, api_key=issue_key(server.db, TENANT, agent))
 
 
 @pytest.fixture
@@ -211,10 +211,16 @@ def test_a_tenant_scope_reaches_every_agent_of_the_tenant(
             tenant.connectors.create(_langsmith(None))
 
 
-def test_the_remote_backend_never_shows_its_key(service: ServiceProcess) -> None:
+def test_the_remote_backend_never_shows_its_key(
+    service: ServiceProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = issue_key(service.db, TENANT, "a1")
-    with Imports(backend=RemoteBackend(service.url, key)) as remote:
+    monkeypatch.setenv("PYTEST_CONNECTORS_API_KEY", key)
+    with Imports(url=service.url) as remote:
+        assert remote.connectors.list() == []
         assert key not in repr(remote.backend) and key not in repr(vars(remote))
+    with pytest.raises(InvalidInputError, match="either a database or a service URL"):
+        Imports("local.db", url=service.url)
     wrong = RemoteBackend(service.url, key[:-1] + ("x" if key[-1] != "x" else "y"))
     with pytest.raises(ServiceAuthError, match="refused the API key") as refused:
         wrong.list_connectors()

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.backend import (
     Backend,
     ConnectResult,
@@ -118,7 +119,9 @@ class Sessions:
 
 
 class Imports:
-    """Import connectors on the local database (``db``: path or URL) or on ``backend``."""
+    """Import connectors on the local database (``db``: path or URL), on a connectors service
+    (``url`` and ``api_key``, the key defaulting to ``$PYTEST_CONNECTORS_API_KEY``), or on
+    ``backend``."""
 
     def __init__(
         self,
@@ -127,7 +130,18 @@ class Imports:
         backend: Backend | None = None,
         scope: Scope | None = None,
         project_dir: Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
     ) -> None:
+        if url is not None and (db is not None or backend is not None or scope is not None):
+            raise InvalidInputError(
+                "give either a database or a service URL: with url= the service's API key "
+                "decides the scope"
+            )
+        if backend is None and url is not None:
+            from pytest_connectors.imports.remote import ENV_API_KEY, RemoteBackend
+
+            backend = RemoteBackend(url, api_key or os.environ.get(ENV_API_KEY, ""))
         if backend is None:
             from pytest_connectors.imports.local import LocalBackend
 
