@@ -35,7 +35,14 @@ class ServiceProcess(LocalServer):
 
     name = "pytest-connectors serve"
 
-    def __init__(self, db: str, *, workers: int = 1, port: int | None = None) -> None:
+    def __init__(
+        self,
+        db: str,
+        *,
+        workers: int = 1,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -54,7 +61,7 @@ class ServiceProcess(LocalServer):
             command,
             port=port,
             ready_path="/api/health",
-            env=child_env({"UVICORN_ACCESS_LOG": "true"}),
+            env=child_env(env),
             startup_timeout=60,
         )
         self.db = db

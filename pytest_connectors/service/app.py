@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -26,15 +27,17 @@ def create_app(
     db_url: str | None = None,
     *,
     workers: int = 1,
+    lease_seconds: float = 30.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The service over the database at ``db_url`` (a path or SQLAlchemy URL; the default file
     without one), running ``workers`` sync workers in threads while it serves (0: none, when
-    standalone ``pytest-connectors worker`` processes run the jobs)."""
+    standalone ``pytest-connectors worker`` processes run the jobs). A job whose worker died is
+    taken over ``lease_seconds`` after its last heartbeat."""
     if workers < 0:
         raise ValueError("workers must be 0 or more")
     store = Store(db_url)
-    pool = WorkerPool(store, workers)
+    pool = WorkerPool(store, workers, lease=timedelta(seconds=lease_seconds))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
