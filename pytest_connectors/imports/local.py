@@ -102,6 +102,16 @@ class LocalBackend:
             raise ImportConnectorNotFoundError(ref)
         return found
 
+    def _lock(self, connection: Connection, ref: str) -> ImportConnector:
+        """The connector, its row locked until the transaction ends (PostgreSQL; SQLite's write
+        transactions are serial already): a change computed from it is not based on a stale
+        read, and two calls cannot both see "no job queued" and queue one each."""
+        found = self._find(connection, ref)
+        locked = connector_rows.get(connection, self.scope, found.id, for_update=True)
+        if locked is None:  # deleted since it was found
+            raise ImportConnectorNotFoundError(ref)
+        return locked
+
     def list_connectors(self, agent_id: str | None = None) -> list[ImportConnector]:
         with self.store.read() as connection:
             found = connector_rows.list_all(connection, self.scope, agent_id=agent_id)
@@ -138,7 +148,7 @@ class LocalBackend:
     ) -> ImportConnector:
         change = parse_update(data)
         with self.store.begin() as connection:
-            current = self._find(connection, ref)
+            current = self._lock(connection, ref)
             values: dict[str, Any] = {"updated_at": utc_now()}
             if change.name is not None:
                 values["name"] = change.name
@@ -153,7 +163,7 @@ class LocalBackend:
 
     def connect(self, ref: str, config: Mapping[str, Any] | None = None) -> ConnectResult:
         with self.store.begin() as connection:
-            current = self._find(connection, ref)
+            current = self._lock(connection, ref)
             merged = merge_config(current.config, config or {})
             check_config(current.provider, merged)
             check_complete(current.model_copy(update={"config": merged}))
@@ -174,7 +184,7 @@ class LocalBackend:
     def disconnect(self, ref: str) -> ImportConnector:
         now = utc_now()
         with self.store.begin() as connection:
-            current = self._find(connection, ref)
+            current = self._lock(connection, ref)
             job_rows.cancel_queued(connection, current.id, now)
             job_rows.request_stop(connection, current.id, now)
             updated = connector_rows.update_fields(
@@ -196,7 +206,7 @@ class LocalBackend:
         if start is not None and end is not None and start >= end:
             raise InvalidInputError("from must be before to")
         with self.store.begin() as connection:
-            current = self._find(connection, ref)
+            current = self._lock(connection, ref)
             if current.status is not ConnectorStatus.CONNECTED:
                 raise InvalidInputError(
                     f"import connector {current.name!r} is disconnected; connect it first"
@@ -206,7 +216,7 @@ class LocalBackend:
 
     def delete_connector(self, ref: str) -> None:
         with self.store.begin() as connection:
-            current = self._find(connection, ref)
+            current = self._lock(connection, ref)
             connector_rows.delete_with_data(connection, self.scope, current.id)
 
     # -- jobs ------------------------------------------------------------------------------
