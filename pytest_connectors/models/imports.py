@@ -172,7 +172,10 @@ class UserSession(CamelModel):
     dead_clicks: int = 0
     error_clicks: int = 0
     page_urls: list[str] = Field(default_factory=list)
+    # Custom events as ``{"name", "at", "pageUrl", "properties"}``. A bounded number is kept per
+    # session (those naming a thread under a larger bound); ``custom_event_count`` counts them all.
     custom_events: list[dict[str, Any]] = Field(default_factory=list)
+    custom_event_count: int = 0
     missing: bool = False
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.fullstory import FullStoryServer
 from fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.servers.launch import LangGraphDevServer
 
@@ -44,3 +45,17 @@ def traced_langgraph_server(langsmith_server: LangSmithServer) -> Iterator[LangG
     }
     with LangGraphDevServer(EXAMPLES / "langgraph_agent", env=env) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def fullstory_server() -> Iterator[FullStoryServer]:
+    """The FullStory fake under uvicorn: API and download host on two free loopback ports."""
+    with FullStoryServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fullstory_fake(fullstory_server: FullStoryServer) -> FullStoryServer:
+    """The shared FullStory fake, emptied for this test: no events, exports, faults or log."""
+    fullstory_server.fake.reset()
+    return fullstory_server

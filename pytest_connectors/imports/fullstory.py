@@ -1,0 +1,516 @@
+"""FullStory sessions of a time window, through the asynchronous Segment Export.
+
+FullStory lists a window of data in bulk only this way: create an export (an operation), poll the
+operation until it completes, ask for the results' location (a signed URL on another host),
+download that gzip NDJSON file of events and fold the events into sessions. The API key is sent
+as ``Authorization: Basic <key>`` to the API host only, never to the download host: a signed URL
+needs no credentials, and that host is not FullStory's to trust with them.
+
+A checkpoint names the export and how many sessions were already handed over, so a retried job
+neither starts a second export nor hands the same page twice; an export that has expired since
+is replaced by a new one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from pytest_connectors._support.secrets import MASK, Redactor
+from pytest_connectors.client.retry import parse_retry_after
+from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
+from pytest_connectors.imports.gzip_ndjson import GzipNdjsonDecoder, MalformedExportError
+from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+
+__all__ = ["DEFAULT_API_URL", "FullStoryProvider"]
+
+DEFAULT_API_URL = "https://api.fullstory.com"
+PAGE_SIZE = 100
+MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is cut to this; the retry budget still applies
+_POLL_FIRST_S = 0.25
+_POLL_MAX_S = 15.0
+_CHUNK = 64 * 1024
+_BODY_EXCERPT = 200
+_CHECKPOINT_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Retry(Exception):
+    """One attempt failed in a way that may pass: wait (``hint`` seconds if the server said)."""
+
+    def __init__(self, code: str, reason: str, hint: float | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.hint = hint
+
+
+class _Gone(Exception):
+    """The operation or export the checkpoint names no longer exists."""
+
+
+class _LinkExpired(Exception):
+    """The download host refused the signed URL: it has expired."""
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    start: str
+    end: str
+    operation: str
+    export: str | None = None
+    done: int = 0  # sessions of the export already handed over
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "v": _CHECKPOINT_VERSION,
+                "window": [self.start, self.end],
+                "operation": self.operation,
+                "export": self.export,
+                "done": self.done,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, text: str | None, window: Window) -> _Checkpoint | None:
+        """The checkpoint if it is ours and for this window; anything else starts afresh."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            start, end = data["window"]
+            checkpoint = cls(
+                start=str(start),
+                end=str(end),
+                operation=str(data["operation"]),
+                export=None if data.get("export") is None else str(data["export"]),
+                done=max(0, int(data.get("done", 0))),
+            )
+        except (ValueError, TypeError, KeyError):
+            return None
+        if data.get("v") != _CHECKPOINT_VERSION or (start, end) != _window_key(window):
+            return None
+        return checkpoint
+
+
+def _window_key(window: Window) -> tuple[str, str]:
+    return window.start.isoformat(), window.end.isoformat()
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _in_utc(window: Window) -> Window:
+    """Times without a zone are UTC, as everywhere in the import path."""
+
+    def utc(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    return Window(start=utc(window.start), end=utc(window.end))
+
+
+class FullStoryProvider:
+    """The `Provider` for FullStory: pages of sessions (``kind="session"``) of a window."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_url: str | None = None,
+        segment_id: str = "everyone",
+        transport: httpx.BaseTransport | None = None,
+        timeout_s: float = 30.0,
+        operation_timeout_s: float = 600.0,
+        max_retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        org_id: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        """``org_id`` (the ``<org>`` of ``app.fullstory.com/ui/<org>/...``) makes session URLs."""
+        self._api_key = api_key
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.segment_id = segment_id
+        self.org_id = org_id
+        self.operation_timeout_s = operation_timeout_s
+        self.max_retries = max(0, max_retries)
+        self.page_size = max(1, page_size)
+        self._sleep = sleep
+        self._redactor = Redactor([api_key])
+        timeout = httpx.Timeout(timeout_s)
+        # Two clients: nothing the API host sets (headers, cookies) can reach the download host.
+        self._api = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
+        self._downloads = httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"FullStoryProvider(api_url={self.api_url!r}, segment_id={self.segment_id!r}, "
+            f"api_key={MASK!r})"
+        )
+
+    def close(self) -> None:
+        self._api.close()
+        self._downloads.close()
+
+    # --- the Provider protocol ----------------------------------------------------------------
+
+    def fetch(
+        self,
+        window: Window,
+        *,
+        resume_from: str | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Page]:
+        self._check_settings()
+        window = _in_utc(window)
+        checkpoint = _Checkpoint.decode(resume_from, window)
+        while True:
+            resumed = checkpoint is not None
+            if checkpoint is None:
+                operation = self._create_export(window)
+                checkpoint = _Checkpoint(*_window_key(window), operation=operation)
+                # Handed over at once: a retried job waits on this export instead of a new one.
+                yield Page(records=[], checkpoint=checkpoint.encode())
+                if should_stop():
+                    return
+            try:
+                if checkpoint.export is None:
+                    export = self._wait_for_export(checkpoint.operation, should_stop)
+                    if export is None:
+                        return
+                    checkpoint = replace(checkpoint, export=export)
+                sessions = self._load_sessions(checkpoint.export or "", window)
+            except _Gone:
+                if not resumed:
+                    raise ProviderError(
+                        "export_expired",
+                        f"FullStory lost export operation {checkpoint.operation} right after "
+                        "creating it; sync again",
+                        transient=True,
+                    ) from None
+                log.info("FullStory export %s expired; starting a new one", checkpoint.operation)
+                checkpoint = None
+                continue
+            yield from self._pages(sessions, checkpoint, should_stop)
+            return
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    def _create_export(self, window: Window) -> str:
+        body = {
+            "segmentId": self.segment_id,
+            "type": "TYPE_EVENT",
+            "format": "FORMAT_NDJSON",
+            "timeRange": {"start": _rfc3339(window.start), "end": _rfc3339(window.end)},
+            "segmentTimeRange": {"start": "", "end": ""},
+        }
+        response = self._call("POST", "/segments/v1/exports", "creating the export", json=body)
+        if response.status_code == 403:
+            raise ProviderError(
+                "plan_without_export",
+                "FullStory refused to create a Segment Export (403): the account needs the "
+                "Segment Export add-on and the key must be an Admin or Architect key; "
+                "enable the add-on or use such a key, then reconnect",
+                transient=False,
+            )
+        if response.status_code == 404:
+            raise ProviderError(
+                "segment_not_found",
+                f"FullStory knows no segment {self.segment_id!r} (404); set the connector's "
+                'segmentId to an existing segment ("everyone" exports every session)',
+                transient=False,
+            )
+        data = self._json(self._expect_ok(response, "creating the export"), "creating the export")
+        operation = data.get("operationId")
+        if not isinstance(operation, str) or not operation:
+            self._malformed("creating the export", "no operationId in the answer")
+        return operation
+
+    def _wait_for_export(self, operation: str, should_stop: Callable[[], bool]) -> str | None:
+        """The export id once the operation completes; None if asked to stop while waiting."""
+        what = f"checking export operation {operation}"
+        started, slept, delay = time.monotonic(), 0.0, _POLL_FIRST_S
+        while True:
+            response = self._call("GET", f"/operations/v1/{quote(operation, safe='')}", what)
+            if response.status_code == 404:
+                raise _Gone
+            data = self._json(self._expect_ok(response, what), what)
+            state = str(data.get("state", "")).upper()
+            if state == "COMPLETED":
+                results = data.get("results")
+                export = results.get("searchExportId") if isinstance(results, dict) else None
+                if not isinstance(export, str) or not export:
+                    self._malformed(what, "a completed operation without results.searchExportId")
+                return export
+            if state == "FAILED":
+                details = self._excerpt(str(data.get("errorDetails") or "no details given"))
+                raise ProviderError(
+                    "export_failed",
+                    f"FullStory export operation {operation} failed: {details}; "
+                    "sync again later, or a smaller window",
+                    transient=False,
+                )
+            # Measured both ways: the clock, and the pauses asked for (an injected sleep).
+            waited = max(time.monotonic() - started, slept)
+            if waited >= self.operation_timeout_s:
+                progress = data.get("estimatePctComplete")
+                done = f", {progress}% done" if isinstance(progress, int | float) else ""
+                raise ProviderError(
+                    "export_timeout",
+                    f"FullStory export operation {operation} was still {state or 'pending'} "
+                    f"after {self.operation_timeout_s:g} s{done}; a retried job keeps waiting "
+                    "on the same export",
+                    transient=True,
+                )
+            if should_stop():
+                return None
+            pause = min(delay, self.operation_timeout_s - waited)
+            self._sleep(pause)
+            slept += pause
+            delay = min(delay * 2, _POLL_MAX_S)
+
+    def _results_location(self, export: str) -> str:
+        what = f"getting the location of export {export}"
+        path = f"/search/v1/exports/{quote(export, safe='')}/results"
+        response = self._call("GET", path, what)
+        if response.status_code in (404, 410):
+            raise _Gone
+        data = self._json(self._expect_ok(response, what), what)
+        location = data.get("location")
+        if not isinstance(location, str) or urlsplit(location).scheme not in ("http", "https"):
+            self._malformed(what, "no usable location in the answer")
+        return location
+
+    def _load_sessions(self, export: str, window: Window) -> list[AggregatedSession]:
+        """Download the export and fold it into sessions; an expired link is renewed once."""
+        for _ in range(2):
+            location = self._results_location(export)
+            try:
+                return self._retrying(
+                    f"downloading export {export}",
+                    functools.partial(self._download, location, window),
+                )
+            except _LinkExpired:
+                log.info("the download link of FullStory export %s expired; asking again", export)
+        raise ProviderError(
+            "export_link_expired",
+            f"the download link of FullStory export {export} had expired twice in a row; "
+            "a retried job asks for a new one (check this machine's clock if it persists)",
+            transient=True,
+        )
+
+    def _download(self, location: str, window: Window) -> list[AggregatedSession]:
+        # No auth header and a client of its own: the signed URL is the only credential.
+        aggregator = SessionAggregator(window=window, org_id=self.org_id)
+        decoder = GzipNdjsonDecoder()
+        where = _without_query(location)
+        try:
+            with self._downloads.stream("GET", location) as response:
+                status = response.status_code
+                if status in (401, 403, 404, 410):
+                    raise _LinkExpired
+                if status == 429 or status >= 500:
+                    hint = parse_retry_after(response.headers.get("retry-after"))
+                    raise _Retry(_status_code(status), f"{where} answered {status}", hint)
+                if status != 200:
+                    raise ProviderError(
+                        "download_failed",
+                        f"downloading the FullStory export from {where} failed with HTTP "
+                        f"{status}; sync again later",
+                        transient=True,
+                    )
+                for chunk in response.iter_raw(_CHUNK):
+                    aggregator.add_all(decoder.feed(chunk))
+            aggregator.add_all(decoder.close())
+        except MalformedExportError as exc:
+            raise ProviderError(
+                "malformed_export",
+                f"the FullStory export downloaded from {where} is not valid gzip NDJSON: {exc}; "
+                "a retried job downloads a new export",
+                transient=True,
+            ) from None
+        except httpx.TimeoutException:
+            raise _Retry("timeout", f"{where} did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise _Retry("network_error", f"the download from {where} broke off ({exc})") from None
+        return aggregator.sessions()
+
+    def _pages(
+        self,
+        sessions: list[AggregatedSession],
+        checkpoint: _Checkpoint,
+        should_stop: Callable[[], bool],
+    ) -> Iterator[Page]:
+        done = min(checkpoint.done, len(sessions))
+        if done == len(sessions):
+            yield Page(records=[], checkpoint=None)
+            return
+        first = True
+        while done < len(sessions):
+            if not first and should_stop():
+                return
+            first = False
+            chunk = sessions[done : done + self.page_size]
+            done += len(chunk)
+            after = replace(checkpoint, done=done).encode() if done < len(sessions) else None
+            yield Page(records=[_record(item) for item in chunk], checkpoint=after)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, what: str, json: Any = None) -> httpx.Response:
+        """One API request, retried on 429, 5xx and network failures within the budget.
+
+        Other statuses are returned for the caller to read, except 401, which is always the key.
+        """
+        headers = {"Authorization": f"Basic {self._api_key}", "Accept": "application/json"}
+
+        def attempt() -> httpx.Response:
+            try:
+                url = self.api_url + path
+                response = self._api.request(method, url, json=json, headers=headers)
+            except httpx.TimeoutException:
+                raise _Retry("timeout", "FullStory did not answer in time") from None
+            except httpx.TransportError as exc:
+                raise _Retry("network_error", f"could not reach FullStory ({exc})") from None
+            status = response.status_code
+            if status == 429 or status >= 500:
+                hint = parse_retry_after(response.headers.get("retry-after"))
+                reason = f"FullStory answered {status}: {self._excerpt(response.text)}"
+                raise _Retry(_status_code(status), reason, hint)
+            return response
+
+        response = self._retrying(what, attempt)
+        if response.status_code == 401:
+            raise ProviderError(
+                "auth_failed",
+                "FullStory rejected the API key (401); check the connector's apiKey "
+                "(an Admin or Architect key, sent as is)",
+                transient=False,
+            )
+        return response
+
+    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return attempt()
+            except _Retry as retry:
+                if tries > self.max_retries:
+                    attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
+                    raise ProviderError(
+                        retry.code,
+                        f"{what} on FullStory gave up after {attempts}: "
+                        f"{self._redactor.scrub(retry.reason)}; sync again later",
+                        transient=True,
+                    ) from None
+                wait = self._backoff(tries, retry.hint)
+                reason = self._redactor.scrub(retry.reason)
+                log.debug("%s: %s; retrying in %.2f s", what, reason, wait)
+                self._sleep(wait)
+
+    @staticmethod
+    def _backoff(tries: int, hint: float | None) -> float:
+        if hint is not None:
+            return min(hint, MAX_RETRY_WAIT_S)
+        ceiling = min(2.0 ** (tries - 1), 30.0)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _expect_ok(self, response: httpx.Response, what: str) -> httpx.Response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        if status == 403:
+            raise ProviderError(
+                "permission_denied",
+                f"FullStory refused {what} (403); the key must be an Admin or Architect key",
+                transient=False,
+            )
+        raise ProviderError(
+            "bad_request" if 400 <= status < 500 else "unexpected_status",
+            f"{what} on FullStory failed with HTTP {status}: {self._excerpt(response.text)}",
+            transient=False,
+        )
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            self._malformed(what, "the answer is not JSON")
+        if not isinstance(data, dict):
+            self._malformed(what, "the answer is not a JSON object")
+        return data
+
+    def _malformed(self, what: str, problem: str) -> NoReturn:
+        raise ProviderError(
+            "malformed_response",
+            f"{what} on FullStory: {problem}; sync again later (check apiUrl if it persists)",
+            transient=True,
+        )
+
+    def _excerpt(self, text: str) -> str:
+        one_line = " ".join(self._redactor.scrub(text).split())
+        if len(one_line) > _BODY_EXCERPT:
+            one_line = one_line[:_BODY_EXCERPT] + "..."
+        return one_line or "(empty body)"
+
+    def _check_settings(self) -> None:
+        key = self._api_key
+        if not key.strip():
+            raise ProviderError(
+                "auth_failed",
+                "the FullStory API key is empty; set the connector's apiKey",
+                transient=False,
+            )
+        if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+            raise ProviderError(
+                "auth_failed",
+                "the FullStory API key holds spaces, line breaks or non-ASCII characters; "
+                "set the connector's apiKey to the key exactly as FullStory shows it",
+                transient=False,
+            )
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ProviderError(
+                "invalid_config",
+                f"the FullStory apiUrl {self.api_url!r} is not an http(s) URL; "
+                f"leave it unset for {DEFAULT_API_URL}",
+                transient=False,
+            )
+
+
+def _status_code(status: int) -> str:
+    return "rate_limited" if status == 429 else "server_error"
+
+
+def _without_query(url: str) -> str:
+    """A signed URL without its signature, fit for a message."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _record(item: AggregatedSession) -> FetchedRecord:
+    session = item.session
+    assert session.started_at is not None  # the aggregator only makes sessions with events
+    return FetchedRecord(
+        kind="session",
+        provider_id=session.id,
+        occurred_at=session.started_at,
+        payload=session.model_dump(mode="json", by_alias=True),
+        pending=item.pending,
+    )

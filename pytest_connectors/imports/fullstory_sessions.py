@@ -1,0 +1,253 @@
+"""FullStory export events folded into sessions: pure functions, no I/O.
+
+A Segment Export of type ``TYPE_EVENT`` is a flat list of events in no promised order; a session
+(``UserId:SessionId``; a ``SessionId`` alone is not unique) is only whole once every event has been
+seen. The aggregator keeps one small summary per session, never the events, so memory grows with
+the number of sessions and not with the size of the export.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pytest_connectors.imports.provider import Window
+from pytest_connectors.models.imports import UserSession
+
+APP_URL = "https://app.fullstory.com"
+# FullStory closes a session after this much inactivity: a session whose last event is closer
+# than this to the end of the window may still be going on.
+SESSION_IDLE = timedelta(minutes=30)
+MAX_PAGE_URLS = 100
+MAX_CUSTOM_EVENTS = 50  # ordinary custom events kept per session
+MAX_THREAD_EVENTS = 500  # custom events naming a thread: the ones linking needs, kept first
+
+# Property names (after `property_name`) that carry an agent conversation's id.
+THREAD_PROPERTIES = frozenset({"thread_id", "threadid", "conversation_id", "conversationid"})
+
+# Custom event properties arrive as ``evt_<name>_<type>`` (FS.event's typed-suffix convention).
+_TYPE_SUFFIX = re.compile(r"_(str|int|real|bool|date|obj)s?$")
+
+
+def property_name(key: str) -> str:
+    """``evt_thread_id_str`` -> ``thread_id``: the name the app gave the property."""
+    name = key[4:] if key.startswith("evt_") else key
+    return _TYPE_SUFFIX.sub("", name) or name
+
+
+def thread_references(properties: Mapping[str, Any]) -> set[str]:
+    """The conversation ids a custom event's properties carry (``thread_id``, ...)."""
+    found: set[str] = set()
+    for key, value in properties.items():
+        if property_name(key).lower() in THREAD_PROPERTIES and isinstance(value, str | int):
+            text = str(value).strip()
+            if text:
+                found.add(text)
+    return found
+
+
+def session_url(org_id: str, user_id: str, session_id: str) -> str:
+    return f"{APP_URL}/ui/{org_id}/session/{user_id}:{session_id}"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp as an aware UTC datetime; a value without a zone is read as UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value > 0
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes"}
+    return False
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()  # ids are int64 numbers in the export: keep every digit
+    return text or None
+
+
+def _properties(event: Mapping[str, Any]) -> dict[str, Any]:
+    raw = event.get("CustomVars")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {property_name(str(key)): value for key, value in raw.items()}
+
+
+@dataclass
+class _Summary:
+    user_id: str
+    session_id: str
+    declared_start: datetime | None = None
+    first: datetime | None = None
+    last: datetime | None = None
+    app_user_id: str | None = None
+    email: str | None = None
+    url: str | None = None
+    events: int = 0
+    frustrated: int = 0
+    dead: int = 0
+    errors: int = 0
+    pages: set[str] = field(default_factory=set)
+    page_urls: dict[str, None] = field(default_factory=dict)  # ordered set
+    custom: list[dict[str, Any]] = field(default_factory=list)
+    custom_seen: int = 0
+    ordinary_custom_kept: int = 0
+    thread_custom_kept: int = 0
+
+    def add(self, event: Mapping[str, Any], at: datetime) -> None:
+        self.events += 1
+        if self.first is None or at < self.first:
+            self.first = at
+        if self.last is None or at > self.last:
+            self.last = at
+        declared = parse_time(event.get("SessionStart"))
+        if declared is not None and (self.declared_start is None or declared < self.declared_start):
+            self.declared_start = declared
+        self.app_user_id = self.app_user_id or _text(event.get("UserAppKey"))
+        self.email = self.email or _text(event.get("UserEmail"))
+        self.url = self.url or _text(event.get("SessionUrl"))
+        if _flag(event.get("EventModFrustrated")):
+            self.frustrated += 1
+        if _flag(event.get("EventModDead")):
+            self.dead += 1
+        if _flag(event.get("EventModError")):
+            self.errors += 1
+        page_url = _text(event.get("PageUrl"))
+        page = _text(event.get("PageId")) or page_url
+        if page is not None:
+            self.pages.add(page)
+        if page_url is not None and len(self.page_urls) < MAX_PAGE_URLS:
+            self.page_urls.setdefault(page_url, None)
+        if str(event.get("EventType", "")).lower() == "custom":
+            self._add_custom(event, at, page_url)
+
+    def _add_custom(self, event: Mapping[str, Any], at: datetime, page_url: str | None) -> None:
+        self.custom_seen += 1
+        properties = _properties(event)
+        carries_thread = bool(thread_references(properties))
+        if carries_thread:
+            if self.thread_custom_kept >= MAX_THREAD_EVENTS:
+                return
+            self.thread_custom_kept += 1
+        elif self.ordinary_custom_kept >= MAX_CUSTOM_EVENTS:
+            return
+        else:
+            self.ordinary_custom_kept += 1
+        self.custom.append(
+            {
+                "name": _text(event.get("EventCustomName")) or "",
+                "at": at.isoformat().replace("+00:00", "Z"),
+                "pageUrl": page_url,
+                "properties": properties,
+            }
+        )
+
+    @property
+    def start(self) -> datetime | None:
+        return self.declared_start or self.first
+
+
+@dataclass(frozen=True)
+class AggregatedSession:
+    session: UserSession
+    pending: bool  # may still be going on at the end of the window
+
+
+class SessionAggregator:
+    """Feed it export events with `add`; `sessions()` then gives one summary per session.
+
+    With a window, only events inside it count, and a session belongs to the window that holds
+    its start (``SessionStart`` when the export has it, else its first event): every session is
+    reported by exactly one window, however long it lasted.
+    """
+
+    def __init__(self, *, window: Window | None = None, org_id: str | None = None) -> None:
+        self.window = window
+        self.org_id = org_id
+        self.skipped = 0  # events without a session or a readable time
+        self._sessions: dict[tuple[str, str], _Summary] = {}
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        user_id = _text(event.get("UserId")) or _text(event.get("IndvId"))
+        session_id = _text(event.get("SessionId"))
+        at = parse_time(event.get("EventStart"))
+        if user_id is None or session_id is None or at is None:
+            self.skipped += 1
+            return
+        if self.window is not None and not (self.window.start <= at < self.window.end):
+            return
+        key = (user_id, session_id)
+        summary = self._sessions.get(key)
+        if summary is None:
+            summary = self._sessions[key] = _Summary(user_id, session_id)
+        summary.add(event, at)
+
+    def add_all(self, events: Iterable[Mapping[str, Any]]) -> None:
+        for event in events:
+            self.add(event)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def sessions(self) -> list[AggregatedSession]:
+        """Sessions ordered by start, then id: the same export always gives the same order."""
+        found = [self._finish(summary) for summary in self._sessions.values()]
+        kept = [s for s in found if s is not None]
+        earliest = datetime.min.replace(tzinfo=UTC)
+        kept.sort(key=lambda s: (s.session.started_at or earliest, s.session.id))
+        return kept
+
+    def _finish(self, summary: _Summary) -> AggregatedSession | None:
+        start = summary.start
+        window = self.window
+        if window is not None and start is not None and start < window.start:
+            return None  # reported by the window that holds its start
+        url = summary.url
+        if url is None and self.org_id:
+            url = session_url(self.org_id, summary.user_id, summary.session_id)
+        session = UserSession(
+            id=f"{summary.user_id}:{summary.session_id}",
+            user_id=summary.user_id,
+            app_user_id=summary.app_user_id,
+            user_email=summary.email,
+            started_at=start,
+            ended_at=summary.last,
+            url=url,
+            page_count=len(summary.pages),
+            event_count=summary.events,
+            frustrated_clicks=summary.frustrated,
+            dead_clicks=summary.dead,
+            error_clicks=summary.errors,
+            page_urls=list(summary.page_urls),
+            custom_events=summary.custom,
+            custom_event_count=summary.custom_seen,
+        )
+        pending = (
+            window is not None
+            and summary.last is not None
+            and window.end - summary.last < SESSION_IDLE
+        )
+        return AggregatedSession(session, pending)
