@@ -101,6 +101,7 @@ class _Summary:
     user_id: str
     session_id: str
     declared_start: datetime | None = None
+    declared_raw: Any = None
     first: datetime | None = None
     last: datetime | None = None
     app_user_id: str | None = None
@@ -123,12 +124,20 @@ class _Summary:
             self.first = at
         if self.last is None or at > self.last:
             self.last = at
-        declared = parse_time(event.get("SessionStart"))
-        if declared is not None and (self.declared_start is None or declared < self.declared_start):
-            self.declared_start = declared
-        self.app_user_id = self.app_user_id or _text(event.get("UserAppKey"))
-        self.email = self.email or _text(event.get("UserEmail"))
-        self.url = self.url or _text(event.get("SessionUrl"))
+        raw_start = event.get("SessionStart")
+        if raw_start is not None and raw_start != self.declared_raw:  # the same on every event
+            self.declared_raw = raw_start
+            declared = parse_time(raw_start)
+            if declared is not None and (
+                self.declared_start is None or declared < self.declared_start
+            ):
+                self.declared_start = declared
+        if self.app_user_id is None:
+            self.app_user_id = _text(event.get("UserAppKey"))
+        if self.email is None:
+            self.email = _text(event.get("UserEmail"))
+        if self.url is None:
+            self.url = _text(event.get("SessionUrl"))
         if _flag(event.get("EventModFrustrated")):
             self.frustrated += 1
         if _flag(event.get("EventModDead")):

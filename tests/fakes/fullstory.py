@@ -103,6 +103,7 @@ class FakeFullStory:
 
     def reset(self, **knobs: Any) -> None:
         with self._lock:
+            self.generation = getattr(self, "generation", 0) + 1
             self.knobs = Knobs(**knobs)
             self.events: list[dict[str, Any]] = []
             self.operations: dict[str, Operation] = {}
@@ -172,7 +173,9 @@ class FakeFullStory:
         return None
 
     async def _create(self, request: Request) -> Response:
-        await self._pause("create")
+        stale = await self._pause("create")
+        if stale is not None:
+            return stale
         refusal = self._refusal(request, "create")
         if refusal is not None:
             return refusal
@@ -229,7 +232,9 @@ class FakeFullStory:
         return JSONResponse({"operationId": operation.id})
 
     async def _operation(self, request: Request) -> Response:
-        await self._pause("operation")
+        stale = await self._pause("operation")
+        if stale is not None:
+            return stale
         refusal = self._refusal(request, "operation")
         if refusal is not None:
             return refusal
@@ -263,7 +268,9 @@ class FakeFullStory:
         return JSONResponse(answer)
 
     async def _results(self, request: Request) -> Response:
-        await self._pause("results")
+        stale = await self._pause("results")
+        if stale is not None:
+            return stale
         refusal = self._refusal(request, "results")
         if refusal is not None:
             return refusal
@@ -298,7 +305,9 @@ class FakeFullStory:
         )
 
     async def _download(self, request: Request) -> Response:
-        await self._pause("download")
+        stale = await self._pause("download")
+        if stale is not None:
+            return stale
         if "authorization" in request.headers:
             return _storage_error(
                 400, "InvalidArgument", "Only one auth mechanism allowed; the signed URL is enough"
@@ -333,10 +342,16 @@ class FakeFullStory:
 
     # --- shared plumbing ----------------------------------------------------------------------
 
-    async def _pause(self, route: RouteName) -> None:
+    async def _pause(self, route: RouteName) -> Response | None:
+        """Wait as the knob says; a request that outlived a `reset` must not touch the new state."""
         delay = self.knobs.delays.get(route, 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if delay <= 0:
+            return None
+        generation = self.generation
+        await asyncio.sleep(delay)
+        if generation != self.generation:
+            return JSONResponse({"code": "unavailable", "message": "reset"}, status_code=503)
+        return None
 
     def log_request(self, origin: Literal["api", "download"], scope: Scope, body: bytes) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
