@@ -22,9 +22,10 @@ APP_URL = "https://app.fullstory.com"
 # FullStory closes a session after this much inactivity: a session whose last event is closer
 # than this to the end of the window may still be going on.
 SESSION_IDLE = timedelta(minutes=30)
-MAX_PAGE_URLS = 100
+MAX_PAGE_URLS = 100  # the first pages of a session, by time
+_MAX_TRACKED_URLS = 1000  # distinct URLs followed per session before new ones are ignored
 MAX_CUSTOM_EVENTS = 50  # ordinary custom events kept per session
-MAX_THREAD_EVENTS = 500  # custom events naming a thread: the ones linking needs, kept first
+MAX_THREAD_EVENTS = 500  # custom events naming a thread (what linking needs): a bound of their own
 
 # Property names (after `property_name`) that carry an agent conversation's id.
 THREAD_PROPERTIES = frozenset({"thread_id", "threadid", "conversation_id", "conversationid"})
@@ -96,6 +97,28 @@ def _properties(event: Mapping[str, Any]) -> dict[str, Any]:
     return {property_name(str(key)): value for key, value in raw.items()}
 
 
+def _event_key(event: Mapping[str, Any]) -> tuple[str, str, str]:
+    properties = json.dumps(event["properties"], sort_keys=True, default=str)
+    return event["at"], event["name"], properties
+
+
+class _Earliest:
+    """The ``limit`` earliest custom events, whatever order they arrive in (exports promise none),
+    so the same data always gives the same session."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._events: list[dict[str, Any]] = []
+
+    def add(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        if len(self._events) >= 2 * self.limit:
+            self._events = self.items()
+
+    def items(self) -> list[dict[str, Any]]:
+        return sorted(self._events, key=_event_key)[: self.limit]
+
+
 @dataclass
 class _Summary:
     user_id: str
@@ -112,11 +135,10 @@ class _Summary:
     dead: int = 0
     errors: int = 0
     pages: set[str] = field(default_factory=set)
-    page_urls: dict[str, None] = field(default_factory=dict)  # ordered set
-    custom: list[dict[str, Any]] = field(default_factory=list)
+    page_urls: dict[str, datetime] = field(default_factory=dict)  # url -> first visit
+    thread_events: _Earliest = field(default_factory=lambda: _Earliest(MAX_THREAD_EVENTS))
+    other_events: _Earliest = field(default_factory=lambda: _Earliest(MAX_CUSTOM_EVENTS))
     custom_seen: int = 0
-    ordinary_custom_kept: int = 0
-    thread_custom_kept: int = 0
 
     def add(self, event: Mapping[str, Any], at: datetime) -> None:
         self.events += 1
@@ -148,24 +170,21 @@ class _Summary:
         page = _text(event.get("PageId")) or page_url
         if page is not None:
             self.pages.add(page)
-        if page_url is not None and len(self.page_urls) < MAX_PAGE_URLS:
-            self.page_urls.setdefault(page_url, None)
+        if page_url is not None:
+            seen = self.page_urls.get(page_url)
+            if seen is None:
+                if len(self.page_urls) < _MAX_TRACKED_URLS:
+                    self.page_urls[page_url] = at
+            elif at < seen:
+                self.page_urls[page_url] = at
         if str(event.get("EventType", "")).lower() == "custom":
             self._add_custom(event, at, page_url)
 
     def _add_custom(self, event: Mapping[str, Any], at: datetime, page_url: str | None) -> None:
         self.custom_seen += 1
         properties = _properties(event)
-        carries_thread = bool(thread_references(properties))
-        if carries_thread:
-            if self.thread_custom_kept >= MAX_THREAD_EVENTS:
-                return
-            self.thread_custom_kept += 1
-        elif self.ordinary_custom_kept >= MAX_CUSTOM_EVENTS:
-            return
-        else:
-            self.ordinary_custom_kept += 1
-        self.custom.append(
+        kept = self.thread_events if thread_references(properties) else self.other_events
+        kept.add(
             {
                 "name": _text(event.get("EventCustomName")) or "",
                 "at": at.isoformat().replace("+00:00", "Z"),
@@ -173,6 +192,13 @@ class _Summary:
                 "properties": properties,
             }
         )
+
+    def first_pages(self) -> list[str]:
+        ordered = sorted(self.page_urls.items(), key=lambda item: (item[1], item[0]))
+        return [url for url, _ in ordered[:MAX_PAGE_URLS]]
+
+    def custom_events(self) -> list[dict[str, Any]]:
+        return sorted([*self.thread_events.items(), *self.other_events.items()], key=_event_key)
 
     @property
     def start(self) -> datetime | None:
@@ -250,8 +276,8 @@ class SessionAggregator:
             frustrated_clicks=summary.frustrated,
             dead_clicks=summary.dead,
             error_clicks=summary.errors,
-            page_urls=list(summary.page_urls),
-            custom_events=summary.custom,
+            page_urls=summary.first_pages(),
+            custom_events=summary.custom_events(),
             custom_event_count=summary.custom_seen,
         )
         pending = (
