@@ -187,6 +187,7 @@ def test_concatenated_gzip_members_and_a_last_line_without_newline_decode() -> N
         (gzip.compress(b"[1]\n"), "not a JSON object"),
         (gzip.compress(json.dumps({"a": "x" * 2000}).encode()), "longer than 1000 bytes"),
     ],
+    ids=["empty", "plain", "cut-short", "array", "long-line"],
 )
 def test_bad_downloads_are_named(blob: bytes, problem: str) -> None:
     with pytest.raises(MalformedExportError, match=problem):
