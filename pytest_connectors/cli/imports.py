@@ -1,8 +1,12 @@
 """``pytest-connectors imports|jobs|conversations|sessions|worker``: import connectors in a shell.
 
 Every command takes ``--db`` (a SQLite path or a database URL; default ``$PYTEST_CONNECTORS_DB``,
-else ``connectors.db`` next to the connector file). Exit codes as for the other commands: 0
-success, 1 a job that did not succeed (``--wait``, ``jobs wait``), 2 a usage error.
+else ``connectors.db`` next to the connector file), or ``--url`` and ``--api-key`` of a connectors
+service (default ``$PYTEST_CONNECTORS_URL``, ``$PYTEST_CONNECTORS_API_KEY``; on ``imports create``
+and ``update``, where ``--api-key`` is the provider's key, give the service key before the
+action: ``imports --api-key KEY create ...``, or through the environment). Exit codes as for the
+other commands: 0 success, 1 a job that did not succeed (``--wait``, ``jobs wait``) or a service
+that cannot be reached, 2 a usage error.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
 
 ENV_DB = "PYTEST_CONNECTORS_DB"
+ENV_URL = "PYTEST_CONNECTORS_URL"
+ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
+URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
+KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
 Command = Callable[[ConnectorStore, argparse.Namespace], int]
 
 
@@ -60,12 +68,46 @@ def _db(store: ConnectorStore, args: argparse.Namespace) -> str:
     return chosen or str(Path(store.path).parent / "connectors.db")
 
 
+def _service(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The service URL and key to use, or None for the local database."""
+    url: str | None = getattr(args, "url", None)
+    if url and getattr(args, "db", None):
+        raise UsageError("give --db or --url, not both")
+    if not url and not getattr(args, "db", None):
+        url = os.environ.get(ENV_URL) or None
+    if not url:
+        return None
+    key = getattr(args, "service_api_key", None) or os.environ.get(ENV_API_KEY)
+    if not key:
+        raise UsageError(
+            f"the service at {url} needs an API key: --api-key KEY or ${ENV_API_KEY} "
+            "(`pytest-connectors keys create` makes one)"
+        )
+    return url, key
+
+
 @contextmanager
 def _imports(
     store: ConnectorStore, args: argparse.Namespace, *, progress: bool = False
 ) -> Iterator[Imports]:
     # SQLAlchemy, pydantic and the providers load only for these commands.
     from pytest_connectors.imports.facade import Imports
+
+    service = _service(args)
+    if service is not None:
+        from pytest_connectors.imports.remote import RemoteBackend, ServiceAuthError, ServiceError
+
+        remote = RemoteBackend(*service)
+        try:
+            yield Imports(backend=remote)
+        except ServiceError as exc:
+            if isinstance(exc, ServiceAuthError):
+                raise  # a key to fix: a usage error
+            print(f"{PROG}: error: {exc}", file=sys.stderr)  # down or failing: exit 1
+            raise SystemExit(EXIT_REMOTE_FAILURE) from None
+        finally:
+            remote.close()
+        return
     from pytest_connectors.imports.local import LocalBackend
 
     reporter = _Progress() if progress and sys.stderr.isatty() else None
@@ -501,6 +543,15 @@ def _action(
         default=argparse.SUPPRESS,
         help=f"database (default: ${ENV_DB}, else connectors.db next to the connector file)",
     )
+    sub.add_argument("--url", metavar="URL", default=argparse.SUPPRESS, help=URL_HELP)
+    if name not in ("create", "update"):  # there --api-key is the provider's key
+        sub.add_argument(
+            "--api-key",
+            dest="service_api_key",
+            metavar="KEY",
+            default=argparse.SUPPRESS,
+            help=KEY_HELP,
+        )
     if json_flag:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
     sub.set_defaults(func=func)
@@ -510,6 +561,10 @@ def _action(
 def _group(commands: Commands, name: str, help_text: str) -> Any:
     parser = commands.add(name, _no_action, help_text, json_flag=False)
     parser.add_argument("--db", metavar="PATH_OR_URL", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--url", metavar="URL", default=None, help=URL_HELP)
+    parser.add_argument(
+        "--api-key", dest="service_api_key", metavar="KEY", default=None, help=KEY_HELP
+    )
     parser.set_defaults(json=False)
     return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
 

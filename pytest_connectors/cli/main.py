@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pydantic import ValidationError
 
 from pytest_connectors._support.secrets import mask, mask_fields, mask_url
-from pytest_connectors.cli.service import add_service_commands
 from pytest_connectors.errors import ConnectorError
 from pytest_connectors.models.connector import AuthType, Connector, ConnectorType
 from pytest_connectors.registry.fields import field_path
@@ -41,7 +40,7 @@ PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
 
 # Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("imports",)
+SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service")
 
 MAX_TIMEOUT_MS = 86_400_000  # one day: anything longer is a typo, and overflows some clocks
 
@@ -446,7 +445,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--message", "-m", action="append", required=True, help="a user message (repeatable)"
     )
     invoke.add_argument("--run-id", help="langgraph: continue this conversation thread")
-    add_service_commands(commands.subparsers, commands.common)
     for module in SUBCOMMAND_MODULES:
         importlib.import_module(f"pytest_connectors.cli.{module}").register(commands)
     return parser

@@ -174,14 +174,18 @@ def cmd_keys_revoke(_files: object, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``serve`` and ``keys`` to the command line's subcommands."""
+def register(commands: Any) -> None:
+    """Add ``serve`` and ``keys`` (see ``cli.main.Commands``)."""
 
     def db_flag(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--db", metavar="URL", help=DB_HELP)
 
-    text = "run the connectors service (REST API and sync workers) under uvicorn"
-    serve = commands.add_parser("serve", parents=[common], help=text, description=text)
+    serve = commands.add(
+        "serve",
+        cmd_serve,
+        "run the connectors service (REST API and sync workers) under uvicorn",
+        json_flag=False,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     db_flag(serve)
@@ -193,15 +197,13 @@ def add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None
         help="sync workers in the service process (default 1; 0 when `pytest-connectors worker` "
         "processes run the jobs)",
     )
-    serve.set_defaults(func=cmd_serve)
 
-    text = "manage the service's API keys"
-    keys = commands.add_parser("keys", parents=[common], help=text, description=text)
+    keys = commands.add("keys", _no_action, "manage the service's API keys", json_flag=False)
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
 
     def action(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(
-            name, parents=[common], help=help_text, description=help_text
+            name, parents=[commands.common], help=help_text, description=help_text
         )
         db_flag(sub)
         sub.set_defaults(func=func)
@@ -220,3 +222,7 @@ def add_service_commands(commands: Any, common: argparse.ArgumentParser) -> None
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = action("revoke", cmd_keys_revoke, "revoke a key at once")
     revoke.add_argument("prefix", metavar="PREFIX", help="the key's prefix, as `keys list` shows")
+
+
+def _no_action(_files: object, _args: argparse.Namespace) -> int:  # pragma: no cover
+    raise ConnectorError("give an action (see --help)")
