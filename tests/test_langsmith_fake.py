@@ -31,8 +31,7 @@ def client(request: pytest.FixtureRequest, langsmith_fake: LangSmithServer) -> I
         api_url=langsmith_fake.url + request.param, api_key=API_KEY, auto_batch_tracing=False
     )
     yield sdk
-    if hasattr(sdk, "close"):
-        sdk.close()
+    sdk.close(timeout=30)
 
 
 def list_runs(client: Any, **filters: Any) -> list[Any]:
@@ -148,11 +147,13 @@ def test_the_sdk_tracer_batches_into_the_fake(langsmith_fake: LangSmithServer) -
     def agent(messages: list[dict[str, str]]) -> dict[str, Any]:
         return {"messages": [*messages, {"role": "assistant", "content": "hi there"}]}
 
-    with langsmith.tracing_context(
-        enabled=True, client=tracer, project_name=PROJECT, metadata={"thread_id": "t-1"}
-    ):
-        agent([{"role": "user", "content": "hello"}])
-    tracer.flush()
+    try:
+        with langsmith.tracing_context(
+            enabled=True, client=tracer, project_name=PROJECT, metadata={"thread_id": "t-1"}
+        ):
+            agent([{"role": "user", "content": "hello"}])
+    finally:
+        tracer.close(timeout=30)  # drains the batch, stops its thread, closes its session
 
     paths = [(r.method, r.path) for r in langsmith_fake.fake.requests]
     assert ("GET", "/info") in paths and ("POST", "/runs/batch") in paths
