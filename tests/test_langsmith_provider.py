@@ -68,6 +68,8 @@ def fail(source: LangSmithProvider, window: Window = WINDOW) -> ProviderError:
         fetch_all(source, window)
     error = caught.value
     assert API_KEY not in str(error) and API_KEY not in repr(error)
+    # No chained httpx error either: its request carries the key in its headers.
+    assert error.__cause__ is None and error.__context__ is None
     return error
 
 
