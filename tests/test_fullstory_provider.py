@@ -363,6 +363,23 @@ def test_should_stop_while_the_export_runs_stops_without_a_final_page(
     assert [p.checkpoint is not None for p in pages] == [True]
 
 
+def test_should_stop_once_the_export_is_ready_skips_the_download(
+    fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider]
+) -> None:
+    seed_chat_session(fullstory_fake)
+    fullstory_fake.fake.knobs.pending_polls = 0
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # not after the export was created; after it completed
+
+    pages = list(make_provider().fetch(WINDOW, should_stop=stop))
+
+    assert records(pages) == [] and pages[-1].checkpoint is not None
+    assert fullstory_fake.fake.requests_to("download") == []
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -163,6 +163,12 @@ class FullStoryProvider:
             f"api_key={MASK!r})"
         )
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._api.close()
         self._downloads.close()
@@ -191,7 +197,7 @@ class FullStoryProvider:
             try:
                 if checkpoint.export is None:
                     export = self._wait_for_export(checkpoint.operation, should_stop)
-                    if export is None:
+                    if export is None or should_stop():
                         return
                     checkpoint = replace(checkpoint, export=export)
                 sessions = self._load_sessions(checkpoint.export or "", window)
