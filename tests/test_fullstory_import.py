@@ -39,6 +39,12 @@ def root_run(thread: str, start: datetime, **metadata: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def fullstory_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The FullStory connector refers to its key as ``${E2E_FULLSTORY_KEY}``."""
+    monkeypatch.setenv("E2E_FULLSTORY_KEY", FULLSTORY_KEY)
+
+
 def connectors(
     imports: Imports, langsmith: LangSmithServer, fullstory: FullStoryServer
 ) -> tuple[ImportConnector, ImportConnector]:
@@ -67,9 +73,7 @@ def test_sessions_are_imported_and_linked_by_each_method(
     langsmith_fake: LangSmithServer,
     fullstory_fake: FullStoryServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("E2E_FULLSTORY_KEY", FULLSTORY_KEY)
     url = "https://app.fullstory.com/ui/o-1/session/201%3A1"
     langsmith_fake.fake.add_project(PROJECT)
     langsmith_fake.fake.add_runs(
@@ -119,9 +123,7 @@ def test_a_second_sync_of_the_same_window_changes_nothing(
     langsmith_fake: LangSmithServer,
     fullstory_fake: FullStoryServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("E2E_FULLSTORY_KEY", FULLSTORY_KEY)
     for n in range(20):
         fullstory_fake.fake.add_events(
             session_events(300 + n, n, T0 + timedelta(minutes=n), custom=[("x", {"n": n})])
@@ -142,9 +144,7 @@ def test_a_plan_without_export_fails_the_job_at_once_with_its_code(
     langsmith_fake: LangSmithServer,
     fullstory_fake: FullStoryServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("E2E_FULLSTORY_KEY", FULLSTORY_KEY)
     fullstory_fake.fake.knobs.export_add_on = False
 
     with Imports(tmp_path / "connectors.db") as imports:
