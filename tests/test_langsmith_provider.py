@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fakes.langsmith import API_KEY, TENANT_ID, LangSmithServer, seed_runs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
@@ -466,3 +468,48 @@ def test_a_project_list_that_ignores_the_name_filter_is_not_trusted() -> None:
         return httpx.Response(200, json=[{"id": "p-other", "name": "staging"}])
 
     assert fail(played(reply)).code == "project_not_found"
+
+
+def test_runs_deleted_or_arriving_late_during_a_scan(server: LangSmithServer) -> None:
+    ids = seed_runs(server.fake, 250, project=PROJECT, start=START, spacing=timedelta(seconds=1))
+    late = START + timedelta(seconds=10, milliseconds=500)  # inside the first, scanned page
+    with provider(server) as source:
+        pages = source.fetch(WINDOW)
+        seen = [r.provider_id for r in next(pages).records]
+        server.fake.delete_run(ids[150])
+        server.fake.add_run({"id": "late", "start_time": late, "end_time": late}, project=PROJECT)
+        seen += [r.provider_id for page in pages for r in page.records]
+    assert seen == ids[:150] + ids[151:]  # the cursor neither skips nor repeats a run
+
+    rescanned = [r.provider_id for r in records(fetch_all(provider(server)))]
+    assert rescanned == [*ids[:11], "late", *ids[11:150], *ids[151:]]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    count=st.integers(min_value=0, max_value=320),
+    overlap=st.integers(min_value=0, max_value=30),
+    resume_after=st.integers(min_value=0, max_value=3),
+)
+def test_any_number_of_runs_overlap_and_resume_point_reads_each_run_once(
+    langsmith_server: LangSmithServer, count: int, overlap: int, resume_after: int
+) -> None:
+    langsmith_server.fake.reset()
+    langsmith_server.fake.add_project(PROJECT)
+    ids = seed_runs(langsmith_server.fake, count, project=PROJECT, start=START)
+    langsmith_server.fake.page_overlap = overlap
+    seen: list[str] = []
+    checkpoint = None
+    with provider(langsmith_server) as source:
+        for number, page in enumerate(source.fetch(WINDOW)):
+            seen += [r.provider_id for r in page.records]
+            checkpoint = page.checkpoint
+            if number + 1 == resume_after:
+                break
+    if checkpoint is not None:  # a new provider (a retried job) goes on from the checkpoint
+        seen += [
+            r.provider_id
+            for r in records(fetch_all(provider(langsmith_server), resume_from=checkpoint))
+        ]
+    assert list(dict.fromkeys(seen)) == ids  # all, in order
+    assert len(seen) - len(ids) <= overlap  # only a resumed page boundary may repeat runs
