@@ -13,6 +13,7 @@ is replaced by a new one.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -42,6 +43,7 @@ _POLL_MAX_S = 15.0
 _CHUNK = 64 * 1024
 _BODY_EXCERPT = 200
 _CHECKPOINT_VERSION = 1
+_NOT_JSON = object()
 
 log = logging.getLogger(__name__)
 
@@ -194,28 +196,41 @@ class FullStoryProvider:
                 yield Page(records=[], checkpoint=checkpoint.encode())
                 if should_stop():
                     return
+            gone = False
             try:
-                if checkpoint.export is None:
-                    export = self._wait_for_export(checkpoint.operation, should_stop)
-                    if export is None or should_stop():
-                        return
-                    checkpoint = replace(checkpoint, export=export)
-                sessions = self._load_sessions(checkpoint.export or "", window)
+                ready = self._export_sessions(checkpoint, window, should_stop)
             except _Gone:
+                gone = True
+            # Raised and logged outside the handler, so no error chains onto what follows.
+            if gone:
                 if not resumed:
                     raise ProviderError(
                         "export_expired",
                         f"FullStory lost export operation {checkpoint.operation} right after "
                         "creating it; sync again",
                         transient=True,
-                    ) from None
+                    )
                 log.info("FullStory export %s expired; starting a new one", checkpoint.operation)
                 checkpoint = None
                 continue
+            if ready is None:
+                return
+            checkpoint, sessions = ready
             yield from self._pages(sessions, checkpoint, should_stop)
             return
 
     # --- the steps ----------------------------------------------------------------------------
+
+    def _export_sessions(
+        self, checkpoint: _Checkpoint, window: Window, should_stop: Callable[[], bool]
+    ) -> tuple[_Checkpoint, list[AggregatedSession]] | None:
+        """The export's sessions once it is ready; None if asked to stop first."""
+        if checkpoint.export is None:
+            export = self._wait_for_export(checkpoint.operation, should_stop)
+            if export is None or should_stop():
+                return None
+            checkpoint = replace(checkpoint, export=export)
+        return checkpoint, self._load_sessions(checkpoint.export or "", window)
 
     def _create_export(self, window: Window) -> str:
         body = {
@@ -325,6 +340,8 @@ class FullStoryProvider:
         aggregator = SessionAggregator(window=window, org_id=self.org_id)
         decoder = GzipNdjsonDecoder()
         where = _without_query(location)
+        # Errors are raised after the handlers: a chained httpx error would carry its request.
+        failure: Exception | None = None
         try:
             with self._downloads.stream("GET", location) as response:
                 status = response.status_code
@@ -344,16 +361,18 @@ class FullStoryProvider:
                     aggregator.add_all(decoder.feed(chunk))
             aggregator.add_all(decoder.close())
         except MalformedExportError as exc:
-            raise ProviderError(
+            failure = ProviderError(
                 "malformed_export",
                 f"the FullStory export downloaded from {where} is not valid gzip NDJSON: {exc}; "
                 "a retried job downloads a new export",
                 transient=True,
-            ) from None
+            )
         except httpx.TimeoutException:
-            raise _Retry("timeout", f"{where} did not answer in time") from None
+            failure = _Retry("timeout", f"{where} did not answer in time")
         except httpx.TransportError as exc:
-            raise _Retry("network_error", f"the download from {where} broke off ({exc})") from None
+            failure = _Retry("network_error", f"the download from {where} broke off ({exc})")
+        if failure is not None:
+            raise failure
         return aggregator.sessions()
 
     def _pages(
@@ -386,13 +405,16 @@ class FullStoryProvider:
         headers = {"Authorization": f"Basic {self._api_key}", "Accept": "application/json"}
 
         def attempt() -> httpx.Response:
+            failure: _Retry | None = None
             try:
                 url = self.api_url + path
                 response = self._api.request(method, url, json=json, headers=headers)
             except httpx.TimeoutException:
-                raise _Retry("timeout", "FullStory did not answer in time") from None
+                failure = _Retry("timeout", "FullStory did not answer in time")
             except httpx.TransportError as exc:
-                raise _Retry("network_error", f"could not reach FullStory ({exc})") from None
+                failure = _Retry("network_error", f"could not reach FullStory ({exc})")
+            if failure is not None:  # raised outside the handler: no httpx error chained to it
+                raise failure
             status = response.status_code
             if status == 429 or status >= 500:
                 hint = parse_retry_after(response.headers.get("retry-after"))
@@ -416,19 +438,20 @@ class FullStoryProvider:
             tries += 1
             try:
                 return attempt()
-            except _Retry as retry:
-                if tries > self.max_retries:
-                    attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
-                    raise ProviderError(
-                        retry.code,
-                        f"{what} on FullStory gave up after {attempts}: "
-                        f"{self._redactor.scrub(retry.reason)}; sync again later",
-                        transient=True,
-                    ) from None
-                wait = self._backoff(tries, retry.hint)
-                reason = self._redactor.scrub(retry.reason)
-                log.debug("%s: %s; retrying in %.2f s", what, reason, wait)
-                self._sleep(wait)
+            except _Retry as caught:
+                retry = caught
+            # Outside the handler: nothing chains onto the error raised here.
+            if tries > self.max_retries:
+                attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
+                raise ProviderError(
+                    retry.code,
+                    f"{what} on FullStory gave up after {attempts}: "
+                    f"{self._redactor.scrub(retry.reason)}; sync again later",
+                    transient=True,
+                )
+            wait = self._backoff(tries, retry.hint)
+            log.debug("%s: %s; retrying in %.2f s", what, self._redactor.scrub(retry.reason), wait)
+            self._sleep(wait)
 
     @staticmethod
     def _backoff(tries: int, hint: float | None) -> float:
@@ -454,9 +477,11 @@ class FullStoryProvider:
         )
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        try:
+        data: Any = _NOT_JSON
+        # The decoder's error quotes the body: suppressed here, not chained to ours.
+        with contextlib.suppress(ValueError):
             data = response.json()
-        except ValueError:
+        if data is _NOT_JSON:
             self._malformed(what, "the answer is not JSON")
         if not isinstance(data, dict):
             self._malformed(what, "the answer is not a JSON object")
