@@ -276,6 +276,16 @@ def test_content_blocks_with_tool_use_and_tool_result() -> None:
     assert turn.answer == "Found 3."
 
 
+def test_a_single_message_where_a_list_belongs() -> None:
+    run = root(
+        "r1",
+        inputs={"messages": {"role": "user", "content": "just one"}},
+        outputs={"messages": {"type": "ai", "content": "fine"}},
+    )
+    (turn,) = derive_conversations([run])[0].turns
+    assert (turn.user_messages, turn.answer) == (["just one"], "fine")
+
+
 def test_plain_text_inputs_and_outputs() -> None:
     run = root("r1", inputs={"question": "2+2?"}, outputs={"output": "4"})
     (turn,) = derive_conversations([run])[0].turns

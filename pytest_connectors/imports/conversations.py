@@ -236,6 +236,8 @@ def _as_message(raw: Any) -> _Message | None:
 
 
 def _message_list(value: Any) -> list[Any]:
+    if isinstance(value, dict):  # a single message where a list was expected
+        return [value]
     if not isinstance(value, list):
         return []
     if value and all(isinstance(item, list) for item in value):  # chat-model batches: [[...]]

@@ -239,7 +239,7 @@ class LangSmithProvider:
             kind="trace",
             provider_id=str(run["id"]),
             occurred_at=started,
-            payload=dict(run),
+            payload=run if isinstance(run, dict) else dict(run),
             pending=pending,
         )
 
