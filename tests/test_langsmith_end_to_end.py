@@ -22,7 +22,9 @@ from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 
-def send_turns(server: LangGraphDevServer, thread_id: str, texts: list[str]) -> None:
+def send_turns(
+    server: LangGraphDevServer, thread_id: str, texts: list[str], *, failing: bool = False
+) -> None:
     with httpx.Client(base_url=server.url, timeout=120, trust_env=False) as client:
         client.post("/threads", json={"thread_id": thread_id}).raise_for_status()
         for text in texts:
@@ -32,7 +34,7 @@ def send_turns(server: LangGraphDevServer, thread_id: str, texts: list[str]) -> 
             }
             reply = client.post(f"/threads/{thread_id}/runs/wait", json=body)
             reply.raise_for_status()
-            assert "__error__" not in reply.json()
+            assert ("__error__" in reply.json()) is failing
 
 
 def wait_for_finished_roots(fake: LangSmithServer, count: int) -> list[dict[str, Any]]:
@@ -56,7 +58,9 @@ def test_a_traced_langgraph_thread_comes_back_as_its_conversation(
         thread_id,
         ["What's the weather in Paris?", "And what is the weather in Tokyo?"],
     )
-    roots = wait_for_finished_roots(langsmith_fake, 2)
+    failed_thread = str(uuid.uuid4())
+    send_turns(traced_langgraph_server, failed_thread, ["Please fail now."], failing=True)
+    roots = wait_for_finished_roots(langsmith_fake, 3)
 
     window = Window(began, datetime.now(UTC) + timedelta(minutes=1))
     with LangSmithProvider(
@@ -66,9 +70,14 @@ def test_a_traced_langgraph_thread_comes_back_as_its_conversation(
     assert sorted(r.provider_id for r in fetched) == sorted(r["id"] for r in roots)
     assert not any(r.pending for r in fetched)
 
-    (conversation,) = derive_conversations(r.payload for r in fetched)
+    conversations = {c.id: c for c in derive_conversations(r.payload for r in fetched)}
+    assert set(conversations) == {thread_id, failed_thread}
+    (failed,) = conversations[failed_thread].turns
+    assert failed.user_messages == ["Please fail now."]
+    assert failed.error is not None and "the agent failed on purpose" in failed.error
+    assert failed.answer is None and failed.tool_calls == []
 
-    assert conversation.id == thread_id  # grouped by the thread_id the server traced
+    conversation = conversations[thread_id]  # grouped by the thread_id the server traced
     assert conversation.metadata["graph_id"] == "agent"
     paris, tokyo = conversation.turns
     assert paris.user_messages == ["What's the weather in Paris?"]
