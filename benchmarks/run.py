@@ -42,6 +42,7 @@ from pathlib import Path
 from types import FrameType
 
 import bench_calls
+import bench_imports
 import bench_suites
 from bench_report import Row, error_row, table
 
@@ -256,6 +257,13 @@ def run(plan: Plan) -> list[Row]:
                 return bench_calls.latency_truth(connector, url, plan.delays)
 
         measure("6. Latency truth", rows, latency)
+        measure(
+            "7. Import sync",
+            rows,
+            lambda: bench_imports.imports_sync(
+                count=10_000 if plan.warm_up else 1_000, rounds=plan.rounds
+            ),
+        )
     return rows
 
 

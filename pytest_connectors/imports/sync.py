@@ -81,8 +81,15 @@ def conversation_id(connector_id: str, thread_key: str) -> str:
     return f"cnv_{digest[:32]}"
 
 
-def content_hash(record: FetchedRecord) -> str:
-    text = json.dumps(record.payload, sort_keys=True, separators=(",", ":"), default=str)
+def canonical_json(payload: Mapping[str, Any]) -> str:
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+
+
+def content_hash(record: FetchedRecord, text: str | None = None) -> str:
+    """What decides "unchanged": the record's canonical JSON and its pending flag."""
+    text = canonical_json(record.payload) if text is None else text
     return hashlib.sha256(f"{int(record.pending)}{text}".encode()).hexdigest()
 
 
@@ -191,6 +198,7 @@ class SyncRun:
         rows = []
         for record in fetched:
             self._seen_traces.add(record.provider_id)
+            text = canonical_json(record.payload)
             rows.append(
                 {
                     "provider_id": record.provider_id,
@@ -198,8 +206,8 @@ class SyncRun:
                     "agent_id": connector.agent_id,
                     "thread_key": self.derivation.thread_key_of(record.payload),
                     "occurred_at": record.occurred_at,
-                    "content_hash": content_hash(record),
-                    "payload": record.payload,
+                    "content_hash": content_hash(record, text),
+                    "payload": text,
                     "pending": record.pending,
                     "first_seen_at": now,
                     "updated_at": now,
@@ -208,7 +216,7 @@ class SyncRun:
         result = records.upsert_traces(connection, connector.id, rows)
         self._count(result.created, result.updated, result.unchanged)
         touched = {row["thread_key"] for row in [*result.created, *result.updated]}
-        self._derive(connection, touched, now)
+        self._derive(connection, touched, now, {r.provider_id: r.payload for r in fetched})
 
     def _store_sessions(
         self, connection: Connection, fetched: Sequence[FetchedRecord], now: datetime
@@ -244,12 +252,18 @@ class SyncRun:
         self.stats.updated += len(updated)
         self.stats.unchanged += unchanged
 
-    def _derive(self, connection: Connection, thread_keys: Iterable[str], now: datetime) -> None:
+    def _derive(
+        self,
+        connection: Connection,
+        thread_keys: Iterable[str],
+        now: datetime,
+        known: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         keys = set(thread_keys)
         if not keys:
             return
         connector = self.connector
-        payloads = records.trace_payloads(connection, connector.id, keys)
+        payloads = records.trace_payloads(connection, connector.id, keys, known=known)
         derived: list[Conversation] = []
         for key, runs in payloads.items():
             for conversation in self.derivation.derive(runs)[:1]:
@@ -365,11 +379,13 @@ def refresh_links(
 ) -> int:
     """Recompute the session links of the connector's agent from all of its data."""
     tenant, agent = connector.tenant_id, connector.agent_id
-    conversations = conversation_rows.for_agent(connection, tenant, agent)
     sessions = records.list_sessions(
         connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
     )
-    links = derivation.link(conversations, sessions) if conversations and sessions else []
+    links: list[SessionLink] = []
+    if sessions:  # an agent without sessions has nothing to link: its conversations stay unread
+        conversations = conversation_rows.for_agent(connection, tenant, agent)
+        links = derivation.link(conversations, sessions) if conversations else []
     return conversation_rows.replace_links(
         connection, tenant_id=tenant, agent_id=agent, links=links, sessions=sessions
     )

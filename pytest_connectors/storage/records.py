@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,14 +62,22 @@ def mark_missing(
 
 
 def trace_payloads(
-    connection: Connection, connector_id: str, thread_keys: Iterable[str]
+    connection: Connection,
+    connector_id: str,
+    thread_keys: Iterable[str],
+    *,
+    known: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The stored (not missing) trace payloads of each thread, oldest first."""
-    found: dict[str, list[dict[str, Any]]] = {}
+    """The stored (not missing) trace payloads of each thread, oldest first.
+
+    ``known`` payloads (provider id -> payload, the page just written) are not read back.
+    """
+    known = known or {}
     t = imported_traces
+    members: dict[str, list[str]] = {}
     for part in chunks(sorted(set(thread_keys))):
         rows = connection.execute(
-            select(t.c.thread_key, t.c.payload)
+            select(t.c.thread_key, t.c.provider_id)
             .where(
                 t.c.connector_id == connector_id,
                 t.c.thread_key.in_(part),
@@ -77,9 +85,18 @@ def trace_payloads(
             )
             .order_by(t.c.occurred_at, t.c.provider_id)
         )
-        for key, payload in rows:
-            found.setdefault(key, []).append(payload)
-    return found
+        for key, provider_id in rows:
+            members.setdefault(key, []).append(provider_id)
+    wanted = [pid for ids in members.values() for pid in ids if pid not in known]
+    loaded: dict[str, dict[str, Any]] = dict(known)
+    for part in chunks(wanted):
+        for provider_id, payload in connection.execute(
+            select(t.c.provider_id, t.c.payload).where(
+                t.c.connector_id == connector_id, t.c.provider_id.in_(part)
+            )
+        ):
+            loaded[provider_id] = payload
+    return {key: [loaded[pid] for pid in ids] for key, ids in members.items()}
 
 
 def earliest_pending(connection: Connection, connector_id: str) -> datetime | None:

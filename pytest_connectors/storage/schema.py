@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,22 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON kept as text. A caller that already holds the canonical text (it hashed it) passes
+    the string and it is stored as is: a page of traces is encoded once, not twice."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
 
 
 def _id(name: str = "id") -> Column[str]:
@@ -133,7 +150,7 @@ imported_traces = Table(
     Column("thread_key", String(300), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
-    Column("payload", JSON, nullable=False),
+    Column("payload", JsonText, nullable=False),  # the run as the provider served it
     Column("pending", Boolean, nullable=False),
     Column("missing", Boolean, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
