@@ -20,6 +20,7 @@ import bisect
 import copy
 import json
 import os
+import socket
 import sys
 import threading
 import uuid
@@ -37,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pytest_connectors.servers.launch import LocalServer, free_port
+from pytest_connectors.servers.launch import LocalServer
 
 API_KEY = "lsv2_pt_fake0123456789abcdef0123456789abcdef_0123456789"
 TENANT_ID = "2f1c8a52-6a9c-4c8e-9d3f-0b1d2e3f4a5b"
@@ -669,17 +670,21 @@ class LangSmithServer:
         self.port = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        self.port = free_port()
+        # The socket is bound here and handed over: no other process can take the port between
+        # choosing it and listening on it.
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", 0))
+        self.port = listening.getsockname()[1]
         config = uvicorn.Config(
             self.fake.app,
-            host="127.0.0.1",
-            port=self.port,
             log_level="critical",
             access_log=False,
             lifespan="off",
@@ -687,7 +692,10 @@ class LangSmithServer:
         )
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.run, name="langsmith-fake", daemon=True)
+        self._socket = listening
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listening]}, name="langsmith-fake", daemon=True
+        )
         self._thread.start()
         deadline = datetime.now(UTC) + timedelta(seconds=30)
         while not server.started:
@@ -701,7 +709,9 @@ class LangSmithServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._server = self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
 
     def __enter__(self) -> Self:
         return self.start()
