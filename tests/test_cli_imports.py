@@ -7,13 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.fixtures import TRACED_PROJECT
 from fakes.langsmith import API_KEY, LangSmithServer
+from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
+from pytest_connectors.servers.launch import LangGraphDevServer
 
 DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,3 +195,36 @@ def test_a_standalone_worker_runs_the_queued_jobs(cli: Cli, thread: LangSmithSer
     assert "ran 1 job(s)" in worker.stdout
     assert API_KEY not in worker.stdout + worker.stderr
     assert cli.json("jobs", "get", job)["status"] == "succeeded"
+
+
+def test_a_traced_langgraph_thread_through_connect_wait_and_show(
+    cli: Cli,
+    traced_langgraph_server: LangGraphDevServer,
+    langsmith_fake: LangSmithServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The example agent under `langgraph dev`, traced into the fake, imported by the CLI."""
+    thread_id = str(uuid.uuid4())
+    send_turns(traced_langgraph_server, thread_id, ["What's the weather in Paris?", "Thanks!"])
+    wait_for_finished_roots(langsmith_fake, 2)
+    monkeypatch.setenv("CLI_E2E_LANGSMITH_KEY", API_KEY)
+    code, _, err = cli(
+        "imports", "create", "--agent", "weather-agent", "--name", "traced",
+        "--category", "llm-tracing", "--provider", "langsmith",
+        "--api-key", "${CLI_E2E_LANGSMITH_KEY}", "--config", f"projectName={TRACED_PROJECT}",
+        "--config", f"apiUrl={langsmith_fake.url}",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("imports", "connect", "traced", "--wait", "--timeout", "120")
+    assert code == 0, err
+    assert "2 fetched, 2 created" in out
+    [conversation] = cli.json("conversations", "list", "--agent", "weather-agent")["items"]
+    assert conversation["threadKey"] == thread_id
+    code, out, _ = cli("conversations", "show", conversation["id"])
+    assert code == 0
+    lines = out.splitlines()
+    assert "  user: What's the weather in Paris?" in lines
+    assert '  tool: get_weather({"city": "Paris"}) -> Sunny, 21°C in Paris' in lines
+    assert "  assistant: The weather in Paris is sunny, 21°C." in lines
+    assert "  user: Thanks!" in lines
+    assert not any(API_KEY in text for text in cli.outputs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,11 +10,10 @@ import httpx
 from pytest_connectors._support.variables import resolve
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.config import SECRET_KEY
+from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Provider
 from pytest_connectors.models.imports import ImportConnector, ImportProvider
-
-_FULLSTORY = ("pytest_connectors.imports.fullstory", "FullStoryProvider")
 
 
 def resolved_key(connector: ImportConnector, environ: Mapping[str, str] | None = None) -> str:
@@ -51,8 +49,7 @@ def provider_for(
             transport=transport,
         )
     else:
-        cls = getattr(importlib.import_module(_FULLSTORY[0]), _FULLSTORY[1])
-        provider = cls(
+        provider = FullStoryProvider(
             api_key=key,
             api_url=_setting(connector, "apiUrl", environ),
             segment_id=_setting(connector, "segmentId", environ) or "everyone",

@@ -16,7 +16,6 @@ a crash resumes after the last stored page and nothing is written twice. Semanti
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from enum import Enum
 from typing import Any
 
 from pytest_connectors.imports.conversations import derive_conversations, thread_key_of
+from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
@@ -59,19 +59,11 @@ class Derivation:
     link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
 
 
-def _link_sessions(
-    conversations: list[Conversation], sessions: list[UserSession]
-) -> list[SessionLink]:
-    linking = importlib.import_module("pytest_connectors.imports.linking")
-    links: list[SessionLink] = linking.link_sessions(conversations, sessions)
-    return links
-
-
 def default_derivation() -> Derivation:
     return Derivation(
         thread_key_of=thread_key_of,
         derive=lambda runs: derive_conversations(runs),
-        link=_link_sessions,
+        link=lambda conversations, sessions: link_sessions(conversations, sessions),
     )
 
 
