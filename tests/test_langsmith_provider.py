@@ -513,3 +513,18 @@ def test_any_number_of_runs_overlap_and_resume_point_reads_each_run_once(
         ]
     assert list(dict.fromkeys(seen)) == ids  # all, in order
     assert len(seen) - len(ids) <= overlap  # only a resumed page boundary may repeat runs
+
+
+def test_a_cursor_served_twice_is_refused_rather_than_followed_forever() -> None:
+    pages: list[int] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/sessions":
+            return httpx.Response(200, json=[{"id": "p1", "name": PROJECT}])
+        pages.append(1)
+        runs = [{"id": f"r{len(pages)}", "start_time": "2026-03-01T00:00:00"}]
+        return httpx.Response(200, json={"runs": runs, "cursors": {"next": "same-cursor"}})
+
+    error = fail(played(reply))
+    assert (error.code, error.transient) == ("malformed_page", False)
+    assert len(pages) == 2

@@ -138,7 +138,10 @@ class LangSmithProvider:
             project_id, cursor = resumed
         else:
             project_id, cursor = self.project_id(), None
-        seen: set[str] = set()
+        # Cursor pages may repeat the end of the page before: only those ids are kept, so memory
+        # stays one page however large the window. A cursor served twice would loop forever.
+        previous: set[str] = set()
+        cursors: set[str] = {cursor} if cursor else set()
         while not should_stop():
             body: dict[str, Any] = {
                 "session": [project_id],
@@ -152,12 +155,14 @@ class LangSmithProvider:
             if cursor:
                 body["cursor"] = cursor
             runs, following = self._page(self._call("POST", "runs/query", body=body))
-            records = []
+            records: list[FetchedRecord] = []
+            served: set[str] = set()
             for run in runs:
                 record = self._record(run)
-                if record.provider_id not in seen:
-                    seen.add(record.provider_id)
+                if record.provider_id not in previous and record.provider_id not in served:
                     records.append(record)
+                served.add(record.provider_id)
+            previous = served
             if following is None and len(runs) >= PAGE_SIZE:
                 self._fail(
                     "malformed_page",
@@ -165,8 +170,16 @@ class LangSmithProvider:
                     "next one; the window cannot be read completely, try again later",
                     transient=False,
                 )
+            if following in cursors:
+                self._fail(
+                    "malformed_page",
+                    "LangSmith served a cursor it had served before in this scan; the pages "
+                    "would repeat forever, try again later",
+                    transient=False,
+                )
             checkpoint = None
             if following is not None:
+                cursors.add(following)
                 checkpoint = _write_checkpoint(project_id, following, window)
             yield Page(records=records, checkpoint=checkpoint)
             if following is None:
