@@ -103,3 +103,67 @@ def test_the_store_writes_references_not_their_values(
     assert record["authValue"] == "${AGENT_TOKEN_2}"
     assert record["config"]["headers"] == {"X-Key": "${AGENT_TOKEN}"}
     assert created.auth_value == "${AGENT_TOKEN}"
+
+
+# -- the masking types and policy -----------------------------------------------------------------
+
+
+def test_a_secret_is_a_string_whose_repr_is_masked() -> None:
+    from pytest_connectors._support.secrets import Redactor, Secret
+
+    secret = Secret("tok-1234567")
+
+    assert secret == "tok-1234567"
+    assert f"Bearer {secret}" == "Bearer tok-1234567"
+    assert "tok-1234567" not in repr(secret)
+    assert "tok-1234567" not in repr({"Authorization": secret, "list": [secret, (secret,)]})
+    assert "tok" not in repr(Redactor([secret]))
+
+
+def test_mask_url_hides_passwords_and_secret_looking_query_values() -> None:
+    from pytest_connectors._support.secrets import mask_url
+
+    assert mask_url("https://u:pw@h.example.com/p?key=abc&lang=en&token=${T}") == (
+        "https://u:****@h.example.com/p?key=****&lang=en&token=${T}"
+    )
+    assert mask_url("http://127.0.0.1:2024") == "http://127.0.0.1:2024"
+
+
+def test_mask_fields_masks_secret_looking_keys_at_any_depth() -> None:
+    from pytest_connectors._support.secrets import mask_fields
+
+    assert mask_fields({"X-Api-Token": "a-b", "n": {"password": "pw", "max_tokens": 5}}) == {
+        "X-Api-Token": "****",
+        "n": {"password": "****", "max_tokens": 5},
+    }
+
+
+def test_resolved_headers_urls_and_variable_values_are_masked_in_repr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_connectors.client.target import resolve_target, variable_values
+    from pytest_connectors.models.connector import Connector
+
+    monkeypatch.setenv("LEAK_TOKEN", "tok-from-env-777")
+    monkeypatch.setenv("LEAK_URL_KEY", "url-key-888")
+    connector = Connector.model_validate(
+        {
+            "id": "1",
+            "name": "c",
+            "type": "http",
+            "baseUrl": "http://127.0.0.1:9",
+            "authType": "basic",
+            "authValue": "user:${LEAK_TOKEN}",
+            "config": {"path": "/chat?key=${LEAK_URL_KEY}", "headers": {"X-Api-Token": "lit-999"}},
+            "createdAt": "2024-01-15T10:30:00.000Z",
+            "updatedAt": "2024-01-15T10:30:00.000Z",
+        }
+    )
+
+    target = resolve_target(connector)
+    shown = repr((target, target.headers, target.url, variable_values(connector)))
+
+    for secret in ("tok-from-env-777", "url-key-888", "lit-999", "dXNlcjp0b2stZnJvbS1lbnYtNzc3"):
+        assert secret not in shown
+    assert dict(target.headers)["Authorization"] == "Basic dXNlcjp0b2stZnJvbS1lbnYtNzc3"
+    assert target.url == "http://127.0.0.1:9/chat?key=url-key-888"

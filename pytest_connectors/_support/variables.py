@@ -20,14 +20,22 @@ def references(value: str) -> list[str]:
     return REFERENCE.findall(value)
 
 
+def lookup(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable's value, from ``environ`` or else the process environment.
+
+    No frame holds ``os.environ`` in a local: pytest prints the locals of failing frames
+    (``-l``), and the whole environment would be shown.
+    """
+    return os.environ.get(name) if environ is None else environ.get(name)
+
+
 def resolve(value: str, *, connector: str, environ: Mapping[str, str] | None = None) -> str:
     """Replace every ``${NAME}`` with the environment's value, or fail naming it."""
-    env = os.environ if environ is None else environ
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in env:
-            raise MissingVariableError(name, connector)
-        return env[name]
+        found = lookup(match.group(1), environ)
+        if found is None:
+            raise MissingVariableError(match.group(1), connector)
+        return found
 
     return REFERENCE.sub(substitute, value)

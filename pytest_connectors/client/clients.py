@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,7 +32,12 @@ from pytest_connectors.client.flows import (
     probe_flow,
 )
 from pytest_connectors.client.logs import secret_log_filter
-from pytest_connectors.client.target import Target, resolve_target, variables_of
+from pytest_connectors.client.target import (
+    Target,
+    resolve_target,
+    variable_values,
+    variables_of,
+)
 from pytest_connectors.client.transport import (
     AsyncDeadlineTransport,
     CallLimits,
@@ -185,16 +189,17 @@ class _ClientBase(Generic[SdkT]):
     def _target(self, ref: ConnectorRef) -> Target:
         """The resolved connector, reused while the connector and its variables are unchanged."""
         connector = connector_of(ref, self._path)
-        env = os.environ if self._environ is None else self._environ
         cached = self._targets.get(id(connector))
-        if cached is not None and cached[0] is connector:
-            names = cached[1]
-            if tuple(env.get(name) for name in names) == cached[2]:
-                return cached[3]
+        if (
+            cached is not None
+            and cached[0] is connector
+            and variable_values(connector, self._environ) == cached[2]
+        ):
+            return cached[3]
         target = resolve_target(connector, self._environ)
         secret_log_filter.watch(target.redactor)
         names = variables_of(connector)
-        values = tuple(env.get(name) for name in names)
+        values = variable_values(connector, self._environ)
         if len(self._targets) >= 256:  # callers that build a new Connector for every call
             self._targets.clear()
         # Keyed by identity and holding the connector, so an id is never reused while cached.

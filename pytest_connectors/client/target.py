@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_connectors._support.secrets import Redactor, is_sensitive_header
-from pytest_connectors._support.variables import references, resolve
+from pytest_connectors._support.secrets import Redactor, Secret, is_sensitive_header, mask_url
+from pytest_connectors._support.variables import lookup, references, resolve
 from pytest_connectors.client.retry import RetryPolicy
 from pytest_connectors.client.transport import DEFAULT_MAX_RESPONSE_BYTES
 from pytest_connectors.errors import InvalidInputError, MissingVariableError
@@ -105,28 +104,44 @@ def variables_of(connector: Connector) -> tuple[str, ...]:
     return _variables_in(*fields)
 
 
+def variable_values(
+    connector: Connector, environ: Mapping[str, str] | None = None
+) -> tuple[Secret | None, ...]:
+    """The current values of the connector's variables, masked in any repr."""
+    values = (lookup(name, environ) for name in variables_of(connector))
+    return tuple(None if value is None else Secret(value) for value in values)
+
+
+def _url(
+    base_url: str, path: str | None, raw: str, name: str, environ: Mapping[str, str] | None
+) -> str:
+    url = _join(base_url, resolve(path, connector=name, environ=environ) if path else None)
+    return Secret(url) if references(raw) or (path and references(path)) else url
+
+
 def resolve_target(connector: Connector, environ: Mapping[str, str] | None = None) -> Target:
     """Raises MissingVariableError when a referenced variable is not set."""
     name = connector.name
-    env = os.environ if environ is None else environ
     for variable in variables_of(connector):
-        if variable not in env:  # raised before any secret is resolved into a local
+        if lookup(variable, environ) is None:  # raised before any secret is resolved
             raise MissingVariableError(variable, name)
     config = connector.config
+    # Resolved values are held as Secret (masked in repr: pytest -l prints these locals).
     secrets: list[str] = []
 
     auth_value = None
     if connector.auth_value:
-        auth_value = resolve(connector.auth_value, connector=name, environ=environ)
+        auth_value = Secret(resolve(connector.auth_value, connector=name, environ=environ))
         secrets.append(auth_value)
-    headers = {"Accept": "application/json"}
-    for key, value in auth_headers(connector.auth_type, auth_value).items():
-        headers[key] = value
-        secrets.append(value.split(" ", 1)[-1])
+    headers: dict[str, str] = {"Accept": "application/json"}
+    auth = {k: Secret(v) for k, v in auth_headers(connector.auth_type, auth_value).items()}
+    headers.update(auth)
+    secrets += [Secret(v.split(" ", 1)[-1]) for v in auth.values()]
     for key, raw in ((config.headers if config else None) or {}).items():
         value = resolve(raw, connector=name, environ=environ)
-        headers[key] = value
-        if references(raw) or is_sensitive_header(key):
+        secret = bool(references(raw)) or is_sensitive_header(key)
+        headers[key] = value = Secret(value) if secret else value
+        if secret:
             secrets.append(value)
 
     bad = next((key for key, value in headers.items() if not value.isascii()), None)
@@ -139,10 +154,12 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
             "headers cannot carry; check the auth value or header (the value is not shown)"
         )
     base_url = resolve(connector.base_url, connector=name, environ=environ)
+    if references(connector.base_url):
+        base_url = Secret(base_url)
     path = config.path if isinstance(config, HttpConnectorConfig) else None
     for raw in (connector.base_url, path or ""):
         for variable in _secret_url_variables(raw):
-            secrets.append(resolve(f"${{{variable}}}", connector=name, environ=environ))
+            secrets.append(Secret(resolve(f"${{{variable}}}", connector=name, environ=environ)))
     method = (config.method if isinstance(config, HttpConnectorConfig) else None) or "POST"
     timeout = (config.timeout if config else None) or DEFAULT_TIMEOUT_MS
     retries = config.retries if config and config.retries is not None else DEFAULT_RETRIES
@@ -155,8 +172,8 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
         name=name,
         type=connector.type,
         base_url=base_url,
-        url=_join(base_url, resolve(path, connector=name, environ=environ) if path else None),
-        display_url=_join(connector.base_url, path),
+        url=_url(base_url, path, connector.base_url, name, environ),
+        display_url=mask_url(_join(connector.base_url, path)),
         method=method,
         headers=tuple(headers.items()),
         timeout_ms=float(timeout),

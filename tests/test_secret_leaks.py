@@ -1,0 +1,365 @@
+"""The leak matrix: every way a connector can carry a secret, against every output we can provoke.
+
+For each auth type (api-key, bearer, basic) and a secret-looking header, written literally and
+as a ``${VAR}`` reference, plus a ``${VAR}`` in the URL's query, the secret is sent to a real
+agent that echoes every credential back (tests/agents/leak_agent.py), in replies, in error
+bodies, cut by truncation, and through a redirect to another origin. Then the secret, and its
+base64 form, is searched in everything a user can see: repr and str of connectors and results,
+library errors, CLI output, pytest's -vv -l failure output (locals of library frames included),
+the JSON report, JUnit XML and DEBUG logs (httpx's included), and what reached the other origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytester_ini import write_ini
+
+from pytest_connectors.cli.main import main as cli_main
+from pytest_connectors.client.clients import AsyncConnectorClient, ConnectorClient
+from pytest_connectors.errors import ConnectorError
+from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.launch import UvicornServer
+
+AGENTS = Path(__file__).parent / "agents"
+CHAT = "/v1/chat"
+
+# name -> (the connector's fields, the secret, the environment it needs)
+CASES: dict[str, tuple[dict[str, Any], str, dict[str, str]]] = {
+    "api-key literal": ({"authType": "api-key", "authValue": "ak-lit-Q7w3Rt9yU1"}, "", {}),
+    "api-key ${VAR}": (
+        {"authType": "api-key", "authValue": "${LEAK_API_KEY}"},
+        "ak-var-M2n8Bv5cX4",
+        {},
+    ),
+    "bearer literal": ({"authType": "bearer", "authValue": "br-lit-P0o9I8u7Y6"}, "", {}),
+    "bearer ${VAR}": (
+        {"authType": "bearer", "authValue": "${LEAK_BEARER}"},
+        "br-var-T5r4E3w2Q1",
+        {},
+    ),
+    "basic literal": ({"authType": "basic", "authValue": "leak-user:bs-lit-Z1x2C3v4B5"}, "", {}),
+    "basic ${VAR}": (
+        {"authType": "basic", "authValue": "${LEAK_BASIC}"},
+        "leak-user:bs-var-N6m7L8k9J0",
+        {},
+    ),
+    "header literal": ({"config": {"headers": {"X-Api-Token": "hd-lit-G5f4D3s2A1"}}}, "", {}),
+    "header ${VAR}": (
+        {"config": {"headers": {"X-API-Key": "${LEAK_HEADER}"}}},
+        "hd-var-H8j9K0l1Z2",
+        {},
+    ),
+    "url query ${VAR}": (
+        {"config": {"path": CHAT + "?key=${LEAK_URL_KEY}"}},
+        "uq-var-V3b4N5m6Q7",
+        {},
+    ),
+}
+
+
+def _fill_cases() -> None:
+    """Literal cases: the secret is the written value; ${VAR} cases: the variable's value."""
+    for name, (fields, secret, env) in list(CASES.items()):
+        written = fields.get("authValue") or next(
+            iter((fields.get("config", {}).get("headers") or {}).values()), None
+        )
+        if not secret:
+            CASES[name] = (fields, str(written), env)
+        else:
+            raw = str(written or fields["config"]["path"])
+            variable = raw[raw.index("${") + 2 : raw.index("}")]
+            CASES[name] = (fields, secret, {variable: secret})
+
+
+_fill_cases()
+ENV = {k: v for _, _, env in CASES.values() for k, v in env.items()}
+
+
+def forms(secret: str) -> list[str]:
+    """What must never show: the secret, its distinctive part, and their base64 forms."""
+    core = secret.rpartition(":")[2]
+    found = {secret, core}
+    for text in (secret, core):
+        encoded = base64.b64encode(text.encode()).decode()
+        found |= {encoded, encoded.rstrip("=")}
+    return sorted(found)
+
+
+def assert_no_leak(case: str, texts: dict[str, str]) -> None:
+    secret = CASES[case][1]
+    for where, text in texts.items():
+        for form in forms(secret):
+            assert form not in text, f"{case}: {form!r} leaked into {where}"
+
+
+@pytest.fixture(scope="module")
+def leak_agents(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[UvicornServer, Path]]:
+    """The echoing agent, and the log of the other origin its redirects point to."""
+    logs = tmp_path_factory.mktemp("leak-agents")
+    other_log = logs / "other.log"
+    other_log.touch()
+    other = UvicornServer("leak_agent:app", app_dir=AGENTS, env={"LEAK_AGENT_LOG": str(other_log)})
+    with other:
+        agent = UvicornServer(
+            "leak_agent:app",
+            app_dir=AGENTS,
+            env={"LEAK_AGENT_LOG": str(logs / "agent.log"), "LEAK_AGENT_OTHER": other.url},
+        )
+        with agent:
+            yield agent, other_log
+
+
+@pytest.fixture(scope="module")
+def connectors_file(
+    tmp_path_factory: pytest.TempPathFactory, leak_agents: tuple[UvicornServer, Path]
+) -> Path:
+    path = tmp_path_factory.mktemp("leak-connectors") / "connectors.json"
+    store = ConnectorStore(path)
+    url = leak_agents[0].url
+    for name, (fields, _, _) in CASES.items():
+        config = {"path": CHAT, "retries": 0, "timeout": 20_000, **fields.get("config", {})}
+        store.create({"name": name, "type": "http", "baseUrl": url, **fields, "config": config})
+    return path
+
+
+@pytest.fixture
+def leak_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(autouse=True)
+def _no_other_origin_sees_a_secret(leak_agents: tuple[UvicornServer, Path]) -> Iterator[None]:
+    yield
+    other_log = leak_agents[1].read_text(encoding="utf-8")
+    for case in CASES:
+        assert_no_leak(case, {"the other origin": other_log})
+
+
+# -- the library -----------------------------------------------------------------------------------
+
+MESSAGES = ("hello", "fail", "long", "redirect")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_library_outputs_and_logs(
+    case: str, connectors_file: Path, leak_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    connector = ConnectorStore(connectors_file).find(case)
+    texts = {"repr(connector)": repr(connector), "str(connector)": str(connector)}
+    with ConnectorClient(path=connectors_file) as client:
+        for message in MESSAGES:
+            result = client.invoke(connector, message)
+            texts[f"{message}: repr"] = repr(result)
+            texts[f"{message}: str"] = str(result)
+            texts[f"{message}: json"] = result.model_dump_json()
+            if message == "hello":
+                assert result.success, result.error
+                assert "****" in result.text  # the agent did echo it: the provocation worked
+            else:
+                assert not result.success
+        probe = client.test(connector)
+        texts["test"] = f"{probe!r} {probe} {probe.model_dump_json()}"
+    texts["logs"] = caplog.text
+    assert "HTTP Request" in caplog.text  # httpx did log at this level
+
+    assert_no_leak(case, texts)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(CASES))
+async def test_async_library_outputs(case: str, connectors_file: Path, leak_env: None) -> None:
+    texts = {}
+    async with AsyncConnectorClient(path=connectors_file) as client:
+        for message in MESSAGES:
+            result = await client.invoke(case, message)
+            texts[message] = f"{result!r} {result.model_dump_json()}"
+        probe = await client.test(case)
+        texts["test"] = f"{probe!r} {probe.model_dump_json()}"
+
+    assert_no_leak(case, texts)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_library_errors(case: str, connectors_file: Path, leak_env: None) -> None:
+    connector = ConnectorStore(connectors_file).find(case)
+    record = connector.model_dump(by_alias=True)
+    config = record.get("config") or {}
+    broken = {
+        "unset variable": {**record, "baseUrl": record["baseUrl"] + "/${LEAK_UNSET_VARIABLE}"},
+        "non-ASCII header": {
+            **record,
+            "config": {**config, "headers": {**(config.get("headers") or {}), "X-Other": "é"}},
+        },
+    }
+    texts = {}
+    with ConnectorClient() as client:
+        for kind, data in broken.items():
+            with pytest.raises(ConnectorError) as caught:
+                client.invoke(type(connector).model_validate(data), "hello")
+            texts[kind] = f"{caught.value!r} {caught.value}"
+
+    assert_no_leak(case, texts)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_cli_output(
+    case: str, connectors_file: Path, leak_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = ["--file", str(connectors_file)]
+    commands = [
+        ["list"],
+        ["list", "--json"],
+        ["get", case],
+        ["get", case, "--json"],
+        ["test", case],
+        ["test", case, "--json"],
+        *(["invoke", case, "-m", message] for message in MESSAGES),
+        *(["invoke", case, "-m", message, "--json"] for message in MESSAGES),
+        ["update", case, "--timeout-ms", "0"],
+        ["update", case, "--header", "X Bad=1"],
+    ]
+    texts = {}
+    for command in commands:
+        try:
+            code = cli_main([*command, *file])
+        except SystemExit as exit:
+            code = int(exit.code or 0)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        texts[" ".join(command)] = f"exit {code}\n{out}\n{err}"
+    assert texts["invoke " + case + " -m hello"].startswith("exit 0")
+
+    assert_no_leak(case, texts)
+
+
+# -- pytest: -vv -l failures, the JSON report, JUnit XML, captured DEBUG logs ----------------------
+
+SUITE = """
+import pytest
+from pytest_connectors import ConnectorClient
+
+def test_reply(conversation, connector):
+    print(connector, repr(connector))
+    reply = conversation.send("hello")
+    print(reply)
+    assert reply.text == "something else", reply
+
+@pytest.mark.parametrize("message", ["fail", "long", "redirect"])
+def test_failed_call(invoke_connector, message):
+    reply = invoke_connector(message)
+    assert reply.success, reply
+
+def test_send_raises(conversation):
+    conversation.send("fail")
+
+def test_library_frames(connector):
+    broken = connector.model_copy(update={"base_url": connector.base_url + "/${LEAK_UNSET_VAR}"})
+    with ConnectorClient() as client:
+        client.invoke(broken, "hello")
+"""
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    connectors_file: Path,
+    leak_env: None,
+) -> pytest.Pytester:
+    """A pytest project using the leak connectors, their secrets in its environment."""
+    monkeypatch.setenv("PYTEST_CONNECTORS_FILE", str(connectors_file))
+    write_ini(pytester)
+    return pytester
+
+
+@pytest.mark.parametrize("trace", ["-l", "--full-trace"])
+def test_pytest_outputs(trace: str, project: pytest.Pytester) -> None:
+    pytester = project
+    pytester.makepyfile(test_leaks=SUITE)
+    selection = [arg for case in CASES for arg in ("--connector", case)]
+    if trace == "--full-trace":  # every frame of every failure: two failures per case suffice
+        selection += ["-k", "library_frames or send_raises"]
+
+    result = pytester.runpytest(
+        *selection,
+        "-vv",
+        "-rA",
+        trace,
+        "-l",
+        "--tb=long",
+        "--log-level=DEBUG",
+        "-o",
+        "log_cli=true",
+        "-o",
+        "log_cli_level=DEBUG",
+        "-o",
+        "junit_logging=all",
+        "--junitxml",
+        "junit.xml",
+        "--connectors-report",
+        "report.json",
+        "-p",
+        "no:cacheprovider",
+    )
+
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed") == (6 if trace == "-l" else 2) * len(CASES), outcomes
+    output = "\n".join(result.outlines + result.errlines)
+    assert "HTTP 401" in output
+    assert "HTTP Request" in output  # httpx logged
+    texts = {
+        "terminal": output,
+        "junit": (pytester.path / "junit.xml").read_text(encoding="utf-8"),
+        "report": (pytester.path / "report.json").read_text(encoding="utf-8"),
+    }
+    assert json.loads(texts["report"])["calls"]
+    for case in CASES:
+        assert_no_leak(case, texts)
+
+
+INTERRUPTED = """
+import os, signal, threading
+
+def test_interrupted(invoke_connector):
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    invoke_connector("slow")
+"""
+
+
+URL_IN_HTTPX_FRAMES = pytest.mark.xfail(
+    strict=True,
+    reason="httpx.Request's repr shows the whole URL, and --full-trace -l prints the locals of "
+    "httpx's own frames: a secret in the URL shows there (the README says to prefer headers)",
+)
+# One of each way a secret travels: a secret-named header, Authorization, the URL.
+INTERRUPTED_CASES = [
+    "api-key ${VAR}",
+    "basic literal",
+    pytest.param("url query ${VAR}", marks=URL_IN_HTTPX_FRAMES),
+]
+
+
+@pytest.mark.parametrize("case", INTERRUPTED_CASES)
+def test_ctrl_c_with_full_trace(case: str, project: pytest.Pytester) -> None:
+    project.makepyfile(test_interrupt=INTERRUPTED)
+
+    result = project.runpytest_subprocess(
+        "--connector", case, "--full-trace", "-l", "-vv", "-p", "no:cacheprovider"
+    )
+
+    output = "\n".join(result.outlines + result.errlines)
+    assert "KeyboardInterrupt" in output
+    assert "test_interrupt.py" in output
+    assert_no_leak(case, {"terminal": output})
