@@ -169,6 +169,14 @@ def test_the_export_is_created_polled_located_and_downloaded_without_the_key(
         assert API_KEY not in json.dumps(request.headers) + request.path + request.query
 
 
+def test_a_file_served_with_content_encoding_gzip_is_read(
+    fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider]
+) -> None:
+    seed_chat_session(fullstory_fake)
+    fullstory_fake.fake.knobs.content_encoding = True
+    assert len(records(list(make_provider().fetch(WINDOW)))) == 1
+
+
 def test_the_download_host_refuses_a_request_carrying_credentials(
     fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider]
 ) -> None:
@@ -620,3 +628,27 @@ def test_malformed_api_answers_are_named(answer: httpx.Response, problem: str) -
     error = fail(provider)
     assert error.code == "malformed_response"
     assert problem in str(error)
+
+
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_a_transport_that_reads_the_body_at_once_still_works(encoding: str | None) -> None:
+    """``httpx.MockTransport`` answers are read before the provider streams them."""
+    blob = gzip.compress(b"".join(json.dumps(e).encode() + b"\n" for e in session_events(1, 2, T0)))
+    headers = {"Content-Encoding": encoding} if encoding else {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "download.test":
+            assert "authorization" not in request.headers
+            return httpx.Response(200, content=blob, headers=headers)
+        routes = {
+            "/segments/v1/exports": {"operationId": "op-1"},
+            "/operations/v1/op-1": {"state": "COMPLETED", "results": {"searchExportId": "e-1"}},
+            "/search/v1/exports/e-1/results": {"location": "https://download.test/e-1.gz?sig=x"},
+        }
+        return httpx.Response(200, json=routes[request.url.path])
+
+    with FullStoryProvider(
+        api_key=API_KEY, api_url="https://api.fullstory.test", transport=httpx.MockTransport(answer)
+    ) as provider:
+        pages = list(provider.fetch(WINDOW))
+    assert [r.provider_id for r in records(pages)] == ["1:2"]

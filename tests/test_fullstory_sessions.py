@@ -172,6 +172,11 @@ def decode(blob: bytes, chunk: int = 5) -> list[dict[str, Any]]:
     return out + list(decoder.close())
 
 
+def test_plain_ndjson_is_read_too() -> None:
+    """What arrives when something on the way undid a ``Content-Encoding: gzip``."""
+    assert decode(b'  {"a": 1}\n{"a": 2}') == [{"a": 1}, {"a": 2}]
+
+
 def test_concatenated_gzip_members_and_a_last_line_without_newline_decode() -> None:
     first = gzip.compress(b'{"a": 1}\n\n{"a": 2}\n')
     second = gzip.compress(b'{"a": 3}')
@@ -182,7 +187,7 @@ def test_concatenated_gzip_members_and_a_last_line_without_newline_decode() -> N
     ("blob", "problem"),
     [
         (b"", "empty"),
-        (b'{"a": 1}\n', "not gzip"),
+        (b"Error: not found\n", "neither gzip data nor NDJSON"),
         (gzip.compress(b'{"a": 1}\n')[:-5], "cut short"),
         (gzip.compress(b"[1]\n"), "not a JSON object"),
         (gzip.compress(json.dumps({"a": "x" * 2000}).encode()), "longer than 1000 bytes"),

@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Self, TypeVar
@@ -223,7 +223,7 @@ class FullStoryProvider:
 
     def _export_sessions(
         self, checkpoint: _Checkpoint, window: Window, should_stop: Callable[[], bool]
-    ) -> tuple[_Checkpoint, list[AggregatedSession]] | None:
+    ) -> tuple[_Checkpoint, Sequence[AggregatedSession]] | None:
         """The export's sessions once it is ready; None if asked to stop first."""
         if checkpoint.export is None:
             export = self._wait_for_export(checkpoint.operation, should_stop)
@@ -317,7 +317,7 @@ class FullStoryProvider:
             self._malformed(what, "no usable location in the answer")
         return location
 
-    def _load_sessions(self, export: str, window: Window) -> list[AggregatedSession]:
+    def _load_sessions(self, export: str, window: Window) -> Sequence[AggregatedSession]:
         """Download the export and fold it into sessions; an expired link is renewed once."""
         for _ in range(2):
             location = self._results_location(export)
@@ -335,7 +335,7 @@ class FullStoryProvider:
             transient=True,
         )
 
-    def _download(self, location: str, window: Window) -> list[AggregatedSession]:
+    def _download(self, location: str, window: Window) -> Sequence[AggregatedSession]:
         # No auth header and a client of its own: the signed URL is the only credential.
         aggregator = SessionAggregator(window=window, org_id=self.org_id)
         decoder = GzipNdjsonDecoder()
@@ -357,7 +357,12 @@ class FullStoryProvider:
                         f"{status}; sync again later",
                         transient=True,
                     )
-                for chunk in response.iter_raw(_CHUNK):
+                # As sent (still gzip even under Content-Encoding), unless a transport has
+                # already read the whole body.
+                chunks = (
+                    [response.content] if response.is_stream_consumed else response.iter_raw(_CHUNK)
+                )
+                for chunk in chunks:
                     aggregator.add_all(decoder.feed(chunk))
             aggregator.add_all(decoder.close())
         except MalformedExportError as exc:
@@ -377,7 +382,7 @@ class FullStoryProvider:
 
     def _pages(
         self,
-        sessions: list[AggregatedSession],
+        sessions: Sequence[AggregatedSession],
         checkpoint: _Checkpoint,
         should_stop: Callable[[], bool],
     ) -> Iterator[Page]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from pytest_connectors.imports.provider import Window
 from pytest_connectors.models.imports import UserSession
@@ -106,6 +106,8 @@ class _Earliest:
     """The ``limit`` earliest custom events, whatever order they arrive in (exports promise none),
     so the same data always gives the same session."""
 
+    __slots__ = ("_events", "limit")
+
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._events: list[dict[str, Any]] = []
@@ -119,7 +121,7 @@ class _Earliest:
         return sorted(self._events, key=_event_key)[: self.limit]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Summary:
     user_id: str
     session_id: str
@@ -247,19 +249,25 @@ class SessionAggregator:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def sessions(self) -> list[AggregatedSession]:
-        """Sessions ordered by start, then id: the same export always gives the same order."""
-        found = [self._finish(summary) for summary in self._sessions.values()]
-        kept = [s for s in found if s is not None]
-        earliest = datetime.min.replace(tzinfo=UTC)
-        kept.sort(key=lambda s: (s.session.started_at or earliest, s.session.id))
-        return kept
+    def sessions(self) -> Sequence[AggregatedSession]:
+        """Sessions ordered by start, then id: the same export always gives the same order.
 
-    def _finish(self, summary: _Summary) -> AggregatedSession | None:
+        Each is built when it is read, so a page of records costs memory only while it is used.
+        """
+        window = self.window
+        kept = [
+            summary
+            for summary in self._sessions.values()
+            # A session begun earlier is reported by the window that holds its start.
+            if window is None or summary.start is None or summary.start >= window.start
+        ]
+        earliest = datetime.min.replace(tzinfo=UTC)
+        kept.sort(key=lambda s: (s.start or earliest, f"{s.user_id}:{s.session_id}"))
+        return _Finished(kept, self._finish)
+
+    def _finish(self, summary: _Summary) -> AggregatedSession:
         start = summary.start
         window = self.window
-        if window is not None and start is not None and start < window.start:
-            return None  # reported by the window that holds its start
         url = summary.url
         if url is None and self.org_id:
             url = session_url(self.org_id, summary.user_id, summary.session_id)
@@ -286,3 +294,25 @@ class SessionAggregator:
             and window.end - summary.last < SESSION_IDLE
         )
         return AggregatedSession(session, pending)
+
+
+class _Finished(Sequence[AggregatedSession]):
+    def __init__(
+        self, summaries: list[_Summary], finish: Callable[[_Summary], AggregatedSession]
+    ) -> None:
+        self._summaries = summaries
+        self._finish = finish
+
+    def __len__(self) -> int:
+        return len(self._summaries)
+
+    @overload
+    def __getitem__(self, index: int) -> AggregatedSession: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AggregatedSession]: ...
+
+    def __getitem__(self, index: int | slice) -> AggregatedSession | list[AggregatedSession]:
+        if isinstance(index, slice):
+            return [self._finish(summary) for summary in self._summaries[index]]
+        return self._finish(self._summaries[index])

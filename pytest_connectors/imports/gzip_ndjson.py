@@ -1,4 +1,8 @@
-"""Decode a gzip file of newline-delimited JSON as it streams in, in bounded memory."""
+"""Decode a gzip file of newline-delimited JSON as it streams in, in bounded memory.
+
+Plain NDJSON is read too: a storage host may serve the file with ``Content-Encoding: gzip`` and
+something on the way may have decoded it already.
+"""
 
 from __future__ import annotations
 
@@ -26,15 +30,27 @@ class GzipNdjsonDecoder:
         self._inflate = _new_member()
         self._in_member = False  # bytes of the current member have been read, its end not yet
         self._pending = bytearray()
-        self._head = b""  # the first bytes, until the magic number can be checked
+        self._head = b""  # the first bytes, until they tell gzip from plain NDJSON
+        self._gzip: bool | None = None
         self._max_line = max_line_bytes
         self._line_no = 0
 
     def feed(self, chunk: bytes) -> Iterator[dict[str, Any]]:
-        if len(self._head) < 2:
-            self._head += chunk[: 2 - len(self._head)]
-            if len(self._head) == 2 and self._head != _GZIP_MAGIC:
-                raise MalformedExportError("the download is not gzip data")
+        if self._gzip is None:
+            self._head += chunk
+            start = self._head.lstrip()[:1]
+            if len(self._head) < 2 or not start:
+                return
+            chunk, self._head = self._head, b""
+            if chunk.startswith(_GZIP_MAGIC):
+                self._gzip = True
+            elif start == b"{":
+                self._gzip = False
+            else:
+                raise MalformedExportError("the download is neither gzip data nor NDJSON")
+        if not self._gzip:
+            yield from self._lines(chunk)
+            return
         data = chunk
         while data:
             self._in_member = True
@@ -50,7 +66,7 @@ class GzipNdjsonDecoder:
                 self._in_member = False
 
     def close(self) -> Iterator[dict[str, Any]]:
-        if len(self._head) < 2:
+        if self._gzip is None:
             raise MalformedExportError("the download is empty, not gzip data")
         if self._in_member:
             raise MalformedExportError("the gzip data ends before its end marker (cut short)")

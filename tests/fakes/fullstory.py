@@ -67,6 +67,7 @@ class Knobs:
     corrupt: Literal["garbage", "truncated"] | None = None
     broken_downloads: int = 0  # the first N downloads break off halfway
     echo_auth: bool = False  # error bodies quote the Authorization header they received
+    content_encoding: bool = False  # the file is served with Content-Encoding: gzip
 
 
 @dataclass
@@ -338,7 +339,10 @@ class FakeFullStory:
         broken = self.knobs.broken_downloads > 0
         if broken:
             self.knobs.broken_downloads -= 1
-        return _GzipFile(payload, break_off=broken)
+        served = _GzipFile(payload, break_off=broken)
+        if self.knobs.content_encoding:
+            served.headers["content-encoding"] = "gzip"
+        return served
 
     # --- shared plumbing ----------------------------------------------------------------------
 
