@@ -1,0 +1,82 @@
+"""The README's import-connector example runs as written, against the LangSmith fake."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.langsmith import API_KEY, LangSmithServer
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
+DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
+
+
+def block(language: str, containing: str) -> str:
+    found = [body for lang, body in BLOCKS if lang == language and containing in body]
+    assert len(found) == 1, f"expected one {language} block with {containing!r}"
+    return found[0]
+
+
+def _recent(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The real thread, moved to an hour ago (a first sync looks back 7 days)."""
+    first = min(datetime.fromisoformat(r["start_time"]) for r in runs)
+    shift = datetime.now(UTC) - timedelta(hours=1) - first
+    for run in runs:
+        for key in ("start_time", "end_time"):
+            if run.get(key):
+                run[key] = (datetime.fromisoformat(run[key]) + shift).isoformat()
+    return runs
+
+
+@pytest.fixture
+def env(langsmith_fake: LangSmithServer, tmp_path: Path) -> dict[str, str]:
+    runs = _recent(json.loads(DATA.read_text()))
+    langsmith_fake.fake.add_runs(runs, project="support-prod")
+    bin_dir = Path(sys.executable).parent
+    environ = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(ROOT),
+        "LANGSMITH_API_KEY": API_KEY,
+        "LANGSMITH_ENDPOINT": langsmith_fake.url,
+    }
+    for name in ("PYTEST_CONNECTORS_FILE", "PYTEST_CONNECTORS_DB"):
+        environ.pop(name, None)
+    return environ
+
+
+def test_the_shell_example_runs(env: dict[str, str], tmp_path: Path) -> None:
+    script = block("bash", "pytest-connectors imports create")
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "succeeded: 2 fetched, 2 created" in run.stdout
+    assert re.search(r"cnv_\w+\s+t-42\s+2\s", run.stdout), run.stdout
+    assert API_KEY not in run.stdout + run.stderr
+    assert (tmp_path / "data" / "connectors.db").exists()
+
+
+def test_the_python_example_runs(env: dict[str, str], tmp_path: Path) -> None:
+    snippet = block("python", "Imports()")
+    run = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "succeeded 2 traces imported"
+    assert lines[1:] == [
+        "[\"What's the weather in Paris?\"] ['get_weather'] It is 18C and sunny in Paris.",
+        "['Thanks!'] [] You're welcome!",
+    ]
