@@ -573,6 +573,28 @@ def test_the_key_never_appears_in_errors_even_when_the_server_echoes_it(
     fail(make_provider())  # a 401 that quotes the rejected key: checked inside fail()
 
 
+@pytest.mark.parametrize("fault", ["auth", "server", "download"])
+def test_no_frame_of_a_failure_shows_the_key_or_the_signed_url(
+    fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider], fault: str
+) -> None:
+    """What ``pytest -l`` prints: the repr of every local of every frame of the traceback."""
+    seed_chat_session(fullstory_fake)
+    knobs = fullstory_fake.fake.knobs
+    if fault == "auth":
+        knobs.api_key = "na1.another-key-1234"
+    elif fault == "server":
+        knobs.server_errors = {"operation": 10}
+    else:
+        knobs.corrupt = "garbage"
+    error = fail(make_provider(max_retries=1))
+    shown = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        shown += [f"{name}={value!r}" for name, value in traceback.tb_frame.f_locals.items()]
+        traceback = traceback.tb_next
+    assert shown and not [line for line in shown if API_KEY in line or "signature=" in line]
+
+
 def test_the_key_is_not_in_the_repr(make_provider: Callable[..., FullStoryProvider]) -> None:
     assert API_KEY not in repr(make_provider())
     assert "****" in repr(make_provider())

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from pytest_connectors._support.secrets import MASK, Redactor
+from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors.client.retry import parse_retry_after
 from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
 from pytest_connectors.imports.gzip_ndjson import GzipNdjsonDecoder, MalformedExportError
@@ -145,7 +145,8 @@ class FullStoryProvider:
         page_size: int = PAGE_SIZE,
     ) -> None:
         """``org_id`` (the ``<org>`` of ``app.fullstory.com/ui/<org>/...``) makes session URLs."""
-        self._api_key = api_key
+        # Secrets: pytest prints the locals of failing frames (-l) with repr, which masks them.
+        self._api_key = Secret(api_key)
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.segment_id = segment_id
         self.org_id = org_id
@@ -315,7 +316,7 @@ class FullStoryProvider:
         location = data.get("location")
         if not isinstance(location, str) or urlsplit(location).scheme not in ("http", "https"):
             self._malformed(what, "no usable location in the answer")
-        return location
+        return Secret(location)  # a signed URL is a credential for the export while it lasts
 
     def _load_sessions(self, export: str, window: Window) -> Sequence[AggregatedSession]:
         """Download the export and fold it into sessions; an expired link is renewed once."""
@@ -407,7 +408,8 @@ class FullStoryProvider:
 
         Other statuses are returned for the caller to read, except 401, which is always the key.
         """
-        headers = {"Authorization": f"Basic {self._api_key}", "Accept": "application/json"}
+        auth = Secret(f"Basic {self._api_key}")
+        headers = {"Authorization": auth, "Accept": "application/json"}
 
         def attempt() -> httpx.Response:
             failure: _Retry | None = None
