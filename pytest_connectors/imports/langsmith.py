@@ -25,7 +25,7 @@ from typing import Any, NoReturn, Self
 
 import httpx
 
-from pytest_connectors._support.secrets import Redactor
+from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.imports.conversations import parse_run_time
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
@@ -89,14 +89,15 @@ class LangSmithProvider:
         self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
         self._sleep = sleep
         self._redactor = Redactor([api_key, api_key.strip()])
-        key = api_key.strip()  # a key pasted with a newline is still the key
+        # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
+        key = Secret(api_key.strip())  # a key pasted with a newline is still the key
         self._key_problem: str | None = None
         if not key or not all("!" <= char <= "~" for char in key):
             self._key_problem = (
                 "the connector's apiKey is empty or holds characters an HTTP header cannot "
                 "carry (spaces, control or non-ASCII characters); set the key LangSmith gave you"
             )
-            key = ""
+            key = Secret("")
         headers = {"x-api-key": key, "accept": "application/json"}
         if self.workspace_id:
             headers["x-tenant-id"] = self.workspace_id
