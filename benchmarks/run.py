@@ -2,7 +2,7 @@
 
 It starts its own servers on free loopback ports and stops them at the end, on errors and on
 Ctrl-C or SIGTERM: the example HTTP agent under uvicorn, ``langgraph dev`` on the example graph
-(measurement 2 only) and ``delay_app.py`` (measurement 6 only). It runs every measurement
+(measurement 2 only) and ``delay_app.py`` (measurements 6 and 7). It runs every measurement
 several times and prints one row per figure with its target and PASS / MISS (INFO: no target
 was set):
 
@@ -13,6 +13,7 @@ was set):
 4. start-up: ``pytest --co`` on an empty suite with and without the plugin
 5. scale: three-turn conversation tests serial and with ``-n 4``; controller memory
 6. latency truth: ``latency_ms`` minus a delay the server holds exactly
+8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 
 Figures are medians, and every comparison is measured side by side in the same run, because
 these machines are shared and noisy: compare ratios, not absolute times across runs.
@@ -43,6 +44,7 @@ from types import FrameType
 
 import bench_calls
 import bench_imports
+import bench_replay
 import bench_suites
 from bench_report import Row, error_row, table
 
@@ -262,6 +264,19 @@ def run(plan: Plan) -> list[Row]:
             rows,
             lambda: bench_imports.imports_sync(
                 count=10_000 if plan.warm_up else 1_000, rounds=plan.rounds
+            ),
+        )
+        measure(
+            "8. Replay",
+            rows,
+            lambda: bench_replay.replay(
+                work / "replay",
+                runner,
+                connectors_file,
+                exact_delay_connector(store),
+                plan.scale_small,
+                plan.scale_rounds,
+                plan.warm_up,
             ),
         )
     return rows

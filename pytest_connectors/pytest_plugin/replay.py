@@ -301,12 +301,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _xdist_queue(config: pytest.Config) -> list[int]:
-    """Indexes of the items this xdist worker has been given but not started (best effort)."""
+    """Indexes of the items this xdist worker holds but has not started (best effort: read from
+    the worker's queue; when that cannot be read, each case starts with its own test)."""
     for plugin in config.pluginmanager.get_plugins():
         queue = getattr(plugin, "torun", None)
-        if queue is not None and hasattr(queue, "lock"):
-            with queue.lock() as pending:
-                return [i for i in pending if isinstance(i, int)]
+        if queue is None or not hasattr(queue, "lock"):
+            continue
+        upcoming = getattr(plugin, "nextitem_index", None)
+        with queue.lock() as pending:
+            return [i for i in [upcoming, *pending] if isinstance(i, int)]
     return []
 
 
