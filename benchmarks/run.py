@@ -167,12 +167,14 @@ def langgraph_connector(store: ConnectorStore) -> Iterator[Connector]:
 
 
 @contextlib.contextmanager
-def exact_delay_connector(store: ConnectorStore) -> Iterator[Connector]:
+def exact_delay_connector(
+    store: ConnectorStore, name: str = DELAY_CONNECTOR
+) -> Iterator[Connector]:
     app = UvicornServer("delay_app:app", app_dir=BENCHMARKS, env={"UVICORN_ACCESS_LOG": "false"})
     with app as server:
         yield store.create(
             {
-                "name": DELAY_CONNECTOR,
+                "name": name,
                 "type": "http",
                 "baseUrl": server.url,
                 "config": {"path": DELAY_PATH},
@@ -273,7 +275,7 @@ def run(plan: Plan) -> list[Row]:
                 work / "replay",
                 runner,
                 connectors_file,
-                exact_delay_connector(store),
+                exact_delay_connector(store, "Replay Delay"),
                 plan.scale_small,
                 plan.scale_rounds,
                 plan.warm_up,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -308,6 +309,24 @@ def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
         "  turn 3: not replayed (the run stopped at turn 2, where it diverged)",
         "  (replay.run(stop_on_divergence=False) replays every turn whatever happens)",
     ]
+
+
+def test_the_readme_shows_this_diff() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    sample = next(
+        block
+        for block in re.findall(r"^```text\n(.*?)^```", readme, flags=re.M | re.S)
+        if "diverged at turn 2 of 3" in block
+    )
+    result = result_of(
+        candidate([], "You said: hello"),
+        candidate([("get_time", {"city": "Rome"})], "It is noon in Rome."),
+        None,
+        stopped_at=2,
+    )
+    with pytest.raises(ReplayMismatch) as failure:
+        result.assert_matches()
+    assert str(failure.value) == sample.rstrip("\n")
 
 
 def test_tool_and_argument_modes_are_those_of_assert_tool_calls() -> None:

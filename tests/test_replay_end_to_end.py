@@ -4,11 +4,17 @@ The traced `langgraph dev` posts real runs to the fake; an import connector sync
 SQLite database; `@pytest.mark.replay(source=...)` replays them against the same agent (all
 pass) and against a changed copy (the weather turns fail where they asked about the weather).
 The conversations are then exported as frozen cases and replayed with the database gone.
+
+The pytest runs are subprocesses: an in-process run would unload the database modules it
+imported first, and SQLAlchemy cannot be imported twice in one process.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import uuid
@@ -20,7 +26,7 @@ import pytest
 from fakes.fixtures import TRACED_PROJECT
 from fakes.langsmith import API_KEY, LangSmithServer
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
-from test_replay_plugin import agents_project, changed_server, literal
+from test_replay_plugin import CASES, agents_project, changed_server, literal
 
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
@@ -97,7 +103,7 @@ def test_imported_conversations_pass_against_the_agent_that_produced_them(
     project: pytest.Pytester, imported: Imported
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
-    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={imported.db}")
+    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={imported.db}")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["3 cases: 3 passed, 0 failed, 0 skipped"])
 
@@ -106,7 +112,7 @@ def test_a_changed_agent_fails_where_the_weather_was_asked(
     project: pytest.Pytester, imported: Imported
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
-    result = project.runpytest("--connector", "Changed Agent", f"--connectors-db={imported.db}")
+    result = project.runpytest_subprocess("--connector", "Changed Agent", f"--connectors-db={imported.db}")
     result.assert_outcomes(passed=1, failed=2)
     weather, name = imported.threads["weather"], imported.threads["name"]
     result.stdout.fnmatch_lines_random(
@@ -142,7 +148,7 @@ def test_where_and_limit_select_imported_cases(
             pass
         """
     )
-    result = project.runpytest(
+    result = project.runpytest_subprocess(
         "--connector", "Prod Agent", f"--connectors-db={imported.db}", "--co", "-q"
     )
     ids = [line for line in result.stdout.lines if "::" in line]
@@ -201,7 +207,7 @@ def test_export_then_replay_without_the_database(
             replay.run().assert_matches()
         """
     )
-    result = project.runpytest("--connector", "Prod Agent")
+    result = project.runpytest_subprocess("--connector", "Prod Agent")
     result.assert_outcomes(passed=2)
 
 
@@ -244,7 +250,7 @@ def test_the_session_writes_its_calls_as_native_conversations(
             conversation.send("hello")
         """
     )
-    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={db_copy}")
+    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={db_copy}")
     result.assert_outcomes(passed=2)
     with Imports(db=db_copy) as imports:
         native = imports.conversations.list(origin="native").items
@@ -277,9 +283,67 @@ def test_a_failed_native_write_is_a_warning_not_a_failure(
             conversation.send("hello")
         """
     )
-    result = project.runpytest("--connector", "Prod Agent", f"--connectors-db={not_a_db}")
+    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={not_a_db}")
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [f"WARNING pytest-connectors: 1 native trace(s) were not written to {not_a_db}: *"]
     )
+
+
+# -- the README's replay section is executed ---------------------------------------------------
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+SECTION = README[README.index("## Replay production conversations") :]
+SECTION = SECTION[: SECTION.index("\n## ", 1)]
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", SECTION, flags=re.M | re.S)
+
+
+def readme_block(language: str, containing: str) -> str:
+    found = [body for lang, body in BLOCKS if lang == language and containing in body]
+    assert len(found) == 1, f"one {language} block containing {containing!r} in the section"
+    return found[0]
+
+
+def test_readme_frozen_case_snippet_passes(project: pytest.Pytester) -> None:
+    shutil.copytree(CASES, project.path / "replay")
+    project.makepyfile(test_replay=readme_block("python", 'path="replay"'))
+    result = project.runpytest_subprocess("--connector", "Prod Agent", "-v")
+    result.assert_outcomes(passed=4)
+    for line in readme_block("text", "PASSED").splitlines():
+        result.stdout.fnmatch_lines([literal(line.replace("LangGraph Dev", "Prod Agent")) + "*"])
+
+
+def test_readme_where_snippet_selects_imported_cases(
+    project: pytest.Pytester, tmp_path: Path
+) -> None:
+    db = tmp_path / "empty.db"
+    with Imports(db=db) as imports:
+        imports.connectors.create(
+            {
+                "agentId": "shop",
+                "name": "LangSmith prod",
+                "category": "llm-tracing",
+                "provider": "langsmith",
+                "config": {"apiKey": "${LANGSMITH_API_KEY}", "projectName": "shop"},
+            }
+        )
+    project.makepyfile(test_where="import pytest\n\n" + readme_block("python", "where="))
+    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={db}", "-rs")
+    result.assert_outcomes(skipped=1)  # nothing imported yet: pytest's empty parameter set
+    result.stdout.fnmatch_lines(["*got empty parameter set*"])
+
+
+def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
+    command = shlex.split(readme_block("bash", "conversations export").strip())
+    assert command[:3] == ["pytest-connectors", "conversations", "export"]
+    out = tmp_path / "tests" / "replay"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_connectors.cli", *command[1:], f"--db={imported.db}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list(out.glob("*.json"))) == 3

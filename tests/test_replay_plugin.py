@@ -150,6 +150,9 @@ def test_a_changed_agent_fails_at_the_turn_that_diverged(project: pytest.Pyteste
             "  diverged at turn 3 of 3: test_replay.py::test_case[[]Changed Agent-t-1043[]]",
         ]
     )
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sample = readme[readme.index("==== replay ====") :].splitlines()[:4]
+    result.stdout.fnmatch_lines(["*= replay =*", *(literal(line) for line in sample[1:])])
 
 
 def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], dict[str, object]]:

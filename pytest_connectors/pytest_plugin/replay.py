@@ -509,7 +509,7 @@ def pytest_runtest_makereport(
     state = item.config.stash[replay_key]
     params = getattr(item, "callspec", None)
     case = params.params.get("replay_case") if params is not None else None
-    if case is not None:
+    if case is not None and hasattr(case, "skip_reason"):  # not pytest's empty-set marker
         from pytest_connectors.replay.summary import case_record, junit_properties
 
         result = item.stash.get(item_key, {}).get("result")
