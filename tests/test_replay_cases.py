@@ -287,13 +287,18 @@ def result_of(*candidates: CandidateTurn | None, stopped_at: int | None = None) 
     return ReplayResult(recorded, turns, stopped_at=stopped_at)
 
 
-def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
-    result = result_of(
+def rome_diverged() -> ReplayResult:
+    """Turn 2 called another tool; the run stopped there."""
+    return result_of(
         candidate([], "You said: hello"),
         candidate([("get_time", {"city": "Rome"})], "It is noon in Rome."),
         None,
         stopped_at=2,
     )
+
+
+def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
+    result = rome_diverged()
     with pytest.raises(ReplayMismatch) as failure:
         result.assert_matches()
     assert failure.value.diverged_at == 2
@@ -318,12 +323,7 @@ def test_the_readme_shows_this_diff() -> None:
         for block in re.findall(r"^```text\n(.*?)^```", readme, flags=re.M | re.S)
         if "diverged at turn 2 of 3" in block
     )
-    result = result_of(
-        candidate([], "You said: hello"),
-        candidate([("get_time", {"city": "Rome"})], "It is noon in Rome."),
-        None,
-        stopped_at=2,
-    )
+    result = rome_diverged()
     with pytest.raises(ReplayMismatch) as failure:
         result.assert_matches()
     assert str(failure.value) == sample.rstrip("\n")

@@ -103,7 +103,9 @@ def test_imported_conversations_pass_against_the_agent_that_produced_them(
     project: pytest.Pytester, imported: Imported
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
-    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={imported.db}")
+    result = project.runpytest_subprocess(
+        "--connector", "Prod Agent", f"--connectors-db={imported.db}"
+    )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["3 cases: 3 passed, 0 failed, 0 skipped"])
 
@@ -112,7 +114,9 @@ def test_a_changed_agent_fails_where_the_weather_was_asked(
     project: pytest.Pytester, imported: Imported
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
-    result = project.runpytest_subprocess("--connector", "Changed Agent", f"--connectors-db={imported.db}")
+    result = project.runpytest_subprocess(
+        "--connector", "Changed Agent", f"--connectors-db={imported.db}"
+    )
     result.assert_outcomes(passed=1, failed=2)
     weather, name = imported.threads["weather"], imported.threads["name"]
     result.stdout.fnmatch_lines_random(
@@ -283,7 +287,9 @@ def test_a_failed_native_write_is_a_warning_not_a_failure(
             conversation.send("hello")
         """
     )
-    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={not_a_db}")
+    result = project.runpytest_subprocess(
+        "--connector", "Prod Agent", f"--connectors-db={not_a_db}"
+    )
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(
@@ -329,7 +335,9 @@ def test_readme_where_snippet_selects_imported_cases(
             }
         )
     project.makepyfile(test_where="import pytest\n\n" + readme_block("python", "where="))
-    result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={db}", "-rs")
+    result = project.runpytest_subprocess(
+        "--connector", "Prod Agent", f"--connectors-db={db}", "-rs"
+    )
     result.assert_outcomes(skipped=1)  # nothing imported yet: pytest's empty parameter set
     result.stdout.fnmatch_lines(["*got empty parameter set*"])
 
