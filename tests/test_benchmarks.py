@@ -21,7 +21,6 @@ MEASUREMENTS = (
     "4. Start-up",
     "5. Scale",
     "6. Latency truth",
-    "7. Import sync",
     "8. Replay",
 )
 TIMEOUT_S = 600
@@ -49,7 +48,8 @@ def test_quick_run_prints_a_row_for_every_measurement() -> None:
     for name in MEASUREMENTS:
         assert name in result.stdout, f"no {name!r} row in:\n{result.stdout}"
     assert "ERROR" not in result.stdout
-    rows = [line for line in result.stdout.splitlines() if line[:2] in {f"{i}." for i in "12345678"}]
+    numbered = {f"{i}." for i in range(1, 9)}
+    rows = [line for line in result.stdout.splitlines() if line[:2] in numbered]
     assert rows, result.stdout
     assert all(line.rstrip().endswith(("PASS", "MISS", "INFO")) for line in rows), rows
 
