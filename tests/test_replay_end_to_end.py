@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from fakes.fixtures import TRACED_PROJECT
 from fakes.langsmith import API_KEY, LangSmithServer
+from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 from test_replay_plugin import CASES, agents_project, changed_server, literal
 
@@ -355,3 +356,34 @@ def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(list(out.glob("*.json"))) == 3
+
+
+def test_replay_through_the_service(
+    project: pytest.Pytester,
+    imported: Imported,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "service.db"
+    db.write_bytes(imported.db.read_bytes())
+    key = issue_key(str(db), "default", "support-bot")
+    monkeypatch.setenv("REPLAY_SERVICE_KEY", key)
+    project.makepyfile(test_source=SOURCE_TEST)
+    with ServiceProcess(str(db), workers=0) as service:
+        result = project.runpytest_subprocess(
+            "--connector",
+            "Prod Agent",
+            f"--connectors-url={service.url}",
+            "--connectors-api-key=${REPLAY_SERVICE_KEY}",
+            "-n",
+            "2",
+        )
+        result.assert_outcomes(passed=3)
+        assert key not in result.stdout.str() + result.stderr.str()
+        with Imports(url=service.url, api_key=key) as imports:
+            native = imports.conversations.list(origin="native").items
+    assert sorted(c.metadata["test"] for c in native) == sorted(
+        f"test_source.py::test_production[Prod Agent-{thread}]"
+        for thread in imported.threads.values()
+    )
+    assert {c.metadata["outcome"] for c in native} == {"passed"}
