@@ -444,6 +444,14 @@ def test_create_input_refuses_names_and_urls_no_request_could_use(
         UpdateConnectorInput.model_validate({field: value})
 
 
+def test_a_name_may_hold_any_printable_text() -> None:
+    name = "Support bot — équipe 👩‍💻 #2"
+
+    assert (
+        CreateConnectorInput(name=name, type=ConnectorType.HTTP, base_url="http://h").name == name
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     ["${AGENT_URL}", "http://${HOST}:8000", "https://user@example.com/", "http://[::1]:2024"],

@@ -191,7 +191,7 @@ BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 def _check_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
-    if any(unicodedata.category(char).startswith("C") for char in value):
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
         raise ValueError("must not contain control characters (newlines, tabs, escapes)")
     return value
 
