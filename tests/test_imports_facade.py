@@ -335,3 +335,16 @@ def test_sessions_are_listed_and_linked(imports: Imports, providers: Providers) 
     conversation = imports.conversations.list(connector=traces.id).items[0]
     detail = imports.conversations.get(conversation.id)
     assert [(s.method, s.session.id) for s in detail.sessions] == [("metadata", "u1:5")]
+
+
+def test_waiting_runs_jobs_of_that_connector_only(imports: Imports, providers: Providers) -> None:
+    mine, other = (
+        imports.connectors.create(langsmith("mine")),
+        imports.connectors.create(langsmith("other")),
+    )
+    ahead = imports.connectors.connect(mine.id).job
+    waited = imports.connectors.sync(mine.id, **WINDOW)
+    unrelated = imports.connectors.connect(other.id).job
+    assert imports.jobs.wait(waited.id, timeout=60).status is JobStatus.SUCCEEDED
+    assert imports.jobs.get(ahead.id).status is JobStatus.SUCCEEDED  # it had to go first
+    assert imports.jobs.get(unrelated.id).status is JobStatus.QUEUED

@@ -39,6 +39,7 @@ from pytest_connectors.models.imports import (
     Conversation,
     ImportConnector,
     Job,
+    JobStatus,
     JobTrigger,
     Scope,
     UserSession,
@@ -246,10 +247,17 @@ class LocalBackend:
         return self._worker
 
     def _run_here(self, job_id: str, seconds: float | None) -> bool:
-        """Run the job in this process; first any job ahead of it for the same connector."""
+        """Run the job in this process, or first a job of its connector queued ahead of it.
+
+        Jobs of other connectors are left to whoever waits for them (or to the workers).
+        """
         if self.worker.run_once(job_id, seconds=seconds) is not None:
             return True
-        return self.worker.run_once(seconds=seconds) is not None
+        with self.store.read() as connection:
+            job = job_rows.get(connection, self.scope, job_id)
+        if job is None or job.status is not JobStatus.QUEUED:
+            return False
+        return self.worker.run_once(connector_id=job.connector_id, seconds=seconds) is not None
 
     # -- conversations and sessions ----------------------------------------------------------
 

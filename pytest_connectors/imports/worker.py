@@ -90,7 +90,9 @@ class Worker:
 
     # -- claiming --------------------------------------------------------------------------
 
-    def claim(self, job_id: str | None = None) -> JobRecord | None:
+    def claim(
+        self, job_id: str | None = None, *, connector_id: str | None = None
+    ) -> JobRecord | None:
         with self.store.begin() as connection:
             return job_rows.claim(
                 connection,
@@ -98,15 +100,23 @@ class Worker:
                 now=utc_now(),
                 lease=self.lease,
                 job_id=job_id,
+                connector_id=connector_id,
             )
 
-    def run_once(self, job_id: str | None = None, *, seconds: float | None = None) -> Job | None:
-        """Claim one runnable job (``job_id`` if given) and run it; None if there was none.
+    def run_once(
+        self,
+        job_id: str | None = None,
+        *,
+        connector_id: str | None = None,
+        seconds: float | None = None,
+    ) -> Job | None:
+        """Claim one runnable job (``job_id``, or one of ``connector_id``, if given) and run it;
+        None if there was none.
 
         With ``seconds``, a run that takes longer stops after the current page and goes back
         to the queue, checkpoint kept, for the next claim.
         """
-        record = self.claim(job_id)
+        record = self.claim(job_id, connector_id=connector_id)
         if record is None:
             return None
         self.execute(record, seconds=seconds)

@@ -178,11 +178,13 @@ def claim(
     now: datetime,
     lease: timedelta,
     job_id: str | None = None,
+    connector_id: str | None = None,
 ) -> JobRecord | None:
-    """Take the oldest runnable job (or ``job_id`` when it is runnable), or None.
+    """Take the oldest runnable job (or ``job_id`` when it is runnable; or the oldest of
+    ``connector_id``), or None.
 
-    Runnable: queued and due, with no other job of its connector running; or running with an
-    expired lease (its worker died). Each claim counts as one attempt.
+    Runnable: queued and due, with no other job of its connector running or queued before it;
+    or running with an expired lease (its worker died). Each claim counts as one attempt.
     """
     candidate = _J.alias("candidate")
     running = _J.alias("running")
@@ -192,14 +194,27 @@ def claim(
             running.c.status == JobStatus.RUNNING.value,
         )
     )
+    ahead = _J.alias("ahead")
+    behind = exists(  # jobs of one connector run in the order they were queued
+        select(literal(1)).where(
+            ahead.c.connector_id == candidate.c.connector_id,
+            ahead.c.status == JobStatus.QUEUED.value,
+            or_(
+                ahead.c.created_at < candidate.c.created_at,
+                and_(ahead.c.created_at == candidate.c.created_at, ahead.c.id < candidate.c.id),
+            ),
+        )
+    )
     due = or_(candidate.c.not_before.is_(None), candidate.c.not_before <= now)
     runnable = or_(
-        and_(candidate.c.status == JobStatus.QUEUED.value, due, ~busy),
+        and_(candidate.c.status == JobStatus.QUEUED.value, due, ~busy, ~behind),
         and_(candidate.c.status == JobStatus.RUNNING.value, candidate.c.lease_expires_at < now),
     )
     pick = select(candidate.c.id).where(runnable)
     if job_id is not None:
         pick = pick.where(candidate.c.id == job_id)
+    if connector_id is not None:
+        pick = pick.where(candidate.c.connector_id == connector_id)
     pick = pick.order_by(candidate.c.created_at, candidate.c.id).limit(1)
     pick = pick.with_for_update(skip_locked=True)
     statement = (
