@@ -265,3 +265,13 @@ async def test_async_test_connector(chat: Connector) -> None:
     result = await atest_connector(chat)
     assert result.success, result.error
     assert result.response == "You said: hello"
+
+
+def test_a_reply_past_max_response_bytes_fails_on_a_real_socket(agent_url: str) -> None:
+    """The limit holds on a network stream too, not only on in-memory test bodies."""
+    connector = make_connector(agent_url, maxResponseBytes=300)
+    result = invoke_connector(connector, "x" * 400)
+    assert not result.success
+    assert result.error is not None
+    assert "larger than config.maxResponseBytes (300 bytes" in result.error
+    assert ok(invoke_connector(connector, "short")).text == "You said: short"

@@ -39,6 +39,7 @@ from pytest_connectors.client.target import (
     variables_of,
 )
 from pytest_connectors.client.transport import (
+    ACCEPT_ENCODING,
     AsyncDeadlineTransport,
     CallLimits,
     DeadlineTransport,
@@ -111,11 +112,13 @@ def _sdk_http_options(target: Target) -> dict[str, Any]:
     """
     return {
         "base_url": target.base_url,
-        "headers": dict(target.headers),
+        "headers": {**dict(target.headers), "Accept-Encoding": ACCEPT_ENCODING},
         "timeout": target.timeout_s,
         "follow_redirects": False,
     }
 
+
+_HTTP_HEADERS = {"Accept-Encoding": ACCEPT_ENCODING}
 
 LANGGRAPH_MISSING = (
     "langgraph-sdk is not installed, and LangGraph connectors need it: "
@@ -182,6 +185,7 @@ class _ClientBase(Generic[SdkT]):
         self._path = path
         self._environ = environ
         self._sdk: dict[tuple[Any, ...], SdkT] = {}
+        self._headers: dict[tuple[tuple[str, str], ...], httpx.Headers] = {}
         self._targets: dict[
             int, tuple[Connector, tuple[str, ...], tuple[str | None, ...], Target]
         ] = {}
@@ -205,6 +209,34 @@ class _ClientBase(Generic[SdkT]):
         # Keyed by identity and holding the connector, so an id is never reused while cached.
         self._targets[id(connector)] = (connector, names, values, target)
         return target
+
+    def _request(
+        self, effect: HttpExchange, defaults: httpx.Headers, cookies: httpx.Cookies
+    ) -> httpx.Request:
+        """The request, built without httpx's per-call merging of URL, headers and timeout.
+
+        The URL is parsed once per target and the headers merged once per header set, which
+        is most of what a call costs beyond the network.
+        """
+        headers = self._headers.get(effect.headers)
+        if headers is None:
+            if len(self._headers) >= 256:
+                self._headers.clear()
+            headers = self._headers[effect.headers] = httpx.Headers(defaults)
+            headers.update(effect.headers)
+        timeout = effect.timeout_s
+        request = httpx.Request(
+            effect.method,
+            effect.url,
+            headers=headers,
+            content=effect.content,
+            extensions={
+                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+            },
+        )
+        if cookies:  # what the agent set earlier goes back to it, as httpx would send it
+            cookies.set_cookie_header(request)
+        return request
 
     def _langgraph(self, target: Target) -> SdkT:
         key = (target.base_url, target.headers, target.timeout_s)
@@ -301,13 +333,7 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
         token = current_limits.set(_limits(effect))
         start = time.perf_counter()
         try:
-            response = client.request(
-                effect.method,
-                effect.url,
-                content=effect.content,
-                headers=effect.headers,
-                timeout=effect.timeout_s,
-            )
+            response = client.send(self._request(effect, client.headers, client.cookies))
         except httpx.HTTPError as exc:
             return Outcome(latency_ms=_elapsed_ms(start), error=exc)
         finally:
@@ -347,7 +373,9 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
     def _http_client(self) -> httpx.Client:
         if self._http is None:
             # Redirects are followed by the flow, which keeps credentials on their origin.
-            self._http = httpx.Client(transport=self._transport, follow_redirects=False)
+            self._http = httpx.Client(
+                transport=self._transport, follow_redirects=False, headers=_HTTP_HEADERS
+            )
         return self._http
 
     def _new_sdk(self, target: Target) -> SyncLangGraphClient:
@@ -433,13 +461,7 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
         token = current_limits.set(_limits(effect))
         start = time.perf_counter()
         try:
-            response = await client.request(
-                effect.method,
-                effect.url,
-                content=effect.content,
-                headers=effect.headers,
-                timeout=effect.timeout_s,
-            )
+            response = await client.send(self._request(effect, client.headers, client.cookies))
         except httpx.HTTPError as exc:
             return Outcome(latency_ms=_elapsed_ms(start), error=exc)
         finally:
@@ -478,7 +500,9 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
+            self._http = httpx.AsyncClient(
+                transport=self._transport, follow_redirects=False, headers=_HTTP_HEADERS
+            )
         return self._http
 
     def _new_sdk(self, target: Target) -> LangGraphClient:

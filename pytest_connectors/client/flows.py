@@ -48,7 +48,7 @@ class HttpExchange:
     """One HTTP request; its URL and headers may hold resolved secrets, its repr does not."""
 
     method: str
-    url: str
+    url: httpx.URL
     headers: tuple[tuple[str, str], ...]
     content: bytes
     timeout_s: float
@@ -299,8 +299,10 @@ def _failure(
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def _exchange(target: Target, method: str, url: str, content: bytes) -> Callable[[float], Effect]:
-    headers = (("Content-Type", "application/json"), *target.headers)
+def _exchange(
+    target: Target, method: str, url: httpx.URL, content: bytes
+) -> Callable[[float], Effect]:
+    headers = target.request_headers
 
     def build(left_s: float) -> Effect:
         return HttpExchange(method, url, headers, content, left_s, target.max_response_bytes)
@@ -348,8 +350,8 @@ def _http_result(
 
 
 def _redirected(
-    target: Target, response: httpx.Response, method: str, url: str, content: bytes
-) -> tuple[str, str, bytes] | str:
+    target: Target, response: httpx.Response, method: str, url: httpx.URL, content: bytes
+) -> tuple[str, httpx.URL, bytes] | str:
     """The request a same-origin redirect asks for, or why it is not followed.
 
     Connector secrets (auth and config headers) go only to the connector's own origin, so a
@@ -359,7 +361,7 @@ def _redirected(
     location = response.headers.get("location")
     if not location:
         return f"HTTP {response.status_code} without a Location header"
-    new_url = httpx.URL(url).join(location)
+    new_url = url.join(location)
     if origin_of(str(new_url)) != target.origin:
         return (
             f"HTTP {response.status_code}: the agent redirected to another origin "
@@ -367,13 +369,13 @@ def _redirected(
             "with the connector's own origin: set baseUrl and path to the address that answers"
         )
     if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
-        return "GET", str(new_url), b""
-    return method, str(new_url), content
+        return "GET", new_url, b""
+    return method, new_url, content
 
 
 def _http_call(target: Target, content: bytes, sent: Sequence[Message]) -> Flow[_HttpCall]:
     budget = Budget(target.timeout_ms)
-    method, url = target.method, target.url
+    method, url = target.method, target.http_url
     latency_ms = 0.0
     for _ in range(MAX_REDIRECTS + 1):
         attempted = yield from with_retries(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret, is_sensitive_header, mask_url
 from pytest_connectors._support.variables import lookup, references, resolve
@@ -49,6 +51,14 @@ class Target:
     response_path: str | None = None
     body: Mapping[str, Any] | None = None
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # Built once per resolution, not per call: parsing and header building cost per request.
+    http_url: httpx.URL = field(init=False)
+    request_headers: tuple[tuple[str, str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "http_url", httpx.URL(self.url))
+        content_type = (("Content-Type", "application/json"),)
+        object.__setattr__(self, "request_headers", content_type + self.headers)
 
     def __repr__(self) -> str:
         return f"<Target {self.name!r} {self.type.value} {self.display_url}>"

@@ -82,6 +82,7 @@ class _Decoder:
         self._request = request
         self._zlib: zlib._Decompress | None = None
         self._deflate = False
+        self.identity = encoding in ("", "identity")
         if encoding == "gzip":
             self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
         elif encoding == "deflate":
@@ -129,6 +130,14 @@ class _Guard:
     def take(self, chunk: bytes) -> Iterable[bytes]:
         if time.perf_counter() > self._limits.deadline:
             raise _expired(self._request)
+        if self._decoder.identity:  # the common case, without a generator per chunk
+            self._size += len(chunk)
+            if self._size > self._limits.max_bytes:
+                raise ReplyTooLargeError(self._limits.max_bytes, self._request)
+            return (chunk,) if chunk else ()
+        return self._decoded(chunk)
+
+    def _decoded(self, chunk: bytes) -> Iterator[bytes]:
         for piece in self._decoder.feed(chunk):
             self._size += len(piece)
             if self._size > self._limits.max_bytes:
@@ -137,6 +146,11 @@ class _Guard:
                 yield piece
 
     def end(self) -> Iterable[bytes]:
+        if self._decoder.identity:
+            return ()
+        return self._rest()
+
+    def _rest(self) -> Iterator[bytes]:
         rest = self._decoder.flush()
         self._size += len(rest)
         if self._size > self._limits.max_bytes:
@@ -173,37 +187,52 @@ class _AsyncGuardedStream(httpx.AsyncByteStream):
         await self._stream.aclose()
 
 
-_ENCODINGS = "gzip, deflate"
+# Only encodings decoded here under the size limit are offered (clients send this header).
+ACCEPT_ENCODING = "gzip, deflate"
 
 
-def _prepare(request: httpx.Request) -> None:
-    # Only encodings decoded here under the size limit are offered.
-    request.headers["Accept-Encoding"] = _ENCODINGS
-
-
-def _guarded(
-    request: httpx.Request,
+def _guard(
     response: httpx.Response,
     stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+    limits: CallLimits,
+    request: httpx.Request,
     sdk: bool,
-) -> httpx.Response:
-    drop = {"content-encoding", "content-length"}
-    if sdk and response.is_success:
+) -> _Guard:
+    """The response's guard; the response is changed in place to be read through it."""
+    headers = response.headers
+    encoding = str(headers.get("content-encoding", "")).strip().lower()
+    guard = _Guard(limits, encoding, request)
+    if encoding:  # decoded here, so httpx must not decode it again
+        del headers["content-encoding"]
+        if "content-length" in headers:
+            del headers["content-length"]
+    if sdk and response.is_success and "location" in headers:
         # langgraph-sdk re-joins a run at a 2xx Location when its body breaks off, with its own
         # pauses: a timed-out call would go on for many times its timeout.
-        drop.add("location")
-    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in drop]
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        stream=stream,
-        request=request,
-        extensions=response.extensions,
-    )
+        del headers["location"]
+    return guard
 
 
-def _encoding(response: httpx.Response) -> str:
-    return str(response.headers.get("content-encoding", "")).strip().lower()
+def _read_through(
+    response: httpx.Response,
+    guarded: httpx.SyncByteStream | httpx.AsyncByteStream,
+    request: httpx.Request,
+) -> httpx.Response:
+    """The response, read through its guard.
+
+    A body in memory (as mock transports give) was read when its response was built, so a new
+    response reads it again; a network stream is swapped in place, which costs nothing.
+    """
+    if isinstance(response.stream, httpx.ByteStream):
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=guarded,
+            request=request,
+            extensions=response.extensions,
+        )
+    response.stream = guarded
+    return response
 
 
 class DeadlineTransport(httpx.BaseTransport):
@@ -214,22 +243,20 @@ class DeadlineTransport(httpx.BaseTransport):
         self._sdk = sdk
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        start = time.perf_counter()
-        limits = _limits(request, start)
-        _prepare(request)
+        limits = _limits(request, time.perf_counter())
         response = self._inner.handle_request(request)
         if self._sdk and response.is_redirect:
             response.close()
             raise RedirectRefusedError(response, request)
-        if not isinstance(response.stream, httpx.SyncByteStream):
+        stream = response.stream
+        if not isinstance(stream, httpx.SyncByteStream):
             return response
         try:
-            guard = _Guard(limits, _encoding(response), request)
+            guard = _guard(response, stream, limits, request, self._sdk)
         except httpx.DecodingError:
             response.close()
             raise
-        stream = _GuardedStream(response.stream, guard)
-        return _guarded(request, response, stream, self._sdk)
+        return _read_through(response, _GuardedStream(stream, guard), request)
 
     def close(self) -> None:
         self._inner.close()
@@ -241,22 +268,20 @@ class AsyncDeadlineTransport(httpx.AsyncBaseTransport):
         self._sdk = sdk
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        start = time.perf_counter()
-        limits = _limits(request, start)
-        _prepare(request)
+        limits = _limits(request, time.perf_counter())
         response = await self._inner.handle_async_request(request)
         if self._sdk and response.is_redirect:
             await response.aclose()
             raise RedirectRefusedError(response, request)
-        if not isinstance(response.stream, httpx.AsyncByteStream):
+        stream = response.stream
+        if not isinstance(stream, httpx.AsyncByteStream):
             return response
         try:
-            guard = _Guard(limits, _encoding(response), request)
+            guard = _guard(response, stream, limits, request, self._sdk)
         except httpx.DecodingError:
             await response.aclose()
             raise
-        stream = _AsyncGuardedStream(response.stream, guard)
-        return _guarded(request, response, stream, self._sdk)
+        return _read_through(response, _AsyncGuardedStream(stream, guard), request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -30,8 +30,12 @@ class ReplyError(Exception):
     """The endpoint answered 2xx, but not with anything that reads as a chat reply."""
 
 
+# One encoder for every request: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 _PLAIN_FIELDS = ("tool_call_id", "name", "id")
