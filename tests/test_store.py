@@ -737,15 +737,18 @@ def test_a_writer_waits_for_the_lock_and_then_writes(store: ConnectorStore, path
 
     waits: list[Path] = []
     waiting = ConnectorStore(path, on_lock_wait=waits.append)
+    held = threading.Event()
     released = threading.Event()
 
     def hold() -> None:
         with file_lock(path):
+            held.set()
             released.wait(60)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
+        assert held.wait(60), "the lock holder never took the lock"
         timer = threading.Timer(2.0, released.set)
         timer.start()
         created = waiting.create(http_input("beta"))
