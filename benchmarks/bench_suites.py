@@ -22,6 +22,7 @@ from string import Template
 from typing import Any, Literal
 
 from bench_report import Row, check, median, spread
+from venvs import base_requirements, make_venv
 
 Kind = Literal["conversation", "raw", "plain", "conversation3", "raw3"]
 PER_FILE = 50
@@ -234,6 +235,78 @@ def startup(root: Path, runner: Runner, *, runs: int) -> Row:
         unit="ms",
         detail=f"median of {runs} runs each, plugin loaded vs -p no:connectors; every other "
         "installed plugin (pytest-asyncio, xdist, langsmith, anyio) loads in both",
+    )
+
+
+MINIMAL_STACK = ["pytest", "pytest-asyncio", "httpx"]
+
+
+def _timed(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one run, which must exit 5 (nothing collected)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != NO_TESTS:
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def startup_vs_minimal(root: Path, env: Mapping[str, str], *, runs: int) -> Row:
+    """4. ``pytest --co`` in a venv with our base install vs one with just the stack we build on.
+
+    The base install is what ``pip install pytest-connectors`` brings (no extras); the minimal
+    venv holds pytest, pytest-asyncio and httpx. Same package versions in both, copied from
+    this environment, so the difference is what installing us adds to every pytest run.
+    """
+    venvs = {
+        "ours": make_venv(root / "ours", base_requirements(), with_this_package=True),
+        "minimal": make_venv(root / "minimal", MINIMAL_STACK),
+    }
+    suite = root / "empty"
+    suite.mkdir(parents=True)
+    (suite / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    clean = {
+        k: v
+        for k, v in env.items()
+        if k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"} and not k.startswith("PYTEST_")
+    }
+    header = subprocess.run(
+        [str(venvs["ours"]), "-m", "pytest", "--co", "-p", "no:cacheprovider"],
+        cwd=suite,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    ).stdout
+    if "connectors-" not in header:
+        raise RuntimeError(f"the plugin did not load in the base-install venv:\n{header}")
+    walls: dict[str, list[float]] = {"ours": [], "minimal": []}
+    rss: dict[str, list[float]] = {"ours": [], "minimal": []}
+    for i in range(runs + 1):  # the first round compiles byte code and is discarded
+        order = ("ours", "minimal") if i % 2 == 0 else ("minimal", "ours")
+        for name in order:
+            command = [str(venvs[name]), "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
+            wall, peak = _timed(command, suite, clean)
+            if i:
+                walls[name].append(wall)
+                rss[name].append(peak)
+    ours, minimal = median(walls["ours"]) * 1000, median(walls["minimal"]) * 1000
+    ratio = ours / minimal
+    rounds = [a / b for a, b in zip(walls["ours"], walls["minimal"], strict=True)]
+    return Row(
+        "4. Start-up: base install vs pytest+pytest-asyncio+httpx",
+        f"x{ratio:.3f} ({ours:.0f} vs {minimal:.0f} ms)",
+        "<= x1.10",
+        check(ratio <= 1.10),
+        value=round(ratio, 4),
+        unit="ratio",
+        detail=f"pytest --co on an empty suite, median of {runs} runs each, interleaved; peak "
+        f"RSS {median(rss['ours']):.0f} vs {median(rss['minimal']):.0f} MiB; venvs hold "
+        f"{' '.join(base_requirements())} vs {' '.join(MINIMAL_STACK)}; {spread(rounds)}",
     )
 
 

@@ -10,9 +10,12 @@ was set):
 2. call overhead, LangGraph: ``ConnectorClient().invoke`` vs raw ``langgraph_sdk`` ``runs.wait``
 3. plugin cost per test: ``conversation`` fixture vs hand-written ``httpx`` tests, and a suite
    that uses no connector with the plugin loaded vs ``-p no:connectors``
-4. start-up: ``pytest --co`` on an empty suite with and without the plugin
+4. start-up: ``pytest --co`` in a venv with our base install vs one with just pytest,
+   pytest-asyncio and httpx; and with the plugin loaded vs ``-p no:connectors``
 5. scale: three-turn conversation tests serial and with ``-n 4``; controller memory
-6. latency truth: ``latency_ms`` minus a delay the server holds exactly
+6. latency truth: ``latency_ms`` against a stopwatch around raw ``httpx``, on a server that
+   holds each reply for an exact delay
+7. import sync: a first sync of many runs from the LangSmith fake, a re-sync, memory
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 
 Figures are medians, and every comparison is measured side by side in the same run, because
@@ -20,7 +23,9 @@ these machines are shared and noisy: compare ratios, not absolute times across r
 
 Expected duration on a 2-core machine: about 4 to 5 minutes (``--repeat 5``, the default;
 the time grows with it); ``--quick`` about 45 s (small counts, one round: a smoke test of the
-harness whose figures are not to be trusted). ``--json`` prints the rows as JSON only.
+harness whose figures are not to be trusted). ``--json`` prints the rows as JSON only;
+``--json-file PATH`` writes them there besides the table. To add a measurement, write a
+function taking the `Bench` context and returning rows, and list it in ``MEASUREMENTS``.
 Exit status: 0 when every measurement ran (whether or not its target holds), 1 otherwise.
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -141,18 +147,6 @@ def http_agent(token: str) -> UvicornServer:
     )
 
 
-def measure(name: str, rows: list[Row], work: Callable[[], list[Row]]) -> None:
-    """Run one measurement; a failure becomes an ERROR row instead of ending the run."""
-    progress(name)
-    start = time.perf_counter()
-    try:
-        rows.extend(work())
-    except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        rows.append(error_row(name, exc))
-    progress(f"{name}: {time.perf_counter() - start:.0f} s")
-
-
 @contextlib.contextmanager
 def langgraph_connector(store: ConnectorStore) -> Iterator[Connector]:
     with LangGraphDevServer(EXAMPLES / "langgraph_agent") as server:
@@ -182,6 +176,114 @@ def exact_delay_connector(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """What every measurement may use: the plan, a work folder, the HTTP agent and its file."""
+
+    plan: Plan
+    work: Path
+    http: Connector
+    agent_url: str
+    token: str
+    connectors_file: Path
+    store: ConnectorStore
+    runner: bench_suites.Runner
+    env: dict[str, str]
+
+
+def http_overhead(b: Bench) -> list[Row]:
+    return bench_calls.http_overhead(
+        b.http,
+        b.connectors_file,
+        b.agent_url + CHAT_PATH,
+        b.token,
+        calls=b.plan.http_calls,
+        rounds=b.plan.rounds,
+    )
+
+
+def langgraph_overhead(b: Bench) -> list[Row]:
+    with langgraph_connector(b.store) as connector:
+        return [bench_calls.langgraph_overhead(connector, calls=b.plan.langgraph_calls)]
+
+
+def plugin_cost(b: Bench) -> list[Row]:
+    return bench_suites.plugin_cost(
+        b.work / "plugin",
+        b.runner,
+        tests=b.plan.plugin_tests,
+        rounds=b.plan.plugin_rounds,
+        warm_up=b.plan.warm_up,
+    )
+
+
+def startup(b: Bench) -> list[Row]:
+    runs = b.plan.startup_runs
+    return [
+        bench_suites.startup_vs_minimal(b.work / "venvs", b.env, runs=runs),
+        bench_suites.startup(b.work / "startup", b.runner, runs=runs),
+    ]
+
+
+def scale(b: Bench) -> list[Row]:
+    return bench_suites.scale(
+        b.work / "scale",
+        b.runner,
+        tests=b.plan.scale_tests,
+        small=b.plan.scale_small,
+        rounds=b.plan.scale_rounds,
+    )
+
+
+def latency_truth(b: Bench) -> list[Row]:
+    with exact_delay_connector(b.store) as connector:
+        url = connector.base_url + DELAY_PATH
+        return bench_calls.latency_truth(connector, url, b.plan.delays)
+
+
+def import_sync(b: Bench) -> list[Row]:
+    return bench_imports.imports_sync(
+        count=10_000 if b.plan.warm_up else 1_000, rounds=b.plan.rounds
+    )
+
+
+def replay(b: Bench) -> list[Row]:
+    return bench_replay.replay(
+        b.work / "replay",
+        b.runner,
+        b.connectors_file,
+        exact_delay_connector(b.store, "Replay Delay"),
+        b.plan.scale_small,
+        b.plan.scale_rounds,
+        b.plan.warm_up,
+    )
+
+
+# Every measurement, in order: (name, function). Add yours with one line.
+MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
+    ("1. HTTP call overhead", http_overhead),
+    ("2. LangGraph call overhead", langgraph_overhead),
+    ("3. Plugin cost per test", plugin_cost),
+    ("4. Start-up", startup),
+    ("5. Scale", scale),
+    ("6. Latency truth", latency_truth),
+    ("7. Import sync", import_sync),
+    ("8. Replay", replay),
+]
+
+
+def measure(name: str, rows: list[Row], work: Callable[[], list[Row]]) -> None:
+    """Run one measurement; a failure becomes an ERROR row instead of ending the run."""
+    progress(name)
+    start = time.perf_counter()
+    try:
+        rows.extend(work())
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        rows.append(error_row(name, exc))
+    progress(f"{name}: {time.perf_counter() - start:.0f} s")
+
+
 def run(plan: Plan) -> list[Row]:
     rows: list[Row] = []
     token = secrets.token_urlsafe(24)
@@ -203,84 +305,13 @@ def run(plan: Plan) -> list[Row]:
                 "config": {"method": "POST", "path": CHAT_PATH},
             }
         )
-        runner = bench_suites.Runner(
-            child_env(work, server.url, token), connectors_file, HTTP_CONNECTOR
-        )
+        env = child_env(work, server.url, token)
+        runner = bench_suites.Runner(env, connectors_file, HTTP_CONNECTOR)
         progress("warming the byte-code cache of the pytest runs")
         runner.warm_up(work / "warm-up")
-
-        measure(
-            "1. HTTP call overhead",
-            rows,
-            lambda: bench_calls.http_overhead(
-                http,
-                connectors_file,
-                server.url + CHAT_PATH,
-                token,
-                calls=plan.http_calls,
-                rounds=plan.rounds,
-            ),
-        )
-
-        def langgraph() -> list[Row]:
-            with langgraph_connector(store) as connector:
-                return [bench_calls.langgraph_overhead(connector, calls=plan.langgraph_calls)]
-
-        measure("2. LangGraph call overhead", rows, langgraph)
-        measure(
-            "3. Plugin cost per test",
-            rows,
-            lambda: bench_suites.plugin_cost(
-                work / "plugin",
-                runner,
-                tests=plan.plugin_tests,
-                rounds=plan.plugin_rounds,
-                warm_up=plan.warm_up,
-            ),
-        )
-        measure(
-            "4. Start-up",
-            rows,
-            lambda: [bench_suites.startup(work / "startup", runner, runs=plan.startup_runs)],
-        )
-        measure(
-            "5. Scale",
-            rows,
-            lambda: bench_suites.scale(
-                work / "scale",
-                runner,
-                tests=plan.scale_tests,
-                small=plan.scale_small,
-                rounds=plan.scale_rounds,
-            ),
-        )
-
-        def latency() -> list[Row]:
-            with exact_delay_connector(store) as connector:
-                url = connector.base_url + DELAY_PATH
-                return bench_calls.latency_truth(connector, url, plan.delays)
-
-        measure("6. Latency truth", rows, latency)
-        measure(
-            "7. Import sync",
-            rows,
-            lambda: bench_imports.imports_sync(
-                count=10_000 if plan.warm_up else 1_000, rounds=plan.rounds
-            ),
-        )
-        measure(
-            "8. Replay",
-            rows,
-            lambda: bench_replay.replay(
-                work / "replay",
-                runner,
-                connectors_file,
-                exact_delay_connector(store, "Replay Delay"),
-                plan.scale_small,
-                plan.scale_rounds,
-                plan.warm_up,
-            ),
-        )
+        bench = Bench(plan, work, http, server.url, token, connectors_file, store, runner, env)
+        for name, function in MEASUREMENTS:
+            measure(name, rows, functools.partial(function, bench))
     return rows
 
 
@@ -290,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small counts, one round (~45 s)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument(
+        "--json-file", type=Path, metavar="PATH", help="also write the results as JSON to PATH"
+    )
     parser.add_argument(
         "--repeat", type=int, metavar="N", help="rounds per measurement (default 5; quick 1)"
     )
@@ -306,22 +340,24 @@ def main(argv: list[str] | None = None) -> int:
         progress("interrupted; the servers and runs it started are stopped")
         return 130
     duration = time.perf_counter() - start
+    mode = "quick" if args.quick else "full"
+    document = {
+        "version": 1,
+        "mode": mode,
+        "repeat": repeat,
+        "duration_s": round(duration, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "rows": [row.as_json() for row in rows],
+    }
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     if args.json:
-        document = {
-            "version": 1,
-            "mode": "quick" if args.quick else "full",
-            "repeat": repeat,
-            "duration_s": round(duration, 1),
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
-            "rows": [row.as_json() for row in rows],
-        }
         print(json.dumps(document, indent=2))
     else:
-        mode = "quick" if args.quick else "full"
         print(
             f"pytest-connectors benchmarks ({mode}, repeat {repeat}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}, {duration:.0f} s)\n"

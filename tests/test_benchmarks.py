@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,29 +43,30 @@ def bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def test_quick_run_prints_a_row_for_every_measurement() -> None:
-    result = bench("--quick")
+def test_one_quick_run_prints_the_table_and_writes_the_json(tmp_path: Path) -> None:
+    """The harness runs once: the table on stdout and the same rows as JSON in a file."""
+    out = tmp_path / "bench.json"
+    result = bench("--quick", "--json-file", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     for name in MEASUREMENTS:
         assert name in result.stdout, f"no {name!r} row in:\n{result.stdout}"
     assert "ERROR" not in result.stdout
-    numbered = {f"{i}." for i in range(1, 9)}
-    rows = [line for line in result.stdout.splitlines() if line[:2] in numbered]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\d+\. ", line)]
     assert rows, result.stdout
     assert all(line.rstrip().endswith(("PASS", "MISS", "INFO")) for line in rows), rows
-
-
-def test_quick_json_parses_with_a_target_and_verdict_per_row() -> None:
-    result = bench("--quick", "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    document = json.loads(result.stdout)
-    rows = document["rows"]
-    names = [row["name"] for row in rows]
+    document = json.loads(out.read_text())
+    assert document["mode"] == "quick"
+    names = [row["name"] for row in document["rows"]]
+    assert len(names) == len(rows)
     for name in MEASUREMENTS:
         assert any(n.startswith(name) for n in names), names
-    for row in rows:
+    for row in document["rows"]:
         assert row["status"] in {"PASS", "MISS", "INFO"}, row
         assert row["target"] and row["figure"], row
+    startup = [n for n in names if n.startswith("4. Start-up")]
+    assert "4. Start-up: base install vs pytest+pytest-asyncio+httpx" in startup
+    truth = [r for r in document["rows"] if r["name"].startswith("6. Latency truth")]
+    assert truth and all(r["target"] == "|median diff| <= 0.5 ms" for r in truth)
 
 
 def test_repeat_must_be_positive() -> None:

@@ -1,8 +1,9 @@
 """The example suite runs as its README says: ``pytest examples --connector "LangGraph Dev"``.
 
-The "LangGraph Dev" connector has ``config.launch``, so the plugin starts ``langgraph dev`` on
-the example agent by itself (the managed-server path); the test pinned to "HTTP Agent" gets its
-server from examples/conftest.py.
+Both example connectors have ``config.launch``: the plugin starts ``langgraph dev`` on the
+example graph (the LangGraph folder shorthand) and uvicorn on the example HTTP agent (a command
+with ``{port}``) by itself, and so do the CLI's ``test`` and ``invoke``. The examples hold no
+conftest: nothing else starts a server.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+CONNECTORS = EXAMPLES / "data" / "connectors.json"
 EXAMPLE_TESTS = 13  # 7 in test_agent_eval.py, 6 replayed conversations in test_replay.py
 
 
@@ -42,10 +44,15 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     assert re.fullmatch(rf"=+ {EXAMPLE_TESTS} passed in .*", lines[-1]), output
     assert f"connectors: LangGraph Dev (file: {EXAMPLES / 'data' / 'connectors.json'})" in lines
     # Every conversation turn was recorded: 25 on LangGraph (two failing on purpose, one of them
-    # replayed from production), 1 on HTTP.
-    assert any(line.startswith("LangGraph Dev: 25 calls, 2 errors, p50 ") for line in lines)
+    # replayed from production, both expected by their passing tests), 1 on the HTTP agent,
+    # launched by its config.launch.
+    assert any(
+        line.startswith("LangGraph Dev: 25 calls, 2 errors (2 expected: their tests passed), p50 ")
+        for line in lines
+    ), output
     assert "6 cases: 6 passed, 0 failed, 0 skipped" in lines
-    assert any(line.startswith("HTTP Agent: 1 calls, 0 errors, p50 ") for line in lines)
+    assert any(line.startswith("HTTP Agent: 1 call, 0 errors, p50 ") for line in lines), output
+    assert not (EXAMPLES / "conftest.py").exists()
 
 
 def test_examples_compare_both_connectors_side_by_side() -> None:
@@ -61,3 +68,23 @@ def test_examples_compare_both_connectors_side_by_side() -> None:
         f"{prefix}test_http_agent_speaks_openai[HTTP Agent]"
     ]
     assert len(ids) == 2 * EXAMPLE_TESTS - 1
+
+
+def test_the_cli_starts_a_launchable_agent_and_stops_it() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "pytest_connectors.cli", "--file", str(CONNECTORS)]
+    test = subprocess.run(
+        [*command, "test", "HTTP Agent"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert test.stdout.startswith("OK  HTTP Agent answered in "), test.stdout
+    invoke = subprocess.run(
+        [*command, "invoke", "HTTP Agent", "-m", "My name is Ada", "-m", "What is my name?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert invoke.returncode == 0, invoke.stdout + invoke.stderr
+    assert "assistant: Your name is Ada." in invoke.stdout
+    assert "example-agent-token" not in test.stdout + invoke.stdout + invoke.stderr

@@ -11,11 +11,13 @@ import pytest
 from pytest_connectors import ConnectorInvokeResult, Message, ToolCall
 from pytest_connectors.evaluation.latency import (
     CallRecord,
+    mark_expected,
     over_budget,
     percentile,
     record_of,
     report_document,
     summarize,
+    summary_lines,
 )
 
 
@@ -142,12 +144,28 @@ def test_summarize_per_connector() -> None:
     assert summary["B"] == {
         "calls": 1,
         "errors": 0,
+        "expected_errors": 0,
         "p50_ms": 10,
         "p95_ms": 10,
         "p99_ms": 10,
         "max_ms": 10,
         "slowest": [{"test": "t.py::test_a", "turn": 1, "latency_ms": 10}],
     }
+
+
+def test_summary_lines_count_in_good_english_and_say_which_errors_were_expected() -> None:
+    one = [record(12.5, connector="Solo")]
+    assert summary_lines(one)[0].startswith("Solo: 1 call, 0 errors, p50 12.5 ms, ")
+    expected = record(5, connector="A", test="t.py::test_a", success=False)
+    unexpected = record(7, connector="A", test="t.py::test_b", success=False)
+    mark_expected([expected], test_passed=True)
+    mark_expected([unexpected], test_passed=False)
+    assert expected["expected_failure"] and not unexpected["expected_failure"]
+    line = summary_lines([expected, record(9, connector="A")])[0]
+    assert line.startswith("A: 2 calls, 1 error (1 expected: its test passed), p50 ")
+    line = summary_lines([expected, dict(expected), unexpected])[0]
+    assert line.startswith("A: 3 calls, 3 errors (2 expected: their tests passed), p50 ")
+    assert summary_lines([unexpected])[0].startswith("A: 1 call, 1 error, p50 ")
 
 
 def test_summarize_keeps_the_five_slowest() -> None:

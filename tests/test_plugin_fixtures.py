@@ -7,6 +7,7 @@ take about a second each, so the HTTP agent is used wherever the connector type 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -248,25 +249,78 @@ def test_invoke_connector_on_the_http_agent(pytester: pytest.Pytester, http_agen
     pytester.runpytest("--connector", http_agent).assert_outcomes(passed=3)
 
 
-def test_invoke_connector_run_id_keeps_a_langgraph_thread(
+def test_invoke_connector_run_id_keeps_a_langgraph_thread_of_its_own(
     pytester: pytest.Pytester, langgraph_agent: str
 ) -> None:
     pytester.makepyfile(
         """
-        import uuid
-
         from pytest_connectors.wire.langgraph import thread_id_for
 
         def test_run_id(invoke_connector):
-            run_id = f"my-run-{uuid.uuid4()}"
-            invoke_connector("My name is Ada", run_id=run_id)
+            invoke_connector("My name is Ada", run_id="my-run")
             question = [{"role": "user", "content": "What is my name?"}]
-            reply = invoke_connector(question, run_id=run_id)
+            reply = invoke_connector(question, run_id="my-run")
             assert reply.text == "Your name is Ada."
-            assert reply.thread_id == thread_id_for(run_id)
+            # Not the library's thread for "my-run": that one belongs to whoever names it.
+            assert reply.thread_id != thread_id_for("my-run")
         """
     )
     pytester.runpytest("--connector", langgraph_agent).assert_outcomes(passed=1)
+
+
+FIXED_RUN_ID_SUITE = """
+import pytest
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_fixed_run_id(invoke_connector, n):
+    invoke_connector("My name is Ada", run_id="ticket-42")
+    reply = invoke_connector("how many messages", run_id="ticket-42")
+    assert reply.text == "This thread holds 3 messages."
+"""
+
+
+def test_a_fixed_run_id_passes_again_against_the_same_server(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    """Two tests share the run id, and the suite runs twice against one long-lived server."""
+    pytester.makepyfile(FIXED_RUN_ID_SUITE)
+    pytester.runpytest("--connector", langgraph_agent).assert_outcomes(passed=2)
+    pytester.runpytest("--connector", langgraph_agent).assert_outcomes(passed=2)
+
+
+def test_tests_sharing_a_run_id_pass_under_xdist(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    pytester.makepyfile(FIXED_RUN_ID_SUITE)
+    result = pytester.runpytest_subprocess("--connector", langgraph_agent, "-n", "2")
+    result.assert_outcomes(passed=2)
+
+
+def test_thread_id_reaches_a_given_thread_across_tests(
+    pytester: pytest.Pytester, langgraph_agent: str
+) -> None:
+    shared = f"shared-{uuid.uuid4()}"
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from pytest_connectors.wire.langgraph import thread_id_for
+
+        def test_a_writes(invoke_connector):
+            reply = invoke_connector("My name is Ada", thread_id={shared!r})
+            assert reply.thread_id == thread_id_for({shared!r})
+
+        def test_b_reads(invoke_connector):
+            reply = invoke_connector("What is my name?", thread_id={shared!r})
+            assert reply.text == "Your name is Ada."
+
+        def test_not_both(invoke_connector):
+            with pytest.raises(TypeError, match="not both"):
+                invoke_connector("hi", run_id="a", thread_id="b")
+        """
+    )
+    pytester.runpytest("--connector", langgraph_agent, "-p", "no:randomly").assert_outcomes(
+        passed=3
+    )
 
 
 # --- async tests ---------------------------------------------------------------------------
@@ -464,3 +518,64 @@ def test_a_managed_server_that_cannot_start_is_tried_once_per_session(
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*langgraph dev did not start*", "*this agent cannot load*"])
     assert attempts.read_text().splitlines() == ["start"]
+
+
+# --- pytest_connectors_prepare -------------------------------------------------------------
+
+
+def test_a_project_prepares_a_connector_its_own_way_with_the_hook(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> None:
+    monkeypatch.setenv("AGENT_TOKEN", http_agent_token)
+    monkeypatch.setenv("REAL_AGENT_URL", http_agent_server.url)
+    store = ConnectorStore(connectors_path(pytester))
+    for name in ("Hooked", "Refused"):
+        store.create(
+            {
+                "name": name,
+                "type": "http",
+                "baseUrl": "http://127.0.0.1:9",  # nothing listens: the hook points it elsewhere
+                "authType": "bearer",
+                "authValue": "${AGENT_TOKEN}",
+                "config": {"path": "/v1/chat/completions"},
+            }
+        )
+    pytester.makeconftest(
+        """
+        import os
+
+        from pytest_connectors import ConnectorError
+
+        CALLS = []
+
+        def pytest_connectors_prepare(connector, session, config):
+            CALLS.append(connector.name)
+            if connector.name == "Refused":
+                raise ConnectorError("the lab is closed today")
+            return connector.model_copy(update={"base_url": os.environ["REAL_AGENT_URL"]})
+
+        def pytest_sessionfinish(session):
+            print("prepared:", CALLS)
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_hooked(conversation, n):
+            assert conversation.send("hello").text == "You said: hello"
+
+        @pytest.mark.connector("Refused")
+        def test_refused(connector):
+            pass
+        """
+    )
+    result = pytester.runpytest("--connector", "Hooked", "-s")
+    result.assert_outcomes(passed=2, errors=1)
+    assert "prepared: ['Hooked', 'Refused']" in result.stdout.str()  # once per connector
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_refused*", "the lab is closed today"])
+    result.stdout.no_fnmatch_line("During handling*")

@@ -205,6 +205,51 @@ def test_a_connector_named_twice_still_runs_once_under_its_own_name(
     assert ids == ["test_twice.py::test_name[HTTP Agent]"]
 
 
+def test_a_name_repeated_in_the_marker_runs_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_twice="""
+        import pytest
+
+        @pytest.mark.connector("HTTP Agent", "LangGraph Dev", "HTTP Agent")
+        def test_name(connector_name):
+            pass
+        """
+    )
+    ids = collected(pytester.runpytest("--collect-only", "-q"))
+    assert ids == [
+        "test_twice.py::test_name[HTTP Agent]",
+        "test_twice.py::test_name[LangGraph Dev]",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argnames", ['"connector_name"', '"n, connector_name"', '["n", "connector_name"]']
+)
+def test_a_users_own_parametrize_of_connector_name_is_kept(
+    pytester: pytest.Pytester, argnames: str
+) -> None:
+    """The user's values win over --connector, and the fixtures follow them."""
+    alone = argnames == '"connector_name"'
+    values = '["HTTP Agent", "LangGraph Dev"]' if alone else '[(1, "A"), (2, "B")]'
+    values = values.replace('"A"', '"HTTP Agent"').replace('"B"', '"LangGraph Dev"')
+    n = "" if alone else "n, "
+    pytester.makepyfile(
+        test_own=f"""
+        import pytest
+
+        @pytest.mark.parametrize({argnames}, {values})
+        def test_own({n}connector, connector_name, request):
+            assert connector.name == connector_name
+            assert request.node.callspec.params["connector_name"] == connector_name
+        """
+    )
+    result = pytester.runpytest("--connector", "HTTP Agent", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*test_own*HTTP Agent* PASSED*", "*test_own*LangGraph Dev* PASSED*"]
+    )
+
+
 def test_ini_connector_is_the_default(pytester: pytest.Pytester) -> None:
     write_ini(pytester, "connector = LangGraph Dev")
     pytester.makepyfile(
@@ -395,7 +440,7 @@ def test_bad_connector_marker_is_a_usage_error(pytester: pytest.Pytester, marker
 @pytest.mark.parametrize(
     "fixture", ["connector_name", "connector", "invoke_connector", "conversation"]
 )
-def test_a_connector_test_with_none_selected_errors_with_a_hint(
+def test_a_connector_test_with_none_selected_fails_with_a_hint(
     pytester: pytest.Pytester, fixture: str
 ) -> None:
     pytester.makepyfile(
@@ -407,11 +452,17 @@ def test_a_connector_test_with_none_selected_errors_with_a_hint(
             pass
         """
     )
-    result = pytester.runpytest("-rs")
-    result.assert_outcomes(passed=1, errors=1)
+    result = pytester.runpytest("-rfs", "--junitxml=junit.xml")
+    # A failure of the test, as the README says, not an error of its fixtures.
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*this test needs a connector, but none is selected: run pytest with --connector NAME*"]
+        [
+            "this test needs a connector, but none is selected: run pytest with --connector NAME*",
+            "FAILED *::test_needs_one*",
+        ]
     )
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "<failure" in junit and "<error" not in junit
     assert "skipped" not in result.stdout.str().lower()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_connectors import ToolCall, assert_tool_calls
+from pytest_connectors.models.connector import LaunchConfig
 from pytest_connectors.registry.json_file import ConnectorStore, parse_connectors
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
@@ -110,3 +111,52 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
     with pytest.raises(AssertionError) as failure:
         assert_tool_calls(actual, [{"name": "get_weather", "args": {"city": "Rome"}}])
     assert str(failure.value) == sample
+
+
+def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.Pytester) -> None:
+    ini = blocks("ini", "asyncio_default_fixture_loop_scope")[0]
+    pytester.makepyfile("def test_a():\n    pass\n")
+    strict = ("-p", "no:cacheprovider", "-W", "error::DeprecationWarning")
+    pytester.makeini("[pytest]\n")
+    without = pytester.runpytest_subprocess(*strict)
+    assert without.ret != 0  # the warning pytest-asyncio gives a project without the line
+    pytester.makeini(ini)
+    pytester.runpytest_subprocess(*strict).assert_outcomes(passed=1)
+
+
+def test_the_launch_sample_is_the_example_http_agents() -> None:
+    sample = json.loads("{" + blocks("json", '"command"')[0] + "}")["launch"]
+    LaunchConfig.model_validate(sample)
+    examples = json.loads((ROOT / "examples" / "data" / "connectors.json").read_text())
+    (http,) = [c for c in examples if c["name"] == "HTTP Agent"]
+    assert {**http["config"]["launch"], "timeout": 60000, "reuseExisting": True} == sample
+
+
+def test_the_prepare_hook_snippet_runs(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> None:
+    monkeypatch.setenv("SANDBOX_URL", http_agent_server.url)
+    monkeypatch.setenv("BOT_TOKEN", http_agent_token)
+    ConnectorStore(pytester.path / "data" / "connectors.json").create(
+        {
+            "name": "Staging bot",
+            "type": "http",
+            "baseUrl": "http://127.0.0.1:9",
+            "authType": "bearer",
+            "authValue": "${BOT_TOKEN}",
+            "config": {"path": "/v1/chat/completions"},
+        }
+    )
+    snippet = blocks("python", "def pytest_connectors_prepare")[0]
+    pytester.makeconftest(
+        "import os\n\ndef start_my_sandbox():\n    return os.environ['SANDBOX_URL']\n\n" + snippet
+    )
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        "def test_it(conversation):\n    assert conversation.send('hi').text == 'You said: hi'\n"
+    )
+    result = pytester.runpytest("--connector", "Staging bot", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

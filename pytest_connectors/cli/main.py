@@ -32,6 +32,7 @@ from pytest_connectors.models.connector import AuthType, Connector, ConnectorTyp
 from pytest_connectors.registry.fields import field_path
 from pytest_connectors.registry.functions import get_connector_types
 from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.managed import launched  # starts config.launch agents
 
 if TYPE_CHECKING:
     from pytest_connectors.client.clients import ConnectorClient
@@ -344,8 +345,8 @@ def _client(store: ConnectorStore) -> ConnectorClient:
 
 def cmd_test(store: ConnectorStore, args: argparse.Namespace) -> int:
     connector = store.find(args.connector)
-    with _client(store) as client:
-        result = client.test(connector)
+    with _client(store) as client, launched(connector, store.path.parent) as ready:
+        result = client.test(ready)
     if args.json:
         _print_json(result.model_dump(mode="json", by_alias=True))
     elif result.success:
@@ -368,8 +369,8 @@ def _describe_message(message: Any) -> list[str]:
 def cmd_invoke(store: ConnectorStore, args: argparse.Namespace) -> int:
     connector = store.find(args.connector)
     messages = [{"role": "user", "content": text} for text in args.message]
-    with _client(store) as client:
-        result = client.invoke(connector, messages, run_id=args.run_id)
+    with _client(store) as client, launched(connector, store.path.parent) as ready:
+        result = client.invoke(ready, messages, run_id=args.run_id)
     if args.json:
         _print_json(result.model_dump(mode="json", by_alias=True, exclude_none=True))
         return EXIT_OK if result.success else EXIT_REMOTE_FAILURE

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from pytest_connectors.models.connector import ConnectorInvokeResult
 
@@ -24,6 +24,8 @@ class CallRecord(TypedDict):
     error: str | None
     tools: list[str]
     attempts: int
+    # A failed call whose test passed: the test expected it (check=False, then asserted on).
+    expected_failure: NotRequired[bool]
 
 
 def record_of(test: str, connector: str, turn: int, result: ConnectorInvokeResult) -> CallRecord:
@@ -37,6 +39,12 @@ def record_of(test: str, connector: str, turn: int, result: ConnectorInvokeResul
         tools=[call.name for call in result.tool_calls],
         attempts=result.attempts,
     )
+
+
+def mark_expected(records: Iterable[CallRecord], *, test_passed: bool) -> None:
+    """Mark the failed calls of a test that passed as expected by it."""
+    for record in records:
+        record["expected_failure"] = test_passed and not record["success"]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -61,6 +69,7 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, dict[str, Any]]:
         summary[name] = {
             "calls": len(calls),
             "errors": sum(1 for c in calls if not c["success"]),
+            "expected_errors": sum(1 for c in calls if c.get("expected_failure")),
             "p50_ms": percentile(latencies, 50),
             "p95_ms": percentile(latencies, 95),
             "p99_ms": percentile(latencies, 99),
@@ -71,6 +80,32 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, dict[str, Any]]:
             ],
         }
     return summary
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def summary_lines(records: Iterable[CallRecord]) -> list[str]:
+    """The terminal summary: per connector its calls, errors, latency and slowest calls.
+
+    Failed calls that their passing tests expected are said to be expected, so a green run
+    does not read as one whose agent failed.
+    """
+    lines = []
+    for name, s in summarize(records).items():
+        errors = _count(s["errors"], "error")
+        expected = s["expected_errors"]
+        if expected:
+            whose = "its test" if expected == 1 else "their tests"
+            errors += f" ({expected} expected: {whose} passed)"
+        lines.append(
+            f"{name}: {_count(s['calls'], 'call')}, {errors}, p50 {s['p50_ms']:.1f} ms, "
+            f"p95 {s['p95_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, max {s['max_ms']:.1f} ms"
+        )
+        for slow in s["slowest"]:
+            lines.append(f"  {slow['latency_ms']:9.1f} ms  {slow['test']} (turn {slow['turn']})")
+    return lines
 
 
 def report_document(records: Sequence[CallRecord]) -> dict[str, Any]:

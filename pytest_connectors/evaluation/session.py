@@ -1,92 +1,89 @@
-"""What a test session shares: the connector file, one client, and any servers it launched.
+"""What a test session shares: the connector file, one client, and the agents it launched.
 
-A LangGraph connector whose ``config.launch`` names a local project is served on demand: when its
-base URL does not answer, ``langgraph dev`` is started for the session on a free port and the
-connector is pointed at it (in memory; the file is not changed).
+A connector is made ready once per session: by the ``prepare`` callable when one is given (the
+pytest plugin passes its ``pytest_connectors_prepare`` hook), else by its ``config.launch``
+(see `pytest_connectors.servers.managed`). The result, or the error, is kept for the session,
+so a test never pays for a start-up that already failed.
+
+Run ids in tests name threads private to one test of one session (`TestThreads`): every run
+of a suite, and every test in it, starts from fresh LangGraph threads.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Callable
 
-import httpx
-
-from pytest_connectors._support.variables import resolve
 from pytest_connectors.client.clients import ConnectorClient
-from pytest_connectors.errors import ServerStartError
-from pytest_connectors.models.connector import Connector, LangGraphConnectorConfig
+from pytest_connectors.errors import ConnectorError
+from pytest_connectors.models.connector import Connector
 from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.managed import ManagedAgents
 
-if TYPE_CHECKING:
-    from pytest_connectors.servers.launch import LangGraphDevServer
+__all__ = ["ConnectorSession", "Prepare", "TestThreads"]
 
-PROBE_TIMEOUT_S = 1.0
+# Given a connector and the session, the connector to use; None lets config.launch decide.
+Prepare = Callable[[Connector, "ConnectorSession"], Connector | None]
+
+_TEST_THREADS = uuid.UUID("2b9d8a8e-5f71-4f0c-a3a4-0c6f7d1e9b52")
 
 
-def answers(base_url: str) -> bool:
-    """Whether a LangGraph API server answers ``/ok`` at ``base_url``."""
-    try:
-        response = httpx.get(base_url.rstrip("/") + "/ok", timeout=PROBE_TIMEOUT_S)
-    except httpx.HTTPError:
-        return False
-    return response.is_success
+class TestThreads:
+    """Thread ids for run ids used inside tests, private to one test of one session.
+
+    ``thread_for(test, run_id)`` is a UUID derived from this session's random id, the test's
+    node id and the run id: the same run id names the same thread within a test, and a
+    different one in any other test, or in any later run against a long-lived server.
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self.session_id = session_id or uuid.uuid4().hex
+
+    def thread_for(self, test: str, run_id: str) -> str:
+        return str(uuid.uuid5(_TEST_THREADS, f"{self.session_id}\0{test}\0{run_id}"))
 
 
 class ConnectorSession:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, prepare: Prepare | None = None) -> None:
         self.store = ConnectorStore(path)
         self.client = ConnectorClient(path=self.store.path)
+        self.agents = ManagedAgents(self.store.path.parent)
+        self.threads = TestThreads()
+        self._prepare = prepare
         self._ready: dict[str, Connector] = {}
-        self._servers: dict[Path, LangGraphDevServer] = {}
-        self._failures: dict[Path, ServerStartError] = {}
+        self._failures: dict[str, ConnectorError] = {}
 
     def connector(self, name: str) -> Connector:
-        """The named connector, with its agent started first if it is managed and not running."""
+        """The named connector, ready to call: its agent started first if it must be."""
         ready = self._ready.get(name)
-        if ready is None:
-            ready = self._ready[name] = self._prepare(self.store.find(name))
+        if ready is not None:
+            return ready
+        if name in self._failures:
+            raise self._failures[name]
+        try:
+            ready = self._make_ready(self.store.find(name))
+        except ConnectorError as exc:
+            self._failures[name] = exc
+            raise
+        self._ready[name] = ready
         return ready
 
-    def launch_dir(self, connector: Connector) -> Path | None:
-        config = connector.config
-        if not isinstance(config, LangGraphConnectorConfig) or not config.launch:
-            return None
-        target = Path(config.launch).expanduser()
-        if not target.is_absolute():
-            target = self.store.path.parent / target
-        return target.parent if target.suffix == ".json" else target
+    def _make_ready(self, connector: Connector) -> Connector:
+        if self._prepare is not None:
+            prepared = self._prepare(connector, self)
+            if prepared is not None:
+                return prepared
+        return self.launch(connector)
 
-    def _prepare(self, connector: Connector) -> Connector:
-        project = self.launch_dir(connector)
-        if project is None:
-            return connector
-        if answers(resolve(connector.base_url, connector=connector.name)):
-            return connector
-        if project in self._failures:  # tried once this session: do not pay the start-up again
-            raise self._failures[project]
-        server = self._servers.get(project)
-        if server is None:
-            try:
-                server = self._servers[project] = self._launch(connector, project)
-            except ServerStartError as exc:
-                self._failures[project] = exc
-                raise
-        return connector.model_copy(update={"base_url": server.url})
-
-    def _launch(self, connector: Connector, project: Path) -> LangGraphDevServer:
-        from pytest_connectors.servers.launch import LangGraphDevServer
-
-        if not (project / "langgraph.json").is_file():
-            raise ServerStartError(
-                f"connector {connector.name!r}: config.launch points at {project}, "
-                "which holds no langgraph.json"
-            )
-        return LangGraphDevServer(project).start()
+    def launch(self, connector: Connector) -> Connector:
+        """The connector, pointed at its ``config.launch`` agent if that had to be started."""
+        return self.agents.prepare(connector)
 
     def close(self) -> None:
-        self.client.close()
-        for server in self._servers.values():
-            server.stop()
-        self._servers.clear()
+        try:
+            self.client.close()
+        finally:
+            self.agents.close()

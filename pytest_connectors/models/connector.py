@@ -102,6 +102,50 @@ def _masked_unknown(model: BaseModel, key: str | None, value: Any) -> Any:
     return value
 
 
+class LaunchConfig(_Record):
+    """How to start the agent locally when ``baseUrl`` does not answer (``config.launch``).
+
+    A string in ``config.launch`` is the LangGraph shorthand for ``{"project": ...}``.
+    A ``command`` may hold ``{port}``: the server then gets a free loopback port and the
+    connector is pointed at it. Relative paths are relative to the connector file.
+    """
+
+    command: str | list[str] | None = Field(
+        default=None, description="Command line; a string is split as a shell would."
+    )
+    project: str | None = Field(
+        default=None, description="langgraph: the folder holding langgraph.json (or the file)."
+    )
+    cwd: str | None = Field(default=None, description="Folder the command runs in.")
+    env: dict[str, str] | None = Field(
+        default=None, description="Extra environment for the server; values may use ${VAR}."
+    )
+    ready: str | None = Field(
+        default=None, description="URL, or path under the base URL, answering once ready."
+    )
+    timeout: int | float | None = Field(default=None, gt=0, description="Start timeout in ms.")
+    reuse_existing: bool | None = Field(
+        default=None, description="Use a server already answering at baseUrl (default true)."
+    )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The agent's environment may hold a literal secret: shown masked, like auth values.
+        for key, value in super().__repr_args__():
+            if key == "env" and isinstance(value, dict):
+                value = {name: mask(v) for name, v in value.items()}
+            yield key, value
+
+    @model_validator(mode="after")
+    def _one_way_to_start(self) -> LaunchConfig:
+        if self.command is None and self.project is None:
+            raise ValueError("config.launch needs a command (or, for langgraph, a project)")
+        if self.command is not None and self.project is not None:
+            raise ValueError("config.launch takes a command or a project, not both")
+        if not (self.command if isinstance(self.command, list) else str(self.command).strip()):
+            raise ValueError("config.launch.command is empty")
+        return self
+
+
 class _CommonConfig(_Record):
     headers: dict[str, str] | None = None
     timeout: int | float | None = Field(
@@ -109,6 +153,7 @@ class _CommonConfig(_Record):
     )
     retries: int | None = Field(default=None, ge=0, le=10)
     retry_backoff_ms: float | None = Field(default=None, ge=0)
+    launch: str | LaunchConfig | None = None  # a string is {"project": ...}
     max_response_bytes: int | None = Field(
         default=None, gt=0, description="Largest reply read, after decompression (10 MB)."
     )
@@ -136,7 +181,6 @@ class HttpConnectorConfig(_CommonConfig):
 
 class LangGraphConnectorConfig(_CommonConfig):
     assistant_id: str = Field(min_length=1)
-    launch: str | None = None
 
 
 ConnectorConfig = HttpConnectorConfig | LangGraphConnectorConfig
@@ -169,6 +213,13 @@ def _check_config(kind: ConnectorType | None, config: ConnectorConfig | None) ->
         and not isinstance(config, HttpConnectorConfig)
     ):
         raise ValueError("config does not fit an http connector")
+    if kind is ConnectorType.HTTP and config is not None and config.launch is not None:
+        launch = config.launch
+        if isinstance(launch, str) or launch.project is not None:
+            raise ValueError(
+                "config.launch as a folder is the LangGraph shorthand; an http connector "
+                'needs {"command": "... {port} ..."}'
+            )
 
 
 def _check_base_url(value: str) -> str:

@@ -91,7 +91,7 @@ class LocalServer:
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
     ) -> None:
-        """Items of ``command`` equal to ``{port}`` or ``{host}`` are filled in on start.
+        """``{port}``, ``{host}`` and ``{python}`` in ``command`` are filled in on start.
 
         The server gets this process's environment without ``unset_env``, then ``env``.
         Without ``log_path`` the log lives in a temporary folder that ``stop()`` removes.
@@ -153,8 +153,7 @@ class LocalServer:
             self._prepare(self._workdir)
             self.port = self._requested_port or free_port()
             self._url = f"http://{_format_host(_connect_host(self.host))}:{self.port}"
-            fill = {"{port}": str(self.port), "{host}": self.host}
-            self.command = [fill.get(part, part) for part in self._command_template]
+            self.command = [self.fill(part) for part in self._command_template]
             self._log_path = self._given_log_path or self._workdir / "server.log"
             self._log_path.parent.mkdir(parents=True, exist_ok=True)
             self._spawn()
@@ -189,10 +188,23 @@ class LocalServer:
         state = f"running at {self._url}" if self.running else "stopped"
         return f"<{type(self).__name__} {state}>"
 
+    def fill(self, text: str) -> str:
+        """``text`` with ``{port}``, ``{host}`` and ``{python}`` (this interpreter) filled in."""
+        for placeholder, value in (
+            ("{port}", str(self.port)),
+            ("{host}", self.host),
+            ("{python}", sys.executable),
+        ):
+            text = text.replace(placeholder, value)
+        return text
+
     # --- hooks for subclasses ---------------------------------------------------------------
 
     def _prepare(self, workdir: Path) -> None:
         """Runs before the port is chosen, in a fresh temporary folder removed on stop."""
+
+    def _not_ready(self) -> str:
+        return f"{self.url}{self.ready_path} did not answer 200"
 
     def _ready(self, client: httpx.Client) -> bool:
         import httpx
@@ -237,8 +249,7 @@ class LocalServer:
                     return
                 if time.monotonic() > deadline:
                     raise self._start_error(
-                        f"{self.url}{self.ready_path} did not answer 200 "
-                        f"within {self.startup_timeout:g} s"
+                        f"{self._not_ready()} within {self.startup_timeout:g} s"
                     )
                 time.sleep(_POLL_INTERVAL)
 

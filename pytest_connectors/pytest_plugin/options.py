@@ -1,0 +1,58 @@
+"""Command-line options, ini keys, markers and the header line."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_connectors.pytest_plugin.state import PluginState, state_key
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("connectors", "agent connectors (pytest-connectors)")
+    group.addoption(
+        "--connector",
+        action="append",
+        dest="connectors",
+        metavar="NAME",
+        help="run connector tests against this connector (repeat to compare several); "
+        "ini: connector",
+    )
+    group.addoption(
+        "--connectors-file",
+        dest="connectors_file",
+        metavar="PATH",
+        help="connector file (default: $PYTEST_CONNECTORS_FILE, else <rootdir>/data/"
+        "connectors.json); ini: connectors_file",
+    )
+    group.addoption(
+        "--connectors-report",
+        dest="connectors_report",
+        metavar="PATH",
+        help="write every agent call and the latency summary as JSON; ini: connectors_report",
+    )
+    parser.addini("connector", type="linelist", default=[], help="default connector name(s)")
+    parser.addini("connectors_file", default="", help="connector file, relative to the ini file")
+    parser.addini("connectors_report", default="", help="JSON report path, relative to rootdir")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "connector(*names): run this test against these connectors only (overrides --connector)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "latency(max_ms=None, p95_ms=None): fail the test when one agent call takes longer than "
+        "max_ms, or the p95 of its calls exceeds p95_ms",
+    )
+    state = config.stash[state_key] = PluginState(config)
+    config.pluginmanager.register(state, "connectors-state")
+    if config.option.connectors:
+        state.check_names(config.option.connectors, "--connector")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    state = config.stash[state_key]
+    if not state.selected:
+        return None
+    return f"connectors: {', '.join(state.selected)} (file: {state.file})"
