@@ -614,3 +614,13 @@ def test_a_command_waiting_on_the_lock_says_so_and_then_writes(
     assert (update.returncode, stderr) == (0, "")
     assert stdout.startswith("Updated connector 'prod'")
     assert records(filled)[0]["config"]["retries"] == 1
+
+
+def test_retries_help_names_what_is_retried(tmp_path: Path) -> None:
+    from pytest_connectors.client.retry import RETRY_STATUSES, RetryPolicy
+
+    help_text = " ".join(ok(run("create", "--help", cwd=tmp_path)).split())
+    statuses = ", ".join(str(s) for s in sorted(RETRY_STATUSES))
+    assert f"--retries RETRIES retries on connection errors and HTTP {statuses} " in help_text
+    assert f"(default {RetryPolicy().retries})" in help_text
+    assert "5xx" not in help_text  # a 500 is not retried

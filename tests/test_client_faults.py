@@ -695,8 +695,9 @@ def test_a_programming_error_in_a_langgraph_call_raises(monkeypatch: pytest.Monk
     async def awrong(*args: Any, **kwargs: Any) -> Any:
         wrong()
 
-    monkeypatch.setattr("langgraph_sdk._sync.runs.SyncRunsClient.wait", wrong)
-    monkeypatch.setattr("langgraph_sdk._async.runs.RunsClient.wait", awrong)
+    # Through the public module: the SDK's private layout differs across supported versions.
+    monkeypatch.setattr("langgraph_sdk.client.SyncRunsClient.wait", wrong)
+    monkeypatch.setattr("langgraph_sdk.client.RunsClient.wait", awrong)
     with pytest.raises(TypeError, match="unexpected keyword argument"):
         Script(_graph_state).invoke(make_connector(kind="langgraph"))
 

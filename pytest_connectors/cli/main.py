@@ -177,7 +177,12 @@ def _add_connector_flags(parser: argparse.ArgumentParser, *, creating: bool) -> 
     parser.add_argument("--response-path", help="http: dotted path to the reply in the JSON")
     parser.add_argument("--header", action="append", type=_header, default=[], metavar="NAME=VALUE")
     parser.add_argument("--timeout-ms", type=_milliseconds, help="request timeout in milliseconds")
-    parser.add_argument("--retries", type=int, help="retries on connect errors, 429 and 5xx")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="retries on connection errors and HTTP 429, 502, 503, 504 (default 2); "
+        "a read timeout is not retried",
+    )
 
 
 # Flags that only one connector type understands.
