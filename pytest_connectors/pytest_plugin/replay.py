@@ -19,21 +19,25 @@ native conversation when the session ends (on the xdist controller); a failed wr
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_connectors.pytest_plugin.plugin import records_key
+from pytest_connectors.pytest_plugin.replay_run import Replay, schedule
+from pytest_connectors.pytest_plugin.replay_state import (
+    DEFAULT_CONCURRENCY,
+    ReplayState,
+    item_key,
+    outcome_key,
+    replay_key,
+    run_options,
+)
 
 if TYPE_CHECKING:
     from pytest_connectors.evaluation.session import ConnectorSession
     from pytest_connectors.replay.case import ReplayCase
-    from pytest_connectors.replay.compare import ReplayResult
-    from pytest_connectors.replay.runner import RunOptions
-    from pytest_connectors.replay.scheduler import Replayed, ReplayScheduler
 
 MARKER_KEYS = ("source", "path", "limit", "seed", "where", "stop_on_divergence", "tools", "args")
 MARKER_HELP = (
@@ -41,107 +45,11 @@ MARKER_HELP = (
     "tools='subset', args='subset'): one test per recorded conversation (the `replay` fixture) "
     "from frozen case files at `path` or an import connector `source`"
 )
-DEFAULT_CONCURRENCY = 8
 NO_MARKER = (
     "the replay fixture needs cases: mark the test with @pytest.mark.replay(path='cases/') or "
     "@pytest.mark.replay(source='IMPORT CONNECTOR')"
 )
 RECORDED = "recorded"  # the connector id part of audit-mode items run without a connector
-
-replay_key = pytest.StashKey["ReplayState"]()
-item_key = pytest.StashKey[dict[str, Any]]()
-outcome_key = pytest.StashKey[str]()
-
-
-class ReplayState:
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.audit = bool(config.option.replay_audit or config.getini("replay_audit"))
-        self.concurrency = _concurrency(config)
-        self.db: str | None = config.option.connectors_db or config.getini("connectors_db") or None
-        self.url: str | None = (
-            config.option.connectors_url or config.getini("connectors_url") or None
-        )
-        self.api_key: str | None = (
-            config.option.connectors_api_key or config.getini("connectors_api_key") or None
-        )
-        self.problems: list[str] = []
-        self.cases: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-        self.failures = 0
-        self.outcomes: dict[str, str] = {}
-        self.warnings: list[str] = []  # shown in the summary: a failed write never fails a run
-        self.session_id = str(uuid.uuid4())
-        self._scheduler: ReplayScheduler | None = None
-        self._imports: Any = None
-
-    @property
-    def mixed(self) -> bool:
-        return bool(self.db or self.url)
-
-    def scheduler(self) -> ReplayScheduler:
-        if self._scheduler is None:
-            from pytest_connectors.replay.scheduler import ReplayScheduler
-
-            self._scheduler = ReplayScheduler(self.concurrency)
-        return self._scheduler
-
-    def imports(self) -> Any:
-        """The import facade on the configured database or service."""
-        if self._imports is None:
-            if not (self.url or self.db):
-                raise pytest.UsageError(
-                    "replay(source=...) reads imported conversations: give --connectors-db "
-                    "PATH_OR_URL or --connectors-url URL (or the connectors_db / connectors_url "
-                    "ini options), or replay frozen cases with replay(path=...)"
-                )
-            import importlib
-
-            from pytest_connectors._support.variables import resolve
-
-            # Through importlib: the facade is optional here, and heavy (the database layer).
-            Imports = importlib.import_module("pytest_connectors.imports.facade").Imports
-            if self.url:
-                key = self.api_key and resolve(self.api_key, connector="--connectors-api-key")
-                self._imports = Imports(url=self.url, api_key=key)
-            else:
-                self._imports = Imports(db=self.db)
-        return self._imports
-
-    def close(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.close()
-        close = getattr(self._imports, "close", None)
-        if callable(close):
-            close()
-
-    # -- reports, from any xdist worker -----------------------------------------------------
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        case = getattr(report, "replay_case", None)
-        if case:
-            self.cases.append(case)
-        calls = getattr(report, "replay_calls", None)
-        if calls:
-            self.calls.extend(calls)
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.outcomes[report.nodeid] = report.outcome
-        if report.failed:
-            self.failures += 1
-            maxfail = self.config.option.maxfail
-            if maxfail and self.failures >= maxfail and self._scheduler is not None:
-                self._scheduler.stop()  # -x / --maxfail: start no new conversation
-
-
-def _concurrency(config: pytest.Config) -> int:
-    raw = config.option.replay_concurrency or config.getini("replay_concurrency")
-    value = str(raw or DEFAULT_CONCURRENCY).strip()
-    if not value.isdigit() or int(value) < 1:
-        raise pytest.UsageError(
-            f"--replay-concurrency must be a whole number >= 1 (conversations replayed at once); "
-            f"got {value!r}"
-        )
-    return int(value)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -229,19 +137,6 @@ def _marker_options(marker: pytest.Mark, nodeid: str) -> dict[str, Any]:
     return options
 
 
-def run_options(options: dict[str, Any], stop_on_divergence: bool | None = None) -> RunOptions:
-    from pytest_connectors.replay.compare import Check
-    from pytest_connectors.replay.runner import RunOptions
-
-    stop = (
-        options.get("stop_on_divergence", True)
-        if stop_on_divergence is None
-        else stop_on_divergence
-    )
-    check = Check(tools=options.get("tools", "subset"), args=options.get("args", "subset"))
-    return RunOptions(stop_on_divergence=bool(stop), check=check)
-
-
 def _load_cases(
     metafunc: pytest.Metafunc, state: ReplayState, options: dict[str, Any]
 ) -> list[ReplayCase]:
@@ -297,176 +192,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(problems[0])
 
 
-# -- scheduling ahead of the test bodies --------------------------------------------------------
-
-
-def _xdist_queue(config: pytest.Config) -> list[int]:
-    """Indexes of the items this xdist worker holds but has not started (best effort: read from
-    the worker's queue; when that cannot be read, each case starts with its own test)."""
-    for plugin in config.pluginmanager.get_plugins():
-        queue = getattr(plugin, "torun", None)
-        if queue is None or not hasattr(queue, "lock"):
-            continue
-        upcoming = getattr(plugin, "nextitem_index", None)
-        with queue.lock() as pending:
-            return [i for i in [upcoming, *pending] if isinstance(i, int)]
-    return []
-
-
-def _upcoming(item: pytest.Item) -> list[pytest.Item]:
-    """The replay items to start now: all selected ones, or on a worker, the ones it holds."""
-    session = item.session
-    if hasattr(item.config, "workerinput"):
-        items = session.items
-        chosen = [item, *(items[i] for i in _xdist_queue(item.config) if i < len(items))]
-    else:
-        chosen = list(session.items)
-    return [i for i in chosen if item_key in i.stash or _replay_item(i)]
-
-
-def _replay_item(item: pytest.Item) -> bool:
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and "replay_case" in callspec.params
-
-
-def _schedule(item: pytest.Item, sessions: ConnectorSession, state: ReplayState) -> None:
-    from pytest_connectors.errors import ConnectorError
-
-    scheduler = state.scheduler()
-    connectors: dict[str, Any] = {}
-    for upcoming in _upcoming(item):
-        if upcoming.nodeid in scheduler:
-            continue
-        params = upcoming.callspec.params  # type: ignore[attr-defined]
-        case: ReplayCase = params["replay_case"]
-        name = params.get("connector_name")
-        marker = upcoming.get_closest_marker("replay")
-        if not case.replayable or name is None or marker is None:
-            continue
-        try:
-            if name not in connectors:
-                try:
-                    connectors[name] = sessions.connector(name)
-                except ConnectorError as exc:
-                    connectors[name] = exc
-            connector = connectors[name]
-            if isinstance(connector, Exception):
-                scheduler.failed(upcoming.nodeid, connector)
-                continue
-            options = run_options(dict(marker.kwargs))
-        except ValueError as exc:
-            scheduler.failed(upcoming.nodeid, exc)
-            continue
-        upcoming.stash[item_key] = {"options": options}
-        scheduler.submit(upcoming.nodeid, case, connector, options)
-
-
-class Replay:
-    """The ``replay`` fixture: ``replay.case`` and ``replay.run()`` (``await replay.arun()``)."""
-
-    def __init__(
-        self,
-        case: ReplayCase,
-        item: pytest.Item,
-        state: ReplayState,
-        connector_name: str,
-        options: dict[str, Any],
-        sessions: ConnectorSession | None,
-    ) -> None:
-        self.case = case
-        self.audit = state.audit
-        self.connector_name = connector_name
-        self._item = item
-        self._state = state
-        self._options = options
-        self._sessions = sessions
-        self._results: dict[RunOptions, ReplayResult] = {}
-
-    def __repr__(self) -> str:
-        mode = "audit" if self.audit else self.connector_name
-        return f"<replay {self.case.id!r} on {mode}>"
-
-    def run(self, stop_on_divergence: bool | None = None) -> ReplayResult:
-        """Replay the recorded user turns on a fresh thread and compare each turn.
-
-        ``stop_on_divergence`` defaults to the marker's (True): the run stops at the first turn
-        whose tool calls differ from production's (or that fails where production did not).
-        """
-        __tracebackhide__ = True
-        options = run_options(self._options, stop_on_divergence)
-        cached = self._results.get(options)
-        if cached is not None:
-            return cached
-        if self.audit:
-            from pytest_connectors.replay.runner import audit_case
-
-            result = audit_case(self.case, options)
-        else:
-            replayed = self._ahead(options)
-            if replayed is None:
-                replayed = self._now(options)
-            self._record(replayed)
-            result = replayed.result
-        self._results[options] = result
-        self._item.stash.setdefault(item_key, {})["result"] = result
-        return result
-
-    async def arun(self, stop_on_divergence: bool | None = None) -> ReplayResult:
-        """:meth:`run` for async tests: waits without blocking their event loop."""
-        import asyncio
-
-        return await asyncio.to_thread(self.run, stop_on_divergence)
-
-    def _ahead(self, options: RunOptions) -> Replayed | None:
-        """The result replayed ahead of this test, when it was run with these options."""
-        from pytest_connectors.replay.scheduler import NotStarted
-
-        scheduled = self._item.stash.get(item_key, {}).get("options")
-        job = self._state.scheduler().job(self._item.nodeid)
-        if job is None or (scheduled is not None and scheduled != options):
-            return None
-        try:
-            return job.result()
-        except NotStarted:
-            return None
-        except Exception as exc:
-            pytest.fail(str(exc), pytrace=False)
-
-    def _now(self, options: RunOptions) -> Replayed:
-        import asyncio
-
-        from pytest_connectors.client.clients import AsyncConnectorClient
-        from pytest_connectors.errors import ConnectorError
-        from pytest_connectors.replay.runner import replay_case
-        from pytest_connectors.replay.scheduler import Replayed
-
-        assert self._sessions is not None
-        try:
-            connector = self._sessions.connector(self.connector_name)
-        except ConnectorError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        calls: list[Any] = []
-
-        async def replay() -> Replayed:
-            async with AsyncConnectorClient() as client:
-                result = await replay_case(
-                    self.case,
-                    connector,
-                    client,
-                    options,
-                    on_result=lambda turn, sent, reply: calls.append((turn, sent, reply)),
-                )
-            return Replayed(result, calls)
-
-        return asyncio.run(replay())
-
-    def _record(self, replayed: Replayed) -> None:
-        """The calls go where every agent call of a test goes: latency summary and budgets."""
-        from pytest_connectors.evaluation.latency import record_of
-
-        records = self._item.stash.setdefault(records_key, [])
-        for turn, _sent, result in replayed.calls:
-            records.append(record_of(self._item.nodeid, self.connector_name, turn, result))
+# -- fixtures -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -490,7 +216,7 @@ def replay(request: pytest.FixtureRequest, replay_case: ReplayCase, connector_na
     sessions: ConnectorSession | None = None
     if not state.audit:
         sessions = request.getfixturevalue("connectors_session")
-        _schedule(item, sessions, state)
+        schedule(item, sessions, state)
     return Replay(replay_case, item, state, connector_name, dict(marker.kwargs), sessions)
 
 
