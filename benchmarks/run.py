@@ -17,6 +17,8 @@ was set):
    holds each reply for an exact delay
 7. import sync: a first sync of many runs from the LangSmith fake, a re-sync, memory
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
+9. the connectors service: req/s and p50/p99 of ``GET /api/connectors/{id}`` and
+   ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL
 
 Figures are medians, and every comparison is measured side by side in the same run, because
 these machines are shared and noisy: compare ratios, not absolute times across runs.
@@ -51,6 +53,7 @@ from types import FrameType
 import bench_calls
 import bench_imports
 import bench_replay
+import bench_service
 import bench_suites
 from bench_report import Row, error_row, table
 
@@ -259,6 +262,12 @@ def replay(b: Bench) -> list[Row]:
     )
 
 
+def service(b: Bench) -> list[Row]:
+    # 32 clients x this many requests per round and route; quick: a smoke run of the harness.
+    per_client = 60 if b.plan.warm_up else 5
+    return bench_service.service_load(per_client=per_client, rounds=min(b.plan.rounds, 3))
+
+
 # Every measurement, in order: (name, function). Add yours with one line.
 MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("1. HTTP call overhead", http_overhead),
@@ -269,6 +278,7 @@ MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("6. Latency truth", latency_truth),
     ("7. Import sync", import_sync),
     ("8. Replay", replay),
+    ("9. Service", service),
 ]
 
 

@@ -8,14 +8,13 @@ free loopback port, importing this checkout); ``in_process`` gives the same app 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from pytest_connectors.servers.launch import LocalServer
+from pytest_connectors.servers.serve import ServiceServer
 from pytest_connectors.storage.api_keys import create_api_key
 from pytest_connectors.storage.store import Store
 
@@ -30,10 +29,8 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class ServiceProcess(LocalServer):
-    """``pytest-connectors serve`` in a subprocess; stop() ends it, restart with start()."""
-
-    name = "pytest-connectors serve"
+class ServiceProcess(ServiceServer):
+    """The service as a user runs it, importing this checkout; stop() ends it, start() again."""
 
     def __init__(
         self,
@@ -43,28 +40,7 @@ class ServiceProcess(LocalServer):
         port: int | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest_connectors.cli",
-            "serve",
-            "--host",
-            "{host}",
-            "--port",
-            "{port}",
-            "--db",
-            db,
-            "--workers",
-            str(workers),
-        ]
-        super().__init__(
-            command,
-            port=port,
-            ready_path="/api/health",
-            env=child_env(env),
-            startup_timeout=60,
-        )
-        self.db = db
+        super().__init__(db, workers=workers, port=port, env=child_env(env))
 
 
 def issue_key(db: str, tenant: str, agent: str | None = None, **extra: Any) -> str:

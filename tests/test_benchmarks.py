@@ -23,6 +23,7 @@ MEASUREMENTS = (
     "5. Scale",
     "6. Latency truth",
     "8. Replay",
+    "9. Service",
 )
 TIMEOUT_S = 600
 

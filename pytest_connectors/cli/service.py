@@ -106,7 +106,9 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    serve_forever(SERVICE_APP, host=args.host, port=args.port, factory=True)
+    serve_forever(
+        SERVICE_APP, host=args.host, port=args.port, factory=True, access_log=args.access_log
+    )
     return 0
 
 
@@ -189,6 +191,12 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     db_flag(serve)
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log one line per request",
+    )
     serve.add_argument(
         "--workers",
         type=_workers,

@@ -1,10 +1,16 @@
-"""Serve an ASGI app named by its import string under uvicorn, in this process, until stopped.
+"""Serve an ASGI app named by its import string under uvicorn, in this process, until stopped;
+and run the connectors service in a subprocess (:class:`ServiceServer`).
 
 The app is named, not imported, so the command line that calls this needs no web framework of
 its own: uvicorn imports the app (and the framework) when it starts.
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from pytest_connectors.servers.launch import LocalServer
 
 
 def serve_forever(
@@ -27,3 +33,36 @@ def serve_forever(
         log_level="info",
         server_header=False,
     )
+
+
+class ServiceServer(LocalServer):
+    """``pytest-connectors serve`` on a database, in a subprocess on a free loopback port.
+
+    For tests and benchmarks of the connectors service; ``url`` is ready once
+    ``/api/health`` answers. ``stop()`` then ``start()`` restarts it on the same database.
+    """
+
+    name = "pytest-connectors serve"
+
+    def __init__(
+        self,
+        db: str,
+        *,
+        workers: int = 1,
+        access_log: bool = True,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        command = [sys.executable, "-m", "pytest_connectors.cli", "serve", "--host", "{host}"]
+        command += ["--port", "{port}", "--db", db, "--workers", str(workers)]
+        if not access_log:
+            command.append("--no-access-log")
+        super().__init__(
+            command,
+            port=port,
+            ready_path="/api/health",
+            env=env,
+            startup_timeout=startup_timeout,
+        )
+        self.db = db

@@ -38,6 +38,7 @@ def create_app(
         raise ValueError("workers must be 0 or more")
     store = Store(db_url)
     pool = WorkerPool(store, workers, lease=timedelta(seconds=lease_seconds))
+    verifier = ApiKeyVerifier(store, background=True)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +47,7 @@ def create_app(
             yield
         finally:
             pool.stop()
+            verifier.close()
             store.close()
 
     app = FastAPI(
@@ -59,7 +61,7 @@ def create_app(
     )
     app.state.store = store
     app.state.data = Data(store)
-    app.state.verifier = ApiKeyVerifier(store)
+    app.state.verifier = verifier
     app.state.workers = pool
     problems.install(app)
     app.include_router(public_router)

@@ -19,6 +19,7 @@ import string
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -249,12 +250,16 @@ class ApiKeyVerifier:
         *,
         touch_interval: float = DEFAULT_TOUCH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
+        """``background``: write "last used" from a thread of its own, so that a caller on an
+        event loop never waits for the database's write lock."""
         self._store = store
         self._touch_interval = touch_interval
         self._clock = clock
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, "api-key-last-used") if background else None
         self._lookup = select(
             _table.c.secret_hash,
             _table.c.tenant_id,
@@ -262,6 +267,10 @@ class ApiKeyVerifier:
             _table.c.expires_at,
             _table.c.revoked_at,
         ).where(_table.c.prefix == bindparam("prefix"))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     def verify(self, key: str) -> Scope | None:
         prefix = split_key(key)
@@ -290,6 +299,12 @@ class ApiKeyVerifier:
             if last is not None and now - last < self._touch_interval:
                 return
             self._touched[prefix] = now
+        if self._writer is not None:
+            self._writer.submit(self._write_last_used, prefix)
+        else:
+            self._write_last_used(prefix)
+
+    def _write_last_used(self, prefix: str) -> None:
         try:
             with self._store.begin() as connection:
                 connection.execute(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, or_, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pytest_connectors.errors import DuplicateImportConnectorError, InvalidInputError
@@ -20,7 +21,13 @@ from pytest_connectors.storage.schema import (
     session_links,
     user_sessions,
 )
-from pytest_connectors.storage.scoping import check_may_write, within
+from pytest_connectors.storage.scoping import (
+    check_may_write,
+    scope_params,
+    scope_shape,
+    within,
+    within_bound,
+)
 
 _T = import_connectors
 
@@ -82,13 +89,29 @@ def insert(connection: Connection, scope: Scope, connector: ImportConnector) -> 
     return connector
 
 
+@cache
+def _by_id(tenant: bool, agent: bool, for_update: bool) -> Select[Any]:
+    # Built once per scope shape: building a statement costs more than running it (the
+    # service's GET /api/connectors/{id} is this query).
+    query = select(_T).where(
+        _T.c.id == bindparam("connector_id"), within_bound(_T, tenant=tenant, agent=agent)
+    )
+    return query.with_for_update() if for_update else query
+
+
+@cache
+def _listing(tenant: bool, agent: bool, by_agent: bool) -> Select[Any]:
+    query = select(_T).where(within_bound(_T, tenant=tenant, agent=agent))
+    if by_agent:
+        query = query.where(_T.c.agent_id == bindparam("agent_id"))
+    return query.order_by(_T.c.created_at, _T.c.id)
+
+
 def get(
     connection: Connection, scope: Scope, connector_id: str, *, for_update: bool = False
 ) -> ImportConnector | None:
-    query = select(_T).where(_T.c.id == connector_id, within(_T, scope))
-    if for_update:
-        query = query.with_for_update()
-    row = connection.execute(query).first()
+    query = _by_id(*scope_shape(scope), for_update)
+    row = connection.execute(query, {"connector_id": connector_id, **scope_params(scope)}).first()
     return to_connector(row) if row is not None else None
 
 
@@ -111,10 +134,9 @@ def find(connection: Connection, scope: Scope, ref: str) -> ImportConnector | No
 def list_all(
     connection: Connection, scope: Scope, *, agent_id: str | None = None
 ) -> list[ImportConnector]:
-    query = select(_T).where(within(_T, scope))
-    if agent_id is not None:
-        query = query.where(_T.c.agent_id == agent_id)
-    rows = connection.execute(query.order_by(_T.c.created_at, _T.c.id)).all()
+    query = _listing(*scope_shape(scope), agent_id is not None)
+    params = {**scope_params(scope), **({"agent_id": agent_id} if agent_id is not None else {})}
+    rows = connection.execute(query, params).all()
     return [to_connector(row) for row in rows]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, and_, true
+from sqlalchemy import ColumnElement, Table, and_, bindparam, true
 
 from pytest_connectors.errors import OutOfScopeError
 from pytest_connectors.models.imports import Scope
@@ -16,6 +16,34 @@ def within(table: Table, scope: Scope) -> ColumnElement[bool]:
     if scope.agent_id is not None:
         conditions.append(table.c.agent_id == scope.agent_id)
     return and_(true(), *conditions)
+
+
+SCOPE_TENANT = "scope_tenant_id"
+SCOPE_AGENT = "scope_agent_id"
+
+
+def within_bound(table: Table, *, tenant: bool, agent: bool) -> ColumnElement[bool]:
+    """:func:`within` for a statement built once and run for many scopes: the conditions take
+    the scope's ids as bound parameters (:func:`scope_params`) instead of literals."""
+    conditions: list[ColumnElement[bool]] = []
+    if tenant:
+        conditions.append(table.c.tenant_id == bindparam(SCOPE_TENANT))
+    if agent:
+        conditions.append(table.c.agent_id == bindparam(SCOPE_AGENT))
+    return and_(true(), *conditions)
+
+
+def scope_shape(scope: Scope) -> tuple[bool, bool]:
+    return scope.tenant_id is not None, scope.agent_id is not None
+
+
+def scope_params(scope: Scope) -> dict[str, str]:
+    params = {}
+    if scope.tenant_id is not None:
+        params[SCOPE_TENANT] = scope.tenant_id
+    if scope.agent_id is not None:
+        params[SCOPE_AGENT] = scope.agent_id
+    return params
 
 
 def check_may_write(scope: Scope, tenant_id: str, agent_id: str | None) -> None:
