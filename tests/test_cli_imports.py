@@ -97,6 +97,35 @@ def test_create_connect_wait_and_read_the_conversation(cli: Cli, thread: LangSmi
     assert not any(API_KEY in text for text in cli.outputs)
 
 
+def test_conversations_list_filters_by_origin(cli: Cli, thread: LangSmithServer) -> None:
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.models.imports import Conversation, RecordedTurn
+
+    create(cli, thread)
+    code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
+    assert code == 0, err
+    native = Conversation(
+        id="native-1",
+        agent_id="agt_123",
+        thread_key="test-run-1",
+        turns=[RecordedTurn(index=0, user_messages=["hi"], answer="hello")],
+    )
+    with Imports(cli.db) as imports:
+        imports.conversations.write_native([native])
+
+    def listed(*origin: str) -> list[tuple[str, str]]:
+        page = cli.json("conversations", "list", *origin)
+        return sorted((c["threadKey"], c["origin"]) for c in page["items"])
+
+    assert listed() == [("t-42", "imported"), ("test-run-1", "native")]
+    assert listed("--origin", "native") == [("test-run-1", "native")]
+    assert listed("--origin", "imported") == [("t-42", "imported")]
+    code, out, _ = cli("conversations", "list", "--origin", "native")
+    assert code == 0 and "test-run-1" in out and "t-42" not in out
+    code, _, err = cli("conversations", "list", "--origin", "both")
+    assert code == 2 and "invalid choice" in err
+
+
 def test_a_refused_key_fails_the_job_with_exit_1(cli: Cli, thread: LangSmithServer) -> None:
     create(cli, thread)
     cli("imports", "update", "LangSmith prod", "--api-key", "-", stdin="wrong-key-1234\n")

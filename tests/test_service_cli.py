@@ -17,6 +17,8 @@ import pytest
 from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from service_support import ServiceProcess, child_env, issue_key
 
+from pytest_connectors.imports.facade import Imports
+from pytest_connectors.models.imports import Conversation, RecordedTurn
 from pytest_connectors.servers.launch import free_port
 
 PROJECT = "cli-remote"
@@ -71,6 +73,27 @@ def test_imports_jobs_and_conversations_through_the_service(
     found = json.loads(conversations.stdout)
     items = found["items"] if isinstance(found, dict) else found
     assert len(items) == 15  # 30 runs, two turns a thread
+    with Imports(url=service.url, api_key=key) as imports:
+        imports.conversations.write_native(
+            [
+                Conversation(
+                    id="native-1",
+                    agent_id="a1",
+                    thread_key="test-run-1",
+                    turns=[RecordedTurn(index=0, user_messages=["hi"], answer="hello")],
+                )
+            ]
+        )
+    native = cli("conversations", "list", "--origin", "native", *flags, "--json", cwd=tmp_path)
+    assert native.returncode == 0, native.stderr
+    assert [c["threadKey"] for c in json.loads(native.stdout)["items"]] == ["test-run-1"]
+    imported = cli(
+        "conversations", "list", "--origin", "imported", "--limit", "100", *flags, "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    origins = {c["origin"] for c in json.loads(imported.stdout)["items"]}
+    assert len(json.loads(imported.stdout)["items"]) == 15 and origins == {"imported"}
     jobs = cli("imports", "sync", "LangSmith prod", "--json", *flags, cwd=tmp_path)
     assert jobs.returncode == 0, jobs.stderr
     job_id = json.loads(jobs.stdout)["id"]

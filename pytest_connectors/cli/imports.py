@@ -395,7 +395,11 @@ def cmd_job_wait(store: ConnectorStore, args: argparse.Namespace) -> int:
 def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
     with _imports(store, args) as imports:
         page = imports.conversations.list(
-            connector=args.connector, agent_id=args.agent, limit=args.limit, cursor=args.cursor
+            connector=args.connector,
+            agent_id=args.agent,
+            origin=args.origin,
+            limit=args.limit,
+            cursor=args.cursor,
         )
     if args.json:
         _print_json(_dump(page))
@@ -641,6 +645,11 @@ def register(commands: Commands) -> None:
     listing = _action(conversations, "list", cmd_conversations, "list conversations, newest first")
     listing.add_argument("--connector", metavar="NAME_OR_ID")
     listing.add_argument("--agent", metavar="ID")
+    listing.add_argument(
+        "--origin",
+        choices=("native", "imported"),
+        help="only conversations written by test sessions (native) or imported ones",
+    )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
     _action(
