@@ -131,13 +131,18 @@ def test_a_second_sync_of_the_same_window_changes_nothing(
 
     with Imports(tmp_path / "connectors.db") as imports:
         _, sessions = connectors(imports, langsmith_fake, fullstory_fake)
+        imports.connectors.update(sessions.id, {"config": {"orgId": "o-9"}})
         imports.connectors.connect(sessions.id)
         first = imports.jobs.wait(imports.connectors.sync(sessions.id, **WINDOW).id, 120)
         again = imports.jobs.wait(imports.connectors.sync(sessions.id, **WINDOW).id, 120)
+        urls = {s.id: s.url for s in imports.sessions.list(connector=sessions.id)}
 
     assert first.status is again.status is JobStatus.SUCCEEDED
     assert (again.stats.fetched, again.stats.created, again.stats.updated) == (20, 0, 0)
     assert again.stats.unchanged == 20
+    # With orgId each session gets the address a person opens it at in FullStory.
+    assert urls["300:0"] == "https://app.fullstory.com/ui/o-9/session/300:0"
+    assert len(urls) == 20 and all(url and "/ui/o-9/session/" in url for url in urls.values())
 
 
 def test_a_plan_without_export_fails_the_job_at_once_with_its_code(

@@ -97,6 +97,11 @@ def test_create_masks_the_key_and_contacts_nobody(imports: Imports, providers: P
         ({"category": "crm"}, "category"),
         ({"config": {"apiKey": "k", "projectId": "p"}}, "projectId is not a langsmith setting"),
         ({"config": {"apiKey": "k", "apiUrl": "ftp://x"}}, "apiUrl must start with http"),
+        ({"config": {"apiKey": "k", "orgId": "o-1"}}, "orgId is not a langsmith setting"),
+        (
+            {"category": "session-data", "provider": "fullstory", "config": {"orgId": " "}},
+            "config.orgId must be a non-empty string",
+        ),
         ({"name": ""}, "name"),
     ],
 )

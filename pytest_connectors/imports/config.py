@@ -32,7 +32,12 @@ CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
         "apiUrl": False,
         "workspaceId": False,
     },
-    ImportProvider.FULLSTORY: {"apiKey": True, "apiUrl": False, "segmentId": False},
+    ImportProvider.FULLSTORY: {
+        "apiKey": True,
+        "apiUrl": False,
+        "segmentId": False,
+        "orgId": False,
+    },
 }
 
 

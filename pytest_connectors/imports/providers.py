@@ -53,6 +53,7 @@ def provider_for(
             api_key=key,
             api_url=_setting(connector, "apiUrl", environ),
             segment_id=_setting(connector, "segmentId", environ) or "everyone",
+            org_id=_setting(connector, "orgId", environ),
             transport=transport,
         )
     return provider
