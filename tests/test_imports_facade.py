@@ -144,6 +144,18 @@ def test_update_merges_without_reconnecting_and_queued_jobs_keep_their_config(
     assert SECRET not in str([dict(r._mapping) for r in rows])
 
 
+def test_update_uses_the_one_config_merge(imports: Imports) -> None:
+    """Same rule as connector updates: a key replaces, None removes, the rest stays; keys are
+    stored and refused as written (no renaming to connector field names)."""
+    created = imports.connectors.create(langsmith())
+    added = imports.connectors.update(created.id, {"config": {"workspaceId": "ws-1"}})
+    assert added.config == {"apiKey": "****", "projectName": "support-prod", "workspaceId": "ws-1"}
+    removed = imports.connectors.update(created.id, {"config": {"workspaceId": None}})
+    assert removed.config == {"apiKey": "****", "projectName": "support-prod"}
+    with pytest.raises(InvalidInputError, match=r"config\.retryBackoffMs is not a langsmith"):
+        imports.connectors.update(created.id, {"config": {"retryBackoffMs": "5"}})
+
+
 def test_connect_marks_connected_and_queues_one_job(imports: Imports) -> None:
     created = imports.connectors.create(langsmith())
     first = imports.connectors.connect(created.id)

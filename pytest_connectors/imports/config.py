@@ -124,16 +124,6 @@ def check_complete(connector: ImportConnector) -> None:
         )
 
 
-def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(current)
-    for key, value in changes.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
-
-
 def masked_config(config: Mapping[str, Any]) -> dict[str, Any]:
     shown = dict(config)
     if isinstance(shown.get(SECRET_KEY), str):

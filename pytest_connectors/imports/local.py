@@ -26,7 +26,6 @@ from pytest_connectors.imports.config import (
     UpdateImportConnectorInput,
     check_complete,
     check_config,
-    merge_config,
     parse_create,
     parse_update,
     public,
@@ -44,6 +43,7 @@ from pytest_connectors.models.imports import (
     Scope,
     UserSession,
 )
+from pytest_connectors.registry.merge import merge_keys
 from pytest_connectors.storage import connectors as connector_rows
 from pytest_connectors.storage import conversations as conversation_rows
 from pytest_connectors.storage import jobs as job_rows
@@ -154,7 +154,7 @@ class LocalBackend:
             if change.name is not None:
                 values["name"] = change.name
             if change.config is not None:
-                config = merge_config(current.config, change.config)
+                config = merge_keys(current.config, change.config)
                 check_config(current.provider, config)
                 values["config"] = config
             updated = connector_rows.update_fields(connection, self.scope, current.id, values)
@@ -165,7 +165,7 @@ class LocalBackend:
     def connect(self, ref: str, config: Mapping[str, Any] | None = None) -> ConnectResult:
         with self.store.begin() as connection:
             current = self._lock(connection, ref)
-            merged = merge_config(current.config, config or {})
+            merged = merge_keys(current.config, config or {})
             check_config(current.provider, merged)
             check_complete(current.model_copy(update={"config": merged}))
             connected = connector_rows.update_fields(

@@ -7,6 +7,7 @@ type changes, the config keys only the old type knows are dropped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,12 +39,19 @@ def _type_fields(kind: str) -> set[str]:
     return set(cls.model_fields)
 
 
-def merge_config(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+def merge_config(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     """``current`` (Python field names) with ``patch`` (either spelling) applied."""
-    names = _field_names()
+    return merge_keys(current, patch, _field_names())
+
+
+def merge_keys(
+    current: Mapping[str, Any], patch: Mapping[str, Any], names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The one config merge, for every kind of connector: keys of ``patch`` replace, ``None``
+    removes, ``headers`` merge name by name. ``names`` maps spellings to the stored key."""
     merged = dict(current)
     for key, value in patch.items():
-        field = names.get(key, key)
+        field = names.get(key, key) if names else key
         if value is None:
             merged.pop(field, None)
         elif field == "headers" and isinstance(value, dict):
