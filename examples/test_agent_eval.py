@@ -17,8 +17,16 @@ def test_remembers_the_users_name(conversation):
     assert reply.text == "Your name is Ada."
 
 
+def get_weather(city: str) -> str:
+    """The weather tool, for agents that leave tool calls to the caller (the HTTP agent).
+
+    An agent that runs its own tools (the LangGraph one) never asks for it.
+    """
+    return f"Sunny, 21°C in {city}"
+
+
 def test_weather_question_calls_the_weather_tool(conversation):
-    reply = conversation.send("What's the weather in Paris?")
+    reply = conversation.send("What's the weather in Paris?", tools={"get_weather": get_weather})
     assert_tool_calls(reply, [{"name": "get_weather", "args": {"city": "Paris"}}])
     assert "sunny" in reply.text.lower()
 

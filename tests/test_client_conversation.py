@@ -24,7 +24,7 @@ from pytest_connectors.evaluation.conversation import (
     Conversation,
 )
 from pytest_connectors.models.connector import Connector
-from pytest_connectors.servers.launch import UvicornServer
+from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 TOKEN_VARIABLE = "PYTEST_CONNECTORS_TEST_AGENT_TOKEN"
 WEATHER = "What's the weather in Paris?"
@@ -202,3 +202,16 @@ def test_langgraph_config_and_context_reach_the_run(monkeypatch: pytest.MonkeyPa
     bodies = _run_bodies(seen)
     assert [b.get("config") for b in bodies] == [config, config, config, None]
     assert [b.get("context") for b in bodies] == [None, context, context, None]
+
+
+def test_an_agent_that_runs_its_own_tools_never_calls_the_given_ones(
+    langgraph_server: LangGraphDevServer, client: ConnectorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_VARIABLE, "unused")
+    graph = make_connector(langgraph_server.url, kind="langgraph")
+    weather = Weather()
+    reply = conversation(graph, client).send(WEATHER, tools={"get_weather": weather})
+    assert reply.success, reply.error
+    assert [call.name for call in reply.tool_calls] == ["get_weather"]
+    assert reply.text == "The weather in Paris is sunny, 21°C."  # the graph's own tool
+    assert weather.calls == []

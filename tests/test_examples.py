@@ -55,6 +55,17 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     assert not (EXAMPLES / "conftest.py").exists()
 
 
+def test_examples_pass_on_both_connectors_side_by_side() -> None:
+    """The HTTP agent leaves its tool calls to the caller: the example test gives its tool, and
+    replays answer them with production's recorded results."""
+    proc = run_examples("--connector", "LangGraph Dev", "--connector", "HTTP Agent")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    lines = proc.stdout.splitlines()
+    assert re.fullmatch(rf"=+ {2 * EXAMPLE_TESTS - 1} passed in .*", lines[-1]), output
+    assert "12 cases: 12 passed, 0 failed, 0 skipped" in lines
+
+
 def test_examples_compare_both_connectors_side_by_side() -> None:
     proc = run_examples(
         "--connector", "LangGraph Dev", "--connector", "HTTP Agent", "--collect-only", "-q"

@@ -50,7 +50,7 @@ def tool_message(call: ToolCall, output: Any) -> Message:
     return Message(role="tool", content=_tool_output(output), tool_call_id=call.id, name=call.name)
 
 
-def _unanswered(messages: list[Message]) -> list[ToolCall]:
+def unanswered_tool_calls(messages: list[Message]) -> list[ToolCall]:
     """The tool calls of the last assistant message that no later tool message answers."""
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
@@ -62,7 +62,7 @@ def _unanswered(messages: list[Message]) -> list[ToolCall]:
     return []
 
 
-def _combined(
+def combined_result(
     rounds: list[ConnectorInvokeResult], sent: list[list[Message]]
 ) -> ConnectorInvokeResult:
     """One result for a turn of several calls: every message in order, times and tries summed."""
@@ -163,7 +163,7 @@ class Conversation:
     @property
     def pending_tool_calls(self) -> list[ToolCall]:
         """The tool calls of the agent's last message that no tool result has answered yet."""
-        return _unanswered(self.messages)
+        return unanswered_tool_calls(self.messages)
 
     @property
     def last(self) -> ConnectorInvokeResult:
@@ -183,7 +183,7 @@ class Conversation:
         rounds.append(result)
         while tools and result.success:
             so_far.extend(result.messages)
-            calls = _unanswered(so_far)
+            calls = unanswered_tool_calls(so_far)
             if not calls or any(call.name not in tools for call in calls):
                 break  # answered in text, or a tool the test did not give: left to the caller
             if len(rounds) > MAX_TOOL_ROUNDS:
@@ -201,7 +201,7 @@ class Conversation:
             so_far.extend(answers)
             result = yield (answers if self._stateful else [*self.messages, *so_far])
             rounds.append(result)
-        return _combined(rounds, [*sent, []])
+        return combined_result(rounds, [*sent, []])
 
     def _settle(
         self, new: list[Message], result: ConnectorInvokeResult, check: bool

@@ -7,6 +7,7 @@ result, or replays its case itself when it asks for other options than its marke
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -108,14 +109,20 @@ class Replay:
         mode = "audit" if self.audit else self.connector_name
         return f"<replay {self.case.id!r} on {mode}>"
 
-    def run(self, stop_on_divergence: bool | None = None) -> ReplayResult:
+    def run(
+        self,
+        stop_on_divergence: bool | None = None,
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ReplayResult:
         """Replay the recorded user turns on a fresh thread and compare each turn.
 
         ``stop_on_divergence`` defaults to the marker's (True): the run stops at the first turn
         whose tool calls differ from production's (or that fails where production did not).
+        Tool calls the agent leaves to the caller are answered with production's recorded
+        results; ``tools={name: callable}`` runs those tools instead.
         """
         __tracebackhide__ = True
-        options = run_options(self._options, stop_on_divergence)
+        options = run_options(self._options, stop_on_divergence, tools)
         cached = self._results.get(options)
         if cached is not None:
             return cached
@@ -133,11 +140,15 @@ class Replay:
         self._item.stash.setdefault(item_key, {})["result"] = result
         return result
 
-    async def arun(self, stop_on_divergence: bool | None = None) -> ReplayResult:
+    async def arun(
+        self,
+        stop_on_divergence: bool | None = None,
+        tools: Mapping[str, Callable[..., Any]] | None = None,
+    ) -> ReplayResult:
         """:meth:`run` for async tests: waits without blocking their event loop."""
         import asyncio
 
-        return await asyncio.to_thread(self.run, stop_on_divergence)
+        return await asyncio.to_thread(self.run, stop_on_divergence, tools)
 
     def _ahead(self, options: RunOptions) -> Replayed | None:
         """The result replayed ahead of this test, when it was run with these options."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from pytest_connectors.replay.runner import RunOptions
     from pytest_connectors.replay.scheduler import ReplayScheduler
 
@@ -110,7 +112,11 @@ def _concurrency(config: pytest.Config) -> int:
     return int(value)
 
 
-def run_options(options: dict[str, Any], stop_on_divergence: bool | None = None) -> RunOptions:
+def run_options(
+    options: dict[str, Any],
+    stop_on_divergence: bool | None = None,
+    tools: Mapping[str, Callable[..., Any]] | None = None,
+) -> RunOptions:
     from pytest_connectors.replay.compare import Check
     from pytest_connectors.replay.runner import RunOptions
 
@@ -120,4 +126,6 @@ def run_options(options: dict[str, Any], stop_on_divergence: bool | None = None)
         else stop_on_divergence
     )
     check = Check(tools=options.get("tools", "subset"), args=options.get("args", "subset"))
-    return RunOptions(stop_on_divergence=bool(stop), check=check)
+    return RunOptions(
+        stop_on_divergence=bool(stop), check=check, tools=tuple(sorted((tools or {}).items()))
+    )

@@ -11,8 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_connectors.client.clients import AsyncConnectorClient
+from pytest_connectors.evaluation.conversation import (
+    MAX_TOOL_ROUNDS,
+    combined_result,
+    tool_message,
+    unanswered_tool_calls,
+)
 from pytest_connectors.models.connector import (
     Connector,
     ConnectorInvokeResult,
@@ -21,6 +28,7 @@ from pytest_connectors.models.connector import (
 )
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.compare import CandidateTurn, Check, ReplayResult, TurnComparison
+from pytest_connectors.replay.tool_answers import RecordedAnswers, Tool
 
 OnResult = Callable[[int, list[Message], ConnectorInvokeResult], None]
 
@@ -31,6 +39,8 @@ class RunOptions:
 
     stop_on_divergence: bool = True
     check: Check = field(default_factory=Check)
+    # Tools run instead of the recorded results, as (name, callable) pairs so options hash.
+    tools: tuple[tuple[str, Tool], ...] = ()
 
 
 class UnreplayableCase(ValueError):
@@ -63,7 +73,8 @@ async def replay_case(
     for position, production in enumerate(recorded, start=1):
         user = [Message(role="user", content=text) for text in production.user_messages]
         outgoing = user if stateful else [*transcript, *user]
-        result = await client.invoke(connector, outgoing, run_id=run_id, assume_new=stateful)
+        answers = RecordedAnswers(production, dict(options.tools))
+        result = await _turn(client, connector, outgoing, run_id, stateful, answers)
         if on_result is not None:
             on_result(position, user, result)
         thread_id = result.thread_id or thread_id
@@ -81,6 +92,50 @@ async def replay_case(
     return ReplayResult(
         case, turns, check=options.check, stopped_at=stopped_at, thread_id=thread_id
     )
+
+
+async def _turn(
+    client: AsyncConnectorClient,
+    connector: Connector,
+    outgoing: list[Message],
+    run_id: str | None,
+    stateful: bool,
+    answers: RecordedAnswers,
+) -> ConnectorInvokeResult:
+    """One user turn: tool calls left to the caller are answered until the agent answers in text.
+
+    An agent that runs its own tools (LangGraph) leaves none, so it is called once.
+    """
+    rounds: list[ConnectorInvokeResult] = []
+    sent: list[list[Message]] = []
+    so_far = list(outgoing)
+    while True:
+        result = await client.invoke(
+            connector,
+            so_far if not stateful or not rounds else sent[-1],
+            run_id=run_id,
+            assume_new=stateful,
+        )
+        rounds.append(result)
+        so_far.extend(result.messages)
+        calls = unanswered_tool_calls(so_far) if result.success else []
+        if not calls:
+            break
+        if len(rounds) > MAX_TOOL_ROUNDS:
+            rounds[-1] = _looping(result)
+            break
+        replies = [tool_message(call, answers.answer(call)) for call in calls]
+        sent.append(replies)
+        so_far.extend(replies)
+    return combined_result(rounds, [*sent, []])
+
+
+def _looping(result: ConnectorInvokeResult) -> ConnectorInvokeResult:
+    error: dict[str, Any] = {
+        "success": False,
+        "error": f"the agent still asked for tools after {MAX_TOOL_ROUNDS} rounds of answers",
+    }
+    return result.model_copy(update=error)
 
 
 def audit_case(case: ReplayCase, options: RunOptions | None = None) -> ReplayResult:
