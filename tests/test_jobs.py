@@ -15,6 +15,7 @@ from scripted_provider import (
     ScriptedProvider,
     permanent,
     run,
+    session,
     transient,
 )
 from sqlalchemy import select, update
@@ -24,7 +25,12 @@ from pytest_connectors.imports.worker import RetryPolicy, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, JobStatus, Scope
 from pytest_connectors.storage import records
-from pytest_connectors.storage.schema import import_connectors, import_jobs, imported_traces
+from pytest_connectors.storage.schema import (
+    import_connectors,
+    import_jobs,
+    imported_traces,
+    user_sessions,
+)
 from pytest_connectors.storage.store import Store
 
 SECRET = "fs-and-ls-secret-value-123"
@@ -200,6 +206,33 @@ def test_pending_runs_are_stored_pending_and_completed_by_a_later_sync(
     assert done.stats.updated == 1
     assert harness.stored()["run-00002"]["pending"] is False
     assert not harness.backend.list_conversations().items[0].pending
+
+
+def test_pending_sessions_are_stored_pending_and_read_again_by_a_later_sync(
+    harness: Harness, provider: ScriptedProvider
+) -> None:
+    now = utc_now()
+    late = now - timedelta(hours=1)  # older than the overlap of an incremental sync
+    provider.kind = "session"
+    provider.records = [
+        session("u1", 1, at=now - timedelta(hours=2)),
+        {**session("u2", 2, at=late), "status": "pending"},  # still active at the window's end
+    ]
+    harness.sync(from_=now - timedelta(hours=3), to=now)
+
+    def pending() -> dict[str, bool]:
+        with harness.store.read() as connection:
+            rows = connection.execute(select(user_sessions.c.provider_id, user_sessions.c.pending))
+            return {provider_id: bool(flag) for provider_id, flag in rows}
+
+    assert pending() == {"u1:1": False, "u2:2": True}
+    provider.records[1] = session("u2", 2, at=late)  # ended meanwhile
+    done = harness.backend.wait_job(harness.backend.sync(harness.connector.id).id)
+    assert provider.windows[-1].start <= late  # the incremental sync reached back to it
+    assert done.stats.updated == 1
+    assert pending() == {"u1:1": False, "u2:2": False}
+    harness.backend.wait_job(harness.backend.sync(harness.connector.id).id)
+    assert provider.windows[-1].start > late  # nothing pending holds the next one back
 
 
 def test_sync_without_window_continues_from_the_watermark_with_an_overlap(

@@ -88,6 +88,30 @@ def test_schema_version_is_recorded_once(tmp_path: Path) -> None:
     assert rows == [(v,) for v in range(1, CURRENT_VERSION + 1)]
 
 
+def test_a_version_1_database_gains_the_session_pending_column(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    Store(path).close()
+    old = sqlite3.connect(path)
+    with old:  # as version 1 wrote it: a stored session, no pending column
+        old.execute("ALTER TABLE user_sessions DROP COLUMN pending")
+        old.execute("DELETE FROM schema_version WHERE version > 1")
+        old.execute(
+            "INSERT INTO user_sessions (connector_id, provider_id, tenant_id, agent_id, user_id,"
+            " occurred_at, content_hash, body, missing, first_seen_at, updated_at) VALUES"
+            " ('c', 'u:1', 'default', 'a', 'u', '2026-03-01 00:00:00', 'h', '{}', 0,"
+            " '2026-03-01 00:00:00', '2026-03-01 00:00:00')"
+        )
+    old.close()
+    Store(path).close()
+    opened = sqlite3.connect(path)
+    assert opened.execute("SELECT provider_id, pending FROM user_sessions").fetchall() == [
+        ("u:1", 0)
+    ]
+    versions = opened.execute("SELECT version FROM schema_version").fetchall()
+    opened.close()
+    assert versions == [(v,) for v in range(1, CURRENT_VERSION + 1)]
+
+
 def test_a_newer_database_is_refused_untouched(db_url: str) -> None:
     with Store(db_url) as opened, opened.begin() as connection:
         connection.execute(

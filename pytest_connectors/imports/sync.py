@@ -8,7 +8,8 @@ a crash resumes after the last stored page and nothing is written twice. Semanti
   missing (a later scan that sees them again revives them); an attempt that resumed from a
   checkpoint did not see the whole window itself and marks nothing;
 - the connector's watermark only advances over a completely scanned window that starts at or
-  before it, and never past a trace still pending, so the next sync fetches that trace again;
+  before it, and never past a trace or session still pending, so the next sync without a window
+  starts at or before it and fetches it again;
 - conversations of the threads a page touched are derived again from all their stored traces,
   and session links of the agent are refreshed when the job ends.
 """
@@ -232,6 +233,7 @@ class SyncRun:
                     "occurred_at": record.occurred_at,
                     "content_hash": content_hash(record),
                     "body": session.model_dump(mode="json"),
+                    "pending": record.pending,
                     "first_seen_at": now,
                     "updated_at": now,
                 }

@@ -22,7 +22,16 @@ def _initial_tables(connection: Connection) -> None:
     schema.metadata.create_all(connection, checkfirst=True)
 
 
-MIGRATIONS: list[Migration] = [_initial_tables]
+def _session_pending(connection: Connection) -> None:
+    """Sessions still active at the end of a window are stored pending, like traces."""
+    table = schema.user_sessions.name
+    if "pending" not in {c["name"] for c in inspect(connection).get_columns(table)}:
+        connection.execute(
+            text(f"ALTER TABLE {table} ADD COLUMN pending BOOLEAN NOT NULL DEFAULT false")
+        )
+
+
+MIGRATIONS: list[Migration] = [_initial_tables, _session_pending]
 CURRENT_VERSION = len(MIGRATIONS)
 
 # Any constant works: it only has to be the same for every process migrating one database.

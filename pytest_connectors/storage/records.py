@@ -100,14 +100,18 @@ def trace_payloads(
 
 
 def earliest_pending(connection: Connection, connector_id: str) -> datetime | None:
-    t = imported_traces
-    value: datetime | None = connection.execute(
-        select(t.c.occurred_at)
-        .where(t.c.connector_id == connector_id, t.c.pending.is_(True), t.c.missing.is_(False))
-        .order_by(t.c.occurred_at)
-        .limit(1)
-    ).scalar()
-    return value
+    """When the connector's oldest trace or session still pending started, if any."""
+    found: list[datetime] = []
+    for t in (imported_traces, user_sessions):
+        value: datetime | None = connection.execute(
+            select(t.c.occurred_at)
+            .where(t.c.connector_id == connector_id, t.c.pending.is_(True), t.c.missing.is_(False))
+            .order_by(t.c.occurred_at)
+            .limit(1)
+        ).scalar()
+        if value is not None:
+            found.append(value)
+    return min(found, default=None)
 
 
 def count_traces(connection: Connection, connector_id: str, *, missing: bool | None = None) -> int:

@@ -195,6 +195,8 @@ user_sessions = Table(
     Column("content_hash", String(64), nullable=False),
     # The session record with the events that matter (page URLs, custom events, click counts).
     Column("body", JSON, nullable=False),
+    # Still active when its window ended: a later sync reads it again (schema version 2).
+    Column("pending", Boolean, nullable=False, server_default=text("false")),
     Column("missing", Boolean, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
