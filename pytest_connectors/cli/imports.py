@@ -610,7 +610,7 @@ def register(commands: Commands) -> None:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="projectName, apiUrl, workspaceId (langsmith); apiUrl, segmentId, orgId",
+            help="langsmith: projectName, apiUrl, workspaceId; fullstory: apiUrl, segmentId, orgId",
         )
     update.add_argument("connector", metavar="NAME_OR_ID")
     update.add_argument("--name", help="new name")
