@@ -9,7 +9,9 @@ import random
 import pytest
 
 from pytest_connectors import ConnectorInvokeResult, Message, ToolCall
+from pytest_connectors._support.secrets import MASK
 from pytest_connectors.evaluation.latency import (
+    MAX_TEXT,
     CallRecord,
     mark_expected,
     over_budget,
@@ -109,7 +111,47 @@ def test_record_of_an_invoke_result() -> None:
         "error": None,
         "tools": ["get_weather", "search"],
         "attempts": 2,
+        "user": [],
+        "answer": "",  # no final message in this result
+        "tool_calls": [
+            {"name": "get_weather", "args": {"city": "Paris"}},
+            {"name": "search", "args": {}},
+        ],
     }
+
+
+def test_record_of_a_conversation_turn_says_what_was_said_small_and_masked() -> None:
+    result = ConnectorInvokeResult(
+        success=True,
+        latency_ms=5.0,
+        message=Message(role="assistant", content="done " + "x" * 5000),
+        messages=[
+            Message(
+                role="assistant",
+                tool_calls=[
+                    ToolCall(
+                        name="send_mail",
+                        args={"to": "a@b.c", "api_key": "sk-live-123456", "body": "y" * 5000},
+                    )
+                ],
+            ),
+            Message(role="tool", content="sent"),
+            Message(role="assistant", content="done " + "x" * 5000),
+        ],
+    )
+    sent = [
+        Message(role="user", content="earlier question"),
+        Message(role="assistant", content="earlier answer"),
+        Message(role="user", content="mail Ada"),
+    ]
+    rec = record_of("t", "A", 2, result, sent)
+    assert rec["user"] == ["mail Ada"]  # the new turn only, not the transcript sent before it
+    assert rec["answer"].startswith("done x") and len(rec["answer"]) == MAX_TEXT
+    (call,) = rec["tool_calls"]
+    assert call["args"]["to"] == "a@b.c"
+    assert call["args"]["api_key"] == MASK
+    assert len(call["args"]["body"]) == MAX_TEXT
+    assert "sk-live-123456" not in json.dumps(rec)
 
 
 def test_record_of_a_failure_keeps_the_error() -> None:

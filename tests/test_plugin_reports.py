@@ -30,6 +30,9 @@ CALL_KEYS = {
     "error",
     "tools",
     "attempts",
+    "user",
+    "answer",
+    "tool_calls",
     "expected_failure",
 }
 SUMMARY_KEYS = {"calls", "errors", "expected_errors", "p50_ms", "p95_ms", "p99_ms", "max_ms"}

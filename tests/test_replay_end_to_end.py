@@ -49,6 +49,17 @@ class Imported:
     db: Path
     threads: dict[str, str]  # our name -> the thread id LangGraph traced
 
+    def copy(self, folder: Path) -> Path:
+        """A private copy of the database, for a session that writes (native traces do).
+
+        The module's tests share ``db``, and which of them a pytest-xdist worker runs before
+        another changes from run to run: a session writing there would leave its native traces
+        for whichever test reads the database next.
+        """
+        copy = folder / f"copy-{uuid.uuid4().hex}.db"
+        copy.write_bytes(self.db.read_bytes())
+        return copy
+
 
 @pytest.fixture(scope="module")
 def imported(
@@ -101,22 +112,22 @@ def test_production(replay):
 
 
 def test_imported_conversations_pass_against_the_agent_that_produced_them(
-    project: pytest.Pytester, imported: Imported
+    project: pytest.Pytester, imported: Imported, tmp_path: Path
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
     result = project.runpytest_subprocess(
-        "--connector", "Prod Agent", f"--connectors-db={imported.db}"
+        "--connector", "Prod Agent", f"--connectors-db={imported.copy(tmp_path)}"
     )
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["3 cases: 3 passed, 0 failed, 0 skipped"])
 
 
 def test_a_changed_agent_fails_where_the_weather_was_asked(
-    project: pytest.Pytester, imported: Imported
+    project: pytest.Pytester, imported: Imported, tmp_path: Path
 ) -> None:
     project.makepyfile(test_source=SOURCE_TEST)
     result = project.runpytest_subprocess(
-        "--connector", "Changed Agent", f"--connectors-db={imported.db}"
+        "--connector", "Changed Agent", f"--connectors-db={imported.copy(tmp_path)}"
     )
     result.assert_outcomes(passed=1, failed=2)
     weather, name = imported.threads["weather"], imported.threads["name"]
@@ -168,8 +179,7 @@ def test_where_and_limit_select_imported_cases(
 def test_export_then_replay_without_the_database(
     project: pytest.Pytester, imported: Imported, tmp_path: Path
 ) -> None:
-    db_copy = tmp_path / "copy.db"
-    db_copy.write_bytes(imported.db.read_bytes())
+    db_copy = imported.copy(tmp_path)
     cases = project.path / "cases"
     export = subprocess.run(
         [
@@ -241,8 +251,7 @@ def test_export_mistakes_are_one_line_usage_errors(imported: Imported, tmp_path:
 def test_the_session_writes_its_calls_as_native_conversations(
     project: pytest.Pytester, imported: Imported, tmp_path: Path
 ) -> None:
-    db_copy = tmp_path / "mixed.db"
-    db_copy.write_bytes(imported.db.read_bytes())
+    db_copy = imported.copy(tmp_path)
     project.makepyfile(
         test_mixed=f"""
         import pytest
@@ -253,6 +262,7 @@ def test_the_session_writes_its_calls_as_native_conversations(
 
         def test_plain(conversation):
             conversation.send("hello")
+            conversation.send("What's the weather in Rome?")
         """
     )
     result = project.runpytest_subprocess("--connector", "Prod Agent", f"--connectors-db={db_copy}")
@@ -261,8 +271,7 @@ def test_the_session_writes_its_calls_as_native_conversations(
         native = imports.conversations.list(origin="native").items
         imported_ones = imports.conversations.list(origin="imported").items
     assert len(imported_ones) == 3
-    # Earlier sessions of this module wrote theirs to the same database: one session each.
-    ours = [c for c in native if c.metadata["test"].startswith("test_mixed.py::")]
+    ours = native  # the database is this test's own copy: only this session wrote there
     by_test = {c.metadata["test"]: c for c in ours}
     assert len(ours) == 2
     replayed = by_test[f"test_mixed.py::test_replayed[Prod Agent-{imported.threads['name']}]"]
@@ -273,7 +282,16 @@ def test_the_session_writes_its_calls_as_native_conversations(
     assert [c.name for c in replayed.turns[2].tool_calls] == ["get_weather"]
     assert all(t.latency_ms and t.latency_ms > 0 for t in replayed.turns)
     plain = by_test["test_mixed.py::test_plain[Prod Agent]"]
-    assert plain.agent_id == "Prod Agent" and len(plain.turns) == 1
+    assert plain.agent_id == "Prod Agent"
+    # An ordinary conversation test's trace reads back as what was said, not only its shape.
+    assert [t.user_messages for t in plain.turns] == [["hello"], ["What's the weather in Rome?"]]
+    assert [t.answer for t in plain.turns] == [
+        "You said: hello",
+        "The weather in Rome is sunny, 21°C.",
+    ]
+    assert [(c.name, c.args) for c in plain.turns[1].tool_calls] == [
+        ("get_weather", {"city": "Rome"})
+    ]
     assert {c.metadata["sessionId"] for c in ours} == {replayed.metadata["sessionId"]}
 
 
@@ -364,13 +382,10 @@ def test_replay_through_the_service(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    db = tmp_path / "service.db"
-    db.write_bytes(imported.db.read_bytes())
+    db = imported.copy(tmp_path)
     key = issue_key(str(db), "default", "support-bot")
     monkeypatch.setenv("REPLAY_SERVICE_KEY", key)
     project.makepyfile(test_source=SOURCE_TEST)
-    with Imports(db=db) as imports:  # earlier tests of this module wrote theirs already
-        earlier = {c.id for c in imports.conversations.list(origin="native", limit=500).items}
     with ServiceProcess(str(db), workers=0) as service:
         result = project.runpytest_subprocess(
             "--connector",
@@ -383,8 +398,7 @@ def test_replay_through_the_service(
         result.assert_outcomes(passed=3)
         assert key not in result.stdout.str() + result.stderr.str()
         with Imports(url=service.url, api_key=key) as imports:
-            listed = imports.conversations.list(origin="native", limit=500).items
-    native = [c for c in listed if c.id not in earlier]
+            native = imports.conversations.list(origin="native", limit=500).items
     assert sorted(c.metadata["test"] for c in native) == sorted(
         f"test_source.py::test_production[Prod Agent-{thread}]"
         for thread in imported.threads.values()

@@ -32,6 +32,8 @@ from pytest_connectors.models.connector import (
 )
 
 OnResult = Callable[[ConnectorInvokeResult], None]
+# Told what each call sent too, so a record can say what the user asked.
+OnCall = Callable[[list[Message], ConnectorInvokeResult], None]
 Tool = Callable[..., Any]
 MAX_TOOL_ROUNDS = 10
 
@@ -126,11 +128,13 @@ class Conversation:
         tools: Mapping[str, Tool] | None = None,
         config: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
+        on_call: OnCall | None = None,
     ) -> None:
         self.connector = connector
         self.run_id = run_id
         self._client = client
         self._on_result = on_result
+        self._on_call = on_call
         self.tools: dict[str, Tool] = dict(tools or {})
         self.config = config
         self.context = context
@@ -237,7 +241,7 @@ class Conversation:
             result = self._client.invoke(
                 self.connector, outgoing, run_id=self._run_id(), assume_new=True, **options
             )
-            self._report(result)
+            self._report(outgoing, result)
             return result
 
         combined: ConnectorInvokeResult = self._drive(self._turn(new, tools), call)
@@ -255,15 +259,17 @@ class Conversation:
                     result = await client.invoke(
                         self.connector, outgoing, run_id=self._run_id(), assume_new=True, **options
                     )
-                    self._report(result)
+                    self._report(outgoing, result)
                     outgoing = turn.send(result)
             except StopIteration as stop:
                 combined: ConnectorInvokeResult = stop.value
                 return combined
 
-    def _report(self, result: ConnectorInvokeResult) -> None:
+    def _report(self, sent: list[Message], result: ConnectorInvokeResult) -> None:
         if self._on_result is not None:
             self._on_result(result)
+        if self._on_call is not None:
+            self._on_call(sent, result)
 
     def send(
         self,

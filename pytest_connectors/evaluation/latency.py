@@ -10,9 +10,17 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NotRequired, TypedDict
 
-from pytest_connectors.models.connector import ConnectorInvokeResult
+from pytest_connectors._support.secrets import mask_fields
+from pytest_connectors.models.connector import ConnectorInvokeResult, Message
 
 SLOWEST = 5
+# Texts kept in a record: enough to read a turn back, small enough to ride on every report.
+MAX_TEXT = 2000
+
+
+class ToolCallRecord(TypedDict):
+    name: str
+    args: dict[str, Any]
 
 
 class CallRecord(TypedDict):
@@ -24,11 +32,50 @@ class CallRecord(TypedDict):
     error: str | None
     tools: list[str]
     attempts: int
+    # What was said: the user messages of the call, the answer, and the tool calls with their
+    # arguments (secret-looking argument values masked, long texts cut).
+    user: NotRequired[list[str]]
+    answer: NotRequired[str]
+    tool_calls: NotRequired[list[ToolCallRecord]]
     # A failed call whose test passed: the test expected it (check=False, then asserted on).
     expected_failure: NotRequired[bool]
 
 
-def record_of(test: str, connector: str, turn: int, result: ConnectorInvokeResult) -> CallRecord:
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def _cut_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return _cut(value)
+    if isinstance(value, dict):
+        return {str(k): _cut_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut_values(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _cut(str(value))
+
+
+def user_texts(sent: Sequence[Message]) -> list[str]:
+    """The user messages a call sent after the agent last spoke (the whole new turn)."""
+    texts: list[str] = []
+    for message in reversed(sent):
+        if message.role == "assistant":
+            break
+        if message.role == "user":
+            texts.append(_cut(message.text))
+    return texts[::-1]
+
+
+def record_of(
+    test: str,
+    connector: str,
+    turn: int,
+    result: ConnectorInvokeResult,
+    sent: Sequence[Message] = (),
+) -> CallRecord:
+    """One call as plain JSON; ``sent`` (the messages the call sent) gives its user text."""
     return CallRecord(
         test=test,
         connector=connector,
@@ -38,6 +85,12 @@ def record_of(test: str, connector: str, turn: int, result: ConnectorInvokeResul
         error=result.error,
         tools=[call.name for call in result.tool_calls],
         attempts=result.attempts,
+        user=user_texts(sent),
+        answer=_cut(result.text),
+        tool_calls=[
+            ToolCallRecord(name=call.name, args=_cut_values(mask_fields(call.args)))
+            for call in result.tool_calls
+        ],
     )
 
 

@@ -16,9 +16,14 @@ from pytest_connectors.pytest_plugin.state import NO_CONNECTOR, records_key, sta
 
 if TYPE_CHECKING:
     from pytest_connectors.client.clients import InvokeInput
-    from pytest_connectors.evaluation.conversation import BoundInvoker, Conversation, OnResult
+    from pytest_connectors.evaluation.conversation import (
+        BoundInvoker,
+        Conversation,
+        OnCall,
+        OnResult,
+    )
     from pytest_connectors.evaluation.session import ConnectorSession
-    from pytest_connectors.models.connector import Connector, ConnectorInvokeResult
+    from pytest_connectors.models.connector import Connector, ConnectorInvokeResult, Message
 
 no_connector_key = pytest.StashKey[bool]()
 
@@ -74,6 +79,18 @@ def _recorder(item: pytest.Item, connector: str) -> OnResult:
 
     def record(result: ConnectorInvokeResult) -> None:
         records.append(record_of(item.nodeid, connector, len(records) + 1, result))
+
+    return record
+
+
+def _call_recorder(item: pytest.Item, connector: str) -> OnCall:
+    """Like :func:`_recorder`, with what each call sent (the user text of a conversation)."""
+    from pytest_connectors.evaluation.latency import record_of
+
+    records = item.stash.setdefault(records_key, [])
+
+    def record(sent: list[Message], result: ConnectorInvokeResult) -> None:
+        records.append(record_of(item.nodeid, connector, len(records) + 1, result, sent))
 
     return record
 
@@ -145,5 +162,5 @@ def conversation(
         connector,
         run_id=f"{request.node.nodeid}#{uuid.uuid4()}",
         client=connectors_session.client,
-        on_result=_recorder(request.node, connector.name),
+        on_call=_call_recorder(request.node, connector.name),
     )

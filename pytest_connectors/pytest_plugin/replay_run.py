@@ -198,5 +198,5 @@ class Replay:
         from pytest_connectors.evaluation.latency import record_of
 
         records = self._item.stash.setdefault(records_key, [])
-        for turn, _sent, result in replayed.calls:
-            records.append(record_of(self._item.nodeid, self.connector_name, turn, result))
+        for turn, sent, result in replayed.calls:
+            records.append(record_of(self._item.nodeid, self.connector_name, turn, result, sent))

@@ -1,8 +1,9 @@
 """A test session's own agent calls as conversations of origin ``native``, for the database.
 
 One conversation per test and connector, for the agent the replayed case was recorded from (else
-the connector's name): its turns in order with latency, errors and tool calls
-(replayed cases also carry the user messages, answers and tool arguments), and in its metadata
+the connector's name): its turns in order with the user messages, answers, tool calls with their
+arguments, latency and errors (as the call records carry them: long texts cut, secret-looking
+arguments masked), and in its metadata
 the test id, the connector, the pytest session id, the git revision when known and the test's
 outcome. Built from the JSON records that reach the controller, so xdist runs write the same.
 """
@@ -54,12 +55,19 @@ def turns_of_result(result: ReplayResult) -> list[dict[str, Any]]:
     return turns
 
 
+def _tool_calls_of(record: CallRecord) -> list[RecordedToolCall]:
+    if "tool_calls" in record:
+        return [RecordedToolCall(name=c["name"], args=c["args"]) for c in record["tool_calls"]]
+    return [RecordedToolCall(name=name) for name in record["tools"]]
+
+
 def _turns_of_records(records: Sequence[CallRecord]) -> list[RecordedTurn]:
     return [
         RecordedTurn(
             index=position,
-            user_messages=[],
-            tool_calls=[RecordedToolCall(name=name) for name in record["tools"]],
+            user_messages=list(record.get("user", [])),
+            tool_calls=_tool_calls_of(record),
+            answer=record.get("answer") or None,
             error=record["error"],
             latency_ms=record["latency_ms"],
         )
