@@ -294,7 +294,7 @@ def measure(name: str, rows: list[Row], work: Callable[[], list[Row]]) -> None:
     progress(f"{name}: {time.perf_counter() - start:.0f} s")
 
 
-def run(plan: Plan) -> list[Row]:
+def run(plan: Plan, only: set[str] | None = None) -> list[Row]:
     rows: list[Row] = []
     token = secrets.token_urlsafe(24)
     with contextlib.ExitStack() as stack:
@@ -321,7 +321,8 @@ def run(plan: Plan) -> list[Row]:
         runner.warm_up(work / "warm-up")
         bench = Bench(plan, work, http, server.url, token, connectors_file, store, runner, env)
         for name, function in MEASUREMENTS:
-            measure(name, rows, functools.partial(function, bench))
+            if only is None or name.split(".")[0] in only:
+                measure(name, rows, functools.partial(function, bench))
     return rows
 
 
@@ -337,7 +338,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, metavar="N", help="rounds per measurement (default 5; quick 1)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="N",
+        help="run only these measurements, by number (e.g. --only 7 9)",
+    )
     args = parser.parse_args(argv)
+    known = {name.split(".")[0] for name, _ in MEASUREMENTS}
+    only = set(args.only) if args.only else None
+    if only is not None and not only <= known:
+        parser.error(f"--only takes measurement numbers {', '.join(sorted(known, key=int))}")
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -345,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     start = time.perf_counter()
     try:
-        rows = run(plan)
+        rows = run(plan, only)
     except KeyboardInterrupt:
         progress("interrupted; the servers and runs it started are stopped")
         return 130
