@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import (
     ConversationNotFoundError,
     ImportConnectorNotFoundError,
@@ -53,20 +54,6 @@ from pytest_connectors.storage.store import Connection, Store
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-def as_utc(value: datetime | str | None, what: str) -> datetime | None:
-    """An aware UTC datetime from a datetime or an ISO 8601 text (no zone: UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInputError(
-                f"{what}: {value!r} is not an ISO 8601 time such as 2026-03-01T00:00:00Z"
-            ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class LocalBackend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from pytest_connectors._support.secrets import Redactor
+from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import (
     ConnectorError,
     ConversationNotFoundError,
@@ -71,20 +72,10 @@ class _RemoteNotFound(RecordNotFoundError):
         self.kind, self.ref = "record", ""
 
 
-def _iso(value: datetime | str | None) -> str | None:
-    """A time as the service reads it; text without a zone means UTC, as locally."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidInputError(
-                f"{value!r} is not an ISO 8601 time such as 2026-03-01T00:00:00Z"
-            ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _iso(value: datetime | str | None, what: str) -> str | None:
+    """A time as the service reads it, read as it is locally (text without a zone means UTC)."""
+    moment = as_utc(value, what)
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def _path(ref: str) -> str:
@@ -269,7 +260,8 @@ class RemoteBackend:
     def sync(
         self, ref: str, from_: datetime | str | None = None, to: datetime | str | None = None
     ) -> Job:
-        body = {k: v for k, v in {"from": _iso(from_), "to": _iso(to)}.items() if v is not None}
+        window = {"from": _iso(from_, "from"), "to": _iso(to, "to")}
+        body = {k: v for k, v in window.items() if v is not None}
         answer = self._request(
             "POST",
             f"/api/connectors/{_path(ref)}/sync",
