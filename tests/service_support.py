@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from children import python_path
 
 from pytest_connectors.servers.serve import ServiceServer
 from pytest_connectors.storage.api_keys import create_api_key
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This checkout first on the path; no PYTEST_* setting leaks into the child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = python_path(ROOT)
     env.update(extra or {})
     return env
 

@@ -8,18 +8,19 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.fixtures import TRACED_PROJECT
+from children import python_path
+from fakes.fixtures import TRACED_PROJECT, recent_thread
 from fakes.langsmith import API_KEY, LangSmithServer
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
 from pytest_connectors.servers.launch import LangGraphDevServer
 
-DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,8 +55,8 @@ def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) ->
 
 @pytest.fixture
 def thread(langsmith_fake: LangSmithServer) -> LangSmithServer:
-    """The fake holding the real two-turn LangGraph thread in project support-prod."""
-    langsmith_fake.fake.add_runs(json.loads(DATA.read_text()), project="support-prod")
+    """The fake holding the real two-turn LangGraph thread, started an hour ago, in support-prod."""
+    langsmith_fake.fake.add_runs(recent_thread(), project="support-prod")
     return langsmith_fake
 
 
@@ -157,11 +158,10 @@ def test_queue_now_wait_later_and_backfill_a_window(cli: Cli, thread: LangSmithS
     assert result["job"]["status"] == "queued"
     done = cli.json("jobs", "wait", result["job"]["id"], "--timeout", "120")
     assert done["status"] == "succeeded"
-    job = cli.json(
-        "imports", "sync", "LangSmith prod",
-        "--from", "2026-11-24T00:00:00Z", "--to", "2026-11-25T00:00:00Z",
-    )  # fmt: skip
-    assert (job["from"], job["to"]) == ("2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z")
+    day = (datetime.now(UTC) - timedelta(hours=2)).date()
+    start, end = f"{day}T00:00:00", f"{day + timedelta(days=2)}T00:00:00"
+    job = cli.json("imports", "sync", "LangSmith prod", "--from", f"{start}Z", "--to", f"{end}Z")
+    assert (job["from"], job["to"]) == (f"{start}.000Z", f"{end}.000Z")
     assert cli.json("jobs", "wait", job["id"])["stats"]["unchanged"] == 2
 
 
@@ -215,7 +215,7 @@ def test_sync_of_a_disconnected_connector_says_connect_first(
 def test_a_standalone_worker_runs_the_queued_jobs(cli: Cli, thread: LangSmithServer) -> None:
     create(cli, thread)
     job = cli.json("imports", "connect", "LangSmith prod")["job"]["id"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
     worker = subprocess.run(
         [sys.executable, "-m", "pytest_connectors.cli", "worker", "--once", "--db", str(cli.db)],
         capture_output=True, text=True, env=env, timeout=120, check=False,

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from children import python_path
+from fakes.fixtures import recent_thread
 from fakes.langsmith import API_KEY, LangSmithServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
-DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
 
 
 def block(language: str, containing: str) -> str:
@@ -26,26 +24,14 @@ def block(language: str, containing: str) -> str:
     return found[0]
 
 
-def _recent(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The real thread, moved to an hour ago (a first sync looks back 7 days)."""
-    first = min(datetime.fromisoformat(r["start_time"]) for r in runs)
-    shift = datetime.now(UTC) - timedelta(hours=1) - first
-    for run in runs:
-        for key in ("start_time", "end_time"):
-            if run.get(key):
-                run[key] = (datetime.fromisoformat(run[key]) + shift).isoformat()
-    return runs
-
-
 @pytest.fixture
 def env(langsmith_fake: LangSmithServer, tmp_path: Path) -> dict[str, str]:
-    runs = _recent(json.loads(DATA.read_text()))
-    langsmith_fake.fake.add_runs(runs, project="support-prod")
+    langsmith_fake.fake.add_runs(recent_thread(), project="support-prod")
     bin_dir = Path(sys.executable).parent
     environ = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": python_path(ROOT),
         "LANGSMITH_API_KEY": API_KEY,
         "LANGSMITH_ENDPOINT": langsmith_fake.url,
     }

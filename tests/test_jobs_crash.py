@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from children import python_path
 from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from sqlalchemy import func, select
 
@@ -53,7 +54,7 @@ def test_a_killed_worker_leaves_a_job_that_resumes_without_duplicates_or_losses(
         job = backend.connect(connector.id).job
         # Every page answers slowly: the worker is killed between two stored pages.
         langsmith_fake.fake.slow_next("/runs/query", 0.8, times=20)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "CRASH_TEST_KEY": API_KEY}
+        env = {**os.environ, "PYTHONPATH": python_path(ROOT), "CRASH_TEST_KEY": API_KEY}
         worker = subprocess.Popen(
             [sys.executable, "-m", "pytest_connectors.cli", "worker", "--once",
              "--db", db_url, "--lease", "2"],

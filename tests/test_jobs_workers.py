@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from children import python_path
 from fakes.langsmith import API_KEY, LangSmithServer
 
 from pytest_connectors.imports.local import LocalBackend
@@ -50,7 +51,7 @@ def test_four_worker_processes_run_each_of_100_jobs_once(
                 }
             )
             jobs.append(backend.connect(connector.id).job.id)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKERS_TEST_KEY": API_KEY}
+        env = {**os.environ, "PYTHONPATH": python_path(ROOT), "WORKERS_TEST_KEY": API_KEY}
         command = [sys.executable, "-m", "pytest_connectors.cli", "worker", "--once",
                    "--db", postgres_database, "--poll", "0.1"]  # fmt: skip
         workers = [

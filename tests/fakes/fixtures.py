@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +17,40 @@ from pytest_connectors.servers.launch import LangGraphDevServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TRACED_PROJECT = "langgraph-dev-traced"
+THREAD = Path(__file__).resolve().parents[1] / "data" / "langsmith-langgraph-two-turn-thread.json"
+_DOTTED_STAMP = re.compile(r"(\d{8}T\d{12})Z")
+
+
+def recent_thread(ago: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
+    """The real two-turn LangGraph thread, moved in time so that it started `ago` before now.
+
+    The recording has fixed dates and a first sync looks back 7 days: tests that sync it must
+    not stop finding it a week after it was recorded. Every timestamp moves by the same amount
+    (start and end times, event times, the stamps inside `dotted_order`), so the runs keep their
+    order and durations.
+    """
+    runs: list[dict[str, Any]] = json.loads(THREAD.read_text())
+    first = min(datetime.fromisoformat(run["start_time"]) for run in runs)
+    shift = datetime.now(UTC) - ago - first.replace(tzinfo=first.tzinfo or UTC)
+
+    def moved(stamp: str) -> str:
+        when = datetime.fromisoformat(stamp)
+        aware = when.replace(tzinfo=when.tzinfo or UTC) + shift
+        return (aware if when.tzinfo else aware.replace(tzinfo=None)).isoformat()
+
+    def moved_dotted(match: re.Match[str]) -> str:
+        when = datetime.strptime(match[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC) + shift
+        return when.strftime("%Y%m%dT%H%M%S%fZ")
+
+    for run in runs:
+        for key in ("start_time", "end_time"):
+            if run.get(key):
+                run[key] = moved(run[key])
+        for event in run.get("events") or []:
+            if event.get("time"):
+                event["time"] = moved(event["time"])
+        run["dotted_order"] = _DOTTED_STAMP.sub(moved_dotted, run["dotted_order"])
+    return runs
 
 
 @pytest.fixture(scope="session")
