@@ -7,7 +7,9 @@ its private network. There only the variables the operator allowed are resolved,
 only to public https hosts unless the operator allows private ones.
 
 The rules travel with each job (in its snapshot), so a standalone worker sharing the service's
-database applies the service's rules to the jobs the service queued.
+database applies the service's rules to the jobs the service queued; the service's own workers
+apply the rules it runs with now, so a variable the operator stops allowing is not read even by
+a job queued before.
 """
 
 from __future__ import annotations
@@ -99,6 +101,16 @@ class Reach:
     @property
     def is_local(self) -> bool:
         return self.allowed_env is None
+
+    def narrowed(self, other: Reach) -> Reach:
+        """What both allow: a job's rules as the worker running it narrows them."""
+        if self.allowed_env is None:
+            allowed = other.allowed_env
+        elif other.allowed_env is None:
+            allowed = self.allowed_env
+        else:
+            allowed = self.allowed_env & other.allowed_env
+        return Reach(allowed, self.private_destinations and other.private_destinations)
 
     # -- travelling with a job ---------------------------------------------------------------
 

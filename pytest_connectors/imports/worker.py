@@ -24,7 +24,7 @@ from pytest_connectors.errors import ConnectorError, MissingVariableError
 from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
 from pytest_connectors.imports.provider import Provider, ProviderError
 from pytest_connectors.imports.providers import destination, provider_for, resolved_values
-from pytest_connectors.imports.reach import Reach
+from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
     Derivation,
     LeaseLost,
@@ -72,11 +72,14 @@ class Worker:
         retry: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
+        reach: Reach = LOCAL,
     ) -> None:
+        """``reach``: the rules of the process running the jobs, narrowing each job's own."""
         self.store = store
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.environ = environ
+        self.reach = reach
         self.provider_factory = provider_factory
         self._derivation = derivation
         self.retry = retry or RetryPolicy()
@@ -168,7 +171,7 @@ class Worker:
         config = {k: v for k, v in record.snapshot.get("config", {}).items() if k not in travelling}
         config |= {k: connector.config[k] for k in travelling if k in connector.config}
         job_connector = connector.model_copy(update={"config": config})
-        reach = Reach.from_snapshot(record.snapshot.get("reach"))
+        reach = Reach.from_snapshot(record.snapshot.get("reach")).narrowed(self.reach)
         environ = reach.environ(self.environ)
         redactor = Redactor()
         heartbeat = _Heartbeat(self, record.id, state)

@@ -41,7 +41,8 @@ def create_app(
     if workers < 0:
         raise ValueError("workers must be 0 or more")
     store = Store(db_url)
-    pool = WorkerPool(store, workers, lease=timedelta(seconds=lease_seconds))
+    reach = reach or Reach.service()
+    pool = WorkerPool(store, workers, reach=reach, lease=timedelta(seconds=lease_seconds))
     verifier = ApiKeyVerifier(store, background=True)
 
     @asynccontextmanager
@@ -64,7 +65,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
-    app.state.data = Data(store, reach or Reach.service())
+    app.state.data = Data(store, reach)
     app.state.verifier = verifier
     app.state.workers = pool
     problems.install(app)
