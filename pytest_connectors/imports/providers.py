@@ -41,14 +41,16 @@ def resolved_values(
     return values
 
 
-def destination(connector: ImportConnector, environ: Mapping[str, str] | None = None) -> str:
-    """The URL the connector's key is sent to, resolved."""
+def destination(
+    connector: ImportConnector, key: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """Where the connector sends its key, as its ``config[key]`` (apiUrl) says, resolved."""
     default = (
         langsmith.DEFAULT_API_URL
         if connector.provider is ImportProvider.LANGSMITH
         else fullstory.DEFAULT_API_URL
     )
-    return str(_setting(connector, "apiUrl", environ) or default)
+    return str(_setting(connector, key, environ) or default)
 
 
 def _setting(connector: ImportConnector, key: str, environ: Mapping[str, str] | None) -> Any:

@@ -25,9 +25,11 @@ import httpx
 
 from pytest_connectors._support.variables import REFERENCE, lookup, references
 from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.imports.config import DESTINATION_KEYS
 from pytest_connectors.imports.provider import ProviderError
 
-DESTINATION_KEY = "apiUrl"
+# Every provider's: a check of a config needs no provider to find where it sends the key.
+_DESTINATIONS = sorted({key for keys in DESTINATION_KEYS.values() for key in keys})
 ALLOW_ENV_FLAG = "serve --allow-env NAME"
 ALLOW_PRIVATE_FLAG = "serve --allow-private-destinations"
 
@@ -138,11 +140,11 @@ class Reach:
 
         A host name that does not resolve now passes: it is checked again when the job runs.
         """
-        problem = self._variable_problem(config) or self._destination_problem(
-            config.get(DESTINATION_KEY), resolving=True
-        )
-        if problem is not None:
-            raise InvalidInputError(problem)
+        problems = [self._variable_problem(config)]
+        problems += [self._destination_problem(config.get(k), k, True) for k in _DESTINATIONS]
+        for problem in problems:
+            if problem is not None:
+                raise InvalidInputError(problem)
 
     def check_variables(self, config: Mapping[str, Any]) -> None:
         """Refuse to run a job whose config names a variable not allowed (any more)."""
@@ -150,10 +152,10 @@ class Reach:
         if problem is not None:
             raise ProviderError("variable_not_allowed", problem, transient=False)
 
-    def check_destination(self, url: str) -> None:
-        """Refuse to run a job whose resolved destination breaks the rules; its addresses are
-        checked by :meth:`transport` on every connection."""
-        problem = self._destination_problem(url, resolving=False)
+    def check_destination(self, url: str, key: str) -> None:
+        """Refuse to run a job whose resolved destination (``config[key]``) breaks the rules;
+        its addresses are checked by :meth:`transport` on every connection."""
+        problem = self._destination_problem(url, key, False)
         if problem is not None:
             raise ProviderError("destination_refused", problem, transient=False)
 
@@ -184,12 +186,12 @@ class Reach:
                     )
         return None
 
-    def _destination_problem(self, url: Any, *, resolving: bool) -> str | None:
+    def _destination_problem(self, url: Any, key: str, resolving: bool) -> str | None:
         if self.is_local or not isinstance(url, str):
             return None
         if resolving and REFERENCE.search(url):
             return None  # resolved only when a job runs, and checked then
-        where = f"config.{DESTINATION_KEY}"
+        where = f"config.{key}"
         try:
             parts = urlsplit(url)
             port = parts.port

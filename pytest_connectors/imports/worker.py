@@ -177,7 +177,8 @@ class Worker:
         heartbeat = _Heartbeat(self, record.id, state)
         try:
             reach.check_variables(config)
-            reach.check_destination(destination(job_connector, environ))
+            for key in DESTINATION_KEYS[connector.provider]:
+                reach.check_destination(destination(job_connector, key, environ), key)
             redactor = Redactor(resolved_values(job_connector, environ))
             provider = self._provider(job_connector, environ, reach)
             heartbeat.start()
