@@ -119,7 +119,7 @@ def load(url: str, path: str, key: str, *, per_client: int, pid: int | None = No
 
 
 def _service(db: str) -> ServiceServer:
-    return ServiceServer(db, workers=0, access_log=False)
+    return ServiceServer(db, workers=0, access_log=False, allow_env=["LANGSMITH_API_KEY"])
 
 
 def _seed(db: str) -> str:

@@ -8,7 +8,7 @@ free loopback port, importing this checkout); ``in_process`` gives the same app 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,11 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 class ServiceProcess(ServiceServer):
-    """The service as a user runs it, importing this checkout; stop() ends it, start() again."""
+    """The service as a user runs it, importing this checkout; stop() ends it, start() again.
+
+    The providers of the tests are fakes on loopback, so keys may go to private hosts unless a
+    test says otherwise (``allow_private_destinations=False``: the service's default).
+    """
 
     def __init__(
         self,
@@ -40,8 +44,17 @@ class ServiceProcess(ServiceServer):
         workers: int = 1,
         port: int | None = None,
         env: Mapping[str, str] | None = None,
+        allow_env: Sequence[str] = (),
+        allow_private_destinations: bool = True,
     ) -> None:
-        super().__init__(db, workers=workers, port=port, env=child_env(env))
+        super().__init__(
+            db,
+            workers=workers,
+            port=port,
+            env=child_env(env),
+            allow_env=allow_env,
+            allow_private_destinations=allow_private_destinations,
+        )
 
 
 def issue_key(db: str, tenant: str, agent: str | None = None, **extra: Any) -> str:

@@ -12,18 +12,24 @@ the JSON report, JUnit XML and DEBUG logs (httpx's included), and what reached t
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fakes.langsmith import API_KEY, LangSmithServer
 from pytester_ini import write_ini
+from service_support import ServiceProcess, client, issue_key, langsmith_connector
 
 from pytest_connectors.cli.main import main as cli_main
 from pytest_connectors.client.clients import AsyncConnectorClient, ConnectorClient
-from pytest_connectors.errors import ConnectorError
+from pytest_connectors.errors import ConnectorError, InvalidInputError
+from pytest_connectors.imports.facade import Imports
 from pytest_connectors.registry.json_file import ConnectorStore
 from pytest_connectors.servers.launch import UvicornServer
 
@@ -363,3 +369,283 @@ def test_ctrl_c_with_full_trace(case: str, project: pytest.Pytester) -> None:
     assert "KeyboardInterrupt" in output
     assert "test_interrupt.py" in output
     assert_no_leak(case, {"terminal": output})
+
+
+# -- import connectors on the service: its environment, and where keys go ------------------------
+#
+# A caller writes a connector's config and the service acts on it: no config may make the
+# service read its environment (beyond the names its operator allows) or send a key to a host
+# the caller picks. A loopback "hostile" host records every request it receives.
+
+SERVICE_SECRET = "svc-env-R4t5Y6u7I8o9"
+SERVICE_LANGSMITH_KEY = "lsv2_pt_serviceown_K9j8H7g6F5d4"
+SERVICE_ENV = {"SERVICE_SECRET": SERVICE_SECRET, "LANGSMITH_API_KEY": SERVICE_LANGSMITH_KEY}
+STORED_KEY = API_KEY  # the LangSmith fake's: a job that reaches it gets past the key
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("hostile") / "requests.log"
+    log.touch()
+    with UvicornServer(
+        "leak_agent:app", app_dir=AGENTS, env={"LEAK_AGENT_LOG": str(log)}
+    ) as server:
+        yield server.url, log
+
+
+@pytest.fixture
+def hostile(hostile_server: tuple[str, Path]) -> tuple[str, Path]:
+    """A loopback host logging the method, path, query and headers of every request, and its
+    log, emptied for this test."""
+    hostile_server[1].write_text("", encoding="utf-8")
+    return hostile_server
+
+
+def assert_never_shown(secrets: list[str], texts: dict[str, str]) -> None:
+    for secret in secrets:
+        for form in forms(secret):
+            for where, text in texts.items():
+                assert form not in text, f"{form!r} leaked into {where}"
+
+
+def error_of(response: httpx.Response) -> str:
+    return str(response.json()["error"]["message"])
+
+
+def wait_for(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    for _ in range(10):
+        job: dict[str, Any] = api.get(f"/api/jobs/{job_id}", params={"wait": 30}).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def every_way_to_set(
+    api: httpx.Client, ref: str, name: str, config: dict[str, Any]
+) -> list[tuple[str, httpx.Response]]:
+    """``config`` given when creating a connector, updating ``ref`` and connecting ``ref``."""
+    return [
+        ("create", api.post("/api/connectors", json=langsmith_connector(None, name, **config))),
+        ("update", api.patch(f"/api/connectors/{ref}", json={"config": config})),
+        ("connect", api.post(f"/api/connectors/{ref}/connect", json={"config": config})),
+    ]
+
+
+def test_a_caller_cannot_make_the_service_read_its_environment(
+    tmp_path: Path, hostile: tuple[str, Path]
+) -> None:
+    hostile_url, hostile_log = hostile
+    db = str(tmp_path / "service.db")
+    key = issue_key(db, "acme", "agt_1")
+    answers: dict[str, str] = {}
+    with (
+        ServiceProcess(db, workers=1, env=SERVICE_ENV, allow_private_destinations=True) as service,
+        client(service.url, key) as api,
+    ):
+        owned = api.post(
+            "/api/connectors", json=langsmith_connector(None, "owned", apiUrl=hostile_url)
+        )
+        assert owned.status_code == 201, owned.text
+        ref = owned.json()["id"]
+        for name in ("SERVICE_SECRET", "LANGSMITH_API_KEY", "PYTEST_CONNECTORS_DB", "HOME"):
+            reference = f"${{{name}}}"
+            for config in (
+                {"apiKey": reference},
+                {"projectName": reference},
+                {"apiUrl": f"http://127.0.0.1:1/{reference}", "apiKey": "caller-key-1"},
+                {"apiUrl": f"{hostile_url}/{reference}", "apiKey": "caller-key-2"},
+            ):
+                for how, response in every_way_to_set(api, ref, f"new {name}", config):
+                    where = f"{how} {config}"
+                    answers[where] = response.text
+                    assert response.status_code == 422, (where, response.text)
+                    assert reference in error_of(response), where
+                    assert "--allow-env" in error_of(response), where
+        stored = api.get(f"/api/connectors/{ref}").json()
+        log = service.log_path.read_text(encoding="utf-8")
+
+    assert stored["config"]["apiKey"] == "****" and stored["status"] == "disconnected"
+    assert "PATCH /api/connectors/" in log  # the access log was written, and is searched
+    assert hostile_log.read_text(encoding="utf-8") == ""  # no job ever called it
+    assert_never_shown([db], answers)  # the operator's start line names it, no answer does
+    answers |= {"the service's log": log}
+    assert_never_shown([SERVICE_SECRET, SERVICE_LANGSMITH_KEY], answers)
+
+
+def test_a_job_naming_a_variable_no_longer_allowed_fails_without_reading_it(
+    tmp_path: Path, hostile: tuple[str, Path]
+) -> None:
+    hostile_url, hostile_log = hostile
+    db = str(tmp_path / "service.db")
+    key = issue_key(db, "acme", "agt_1")
+    # The operator allowed the variable when the job was queued (no worker ran it then)...
+    allowed = ServiceProcess(
+        db,
+        workers=0,
+        env=SERVICE_ENV,
+        allow_env=["SERVICE_SECRET"],
+        allow_private_destinations=True,
+    )
+    with allowed, client(allowed.url, key) as api:
+        body = langsmith_connector(None, "env key", apiKey="${SERVICE_SECRET}", apiUrl=hostile_url)
+        created = api.post("/api/connectors", json=body)
+        assert created.status_code == 201, created.text
+        assert created.json()["config"]["apiKey"] == "${SERVICE_SECRET}"
+        queued = api.post(f"/api/connectors/{created.json()['id']}/connect")
+        assert queued.status_code == 200, queued.text
+        job_id = queued.json()["job"]["id"]
+    # ...and restarted the service without it: the job fails, and the value is never read.
+    with (
+        ServiceProcess(db, workers=1, env=SERVICE_ENV, allow_private_destinations=True) as service,
+        client(service.url, key) as api,
+    ):
+        job = wait_for(api, job_id)
+        log = service.log_path.read_text(encoding="utf-8")
+
+    assert job["status"] == "failed" and job["errorCode"] == "variable_not_allowed", job
+    assert "${SERVICE_SECRET}" in job["error"] and "--allow-env" in job["error"]
+    assert hostile_log.read_text(encoding="utf-8") == ""
+    assert_never_shown([SERVICE_SECRET], {"job": json.dumps(job), "the service's log": log})
+
+
+def _non_public_host_name() -> str:
+    """This machine's name, which resolves (through /etc/hosts) to a non-public address."""
+    name = socket.gethostname()
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, 443)}
+    except OSError:
+        pytest.skip(f"this machine's name {name!r} does not resolve")
+    if any(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+        pytest.skip(f"this machine's name {name!r} resolves to a public address")
+    return name
+
+
+REFUSED_DESTINATIONS = {
+    "http": "http://api.example.com",
+    "loopback": "https://127.0.0.1:{port}",
+    "localhost": "https://localhost:{port}",
+    "loopback v6": "https://[::1]:{port}",
+    "v4-mapped loopback": "https://[::ffff:127.0.0.1]:{port}",
+    "metadata": "https://169.254.169.254/latest",
+    "private": "https://10.0.0.5",
+    "private 192": "https://192.168.1.1",
+    "unspecified": "https://0.0.0.0:{port}",
+    "multicast": "https://224.0.0.1",
+    "fragment": "https://api.example.com/admin#",
+    "query": "https://api.example.com/admin?",
+    "userinfo": "https://user:pass@api.example.com",
+    "name of a private host": "https://{host}:{port}",
+}
+
+
+def test_the_service_sends_keys_only_to_public_https_hosts(
+    tmp_path: Path, hostile: tuple[str, Path]
+) -> None:
+    hostile_url, hostile_log = hostile
+    port = hostile_url.rsplit(":", 1)[1]
+    host = _non_public_host_name()
+    db = str(tmp_path / "service.db")
+    key = issue_key(db, "acme", "agt_1")
+    env = {"PROVIDER_URL": f"https://{host}:{port}", "LOOPBACK_URL": f"https://127.0.0.1:{port}"}
+    service = ServiceProcess(
+        db, workers=1, env=env, allow_env=list(env), allow_private_destinations=False
+    )
+    with service, client(service.url, key) as api:
+        owned = api.post("/api/connectors", json=langsmith_connector(None, "owned"))
+        assert owned.status_code == 201, owned.text
+        ref = owned.json()["id"]
+        for kind, template in REFUSED_DESTINATIONS.items():
+            url = template.format(port=port, host=host)
+            config = {"apiUrl": url, "apiKey": "caller-key"}
+            for how, response in every_way_to_set(api, ref, kind, config):
+                assert response.status_code == 422, (kind, how, response.text)
+                assert "config.apiUrl" in error_of(response), (kind, how)
+        public = api.patch(
+            f"/api/connectors/{ref}",
+            json={"config": {"apiUrl": "https://api.eu.smith.langchain.com", "apiKey": "k-2"}},
+        )
+        assert public.status_code == 200, public.text  # a public https URL is fine
+        # A destination known only when the job runs is checked then, on the addresses the
+        # job would connect to: a name resolving to loopback, and a literal loopback address.
+        jobs = {}
+        for variable in env:
+            body = langsmith_connector(None, variable, apiUrl=f"${{{variable}}}")
+            created = api.post("/api/connectors", json=body)
+            assert created.status_code == 201, created.text
+            connected = api.post(f"/api/connectors/{created.json()['id']}/connect")
+            jobs[variable] = wait_for(api, connected.json()["job"]["id"])
+
+    for variable, job in jobs.items():
+        assert job["status"] == "failed", (variable, job)
+        assert job["errorCode"] == "destination_refused", (variable, job)
+        assert "--allow-private-destinations" in job["error"]
+    assert hostile_log.read_text(encoding="utf-8") == ""
+
+
+def test_a_stored_key_does_not_follow_a_new_destination(
+    tmp_path: Path, hostile: tuple[str, Path], langsmith_fake: LangSmithServer
+) -> None:
+    hostile_url, hostile_log = hostile
+    db = str(tmp_path / "service.db")
+    key = issue_key(db, "acme", "agt_1")
+    with ServiceProcess(db, workers=1) as service, client(service.url, key) as api:
+        body = langsmith_connector(None, "prod", apiKey=STORED_KEY, apiUrl=langsmith_fake.url)
+        ref = api.post("/api/connectors", json=body).json()["id"]
+        # A key holder who sees only "****" points the connector at its own host.
+        attempts = {
+            "new url": {"apiUrl": hostile_url},
+            "new url, masked key": {"apiUrl": hostile_url, "apiKey": "****"},
+            "url removed": {"apiUrl": None},
+        }
+        for kind, config in attempts.items():
+            changes = every_way_to_set(api, ref, kind, config)[1:]  # a new one may set any url
+            for how, response in changes:
+                assert response.status_code == 422, (kind, how, response.text)
+                assert "apiKey" in error_of(response), (kind, how)
+        assert api.get(f"/api/connectors/{ref}").json()["config"]["apiUrl"] == langsmith_fake.url
+        job = wait_for(api, api.post(f"/api/connectors/{ref}/connect").json()["job"]["id"])
+        # With a key of its own, the caller may point it anywhere public: the stored key is gone.
+        moved = api.patch(
+            f"/api/connectors/{ref}", json={"config": {"apiUrl": hostile_url, "apiKey": "own-key"}}
+        )
+        assert moved.status_code == 200, moved.text
+
+    assert job["errorCode"] == "project_not_found", job  # it reached the fake, not the hostile
+    assert_never_shown([STORED_KEY], {"the hostile host": hostile_log.read_text(encoding="utf-8")})
+
+
+def test_locally_a_new_destination_also_needs_the_key_and_a_queued_job_follows_the_key(
+    tmp_path: Path,
+    hostile: tuple[str, Path],
+    langsmith_fake: LangSmithServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hostile_url, hostile_log = hostile
+    db = str(tmp_path / "local.db")
+    with Imports(db) as imports:
+        connector = imports.connectors.create(
+            {
+                "agentId": "agt_1",
+                "name": "prod",
+                "category": "llm-tracing",
+                "provider": "langsmith",
+                "config": {"apiKey": "first-key", "projectName": "p", "apiUrl": hostile_url},
+            }
+        )
+        queued = imports.connectors.connect(connector.id).job  # waits for a worker
+        with pytest.raises(InvalidInputError, match=r"give config\.apiKey again"):
+            imports.connectors.update(connector.id, {"config": {"apiUrl": langsmith_fake.url}})
+        imports.connectors.update(
+            connector.id, {"config": {"apiUrl": langsmith_fake.url, "apiKey": STORED_KEY}}
+        )
+        job = imports.jobs.wait(queued.id, timeout=60)
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["imports", "update", "prod", "--config", f"apiUrl={hostile_url}", "--db", db])
+    err = capsys.readouterr().err
+
+    # The job queued for the old destination took the new key to the new destination only.
+    assert job.error_code == "project_not_found", job
+    assert_never_shown([STORED_KEY], {"the hostile host": hostile_log.read_text(encoding="utf-8")})
+    assert exited.value.code == 2
+    assert "give config.apiKey again" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -76,8 +76,8 @@ def test_32_clients_create_update_connect_and_sync(service: tuple[ServiceProcess
         def update(api: httpx.Client, i: int, round_: int = round_) -> httpx.Response:
             field, value = fields[i % 4], f"r{round_}-{i}"
             change = {"name": value} if field == "name" else {"config": {field: value}}
-            if field == "apiUrl":
-                change = {"config": {field: f"http://{value}.example"}}
+            if field == "apiUrl":  # a new destination takes the key again
+                change = {"config": {field: f"http://{value}.example", "apiKey": f"k-{value}"}}
             return api.patch(f"/api/connectors/{targets[i // 4]}", json=change)
 
         updated = at_once(update, server.url, key)

@@ -18,7 +18,12 @@ def test_the_library_snippet_runs_against_the_service(tmp_path: Path) -> None:
     (snippet,) = re.findall(r"```python\n(.*?)```", SECTION, flags=re.S)
     db = str(tmp_path / "service.db")
     key = issue_key(db, "acme", "agt_123")
-    with ServiceProcess(db, workers=0) as server:
+    # Started as the section starts it: the snippet's ${LANGSMITH_API_KEY} is an allowed name.
+    serve = re.search(r"```bash\n(pytest-connectors serve .*)\n", SECTION)
+    assert serve is not None
+    allowed = re.findall(r"--allow-env (\w+)", serve.group(1))
+    assert allowed == ["LANGSMITH_API_KEY"]
+    with ServiceProcess(db, workers=0, allow_env=allowed) as server:
         result = subprocess.run(
             [sys.executable, "-c", snippet],
             env=child_env({"SERVICE_URL": server.url, "SERVICE_KEY": key}),

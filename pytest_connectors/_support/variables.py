@@ -13,7 +13,13 @@ from collections.abc import Mapping
 
 from pytest_connectors.errors import MissingVariableError
 
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+REFERENCE = re.compile(r"\$\{(" + NAME.pattern + r")\}")
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a variable name a reference may hold."""
+    return NAME.fullmatch(text) is not None
 
 
 def references(value: str) -> list[str]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.variables import is_name
 from pytest_connectors.errors import ConnectorError
 
 if TYPE_CHECKING:  # the database layer loads only for the commands that use it
@@ -43,6 +43,12 @@ def _workers(value: str) -> int:
     if count < 0:
         raise argparse.ArgumentTypeError("--workers must be 0 or more")
     return count
+
+
+def _variable(value: str) -> str:
+    if not is_name(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an environment variable name")
+    return value
 
 
 def _expiry(value: str) -> datetime:
@@ -98,8 +104,9 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
     # Open once here: a bad URL or an unreachable server is one line now, not a traceback later.
     with _open(args) as store:
         url, shown = store.url, store.display_url
-    os.environ["PYTEST_CONNECTORS_DB"] = url
-    os.environ["PYTEST_CONNECTORS_SERVICE_WORKERS"] = str(args.workers)
+    settings = {"db_url": url, "workers": args.workers, "allowed_env": args.allow_env}
+    if args.allow_private_destinations:
+        settings["allow_private_destinations"] = True
     print(
         f"serving the connectors API on http://{args.host}:{args.port} "
         f"(database {shown}, {args.workers} sync worker(s)); Ctrl-C stops",
@@ -107,7 +114,12 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
         flush=True,
     )
     serve_forever(
-        SERVICE_APP, host=args.host, port=args.port, factory=True, access_log=args.access_log
+        SERVICE_APP,
+        host=args.host,
+        port=args.port,
+        factory=True,
+        factory_kwargs=settings,
+        access_log=args.access_log,
     )
     return 0
 
@@ -204,6 +216,20 @@ def register(commands: Any) -> None:
         metavar="N",
         help="sync workers in the service process (default 1; 0 when `pytest-connectors worker` "
         "processes run the jobs)",
+    )
+    serve.add_argument(
+        "--allow-env",
+        action="append",
+        type=_variable,
+        metavar="NAME",
+        help="let callers' connector configs refer to ${NAME} (repeatable; default: no "
+        "variable, $PYTEST_CONNECTORS_ALLOW_ENV)",
+    )
+    serve.add_argument(
+        "--allow-private-destinations",
+        action="store_true",
+        help="let connectors send keys over http and to loopback, private and other non-public "
+        "hosts (self-hosted providers, tests)",
     )
 
     keys = commands.add("keys", _no_action, "manage the service's API keys", json_flag=False)

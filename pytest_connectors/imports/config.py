@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from pytest_connectors._support.secrets import mask
+from pytest_connectors._support.secrets import MASK, mask
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.connector import CamelModel
 from pytest_connectors.models.imports import (
@@ -21,6 +21,7 @@ from pytest_connectors.models.imports import (
     ImportConnector,
     ImportProvider,
 )
+from pytest_connectors.registry.merge import merge_keys
 
 SECRET_KEY = "apiKey"
 
@@ -38,6 +39,12 @@ CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
         "segmentId": False,
         "orgId": False,
     },
+}
+
+# Where each provider sends the key: a change of one of these must give the key again.
+DESTINATION_KEYS: dict[ImportProvider, tuple[str, ...]] = {
+    ImportProvider.LANGSMITH: ("apiUrl",),
+    ImportProvider.FULLSTORY: ("apiUrl",),
 }
 
 
@@ -108,6 +115,35 @@ def check_config(provider: ImportProvider, config: Mapping[str, Any]) -> None:
     url = config.get("apiUrl")
     if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
         raise InvalidInputError("config.apiUrl must start with http:// or https://")
+    secret = config.get(SECRET_KEY)
+    if isinstance(secret, str) and MASK in secret and mask(secret) == secret:
+        raise InvalidInputError(
+            f"config.{SECRET_KEY} is the masked placeholder {MASK}: give the key itself "
+            "(or a ${VARIABLE} reference), or leave it out to keep the stored one"
+        )
+
+
+def updated_config(connector: ImportConnector, change: Mapping[str, Any]) -> dict[str, Any]:
+    """The connector's config with ``change`` merged in: the one merge of update and connect.
+
+    A stored key goes only where it was given for: a change of where the connector sends it
+    must give the key again in the same change, as a browser asks for a saved password again
+    when the site changes. Otherwise anyone who may edit the connector, but never sees its
+    key, could point it at a host of their own and have the key sent there.
+    """
+    merged = merge_keys(connector.config, change)
+    check_config(connector.provider, merged)
+    moved = [
+        key
+        for key in DESTINATION_KEYS[connector.provider]
+        if merged.get(key) != connector.config.get(key)
+    ]
+    if moved and connector.config.get(SECRET_KEY) and SECRET_KEY not in change:
+        raise InvalidInputError(
+            f"changing config.{moved[0]} changes where the connector sends its key: give "
+            f"config.{SECRET_KEY} again in the same change"
+        )
+    return merged
 
 
 def check_complete(connector: ImportConnector) -> None:
@@ -136,8 +172,12 @@ def public(connector: ImportConnector) -> ImportConnector:
     return connector.model_copy(update={"config": masked_config(connector.config)})
 
 
-def job_snapshot(connector: ImportConnector) -> dict[str, Any]:
+def job_snapshot(
+    connector: ImportConnector, reach: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """What a queued job keeps of its connector: everything but the key, which the job reads
-    (and resolves) from the connector when it runs, so no job record ever holds it."""
+    (and resolves) from the connector when it runs, so no job record ever holds it; and the
+    rules it runs within (``reach``, None locally)."""
     config = {k: v for k, v in connector.config.items() if k != SECRET_KEY}
-    return {"provider": connector.provider.value, "name": connector.name, "config": config}
+    snapshot = {"provider": connector.provider.value, "name": connector.name, "config": config}
+    return snapshot if reach is None else {**snapshot, "reach": reach}

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pytest_connectors.errors import JobNotFoundError, JobTimeoutError
 from pytest_connectors.imports.config import job_snapshot
+from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, Job, JobStatus, JobTrigger, Scope
 from pytest_connectors.storage import jobs as job_rows
@@ -29,8 +30,10 @@ def enqueue(
     *,
     from_: datetime | None = None,
     to: datetime | None = None,
+    reach: Reach = LOCAL,
 ) -> Job:
-    """Queue a sync of ``connector`` inside the caller's transaction.
+    """Queue a sync of ``connector`` inside the caller's transaction; the job runs within
+    ``reach``, whichever worker takes it.
 
     Without a window, a job already queued for the connector without one is returned instead of
     a second (connecting twice, or syncing while a connect is queued, queues one job).
@@ -55,7 +58,7 @@ def enqueue(
         job=job,
         tenant_id=connector.tenant_id,
         agent_id=connector.agent_id,
-        snapshot=job_snapshot(connector),
+        snapshot=job_snapshot(connector, reach.snapshot()),
     )
 
 

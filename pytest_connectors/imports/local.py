@@ -26,11 +26,12 @@ from pytest_connectors.imports.config import (
     CreateImportConnectorInput,
     UpdateImportConnectorInput,
     check_complete,
-    check_config,
     parse_create,
     parse_update,
     public,
+    updated_config,
 )
+from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
 from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
 from pytest_connectors.models.connector import utc_now
@@ -44,7 +45,6 @@ from pytest_connectors.models.imports import (
     Scope,
     UserSession,
 )
-from pytest_connectors.registry.merge import merge_keys
 from pytest_connectors.storage import connectors as connector_rows
 from pytest_connectors.storage import conversations as conversation_rows
 from pytest_connectors.storage import jobs as job_rows
@@ -68,7 +68,10 @@ class LocalBackend:
         derivation: Derivation | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
+        reach: Reach = LOCAL,
     ) -> None:
+        """``reach``: what the connectors' configs may make a job do (the service narrows it
+        for its callers; see :mod:`pytest_connectors.imports.reach`)."""
         self._owns_store = store is None
         self.store = store if store is not None else Store(db, project_dir=project_dir)
         self.scope = scope or Scope.owner()
@@ -76,6 +79,7 @@ class LocalBackend:
         self._derivation = derivation
         self._environ = environ
         self._on_progress = on_progress
+        self._reach = reach
         self._worker: Worker | None = None
 
     def close(self) -> None:
@@ -113,6 +117,7 @@ class LocalBackend:
         self, data: CreateImportConnectorInput | Mapping[str, Any]
     ) -> ImportConnector:
         parsed = parse_create(data)
+        self._reach.check_config(parsed.config)
         tenant = parsed.tenant_id or self.scope.tenant_id or "default"
         check_may_write(self.scope, tenant, parsed.agent_id)
         now = utc_now()
@@ -141,8 +146,8 @@ class LocalBackend:
             if change.name is not None:
                 values["name"] = change.name
             if change.config is not None:
-                config = merge_keys(current.config, change.config)
-                check_config(current.provider, config)
+                config = updated_config(current, change.config)
+                self._reach.check_config(config)
                 values["config"] = config
             updated = connector_rows.update_fields(connection, self.scope, current.id, values)
         if updated is None:
@@ -152,8 +157,8 @@ class LocalBackend:
     def connect(self, ref: str, config: Mapping[str, Any] | None = None) -> ConnectResult:
         with self.store.begin() as connection:
             current = self._lock(connection, ref)
-            merged = merge_keys(current.config, config or {})
-            check_config(current.provider, merged)
+            merged = updated_config(current, config or {})
+            self._reach.check_config(merged)
             check_complete(current.model_copy(update={"config": merged}))
             connected = connector_rows.update_fields(
                 connection,
@@ -166,7 +171,7 @@ class LocalBackend:
                 },
             )
             assert connected is not None
-            job = job_queue.enqueue(connection, connected, JobTrigger.CONNECT)
+            job = job_queue.enqueue(connection, connected, JobTrigger.CONNECT, reach=self._reach)
         return ConnectResult(connector=public(connected), job=job)
 
     def disconnect(self, ref: str) -> ImportConnector:
@@ -200,7 +205,9 @@ class LocalBackend:
                     f"import connector {current.name!r} is disconnected; connect it first"
                 )
             check_complete(current)
-            return job_queue.enqueue(connection, current, JobTrigger.SYNC, from_=start, to=end)
+            return job_queue.enqueue(
+                connection, current, JobTrigger.SYNC, from_=start, to=end, reach=self._reach
+            )
 
     def delete_connector(self, ref: str) -> None:
         with self.store.begin() as connection:

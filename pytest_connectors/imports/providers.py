@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 
-from pytest_connectors._support.variables import resolve
+from pytest_connectors._support.variables import references, resolve
 from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.imports import fullstory, langsmith
 from pytest_connectors.imports.config import SECRET_KEY
 from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.langsmith import LangSmithProvider
@@ -23,6 +24,33 @@ def resolved_key(connector: ImportConnector, environ: Mapping[str, str] | None =
             f"import connector {connector.name!r} has no apiKey; set it with update and retry"
         )
     return resolve(value, connector=connector.name, environ=environ)
+
+
+def resolved_values(
+    connector: ImportConnector, environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """The key and every variable's value the config refers to: what a job's texts must not
+    show (a variable may hold a secret wherever it is used, in a URL too)."""
+    values = [resolved_key(connector, environ)]
+    for value in connector.config.values():
+        if isinstance(value, str):
+            values += [
+                resolve(f"${{{name}}}", connector=connector.name, environ=environ)
+                for name in references(value)
+            ]
+    return values
+
+
+def destination(
+    connector: ImportConnector, key: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """Where the connector sends its key, as its ``config[key]`` (apiUrl) says, resolved."""
+    default = (
+        langsmith.DEFAULT_API_URL
+        if connector.provider is ImportProvider.LANGSMITH
+        else fullstory.DEFAULT_API_URL
+    )
+    return str(_setting(connector, key, environ) or default)
 
 
 def _setting(connector: ImportConnector, key: str, environ: Mapping[str, str] | None) -> Any:

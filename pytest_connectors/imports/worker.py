@@ -21,8 +21,10 @@ from typing import Any
 
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.errors import ConnectorError, MissingVariableError
+from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
 from pytest_connectors.imports.provider import Provider, ProviderError
-from pytest_connectors.imports.providers import provider_for, resolved_key
+from pytest_connectors.imports.providers import destination, provider_for, resolved_values
+from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
     Derivation,
     LeaseLost,
@@ -70,14 +72,15 @@ class Worker:
         retry: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
+        reach: Reach = LOCAL,
     ) -> None:
+        """``reach``: the rules of the process running the jobs, narrowing each job's own."""
         self.store = store
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.environ = environ
-        self.provider_factory: ProviderFactory = provider_factory or (
-            lambda connector: provider_for(connector, environ=environ)
-        )
+        self.reach = reach
+        self.provider_factory = provider_factory
         self._derivation = derivation
         self.retry = retry or RetryPolicy()
         self.on_progress = on_progress
@@ -162,14 +165,22 @@ class Worker:
                 f"gave up after {self.retry.max_attempts} attempts; last error: {last}",
             )
             return
-        # The job runs with the config it was queued with, and the connector's current key.
-        config = {**record.snapshot.get("config", {}), "apiKey": connector.config.get("apiKey")}
+        # The job runs with the config it was queued with, but the connector's current key and
+        # the destination that key was given for: the two always travel together.
+        travelling = (SECRET_KEY, *DESTINATION_KEYS[connector.provider])
+        config = {k: v for k, v in record.snapshot.get("config", {}).items() if k not in travelling}
+        config |= {k: connector.config[k] for k in travelling if k in connector.config}
         job_connector = connector.model_copy(update={"config": config})
+        reach = Reach.from_snapshot(record.snapshot.get("reach")).narrowed(self.reach)
+        environ = reach.environ(self.environ)
         redactor = Redactor()
         heartbeat = _Heartbeat(self, record.id, state)
         try:
-            redactor = Redactor([resolved_key(job_connector, self.environ)])
-            provider = self.provider_factory(job_connector)
+            reach.check_variables(config)
+            for key in DESTINATION_KEYS[connector.provider]:
+                reach.check_destination(destination(job_connector, key, environ), key)
+            redactor = Redactor(resolved_values(job_connector, environ))
+            provider = self._provider(job_connector, environ, reach)
             heartbeat.start()
             with closing(provider):
                 run = SyncRun(
@@ -224,6 +235,13 @@ class Worker:
                 stats=run.stats,
                 extra={"attempts": max(0, record.job.attempts - 1)},
             )
+
+    def _provider(
+        self, connector: ImportConnector, environ: Mapping[str, str] | None, reach: Reach
+    ) -> Provider:
+        if self.provider_factory is not None:
+            return self.provider_factory(connector)
+        return provider_for(connector, environ=environ, transport=reach.transport())
 
     def _progress_of(self, job_id: str) -> Callable[[JobStats], None] | None:
         callback = self.on_progress

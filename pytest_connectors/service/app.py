@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from pytest_connectors import __version__
+from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service import problems
 from pytest_connectors.service.data import Data
 from pytest_connectors.service.guard import DEFAULT_MAX_BODY_BYTES, Guard
@@ -29,15 +30,19 @@ def create_app(
     workers: int = 1,
     lease_seconds: float = 30.0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    reach: Reach | None = None,
 ) -> FastAPI:
     """The service over the database at ``db_url`` (a path or SQLAlchemy URL; the default file
     without one), running ``workers`` sync workers in threads while it serves (0: none, when
     standalone ``pytest-connectors worker`` processes run the jobs). A job whose worker died is
-    taken over ``lease_seconds`` after its last heartbeat."""
+    taken over ``lease_seconds`` after its last heartbeat. ``reach`` says which variables
+    callers' configs may name and where their keys may go (default: no variable, public https
+    hosts only)."""
     if workers < 0:
         raise ValueError("workers must be 0 or more")
     store = Store(db_url)
-    pool = WorkerPool(store, workers, lease=timedelta(seconds=lease_seconds))
+    reach = reach or Reach.service()
+    pool = WorkerPool(store, workers, reach=reach, lease=timedelta(seconds=lease_seconds))
     verifier = ApiKeyVerifier(store, background=True)
 
     @asynccontextmanager
@@ -60,7 +65,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.store = store
-    app.state.data = Data(store)
+    app.state.data = Data(store, reach)
     app.state.verifier = verifier
     app.state.workers = pool
     problems.install(app)

@@ -2,25 +2,35 @@
 
 Settings come from the environment, so any number of server processes get the same ones:
 ``PYTEST_CONNECTORS_DB`` (a path or SQLAlchemy URL), ``PYTEST_CONNECTORS_SERVICE_WORKERS``
-(sync workers per process, default 1) and ``PYTEST_CONNECTORS_JOB_LEASE`` (seconds after which
-the job of a dead worker is taken over, default 30).
+(sync workers per process, default 1), ``PYTEST_CONNECTORS_JOB_LEASE`` (seconds after which
+the job of a dead worker is taken over, default 30), ``PYTEST_CONNECTORS_ALLOW_ENV`` (the
+variables callers' configs may name, comma-separated; default none) and
+``PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS`` (``1``: keys may go over http and to private
+hosts). ``pytest-connectors serve`` hands its flags to :func:`app` instead; they win. The
+environment is read once, here, into :class:`Settings`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from pytest_connectors._support.variables import is_name
+from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service.app import create_app
 
 ENV_WORKERS = "PYTEST_CONNECTORS_SERVICE_WORKERS"
 ENV_DB = "PYTEST_CONNECTORS_DB"
 ENV_LEASE = "PYTEST_CONNECTORS_JOB_LEASE"
+ENV_ALLOW_ENV = "PYTEST_CONNECTORS_ALLOW_ENV"
+ENV_ALLOW_PRIVATE = "PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS"
 
 
-def _number(name: str, default: str) -> float:
-    text = os.environ.get(name) or default
+def _number(environ: Mapping[str, str], name: str, default: str) -> float:
+    text = environ.get(name) or default
     try:
         value = float(text)
     except ValueError:
@@ -30,9 +40,61 @@ def _number(name: str, default: str) -> float:
     return value
 
 
-def app() -> FastAPI:
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if not is_name(name):
+            raise SystemExit(f"{ENV_ALLOW_ENV}: {name!r} is not a variable name")
+    return names
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str | None
+    workers: int
+    lease_seconds: float
+    reach: Reach
+
+    @classmethod
+    def read(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        db_url: str | None = None,
+        workers: int | None = None,
+        allowed_env: Sequence[str] | None = None,
+        allow_private_destinations: bool | None = None,
+    ) -> Settings:
+        """The settings given, the others from ``environ``."""
+        if allowed_env is None:
+            allowed_env = _names(environ.get(ENV_ALLOW_ENV, ""))
+        if allow_private_destinations is None:
+            allow_private_destinations = environ.get(ENV_ALLOW_PRIVATE, "") in ("1", "true")
+        return cls(
+            db_url=db_url or environ.get(ENV_DB) or None,
+            workers=int(_number(environ, ENV_WORKERS, "1")) if workers is None else workers,
+            lease_seconds=_number(environ, ENV_LEASE, "30") or 30.0,
+            reach=Reach.service(allowed_env, private_destinations=allow_private_destinations),
+        )
+
+
+def app(
+    *,
+    db_url: str | None = None,
+    workers: int | None = None,
+    allowed_env: Sequence[str] | None = None,
+    allow_private_destinations: bool | None = None,
+) -> FastAPI:
+    settings = Settings.read(
+        os.environ,
+        db_url=db_url,
+        workers=workers,
+        allowed_env=allowed_env,
+        allow_private_destinations=allow_private_destinations,
+    )
     return create_app(
-        os.environ.get(ENV_DB) or None,
-        workers=int(_number(ENV_WORKERS, "1")),
-        lease_seconds=_number(ENV_LEASE, "30") or 30.0,
+        settings.db_url,
+        workers=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        reach=settings.reach,
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pytest_connectors.imports.local import LocalBackend
+from pytest_connectors.imports.reach import Reach
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.storage.store import Store
 from pytest_connectors.storage.transient import retry_transient
@@ -21,13 +22,14 @@ T = TypeVar("T")
 
 
 class Data:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, reach: Reach) -> None:
         self.store = store
+        self.reach = reach
 
     def backend(self, scope: Scope) -> LocalBackend:
         if scope.is_owner:  # never from a key: a key always names its tenant
             raise PermissionError("the service acts only for a tenant or an agent")
-        return LocalBackend(store=self.store, scope=scope)
+        return LocalBackend(store=self.store, scope=scope, reach=self.reach)
 
     def run(self, scope: Scope, action: Callable[[LocalBackend], T]) -> T:
         backend = self.backend(scope)

@@ -13,6 +13,7 @@ import logging
 import threading
 from datetime import timedelta
 
+from pytest_connectors.imports.reach import Reach
 from pytest_connectors.imports.worker import Worker
 from pytest_connectors.storage.store import Store
 
@@ -28,10 +29,12 @@ class WorkerPool:
         store: Store,
         count: int,
         *,
+        reach: Reach,
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 0.5,
     ) -> None:
         self.store = store
+        self.reach = reach
         self.count = count
         self.lease = lease
         self.poll_interval = poll_interval
@@ -41,7 +44,7 @@ class WorkerPool:
     def start(self) -> None:
         self._stop.clear()
         for number in range(self.count):
-            worker = Worker(self.store, lease=self.lease)
+            worker = Worker(self.store, lease=self.lease, reach=self.reach)
             thread = threading.Thread(
                 target=self._run, args=(worker,), name=f"sync-worker-{number}", daemon=True
             )
