@@ -21,6 +21,7 @@ from typing import Any
 
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.errors import ConnectorError, MissingVariableError
+from pytest_connectors.imports.limits import ProviderLimits
 from pytest_connectors.imports.provider import Provider, ProviderError
 from pytest_connectors.imports.providers import provider_for, resolved_key
 from pytest_connectors.imports.sync import (
@@ -70,13 +71,17 @@ class Worker:
         retry: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
+        limits: ProviderLimits | None = None,
     ) -> None:
+        """``limits`` bound what a provider may cost (default: from this process's
+        environment, see `ProviderLimits`)."""
         self.store = store
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.environ = environ
+        self.limits = limits or ProviderLimits.from_environ(os.environ)
         self.provider_factory: ProviderFactory = provider_factory or (
-            lambda connector: provider_for(connector, environ=environ)
+            lambda connector: provider_for(connector, environ=environ, limits=self.limits)
         )
         self._derivation = derivation
         self.retry = retry or RetryPolicy()
