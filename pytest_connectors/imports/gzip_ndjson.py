@@ -20,6 +20,7 @@ from typing import Any
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _OUTPUT_CHUNK = 256 * 1024  # decompressed a bounded piece at a time: a gzip bomb fills nothing
+_BLANK = re.compile(rb"\s*")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
@@ -107,6 +108,8 @@ class GzipNdjsonDecoder:
             raise ExportTooLargeError(self._max_bytes)
         start = 0
         while True:
+            if not self._pending and not self._discarding:  # blank lines, at the speed of re
+                start = _BLANK.match(text, start).end()  # type: ignore[union-attr]
             end = text.find(b"\n", start)
             piece = text[start:] if end < 0 else text[start:end]
             if not self._discarding:
