@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fakes.fullstory import _ThreadedUvicorn
 from starlette.types import Receive, Scope, Send
+
+from fakes.fullstory import _ThreadedUvicorn
 
 PROJECT = "support-prod"
 MIB = 1024 * 1024
