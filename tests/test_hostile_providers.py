@@ -200,7 +200,11 @@ def test_disconnecting_stops_a_job_in_the_middle_of_a_trickled_request(
     finally:
         worker.send_signal(signal.SIGTERM)
         finished = finish(worker)
-    assert (job["status"], job["errorCode"]) == ("cancelled", "stopped")
+    assert (job["status"], job["errorCode"], job["error"]) == (
+        "cancelled",
+        "stopped",
+        "stopped: disconnected",
+    )
     assert finished.returncode == 0, finished.output
 
 

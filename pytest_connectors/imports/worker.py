@@ -217,7 +217,7 @@ class Worker:
                 record,
                 JobStatus.CANCELLED,
                 "stopped",
-                "stopped after a page: disconnected",
+                "stopped: disconnected",
                 stats=run.stats,
             )
         elif outcome is Outcome.PAUSED:
