@@ -218,6 +218,32 @@ def test_fresh_cursors_for_ever_stop_at_the_page_limit(cli: Cli, hostile: Hostil
     assert hostile.app.queries == 25
 
 
+# --- what the provider says ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["langsmith", "fullstory"])
+def test_job_errors_quote_nothing_the_provider_answered(
+    cli: Cli, hostile: HostileServer, provider: str
+) -> None:
+    hostile.app.attack = "chatty_refusal"
+    job_id = cli.connect(hostile, provider=provider)
+    finished = run_once(cli)
+    job = cli.job(job_id)
+    assert (job["status"], job["errorCode"]) == ("failed", "bad_request")
+    assert "400" in job["error"]
+    assert "10.1.2.3" not in job["error"] and "shard" not in job["error"]
+    assert PROVIDER_KEY not in job["error"] and PROVIDER_KEY not in finished.output
+
+
+def test_a_bad_limit_in_the_environment_is_one_line(cli: Cli) -> None:
+    finished = finish(start_worker(cli.db, {"PYTEST_CONNECTORS_MAX_PAGES": "lots"}, "--once"))
+    assert finished.returncode != 0
+    assert finished.output.strip().splitlines() == [
+        "pytest-connectors: error: PYTEST_CONNECTORS_MAX_PAGES='lots' is not a whole number "
+        "above 0; fix it or unset it for the default"
+    ]
+
+
 # --- bad records ---------------------------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ one loopback server, answering with whatever ``attack`` names.
 LangSmith attacks answer ``POST /runs/query``: a page hundreds of MB long, one of millions of
 tiny objects, one that trickles a byte at a time for ever, fresh cursors to empty pages for ever,
 runs with a lone surrogate or nested 100,000 levels deep. FullStory attacks answer the export's
-download: a gzip bomb. Every other route answers as the real API does, just enough to get there.
+download: a gzip bomb. ``chatty_refusal`` refuses the first call of either with a reply that
+talks about the provider's insides and echoes the key. Every other route answers as the real API
+does, just enough to get there.
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ class HostileProvider:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        if path == "/sessions":
+        if self.attack == "chatty_refusal" and path in ("/sessions", "/segments/v1/exports"):
+            await _json(send, {"detail": self.chatter(scope)}, status=400)
+        elif path == "/sessions":
             await _json(send, [{"id": "project-1", "name": PROJECT}])
         elif path == "/runs/query":
             self.queries += 1
@@ -70,6 +74,12 @@ class HostileProvider:
             await _stream(send, self._export())
         else:
             await _json(send, {"detail": "no such route"}, status=404)
+
+    @staticmethod
+    def chatter(scope: Scope) -> str:
+        headers = {name.decode(): value.decode() for name, value in scope["headers"]}
+        key = headers.get("x-api-key") or headers.get("authorization", "")
+        return f"internal host 10.1.2.3 rejected {key} at shard 7"
 
     async def _page(self) -> AsyncIterator[bytes]:
         attack = self.attack
