@@ -423,14 +423,18 @@ def test_an_unknown_segment_is_named(make_provider: Callable[..., FullStoryProvi
     assert "'rageClicks'" in str(error)
 
 
-def test_a_failed_export_is_reported_with_its_details(
-    fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider]
+def test_a_failed_export_is_reported_with_its_details_in_the_log(
+    fullstory_fake: FullStoryServer,
+    make_provider: Callable[..., FullStoryProvider],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fullstory_fake.fake.knobs.fail_details = "segment definition is too complex"
     error = fail(make_provider())
     assert error.code == "export_failed" and not error.transient
-    assert "segment definition is too complex" in str(error)
     assert "op-000001" in str(error)
+    # FullStory's words are the operator's to read, not quoted in the job's error.
+    assert "segment definition is too complex" not in str(error)
+    assert "segment definition is too complex" in caplog.text
 
 
 def test_a_stuck_export_is_bounded_by_the_operation_timeout(
@@ -561,13 +565,17 @@ def test_a_link_expired_twice_is_a_clear_error(
     assert len(fullstory_fake.fake.requests_to("api", "/search/v1/exports")) == 2
 
 
-def test_the_key_never_appears_in_errors_even_when_the_server_echoes_it(
-    fullstory_fake: FullStoryServer, make_provider: Callable[..., FullStoryProvider]
+def test_the_key_never_appears_in_errors_or_logs_even_when_the_server_echoes_it(
+    fullstory_fake: FullStoryServer,
+    make_provider: Callable[..., FullStoryProvider],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fullstory_fake.fake.knobs.echo_auth = True
     fullstory_fake.fake.knobs.server_errors = {"create": 10}
     error = fail(make_provider(max_retries=0))
-    assert "****" in str(error)  # the echoed key was there, and was masked
+    assert "503" in str(error) and "backend unavailable" not in str(error)  # no reply quoted
+    assert "'Basic ****'" in caplog.text  # the echoed key reached the log only masked
+    assert API_KEY not in caplog.text
     fullstory_fake.fake.knobs.server_errors = {}
     fullstory_fake.fake.knobs.api_key = "na1.another-key-1234"
     fail(make_provider())  # a 401 that quotes the rejected key: checked inside fail()

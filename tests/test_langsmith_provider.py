@@ -200,7 +200,9 @@ def test_organisation_key_needs_a_workspace(server: LangSmithServer) -> None:
     assert error.code == "auth_failed" and "403" in str(error)
 
 
-def test_the_key_is_in_no_repr_checkpoint_or_scrubbed_message(server: LangSmithServer) -> None:
+def test_the_key_is_in_no_repr_checkpoint_or_scrubbed_log_line(
+    server: LangSmithServer, caplog: pytest.LogCaptureFixture
+) -> None:
     seed_runs(server.fake, 150, project=PROJECT, start=START)
     source = provider(server)
     assert API_KEY not in repr(source)
@@ -208,7 +210,9 @@ def test_the_key_is_in_no_repr_checkpoint_or_scrubbed_message(server: LangSmithS
     assert all(API_KEY not in (p.checkpoint or "") for p in pages)
     server.fake.fail_next("/sessions", 400, body={"detail": f"bad key {API_KEY} sent"})
     error = fail(provider(server))
-    assert error.code == "bad_request" and "bad key **** sent" in str(error)
+    # The job's error never quotes the reply; the operator's log holds it, masked.
+    assert error.code == "bad_request" and "400" in str(error) and "bad key" not in str(error)
+    assert "bad key **** sent" in caplog.text and API_KEY not in caplog.text
 
 
 # --- faults ------------------------------------------------------------------------------------
@@ -343,14 +347,17 @@ def played(reply: Callable[[httpx.Request], httpx.Response]) -> LangSmithProvide
     )
 
 
-def test_a_run_without_a_start_time_is_refused() -> None:
+def test_a_run_without_a_start_time_is_skipped_and_counted() -> None:
     # No server serves this (the fake stores every run with one): a transport plays it.
     def reply(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/sessions":
             return httpx.Response(200, json=[{"id": "p1", "name": PROJECT}])
-        return httpx.Response(200, json={"runs": [{"id": "r1"}], "cursors": {"next": None}})
+        runs = [{"id": "r1"}, {"id": "r2", "start_time": "2026-03-01T10:00:00"}]
+        return httpx.Response(200, json={"runs": runs, "cursors": {"next": None}})
 
-    assert fail(played(reply)).code == "malformed_page"
+    pages = fetch_all(played(reply))
+    assert [r.provider_id for r in records(pages)] == ["r2"]
+    assert [page.skipped for page in pages] == [{"no_start_time": 1}]
 
 
 # --- resuming, stopping and later syncs --------------------------------------------------------

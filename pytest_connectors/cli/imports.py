@@ -207,10 +207,14 @@ def _show_connector(connector: ImportConnector, as_json: bool) -> None:
 
 
 def _stats_text(stats: JobStats) -> str:
-    return (
+    text = (
         f"{stats.fetched} fetched, {stats.created} created, {stats.updated} updated, "
         f"{stats.unchanged} unchanged, {stats.marked_missing} marked missing"
     )
+    if stats.skipped:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.skipped.items()))
+        text += f", {sum(stats.skipped.values())} skipped ({reasons})"
+    return text
 
 
 def _show_job(job: Job, as_json: bool) -> None:

@@ -9,11 +9,16 @@ needs no credentials, and that host is not FullStory's to trust with them.
 A checkpoint names the export and how many sessions were already handed over, so a retried job
 neither starts a second export nor hands the same page twice; an export that has expired since
 is replaced by a new one.
+
+What FullStory may cost is bounded (`ProviderLimits`): the bytes and JSON values of an answer,
+the decompressed size of the export, the time of each request and of each step (an API call
+with its retries; the download of the export) and a stop asked for mid-request ends the fetch
+at once. An event line that cannot be read is skipped and counted on the first page. No message
+quotes what FullStory answered: that goes to the log, masked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -29,9 +34,24 @@ import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors.client.retry import parse_retry_after
+from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
-from pytest_connectors.imports.gzip_ndjson import GzipNdjsonDecoder, MalformedExportError
+from pytest_connectors.imports.gzip_ndjson import (
+    ExportTooLargeError,
+    GzipNdjsonDecoder,
+    MalformedExportError,
+)
+from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.replies import (
+    Interrupted,
+    ReplyStream,
+    ReplyTooLargeError,
+    TooManyValuesError,
+    decode_json,
+    pause_unless_stopped,
+    read_reply,
+)
 
 __all__ = ["DEFAULT_API_URL", "FullStoryProvider"]
 
@@ -40,10 +60,9 @@ PAGE_SIZE = 100
 MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is cut to this; the retry budget still applies
 _POLL_FIRST_S = 0.25
 _POLL_MAX_S = 15.0
-_CHUNK = 64 * 1024
-_BODY_EXCERPT = 200
+_BODY_EXCERPT = 200  # of a reply, in the log only
 _CHECKPOINT_VERSION = 1
-_NOT_JSON = object()
+_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
 
@@ -137,14 +156,20 @@ class FullStoryProvider:
         api_url: str | None = None,
         segment_id: str = "everyone",
         transport: httpx.BaseTransport | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = None,
         operation_timeout_s: float = 600.0,
         max_retries: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         org_id: str | None = None,
         page_size: int = PAGE_SIZE,
+        limits: ProviderLimits | None = None,
     ) -> None:
-        """``org_id`` (the ``<org>`` of ``app.fullstory.com/ui/<org>/...``) makes session URLs."""
+        """``org_id`` (the ``<org>`` of ``app.fullstory.com/ui/<org>/...``) makes session URLs.
+
+        ``timeout_s`` bounds an API request from connecting to its last byte (default: the
+        limits' request timeout); ``sleep`` replaces the pauses, which otherwise end early when
+        the job is asked to stop.
+        """
         # Secrets: pytest prints the locals of failing frames (-l) with repr, which masks them.
         self._api_key = Secret(api_key)
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
@@ -153,12 +178,20 @@ class FullStoryProvider:
         self.operation_timeout_s = operation_timeout_s
         self.max_retries = max(0, max_retries)
         self.page_size = max(1, page_size)
+        self.limits = limits or ProviderLimits()
+        self.timeout_s = timeout_s or self.limits.request_timeout_s
         self._sleep = sleep
+        self._should_stop = _NEVER_STOP
         self._redactor = Redactor([api_key])
-        timeout = httpx.Timeout(timeout_s)
         # Two clients: nothing the API host sets (headers, cookies) can reach the download host.
-        self._api = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
-        self._downloads = httpx.Client(transport=transport, timeout=timeout, follow_redirects=True)
+        # The download's timeouts are cut to what its step has left, not to timeout_s.
+        guarded = DeadlineTransport(transport or httpx.HTTPTransport())
+        self._api = httpx.Client(
+            transport=guarded, timeout=httpx.Timeout(self.timeout_s), follow_redirects=False
+        )
+        self._downloads = httpx.Client(
+            transport=guarded, timeout=httpx.Timeout(None), follow_redirects=True
+        )
 
     def __repr__(self) -> str:
         return (
@@ -174,7 +207,7 @@ class FullStoryProvider:
 
     def close(self) -> None:
         self._api.close()
-        self._downloads.close()
+        self._downloads.close()  # the transport they share is closed twice, which is harmless
 
     # --- the Provider protocol ----------------------------------------------------------------
 
@@ -183,7 +216,18 @@ class FullStoryProvider:
         window: Window,
         *,
         resume_from: str | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
+        should_stop: Callable[[], bool] = _NEVER_STOP,
+    ) -> Iterator[Page]:
+        self._should_stop = should_stop
+        try:
+            yield from self._fetch(window, resume_from, should_stop)
+        except Interrupted:  # asked to stop mid-request: the caller sees should_stop() and why
+            return
+        finally:
+            self._should_stop = _NEVER_STOP
+
+    def _fetch(
+        self, window: Window, resume_from: str | None, should_stop: Callable[[], bool]
     ) -> Iterator[Page]:
         self._check_settings()
         window = _in_utc(window)
@@ -216,22 +260,24 @@ class FullStoryProvider:
                 continue
             if ready is None:
                 return
-            checkpoint, sessions = ready
-            yield from self._pages(sessions, checkpoint, should_stop)
+            checkpoint, sessions, skipped = ready
+            if checkpoint.done:  # counted by the attempt that handed over the first page
+                skipped = {}
+            yield from self._pages(sessions, checkpoint, should_stop, skipped)
             return
 
     # --- the steps ----------------------------------------------------------------------------
 
     def _export_sessions(
         self, checkpoint: _Checkpoint, window: Window, should_stop: Callable[[], bool]
-    ) -> tuple[_Checkpoint, Sequence[AggregatedSession]] | None:
+    ) -> tuple[_Checkpoint, Sequence[AggregatedSession], dict[str, int]] | None:
         """The export's sessions once it is ready; None if asked to stop first."""
         if checkpoint.export is None:
             export = self._wait_for_export(checkpoint.operation, should_stop)
             if export is None or should_stop():
                 return None
             checkpoint = replace(checkpoint, export=export)
-        return checkpoint, self._load_sessions(checkpoint.export or "", window)
+        return checkpoint, *self._load_sessions(checkpoint.export or "", window)
 
     def _create_export(self, window: Window) -> str:
         body = {
@@ -281,10 +327,11 @@ class FullStoryProvider:
                 return export
             if state == "FAILED":
                 details = self._excerpt(str(data.get("errorDetails") or "no details given"))
+                log.warning("FullStory export operation %s failed: %s", operation, details)
                 raise ProviderError(
                     "export_failed",
-                    f"FullStory export operation {operation} failed: {details}; "
-                    "sync again later, or a smaller window",
+                    f"FullStory export operation {operation} failed (the log holds FullStory's "
+                    "details); sync again later, or a smaller window",
                     transient=False,
                 )
             # Measured both ways: the clock, and the pauses asked for (an injected sleep).
@@ -302,7 +349,7 @@ class FullStoryProvider:
             if should_stop():
                 return None
             pause = min(delay, self.operation_timeout_s - waited)
-            self._sleep(pause)
+            self._pause(pause)
             slept += pause
             delay = min(delay * 2, _POLL_MAX_S)
 
@@ -318,8 +365,12 @@ class FullStoryProvider:
             self._malformed(what, "no usable location in the answer")
         return Secret(location)  # a signed URL is a credential for the export while it lasts
 
-    def _load_sessions(self, export: str, window: Window) -> Sequence[AggregatedSession]:
-        """Download the export and fold it into sessions; an expired link is renewed once."""
+    def _load_sessions(
+        self, export: str, window: Window
+    ) -> tuple[Sequence[AggregatedSession], dict[str, int]]:
+        """Download the export and fold it into sessions; an expired link is renewed once.
+
+        Also the event lines skipped, by reason."""
         for _ in range(2):
             location = self._results_location(export)
             try:
@@ -336,15 +387,24 @@ class FullStoryProvider:
             transient=True,
         )
 
-    def _download(self, location: str, window: Window) -> Sequence[AggregatedSession]:
+    def _download(
+        self, location: str, window: Window, deadline: float
+    ) -> tuple[Sequence[AggregatedSession], dict[str, int]]:
         # No auth header and a client of its own: the signed URL is the only credential.
         aggregator = SessionAggregator(window=window, org_id=self.org_id)
-        decoder = GzipNdjsonDecoder()
+        limit = self.limits.max_download_bytes
+        decoder = GzipNdjsonDecoder(max_bytes=limit)
         where = _without_query(location)
         # Errors are raised after the handlers: a chained httpx error would carry its request.
         failure: Exception | None = None
         try:
-            with self._downloads.stream("GET", location) as response:
+            with ReplyStream(
+                self._downloads,
+                self._downloads.build_request("GET", location),  # in no local: it holds the URL
+                deadline=deadline,
+                max_bytes=limit,
+                should_stop=self._should_stop,
+            ) as response:
                 status = response.status_code
                 if status in (401, 403, 404, 410):
                     raise _LinkExpired
@@ -358,12 +418,7 @@ class FullStoryProvider:
                         f"{status}; sync again later",
                         transient=True,
                     )
-                # As sent (still gzip even under Content-Encoding), unless a transport has
-                # already read the whole body.
-                chunks = (
-                    [response.content] if response.is_stream_consumed else response.iter_raw(_CHUNK)
-                )
-                for chunk in chunks:
+                for chunk in response.chunks():
                     aggregator.add_all(decoder.feed(chunk))
             aggregator.add_all(decoder.close())
         except MalformedExportError as exc:
@@ -373,33 +428,57 @@ class FullStoryProvider:
                 "a retried job downloads a new export",
                 transient=True,
             )
+        except (ReplyTooLargeError, ExportTooLargeError):
+            failure = ProviderError(
+                "export_too_large",
+                f"the FullStory export is larger than {limit} bytes once decompressed, the "
+                f"limit of one export ({limit_name('max_download_bytes')}); sync a shorter "
+                "window (--from/--to) or raise the limit",
+                transient=False,
+            )
+        except Interrupted as exc:
+            if exc.stopped:
+                raise
+            failure = self._step_timeout(f"downloading the export from {where}")
         except httpx.TimeoutException:
-            failure = _Retry("timeout", f"{where} did not answer in time")
+            failure = self._step_timeout(f"downloading the export from {where}")
         except httpx.TransportError as exc:
             failure = _Retry("network_error", f"the download from {where} broke off ({exc})")
         if failure is not None:
             raise failure
-        return aggregator.sessions()
+        if decoder.skipped:
+            log.warning("FullStory export from %s: event lines skipped: %s", where, decoder.skipped)
+        return aggregator.sessions(), dict(decoder.skipped)
+
+    def _step_timeout(self, what: str) -> ProviderError:
+        return ProviderError(
+            "timeout",
+            f"{what} on FullStory did not finish within {self.limits.page_timeout_s:g} s "
+            f"({limit_name('page_timeout_s')} sets the limit); sync again later",
+            transient=True,
+        )
 
     def _pages(
         self,
         sessions: Sequence[AggregatedSession],
         checkpoint: _Checkpoint,
         should_stop: Callable[[], bool],
+        skipped: dict[str, int],
     ) -> Iterator[Page]:
         done = min(checkpoint.done, len(sessions))
         if done == len(sessions):
-            yield Page(records=[], checkpoint=None)
+            yield Page(records=[], checkpoint=None, skipped=skipped)
             return
         first = True
         while done < len(sessions):
             if not first and should_stop():
                 return
-            first = False
             chunk = sessions[done : done + self.page_size]
             done += len(chunk)
             after = replace(checkpoint, done=done).encode() if done < len(sessions) else None
-            yield Page(records=[_record(item) for item in chunk], checkpoint=after)
+            records = [_record(item) for item in chunk]
+            yield Page(records=records, checkpoint=after, skipped=skipped if first else {})
+            first = False
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -411,11 +490,25 @@ class FullStoryProvider:
         auth = Secret(f"Basic {self._api_key}")
         headers = {"Authorization": auth, "Accept": "application/json"}
 
-        def attempt() -> httpx.Response:
-            failure: _Retry | None = None
+        def attempt(step_deadline: float) -> httpx.Response:
+            failure: _Retry | ProviderError | None = None
+            request = self._api.build_request(
+                method, self.api_url + path, json=json, headers=headers
+            )
             try:
-                url = self.api_url + path
-                response = self._api.request(method, url, json=json, headers=headers)
+                response = read_reply(
+                    self._api,
+                    request,
+                    deadline=min(time.perf_counter() + self.timeout_s, step_deadline),
+                    max_bytes=self.limits.max_reply_bytes,
+                    should_stop=self._should_stop,
+                )
+            except Interrupted as exc:
+                if exc.stopped:
+                    raise
+                failure = _Retry("timeout", "FullStory did not answer in time")
+            except ReplyTooLargeError:
+                failure = self._too_large(what, f"{self.limits.max_reply_bytes} bytes")
             except httpx.TimeoutException:
                 failure = _Retry("timeout", "FullStory did not answer in time")
             except httpx.TransportError as exc:
@@ -424,9 +517,9 @@ class FullStoryProvider:
                 raise failure
             status = response.status_code
             if status == 429 or status >= 500:
+                self._log_reply(what, response)
                 hint = parse_retry_after(response.headers.get("retry-after"))
-                reason = f"FullStory answered {status}: {self._excerpt(response.text)}"
-                raise _Retry(_status_code(status), reason, hint)
+                raise _Retry(_status_code(status), f"FullStory answered {status}", hint)
             return response
 
         response = self._retrying(what, attempt)
@@ -439,16 +532,19 @@ class FullStoryProvider:
             )
         return response
 
-    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+    def _retrying(self, what: str, attempt: Callable[[float], T]) -> T:
+        """``attempt(deadline)`` until it succeeds, the retries run out or the step's time does."""
+        deadline = time.perf_counter() + self.limits.page_timeout_s
         tries = 0
         while True:
             tries += 1
             try:
-                return attempt()
+                return attempt(deadline)
             except _Retry as caught:
                 retry = caught
             # Outside the handler: nothing chains onto the error raised here.
-            if tries > self.max_retries:
+            wait = self._backoff(tries, retry.hint)
+            if tries > self.max_retries or time.perf_counter() + wait >= deadline:
                 attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
                 raise ProviderError(
                     retry.code,
@@ -456,9 +552,14 @@ class FullStoryProvider:
                     f"{self._redactor.scrub(retry.reason)}; sync again later",
                     transient=True,
                 )
-            wait = self._backoff(tries, retry.hint)
             log.debug("%s: %s; retrying in %.2f s", what, self._redactor.scrub(retry.reason), wait)
-            self._sleep(wait)
+            self._pause(wait)
+
+    def _pause(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif pause_unless_stopped(seconds, self._should_stop):
+            raise Interrupted(stopped=True)
 
     @staticmethod
     def _backoff(tries: int, hint: float | None) -> float:
@@ -471,6 +572,7 @@ class FullStoryProvider:
         status = response.status_code
         if 200 <= status < 300:
             return response
+        self._log_reply(what, response)
         if status == 403:
             raise ProviderError(
                 "permission_denied",
@@ -479,20 +581,33 @@ class FullStoryProvider:
             )
         raise ProviderError(
             "bad_request" if 400 <= status < 500 else "unexpected_status",
-            f"{what} on FullStory failed with HTTP {status}: {self._excerpt(response.text)}",
+            f"{what} on FullStory failed with HTTP {status} (the log holds FullStory's answer); "
+            "check the connector's config, or sync again later",
             transient=False,
         )
 
     def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        data: Any = _NOT_JSON
-        # The decoder's error quotes the body: suppressed here, not chained to ours.
-        with contextlib.suppress(ValueError):
-            data = response.json()
-        if data is _NOT_JSON:
-            self._malformed(what, "the answer is not JSON")
-        if not isinstance(data, dict):
-            self._malformed(what, "the answer is not a JSON object")
-        return data
+        problem = ""
+        try:
+            data = decode_json(response.content, max_values=self.limits.max_reply_values).value
+        except TooManyValuesError:
+            raise self._too_large(what, f"{self.limits.max_reply_values} JSON values") from None
+        except ValueError:  # its message quotes the body: not chained to ours
+            problem = "the answer is not JSON"
+        else:
+            if not isinstance(data, dict):
+                problem = "the answer is not a JSON object"
+        if problem:
+            self._malformed(what, problem)
+        return data  # type: ignore[no-any-return]
+
+    def _too_large(self, what: str, limit: str) -> ProviderError:
+        return ProviderError(
+            "reply_too_large",
+            f"FullStory's answer to {what} holds more than {limit}, the limit of one answer "
+            f"({limit_name('max_reply_bytes')}); check apiUrl, or raise the limit",
+            transient=False,
+        )
 
     def _malformed(self, what: str, problem: str) -> NoReturn:
         raise ProviderError(
@@ -500,6 +615,11 @@ class FullStoryProvider:
             f"{what} on FullStory: {problem}; sync again later (check apiUrl if it persists)",
             transient=True,
         )
+
+    def _log_reply(self, what: str, response: httpx.Response) -> None:
+        """What FullStory answered, for the operator: masked, one line, never in a job's error."""
+        excerpt = self._excerpt(response.content[: _BODY_EXCERPT * 4].decode(errors="replace"))
+        log.warning("%s: FullStory answered HTTP %s: %s", what, response.status_code, excerpt)
 
     def _excerpt(self, text: str) -> str:
         one_line = " ".join(self._redactor.scrub(text).split())

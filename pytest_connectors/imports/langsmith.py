@@ -12,12 +12,20 @@ starts threads and reads profiles and environment variables of its own):
 - 429 (honouring ``Retry-After``), 5xx, timeouts and dropped connections are retried with
   backoff a bounded number of times; the rest fails at once with a stable code.
 
-The API key never appears in a message, a repr or a checkpoint.
+What a page may cost is bounded (`ProviderLimits`): its bytes and JSON values, the time of each
+request and of the page with its retries, and the pages of one job (a cursor served twice is
+refused at once). A run that cannot be read (no id, no start time, nested too deep to parse) is
+skipped and counted on its page; only a page that cannot be read fails the window. A stop asked
+for mid-request ends the scan within a fraction of a second.
+
+The API key never appears in a message, a repr or a checkpoint, and no message quotes a reply:
+what LangSmith said goes to the log.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -27,14 +35,29 @@ import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
+from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.conversations import parse_run_time
+from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.replies import (
+    DecodedJson,
+    Interrupted,
+    ReplyTooLargeError,
+    TooManyValuesError,
+    decode_json,
+    holds,
+    pause_unless_stopped,
+    read_reply,
+)
 
 __all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
 
 DEFAULT_API_URL = "https://api.smith.langchain.com"
 PAGE_SIZE = 100  # the most /runs/query serves in one page
 _CHECKPOINT_VERSION = 1
+_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
+
+log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _SELECT = (
     "id",
@@ -77,17 +100,25 @@ class LangSmithProvider:
         api_url: str | None = None,
         workspace_id: str | None = None,
         transport: httpx.BaseTransport | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = None,
         max_retries: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        limits: ProviderLimits | None = None,
     ) -> None:
-        """``api_url`` may end in ``/api/v1`` or not: the API serves both."""
+        """``api_url`` may end in ``/api/v1`` or not: the API serves both.
+
+        ``timeout_s`` bounds a request from connecting to its last byte (default: the limits'
+        request timeout); ``sleep`` replaces the pauses between attempts, which otherwise end
+        early when the job is asked to stop.
+        """
         self.project_name = project_name
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.workspace_id = workspace_id or None
-        self.timeout_s = timeout_s
+        self.limits = limits or ProviderLimits()
+        self.timeout_s = timeout_s or self.limits.request_timeout_s
         self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
         self._sleep = sleep
+        self._should_stop = _NEVER_STOP
         self._redactor = Redactor([api_key, api_key.strip()])
         # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
         key = Secret(api_key.strip())  # a key pasted with a newline is still the key
@@ -104,8 +135,8 @@ class LangSmithProvider:
         self._client = httpx.Client(
             base_url=self.api_url + "/",
             headers=headers,
-            transport=transport,
-            timeout=httpx.Timeout(timeout_s),
+            transport=DeadlineTransport(transport or httpx.HTTPTransport()),
+            timeout=httpx.Timeout(self.timeout_s),
         )
 
     def __repr__(self) -> str:
@@ -127,23 +158,40 @@ class LangSmithProvider:
         window: Window,
         *,
         resume_from: str | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
+        should_stop: Callable[[], bool] = _NEVER_STOP,
     ) -> Iterator[Page]:
         """Yield the window's root runs a page at a time; ``resume_from`` is a page's checkpoint.
 
         A checkpoint from another window is ignored (the scan starts over, which is harmless:
-        the sync engine upserts).
+        the sync engine upserts). A stop asked for mid-request ends the scan at once.
         """
+        self._should_stop = should_stop
+        try:
+            yield from self._scan(window, resume_from)
+        except Interrupted:  # asked to stop: the caller sees should_stop() and knows why
+            return
+        finally:
+            self._should_stop = _NEVER_STOP
+
+    def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
         resumed = _read_checkpoint(resume_from, window)
         if resumed is not None:
-            project_id, cursor = resumed
+            project_id, cursor, pages = resumed
         else:
-            project_id, cursor = self.project_id(), None
+            project_id, cursor, pages = self.project_id(), None, 0
         # Cursor pages may repeat the end of the page before: only those ids are kept, so memory
         # stays one page however large the window. A cursor served twice would loop forever.
         previous: set[str] = set()
         cursors: set[str] = {cursor} if cursor else set()
-        while not should_stop():
+        while not self._should_stop():
+            if pages >= self.limits.max_pages:
+                self._fail(
+                    "too_many_pages",
+                    f"LangSmith served more than {self.limits.max_pages} pages for this window, "
+                    f"the limit of one job ({limit_name('max_pages')}); sync a shorter window "
+                    "(--from/--to) or raise the limit",
+                    transient=False,
+                )
             body: dict[str, Any] = {
                 "session": [project_id],
                 "is_root": True,
@@ -155,11 +203,16 @@ class LangSmithProvider:
             }
             if cursor:
                 body["cursor"] = cursor
-            runs, following = self._page(self._call("POST", "runs/query", body=body))
+            decoded = self._call("POST", "runs/query", body=body)
+            runs, following = self._page(decoded.value)
+            pages += 1
             records: list[FetchedRecord] = []
+            skipped: dict[str, int] = {}
             served: set[str] = set()
             for run in runs:
-                record = self._record(run)
+                record = self._record(run, decoded.marker, skipped)
+                if record is None:
+                    continue
                 if record.provider_id not in previous and record.provider_id not in served:
                     records.append(record)
                 served.add(record.provider_id)
@@ -181,8 +234,8 @@ class LangSmithProvider:
             checkpoint = None
             if following is not None:
                 cursors.add(following)
-                checkpoint = _write_checkpoint(project_id, following, window)
-            yield Page(records=records, checkpoint=checkpoint)
+                checkpoint = _write_checkpoint(project_id, following, window, pages)
+            yield Page(records=records, checkpoint=checkpoint, skipped=skipped)
             if following is None:
                 return
             cursor = following
@@ -191,7 +244,7 @@ class LangSmithProvider:
 
     def project_id(self) -> str:
         """The id of the project named ``project_name``; ``project_not_found`` if there is none."""
-        found = self._call("GET", "sessions", params={"name": self.project_name, "limit": 1})
+        found = self._call("GET", "sessions", params={"name": self.project_name, "limit": 1}).value
         if not isinstance(found, list):
             self._fail(
                 "malformed_page", "LangSmith answered GET /sessions with no list of projects"
@@ -220,7 +273,7 @@ class LangSmithProvider:
             "start_time": _iso(window.start),
             "end_time": _iso(window.end),
         }
-        stats = self._call("POST", "runs/stats", body=body)
+        stats = self._call("POST", "runs/stats", body=body).value
         count = stats.get("run_count") if isinstance(stats, Mapping) else None
         return count if isinstance(count, int) else None
 
@@ -239,23 +292,34 @@ class LangSmithProvider:
         following = cursors.get("next") if cursors else None
         return runs, str(following) if following else None
 
-    def _record(self, run: Any) -> FetchedRecord:
+    def _record(
+        self, run: Any, marker: str | None, skipped: dict[str, int]
+    ) -> FetchedRecord | None:
+        """The run as a record; None (counted in ``skipped``, and logged) if it cannot be read."""
+        run_id = run.get("id") if isinstance(run, Mapping) else None
         started = parse_run_time(run.get("start_time")) if isinstance(run, Mapping) else None
-        if not isinstance(run, Mapping) or not run.get("id") or started is None:
-            self._fail(
-                "malformed_page",
-                "LangSmith served a run without an id or a start time; try again later",
-                transient=False,
+        if not isinstance(run, Mapping):
+            problem = "not_an_object"
+        elif marker is not None and holds(run, marker):
+            problem = "nested_too_deep"
+        elif isinstance(run_id, bool) or not isinstance(run_id, str | int) or run_id == "":
+            problem = "no_id"
+        elif started is None:
+            problem = "no_start_time"
+        else:
+            status = run.get("status")
+            pending = status == "pending" if status is not None else run.get("end_time") is None
+            return FetchedRecord(
+                kind="trace",
+                provider_id=str(run_id),
+                occurred_at=started,
+                payload=run if isinstance(run, dict) else dict(run),
+                pending=pending,
             )
-        status = run.get("status")
-        pending = status == "pending" if status is not None else run.get("end_time") is None
-        return FetchedRecord(
-            kind="trace",
-            provider_id=str(run["id"]),
-            occurred_at=started,
-            payload=run if isinstance(run, dict) else dict(run),
-            pending=pending,
-        )
+        skipped[problem] = skipped.get(problem, 0) + 1
+        shown = run_id if isinstance(run_id, str | int) else "(no id)"
+        log.warning("LangSmith run %r of %r skipped: %s", shown, self.project_name, problem)
+        return None
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -269,51 +333,105 @@ class LangSmithProvider:
         *,
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """One API call with retries; the decoded JSON, or a `ProviderError`."""
+    ) -> DecodedJson:
+        """One API call with retries, all within the page timeout; the decoded JSON, or a
+        `ProviderError`. `Interrupted` if the job is asked to stop meanwhile."""
         if self._key_problem is not None:
             self._fail("auth_failed", self._key_problem, transient=False)
         what = f"{method} /{path}"
+        page_deadline = time.perf_counter() + self.limits.page_timeout_s
+        request = self._client.build_request(method, path, params=params, json=body)
         for attempt in range(1, self._policy.attempts + 1):
-            hinted: float | None = None
-            try:
-                response = self._client.request(method, path, params=params, json=body)
-            except httpx.TimeoutException:
-                failure = ProviderError(
-                    "timeout",
-                    f"LangSmith did not answer {what} within {self.timeout_s:g} s "
-                    f"({attempt} attempts); try again later",
-                    transient=True,
-                )
-            except httpx.TransportError as exc:
-                failure = ProviderError(
-                    "connection_failed",
-                    f"the connection to LangSmith at {self.api_url} failed during {what} "
-                    f"({type(exc).__name__}, {attempt} attempts); check apiUrl and the network",
-                    transient=True,
-                )
-            else:
-                if response.status_code < 300:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        failure = ProviderError(
-                            "malformed_page",
-                            f"LangSmith answered {what} with a body that is not JSON "
-                            f"({attempt} attempts); try again later",
-                            transient=True,
-                        )
-                else:
-                    failure = self._status_error(what, response, attempt)
-                    hinted = parse_retry_after(response.headers.get("retry-after"))
-            if not failure.transient or attempt >= self._policy.attempts:
+            deadline = min(time.perf_counter() + self.timeout_s, page_deadline)
+            decoded, failure, hinted = self._attempt(request, what, attempt, deadline)
+            if decoded is not None:
+                return decoded
+            assert failure is not None
+            delay = self._policy.delay_s(attempt, hinted)
+            last = attempt >= self._policy.attempts
+            if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
                 self._fail(failure.code, str(failure), transient=failure.transient)
-            self._sleep(self._policy.delay_s(attempt, hinted))
+            self._pause(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _attempt(
+        self, request: httpx.Request, what: str, attempt: int, deadline: float
+    ) -> tuple[DecodedJson | None, ProviderError | None, float | None]:
+        """One try: the decoded answer, or why not and the wait the server asked for.
+
+        Failures are returned, not raised in the handlers: a chained httpx error would carry
+        its request, and the request the key.
+        """
+        limits = self.limits
+        try:
+            response = read_reply(
+                self._client,
+                request,
+                deadline=deadline,
+                max_bytes=limits.max_reply_bytes,
+                should_stop=self._should_stop,
+            )
+        except Interrupted as exc:
+            if exc.stopped:
+                raise
+            return None, self._timeout(what, attempt), None
+        except ReplyTooLargeError:
+            return None, self._too_large(what, f"{limits.max_reply_bytes} bytes"), None
+        except httpx.TimeoutException:
+            return None, self._timeout(what, attempt), None
+        except httpx.TransportError as exc:
+            failure = ProviderError(
+                "connection_failed",
+                f"the connection to LangSmith at {self.api_url} failed during {what} "
+                f"({type(exc).__name__}, {attempt} attempts); check apiUrl and the network",
+                transient=True,
+            )
+            return None, failure, None
+        if response.status_code >= 300:
+            hinted = parse_retry_after(response.headers.get("retry-after"))
+            return None, self._status_error(what, response, attempt), hinted
+        try:
+            return decode_json(response.content, max_values=limits.max_reply_values), None, None
+        except TooManyValuesError:
+            return None, self._too_large(what, f"{limits.max_reply_values} JSON values"), None
+        except ValueError:
+            failure = ProviderError(
+                "malformed_page",
+                f"LangSmith answered {what} with a body that is not JSON "
+                f"({attempt} attempts); try again later",
+                transient=True,
+            )
+            return None, failure, None
+
+    def _timeout(self, what: str, attempt: int) -> ProviderError:
+        return ProviderError(
+            "timeout",
+            f"LangSmith did not answer {what} completely within {self.timeout_s:g} s "
+            f"({attempt} attempts; {limit_name('request_timeout_s')} sets the limit); "
+            "try again later",
+            transient=True,
+        )
+
+    def _too_large(self, what: str, limit: str) -> ProviderError:
+        return ProviderError(
+            "reply_too_large",
+            f"LangSmith's answer to {what} holds more than {limit}, the limit of one answer "
+            f"({limit_name('max_reply_bytes')}); raise it if the project's runs are that large",
+            transient=False,
+        )
+
+    def _pause(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+        elif pause_unless_stopped(seconds, self._should_stop):
+            raise Interrupted(stopped=True)
+
     def _status_error(self, what: str, response: httpx.Response, attempt: int) -> ProviderError:
+        """A fixed message per status: what LangSmith said goes to the log, never to the job."""
         status = response.status_code
-        detail = _detail(response)
+        detail = self._redactor.scrub(_detail(response))
+        if detail:
+            log.warning("LangSmith answered %s with HTTP %s: %s", what, status, detail)
         if status == 401:
             return ProviderError(
                 "auth_failed",
@@ -328,8 +446,8 @@ class LangSmithProvider:
                 )
             else:
                 message = (
-                    f"LangSmith refused {what} (HTTP 403{': ' + detail if detail else ''}); "
-                    "check that the apiKey may read the project and the workspaceId"
+                    f"LangSmith refused {what} (HTTP 403); check that the apiKey may read the "
+                    "project and the workspaceId"
                 )
             return ProviderError("auth_failed", message, transient=False)
         if status == 429:
@@ -354,15 +472,16 @@ class LangSmithProvider:
             )
         return ProviderError(
             "bad_request",
-            f"LangSmith refused {what} with HTTP {status}{': ' + detail if detail else ''}",
+            f"LangSmith refused {what} with HTTP {status}; check the connector's projectName "
+            "and workspaceId (the service's log holds LangSmith's reason)",
             transient=False,
         )
 
 
 def _detail(response: httpx.Response) -> str:
-    """The API's own one-line reason, if it gave one (``detail`` or ``error``)."""
+    """The API's own one-line reason, if it gave one (``detail`` or ``error``), for the log."""
     try:
-        data = response.json()
+        data = decode_json(response.content, max_values=10_000).value
     except ValueError:
         return ""
     if isinstance(data, Mapping):
@@ -373,7 +492,7 @@ def _detail(response: httpx.Response) -> str:
     return ""
 
 
-def _write_checkpoint(project_id: str, cursor: str, window: Window) -> str:
+def _write_checkpoint(project_id: str, cursor: str, window: Window, pages: int) -> str:
     return json.dumps(
         {
             "v": _CHECKPOINT_VERSION,
@@ -381,12 +500,13 @@ def _write_checkpoint(project_id: str, cursor: str, window: Window) -> str:
             "cursor": cursor,
             "start": _iso(window.start),
             "end": _iso(window.end),
+            "pages": pages,  # pages already served: the job's page limit counts across attempts
         },
         separators=(",", ":"),
     )
 
 
-def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str] | None:
+def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str, int] | None:
     if not checkpoint:
         return None
     try:
@@ -397,7 +517,7 @@ def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str] 
         return None
     if data.get("start") != _iso(window.start) or data.get("end") != _iso(window.end):
         return None
-    project, cursor = data.get("project"), data.get("cursor")
+    project, cursor, pages = data.get("project"), data.get("cursor"), data.get("pages", 0)
     if not isinstance(project, str) or not isinstance(cursor, str):
         return None
-    return project, cursor
+    return project, cursor, pages if isinstance(pages, int) and pages >= 0 else 0

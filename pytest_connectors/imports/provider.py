@@ -7,7 +7,7 @@ to ``fetch`` resumes after that page, so a job retried after a crash starts wher
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -34,6 +34,9 @@ class FetchedRecord:
 class Page:
     records: list[FetchedRecord] = field(default_factory=list)
     checkpoint: str | None = None  # None: the window has been scanned completely
+    # Records the provider served but could not read, by reason ("no_id", "not_json", ...):
+    # they are skipped and counted, and the rest of the window goes on.
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
 
 class ProviderError(Exception):
@@ -41,7 +44,8 @@ class ProviderError(Exception):
 
     ``code`` is stable and machine-readable (``auth_failed``, ``project_not_found``,
     ``plan_without_export``, ``rate_limited``, ``server_error``, ``timeout``, ``malformed_page``,
-    ...); the message is one line saying what happened and what to do, never holding a secret.
+    ``reply_too_large``, ``too_many_pages``, ...); the message is one line saying what happened
+    and what to do, never holding a secret nor quoting the provider's reply.
     """
 
     def __init__(self, code: str, message: str, *, transient: bool) -> None:

@@ -13,6 +13,7 @@ from pytest_connectors.imports import fullstory, langsmith
 from pytest_connectors.imports.config import SECRET_KEY
 from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.langsmith import LangSmithProvider
+from pytest_connectors.imports.limits import ProviderLimits
 from pytest_connectors.imports.provider import Provider
 from pytest_connectors.models.imports import ImportConnector, ImportProvider
 
@@ -65,8 +66,9 @@ def provider_for(
     *,
     environ: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
+    limits: ProviderLimits | None = None,
 ) -> Provider:
-    """A ready provider for ``connector`` (its config as the job sees it)."""
+    """A ready provider for ``connector`` (its config as the job sees it), within ``limits``."""
     key = resolved_key(connector, environ)
     if connector.provider is ImportProvider.LANGSMITH:
         provider: Provider = LangSmithProvider(
@@ -75,6 +77,7 @@ def provider_for(
             api_url=_setting(connector, "apiUrl", environ),
             workspace_id=_setting(connector, "workspaceId", environ),
             transport=transport,
+            limits=limits,
         )
     else:
         provider = FullStoryProvider(
@@ -83,5 +86,6 @@ def provider_for(
             segment_id=_setting(connector, "segmentId", environ) or "everyone",
             org_id=_setting(connector, "orgId", environ),
             transport=transport,
+            limits=limits,
         )
     return provider

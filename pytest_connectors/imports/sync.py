@@ -11,13 +11,17 @@ a crash resumes after the last stored page and nothing is written twice. Semanti
   before it, and never past a trace or session still pending, so the next sync without a window
   starts at or before it and fetches it again;
 - conversations of the threads a page touched are derived again from all their stored traces,
-  and session links of the agent are refreshed when the job ends.
+  and session links of the agent are refreshed when the job ends;
+- a record that cannot be stored (text with a lone surrogate, nesting too deep to serialise) is
+  skipped and counted by reason in the job's stats, like those the provider skipped itself:
+  one bad record never fails a window.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +48,8 @@ from pytest_connectors.storage import records
 from pytest_connectors.storage.jobs import JobRecord
 from pytest_connectors.storage.schema import imported_traces, user_sessions
 from pytest_connectors.storage.store import Connection, Store
+
+log = logging.getLogger(__name__)
 
 # Late data: a sync from the watermark looks this far back again.
 OVERLAP = timedelta(minutes=10)
@@ -171,8 +177,11 @@ class SyncRun:
     # -- pages -----------------------------------------------------------------------------
 
     def _store_page(self, page: Page) -> None:
-        traces = [r for r in page.records if r.kind == "trace"]
-        sessions = [r for r in page.records if r.kind == "session"]
+        for reason, count in page.skipped.items():
+            self._skip(reason, count)
+        storable = [(record, text) for record in page.records if (text := self._text(record))]
+        traces = [(r, text) for r, text in storable if r.kind == "trace"]
+        sessions = [(r, text) for r, text in storable if r.kind == "session"]
         now = utc_now()
         with self.store.begin() as connection:
             if traces:
@@ -184,14 +193,39 @@ class SyncRun:
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
+    def _text(self, record: FetchedRecord) -> str | None:
+        """The record's canonical JSON; None (skipped, counted) if it cannot be stored.
+
+        A record skipped here still counts as seen: it exists remotely, so it is not marked
+        missing.
+        """
+        seen = self._seen_traces if record.kind == "trace" else self._seen_sessions
+        try:
+            record.provider_id.encode()
+            seen.add(record.provider_id)
+            text = canonical_json(record.payload)
+            text.encode()
+        except UnicodeEncodeError:
+            reason = "invalid_text"  # a lone surrogate: no database stores it as UTF-8
+        except RecursionError:
+            reason = "nested_too_deep"
+        else:
+            return text
+        self._skip(reason, 1)
+        log.warning(
+            "job %s: %s %r skipped: %s", self.record.id, record.kind, record.provider_id, reason
+        )
+        return None
+
+    def _skip(self, reason: str, count: int) -> None:
+        self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + count
+
     def _store_traces(
-        self, connection: Connection, fetched: Sequence[FetchedRecord], now: datetime
+        self, connection: Connection, fetched: Sequence[tuple[FetchedRecord, str]], now: datetime
     ) -> None:
         connector = self.connector
         rows = []
-        for record in fetched:
-            self._seen_traces.add(record.provider_id)
-            text = canonical_json(record.payload)
+        for record, text in fetched:
             rows.append(
                 {
                     "provider_id": record.provider_id,
@@ -209,15 +243,14 @@ class SyncRun:
         result = records.upsert_traces(connection, connector.id, rows)
         self._count(result.created, result.updated, result.unchanged)
         touched = {row["thread_key"] for row in [*result.created, *result.updated]}
-        self._derive(connection, touched, now, {r.provider_id: r.payload for r in fetched})
+        self._derive(connection, touched, now, {r.provider_id: r.payload for r, _ in fetched})
 
     def _store_sessions(
-        self, connection: Connection, fetched: Sequence[FetchedRecord], now: datetime
+        self, connection: Connection, fetched: Sequence[tuple[FetchedRecord, str]], now: datetime
     ) -> None:
         connector = self.connector
         rows = []
-        for record in fetched:
-            self._seen_sessions.add(record.provider_id)
+        for record, text in fetched:
             session = UserSession.model_validate(record.payload).model_copy(
                 update={"id": record.provider_id, "connector_id": connector.id}
             )
@@ -231,7 +264,7 @@ class SyncRun:
                     "started_at": session.started_at,
                     "ended_at": session.ended_at,
                     "occurred_at": record.occurred_at,
-                    "content_hash": content_hash(record),
+                    "content_hash": content_hash(record, text),
                     "body": session.model_dump(mode="json"),
                     "pending": record.pending,
                     "first_seen_at": now,

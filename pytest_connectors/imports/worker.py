@@ -22,6 +22,7 @@ from typing import Any
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.errors import ConnectorError, MissingVariableError
 from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
+from pytest_connectors.imports.limits import ProviderLimits
 from pytest_connectors.imports.provider import Provider, ProviderError
 from pytest_connectors.imports.providers import destination, provider_for, resolved_values
 from pytest_connectors.imports.reach import LOCAL, Reach
@@ -73,13 +74,17 @@ class Worker:
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
         reach: Reach = LOCAL,
+        limits: ProviderLimits | None = None,
     ) -> None:
-        """``reach``: the rules of the process running the jobs, narrowing each job's own."""
+        """``reach``: the rules of the process running the jobs, narrowing each job's own.
+        ``limits`` bound what a provider may cost (default: from this process's environment,
+        see `ProviderLimits`)."""
         self.store = store
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.environ = environ
         self.reach = reach
+        self.limits = limits or ProviderLimits.from_environ(os.environ)
         self.provider_factory = provider_factory
         self._derivation = derivation
         self.retry = retry or RetryPolicy()
@@ -223,7 +228,7 @@ class Worker:
                 record,
                 JobStatus.CANCELLED,
                 "stopped",
-                "stopped after a page: disconnected",
+                "stopped: disconnected",
                 stats=run.stats,
             )
         elif outcome is Outcome.PAUSED:
@@ -241,7 +246,9 @@ class Worker:
     ) -> Provider:
         if self.provider_factory is not None:
             return self.provider_factory(connector)
-        return provider_for(connector, environ=environ, transport=reach.transport())
+        return provider_for(
+            connector, environ=environ, transport=reach.transport(), limits=self.limits
+        )
 
     def _progress_of(self, job_id: str) -> Callable[[JobStats], None] | None:
         callback = self.on_progress

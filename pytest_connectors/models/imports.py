@@ -97,6 +97,9 @@ class JobStats(CamelModel):
     updated: int = 0
     unchanged: int = 0
     marked_missing: int = 0
+    # Records the provider served that could not be read, by reason (``no_id``, ``not_json``,
+    # ``invalid_text``, ``nested_too_deep``, ...): skipped, so the rest of the window is stored.
+    skipped: dict[str, int] = Field(default_factory=dict)
 
 
 class Job(CamelModel):
