@@ -263,6 +263,68 @@ def test_custom_patterns_secrets_and_hook() -> None:
         Redaction(patterns=["("])
 
 
+PCK_KEY = "pck_ab12cd34_" + "Q" * 20 + "-" + "z" * 22
+# (what the text says, the secret in it): every one must be masked by default.
+SHAPED_SECRETS = {
+    "service key": (f"use {PCK_KEY} for the service", PCK_KEY),
+    "phone, international": ("call me on +33 6 12 34 56 78 tonight", "6 12 34 56 78"),
+    "phone, north american": ("my number is (415) 555-2671", "555-2671"),
+    "card number": ("charge 4111 1111 1111 1111 please", "4111 1111 1111 1111"),
+    "card number, dashes": ("card 5555-5555-5555-4444", "5555-5555-5555-4444"),
+    "IBAN": ("wire it to DE89 3704 0044 0532 0130 00", "3704 0044 0532 0130"),
+    "IBAN, compact": ("IBAN GB82WEST12345698765432", "GB82WEST12345698765432"),
+    "US SSN": ("my SSN is 078-05-1120", "078-05-1120"),
+    "basic credentials": ("Authorization: Basic YWRhOnMzY3JldC1wdw==", "YWRhOnMzY3JldC1wdw=="),
+    "GitLab token": ("token glpat-Ab12Cd34Ef56Gh78Ij90", "glpat-Ab12Cd34Ef56Gh78Ij90"),
+    "GitHub fine-grained token": (
+        "github_pat_11ABCDEFG0aBcDeFgHiJkL_mnopQRSTuvwx012345",
+        "github_pat_11ABCDEFG0aBcDeFgHiJkL",
+    ),
+    "Hugging Face token": ("hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567", "hf_aBcDeFgHiJkLmNoPq"),
+    "Google API key": ("key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "AIzaSyA1b2C3d4E5f6G7h8"),
+    "database URL password": (
+        "DATABASE_URL=postgresql+psycopg://app:s3cr3t-Pw@db:5432/prod",
+        "s3cr3t-Pw",
+    ),
+    "non-ASCII email": ("écrivez à jürgen.müller@beispiel.de", "jürgen.mü"),
+    "non-ASCII email, non-ASCII domain": ("联系 用户@例子.中国 谢谢", "用户"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPED_SECRETS))
+def test_default_redaction_masks_common_shapes(shape: str, tmp_path: Path) -> None:
+    text, secret = SHAPED_SECRETS[shape]
+    assert secret in text
+    turn = RecordedTurn(index=0, user_messages=[text], answer=f"noted: {text}")
+    written = write_case(tmp_path, Redaction().conversation(conversation("t-1", turn)))
+    assert secret not in written.read_text(encoding="utf-8")
+    assert "****" in Redaction().text(text)
+
+
+def test_checksums_keep_numbers_that_only_look_like_cards_or_accounts() -> None:
+    kept = [
+        "order 1234567812345678 shipped",  # 16 digits, fails Luhn
+        "ref 4111 1111 1111 1112",  # a card's shape, fails Luhn
+        "DE00 3704 0044 0532 0130 00",  # an IBAN's shape, fails mod 97
+        "SSN-like 000-12-3456",  # area 000 is never issued
+        "at 2026-11-24T09:00:00+01:00 it took 1732435200000 ms (v1.2.3)",
+        "thread 41111111-1111-1111-1111-111111111111",
+        "a basic question about basic information",
+    ]
+    for text in kept:
+        assert Redaction().text(text) == text
+
+
+def test_emails_used_as_keys_are_masked_and_kept_apart() -> None:
+    leaky_keys = conversation(
+        "t-keys",
+        weather_turn(0, "Paris"),
+        metadata={"ada@example.com": {"plan": "pro"}, "bob@example.com": "free", "region": "eu"},
+    )
+    redacted = Redaction().conversation(leaky_keys)
+    assert redacted.metadata == {"****": {"plan": "pro"}, "****-2": "free", "region": "eu"}
+
+
 # -- comparison and diff --------------------------------------------------------------------------
 
 
