@@ -18,7 +18,7 @@ from pytest_connectors.models.imports import (
     RecordedTurn,
     UserSession,
 )
-from pytest_connectors.replay.case import ReplayCase
+from pytest_connectors.replay.case import ReplayCase, case_file_name, short_hash
 from pytest_connectors.replay.compare import (
     CandidateTurn,
     ReplayMismatch,
@@ -72,7 +72,7 @@ def test_a_written_case_reads_back_unchanged(tmp_path: Path) -> None:
     original = conversation("t-1", weather_turn(0, "Paris"), metadata={"plan": "pro"})
     session = UserSession(id="u:s", user_id="u", frustrated_clicks=2)
     path = write_case(tmp_path, original, [session])
-    assert path == tmp_path / "t-1.json"
+    assert path == tmp_path / f"t-1-{short_hash('id-t-1')}.json"
     loaded = read_case(path)
     assert loaded.replayable and loaded.id == "t-1" and loaded.source == str(path)
     assert loaded.conversation == original
@@ -133,8 +133,24 @@ def test_a_missing_path_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_ids_are_safe_in_test_ids_and_file_names(tmp_path: Path) -> None:
     odd = conversation("thread [7] / user 1", weather_turn(0, "Paris"))
-    assert ReplayCase.of(odd, "prod").id == "thread-7-user-1"
-    assert write_case(tmp_path, odd).name == "thread-7-user-1.json"
+    digest = short_hash(odd.id)
+    assert ReplayCase.of(odd, "prod").id == f"thread-7-user-1-{digest}"
+    assert write_case(tmp_path, odd).name == f"thread-7-user-1-{digest}.json"
+
+
+def test_keys_that_read_alike_get_distinct_stable_bounded_names(tmp_path: Path) -> None:
+    keys = ["a/b", "a b", "a?b", "****", "", "x" * 300, "用户 ada@example.com", "t-42"]
+    conversations = [conversation(key, weather_turn(0, "Paris")) for key in keys]
+    names = [case_file_name(c.thread_key, c.id) for c in conversations]
+    ids = [ReplayCase.of(c, "prod").id for c in conversations]
+    assert len(set(names)) == len(keys) and len(set(ids)) == len(keys)
+    assert names == [case_file_name(c.thread_key, c.id) for c in conversations]  # stable
+    assert all(len(name.encode()) <= 100 and name.isascii() for name in names)
+    assert all(len(i) <= 100 for i in ids)
+    assert ids[-1] == "t-42"  # a plain key is its own id
+    for c in conversations:
+        assert read_case(write_case(tmp_path, c)).conversation == c
+    assert len(list(tmp_path.glob("*.json"))) == len(keys)
 
 
 # -- where and limit ------------------------------------------------------------------------------
