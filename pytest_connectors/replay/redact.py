@@ -56,6 +56,10 @@ class Redaction:
             value = pattern.sub(MASK, value)
         return value
 
+    def json(self, value: Any) -> Any:
+        """A copy of a JSON value (strings, lists, dicts) with every string and key scrubbed."""
+        return self._walk(value)
+
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
