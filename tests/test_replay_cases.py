@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -329,6 +330,16 @@ def test_checksums_keep_numbers_that_only_look_like_cards_or_accounts() -> None:
     ]
     for text in kept:
         assert Redaction().text(text) == text
+
+
+def test_redaction_of_long_texts_does_not_hang() -> None:
+    # Runs of characters an email or a URL could start with, where a pattern that retries from
+    # every position takes hours; linear scanning takes a second or two.
+    hostile = ["a" * 500_000, "a." * 250_000, "1" * 500_000, "a@b." * 125_000, "+1 " * 160_000]
+    started = time.monotonic()
+    for text in hostile:
+        Redaction().text(text)
+    assert time.monotonic() - started < 60  # a generous deadline: only proves it ends
 
 
 def test_emails_used_as_keys_are_masked_and_kept_apart() -> None:

@@ -471,15 +471,16 @@ def replay_outputs(project: pytest.Pytester, db: Path, *extra: str) -> dict[str,
     }
 
 
+@pytest.mark.parametrize("workers", [[], ["-p", "xdist", "-n", "2"]], ids=["serial", "xdist"])
 def test_replays_from_a_database_keep_production_secrets_out_of_reports(
-    replay_project: pytest.Pytester, production_db: Path
+    workers: list[str], replay_project: pytest.Pytester, production_db: Path
 ) -> None:
-    texts = replay_outputs(replay_project, production_db)
+    texts = replay_outputs(replay_project, production_db, *workers)
     for where, text in texts.items():
         for what, secret in PRODUCTION_SECRETS.items():
             assert secret not in text, f"the {what} {secret!r} leaked into the {where}"
     terminal = texts["terminal"]
-    assert "test_production[Echo Agent-t-plain] FAILED" in terminal  # plain keys stay as they are
+    assert "test_production[Echo Agent-t-plain]" in terminal  # plain keys stay as they are
     assert "You said: my card is ****, my key ****" in terminal  # the diff is there, masked
     assert "production said: ['wire it to ****'] Sent to ****." in terminal  # captured output
 

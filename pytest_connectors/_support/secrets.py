@@ -231,7 +231,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         "URL password",
         # scheme://user:password@host, in free text: the password may hold an unencoded "@".
-        re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:?#]*:(?P<value>[^\s/?#]+)@"),
+        re.compile(r"(?<![\w+.-])[A-Za-z][\w+.-]*://[^\s/@:?#]*:(?P<value>[^\s/?#]+)@"),
     ),
     Shape(
         "secret assignment",
@@ -243,7 +243,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         "email address",
         # \w is Unicode-aware: jürgen@beispiel.de and 用户@例子.中国 are addresses too.
-        re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[\w-]+)"),
+        # Starting only where a run of such characters starts keeps long words linear.
+        re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.(?:[^\W\d_]{2,}|xn--[\w-]+)"),
     ),
     Shape(
         "IBAN",
