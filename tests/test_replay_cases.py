@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pytest_connectors.models.imports import (
     RecordedTurn,
     UserSession,
 )
-from pytest_connectors.replay.case import ReplayCase
+from pytest_connectors.replay.case import ReplayCase, case_file_name, short_hash
 from pytest_connectors.replay.compare import (
     CandidateTurn,
     ReplayMismatch,
@@ -72,7 +73,7 @@ def test_a_written_case_reads_back_unchanged(tmp_path: Path) -> None:
     original = conversation("t-1", weather_turn(0, "Paris"), metadata={"plan": "pro"})
     session = UserSession(id="u:s", user_id="u", frustrated_clicks=2)
     path = write_case(tmp_path, original, [session])
-    assert path == tmp_path / "t-1.json"
+    assert path == tmp_path / f"t-1-{short_hash('id-t-1')}.json"
     loaded = read_case(path)
     assert loaded.replayable and loaded.id == "t-1" and loaded.source == str(path)
     assert loaded.conversation == original
@@ -133,8 +134,24 @@ def test_a_missing_path_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_ids_are_safe_in_test_ids_and_file_names(tmp_path: Path) -> None:
     odd = conversation("thread [7] / user 1", weather_turn(0, "Paris"))
-    assert ReplayCase.of(odd, "prod").id == "thread-7-user-1"
-    assert write_case(tmp_path, odd).name == "thread-7-user-1.json"
+    digest = short_hash(odd.id)
+    assert ReplayCase.of(odd, "prod").id == f"thread-7-user-1-{digest}"
+    assert write_case(tmp_path, odd).name == f"thread-7-user-1-{digest}.json"
+
+
+def test_keys_that_read_alike_get_distinct_stable_bounded_names(tmp_path: Path) -> None:
+    keys = ["a/b", "a b", "a?b", "****", "", "x" * 300, "用户 ada@example.com", "t-42"]
+    conversations = [conversation(key, weather_turn(0, "Paris")) for key in keys]
+    names = [case_file_name(c.thread_key, c.id) for c in conversations]
+    ids = [ReplayCase.of(c, "prod").id for c in conversations]
+    assert len(set(names)) == len(keys) and len(set(ids)) == len(keys)
+    assert names == [case_file_name(c.thread_key, c.id) for c in conversations]  # stable
+    assert all(len(name.encode()) <= 100 and name.isascii() for name in names)
+    assert all(len(i) <= 100 for i in ids)
+    assert ids[-1] == "t-42"  # a plain key is its own id
+    for c in conversations:
+        assert read_case(write_case(tmp_path, c)).conversation == c
+    assert len(list(tmp_path.glob("*.json"))) == len(keys)
 
 
 # -- where and limit ------------------------------------------------------------------------------
@@ -261,6 +278,78 @@ def test_custom_patterns_secrets_and_hook() -> None:
     assert redacted.turns[0].user_messages == [f"I am {EMAIL}, **** is {SECRET}"]
     with pytest.raises(ValueError, match="is not a regular expression"):
         Redaction(patterns=["("])
+
+
+PCK_KEY = "pck_ab12cd34_" + "Q" * 20 + "-" + "z" * 22
+# (what the text says, the secret in it): every one must be masked by default.
+SHAPED_SECRETS = {
+    "service key": (f"use {PCK_KEY} for the service", PCK_KEY),
+    "phone, international": ("call me on +33 6 12 34 56 78 tonight", "6 12 34 56 78"),
+    "phone, north american": ("my number is (415) 555-2671", "555-2671"),
+    "card number": ("charge 4111 1111 1111 1111 please", "4111 1111 1111 1111"),
+    "card number, dashes": ("card 5555-5555-5555-4444", "5555-5555-5555-4444"),
+    "IBAN": ("wire it to DE89 3704 0044 0532 0130 00", "3704 0044 0532 0130"),
+    "IBAN, compact": ("IBAN GB82WEST12345698765432", "GB82WEST12345698765432"),
+    "US SSN": ("my SSN is 078-05-1120", "078-05-1120"),
+    "basic credentials": ("Authorization: Basic YWRhOnMzY3JldC1wdw==", "YWRhOnMzY3JldC1wdw=="),
+    "GitLab token": ("token glpat-Ab12Cd34Ef56Gh78Ij90", "glpat-Ab12Cd34Ef56Gh78Ij90"),
+    "GitHub fine-grained token": (
+        "github_pat_11ABCDEFG0aBcDeFgHiJkL_mnopQRSTuvwx012345",
+        "github_pat_11ABCDEFG0aBcDeFgHiJkL",
+    ),
+    "Hugging Face token": ("hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567", "hf_aBcDeFgHiJkLmNoPq"),
+    "Google API key": ("key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "AIzaSyA1b2C3d4E5f6G7h8"),
+    "database URL password": (
+        "DATABASE_URL=postgresql+psycopg://app:s3cr3t-Pw@db:5432/prod",
+        "s3cr3t-Pw",
+    ),
+    "non-ASCII email": ("écrivez à jürgen.müller@beispiel.de", "jürgen.mü"),
+    "non-ASCII email, non-ASCII domain": ("联系 用户@例子.中国 谢谢", "用户"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPED_SECRETS))
+def test_default_redaction_masks_common_shapes(shape: str, tmp_path: Path) -> None:
+    text, secret = SHAPED_SECRETS[shape]
+    assert secret in text
+    turn = RecordedTurn(index=0, user_messages=[text], answer=f"noted: {text}")
+    written = write_case(tmp_path, Redaction().conversation(conversation("t-1", turn)))
+    assert secret not in written.read_text(encoding="utf-8")
+    assert "****" in Redaction().text(text)
+
+
+def test_checksums_keep_numbers_that_only_look_like_cards_or_accounts() -> None:
+    kept = [
+        "order 1234567812345678 shipped",  # 16 digits, fails Luhn
+        "ref 4111 1111 1111 1112",  # a card's shape, fails Luhn
+        "DE00 3704 0044 0532 0130 00",  # an IBAN's shape, fails mod 97
+        "SSN-like 000-12-3456",  # area 000 is never issued
+        "at 2026-11-24T09:00:00+01:00 it took 1732435200000 ms (v1.2.3)",
+        "thread 41111111-1111-1111-1111-111111111111",
+        "a basic question about basic information",
+    ]
+    for text in kept:
+        assert Redaction().text(text) == text
+
+
+def test_redaction_of_long_texts_does_not_hang() -> None:
+    # Runs of characters an email or a URL could start with, where a pattern that retries from
+    # every position takes hours; linear scanning takes a second or two.
+    hostile = ["a" * 500_000, "a." * 250_000, "1" * 500_000, "a@b." * 125_000, "+1 " * 160_000]
+    started = time.monotonic()
+    for text in hostile:
+        Redaction().text(text)
+    assert time.monotonic() - started < 60  # a generous deadline: only proves it ends
+
+
+def test_emails_used_as_keys_are_masked_and_kept_apart() -> None:
+    leaky_keys = conversation(
+        "t-keys",
+        weather_turn(0, "Paris"),
+        metadata={"ada@example.com": {"plan": "pro"}, "bob@example.com": "free", "region": "eu"},
+    )
+    redacted = Redaction().conversation(leaky_keys)
+    assert redacted.metadata == {"****": {"plan": "pro"}, "****-2": "free", "region": "eu"}
 
 
 # -- comparison and diff --------------------------------------------------------------------------

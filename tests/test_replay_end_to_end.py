@@ -203,15 +203,19 @@ def test_export_then_replay_without_the_database(
     )
     assert export.returncode == 0, export.stderr
     assert export.stdout.splitlines()[-1] == f"Exported 3 conversation(s) to {cases} (redacted)."
-    written = sorted(cases.glob("*.json"))
-    assert sorted(p.stem for p in written) == sorted(imported.threads.values())
-    for path in written:
+    written = {
+        json.loads(path.read_text())["conversation"]["threadKey"]: path
+        for path in cases.glob("*.json")
+    }
+    assert sorted(written) == sorted(imported.threads.values())
+    for thread, path in written.items():
+        assert path.name.startswith(f"{thread}-") and path.suffix == ".json"
         text = path.read_text()
         assert EMAIL not in text and API_KEY not in text and "Tokyo" not in text
-    named = json.loads((cases / f"{imported.threads['name']}.json").read_text())
+    named = json.loads(written[imported.threads["name"]].read_text())
     assert named["conversation"]["turns"][0]["userMessages"] == ["My name is Ada, write to ****"]
     db_copy.unlink()
-    (cases / f"{imported.threads['weather']}.json").unlink()  # Tokyo was redacted: no longer true
+    written[imported.threads["weather"]].unlink()  # Tokyo was redacted: no longer true
 
     project.makepyfile(
         test_frozen="""

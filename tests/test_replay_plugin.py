@@ -322,5 +322,6 @@ def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
             "*--connectors-api-key=KEY*",
             "*--replay-concurrency=N*",
             "*--replay-audit*",
+            "*--replay-unredacted*",
         ]
     )

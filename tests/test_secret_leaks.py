@@ -7,6 +7,11 @@ bodies, cut by truncation, and through a redirect to another origin. Then the se
 base64 form, is searched in everything a user can see: repr and str of connectors and results,
 library errors, CLI output, pytest's -vv -l failure output (locals of library frames included),
 the JSON report, JUnit XML and DEBUG logs (httpx's included), and what reached the other origin.
+
+Production data replayed from a database goes through the same outputs: conversations whose
+thread keys and messages hold emails, API keys, card, phone and account numbers are imported
+from the LangSmith fake into SQLite, replayed against an agent that echoes every message, and
+the test ids, terminal, JUnit XML and JSON report are searched for them.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes.langsmith import API_KEY, LangSmithServer
+from production_threads import IMPORT_CONNECTOR, import_threads
 from pytester_ini import write_ini
 from service_support import ServiceProcess, client, issue_key, langsmith_connector
 
@@ -649,3 +655,154 @@ def test_locally_a_new_destination_also_needs_the_key_and_a_queued_job_follows_t
     assert exited.value.code == 2
     assert "give config.apiKey again" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- pytest: replays of production conversations from a database -----------------------------------
+
+PRODUCTION_SECRETS = {
+    "email thread key": "ada.lovelace@example.com",
+    "API key thread key": "sk-live-Zx9Qw8Er7Ty6Ui5Op4As",
+    "card number": "4111 1111 1111 1111",
+    "API key": "sk-proj-Lm3Nb4Vc5Xz6Qa7Ws8Ed",
+    "email": "grace.hopper@example.com",
+    "phone number": "+1 415 555 2671",
+    "IBAN": "DE89 3704 0044 0532 0130 00",
+    "service key": "pck_ab12cd34_" + "Q" * 21 + "-" + "z" * 21,
+}
+P = PRODUCTION_SECRETS
+PRODUCTION_THREADS = {
+    P["email thread key"]: [
+        (f"my card is {P['card number']}, my key {P['API key']}", "Card saved."),
+        (f"write to {P['email']} or call {P['phone number']}", f"Wrote to {P['email']}."),
+    ],
+    P["API key thread key"]: [(f"wire it to {P['IBAN']}", f"Sent to {P['IBAN']}.")],
+    "t-plain": [(f"my service key is {P['service key']}", "Noted.")],
+}
+REPLAY_SUITE = f"""
+import pytest
+
+@pytest.mark.replay(source={IMPORT_CONNECTOR!r})
+def test_production(replay):
+    for turn in replay.case.turns:
+        print("production said:", turn.user_messages, turn.answer)
+    replay.run().assert_matches(answer="exact")
+"""
+
+
+@pytest.fixture(scope="module")
+def production_db(
+    tmp_path_factory: pytest.TempPathFactory, langsmith_server: LangSmithServer
+) -> Path:
+    langsmith_server.fake.reset()
+    db = tmp_path_factory.mktemp("production") / "imports.db"
+    return import_threads(db, langsmith_server, PRODUCTION_THREADS)
+
+
+@pytest.fixture
+def replay_project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> pytest.Pytester:
+    """A project whose "Echo Agent" answers "You said: <the message>"."""
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(AGENTS.parent.parent))  # this checkout's package
+    write_ini(pytester)
+    ConnectorStore(pytester.path / "data" / "connectors.json").create(
+        {
+            "name": "Echo Agent",
+            "type": "http",
+            "baseUrl": http_agent_server.url,
+            "authType": "bearer",
+            "authValue": http_agent_token,
+            "config": {"path": "/v1/chat/completions"},
+        }
+    )
+    pytester.makepyfile(test_production=REPLAY_SUITE)
+    return pytester
+
+
+def replay_outputs(project: pytest.Pytester, db: Path, *extra: str) -> dict[str, str]:
+    """Everything a CI run of the replays keeps: terminal, JUnit XML, the JSON report."""
+    copy = project.path / "imports.db"  # the session writes its native traces there
+    copy.write_bytes(db.read_bytes())
+    result = project.runpytest_subprocess(
+        "--connector",
+        "Echo Agent",
+        f"--connectors-db={copy}",
+        "-vv",
+        "-rA",
+        "-l",
+        "--tb=long",
+        "-o",
+        "junit_logging=all",
+        "--junitxml",
+        "junit.xml",
+        "--connectors-report",
+        "report.json",
+        "-p",
+        "no:cacheprovider",
+        *extra,
+    )
+    result.assert_outcomes(failed=len(PRODUCTION_THREADS))
+    report = json.loads((project.path / "report.json").read_text(encoding="utf-8"))
+    assert [c["answer"].startswith("You said: ") for c in report["calls"]] == [True] * 4
+    return {
+        "terminal": "\n".join(result.outlines + result.errlines),
+        "junit": (project.path / "junit.xml").read_text(encoding="utf-8"),
+        "report": json.dumps(report),  # as JSON writes it: the same escapes
+        "report file": (project.path / "report.json").read_text(encoding="utf-8"),
+    }
+
+
+@pytest.mark.parametrize("workers", [[], ["-p", "xdist", "-n", "2"]], ids=["serial", "xdist"])
+def test_replays_from_a_database_keep_production_secrets_out_of_reports(
+    workers: list[str], replay_project: pytest.Pytester, production_db: Path
+) -> None:
+    texts = replay_outputs(replay_project, production_db, *workers)
+    for where, text in texts.items():
+        for what, secret in PRODUCTION_SECRETS.items():
+            assert secret not in text, f"the {what} {secret!r} leaked into the {where}"
+    terminal = texts["terminal"]
+    assert "test_production[Echo Agent-t-plain]" in terminal  # plain keys stay as they are
+    assert "You said: my card is ****, my key ****" in terminal  # the diff is there, masked
+    assert "production said: ['wire it to ****'] Sent to ****." in terminal  # captured output
+
+
+def test_unredacted_replays_show_production_as_it_was(
+    replay_project: pytest.Pytester, production_db: Path
+) -> None:
+    texts = replay_outputs(replay_project, production_db, "--replay-unredacted")
+    for what in ("email thread key", "API key thread key", "card number", "IBAN"):
+        assert PRODUCTION_SECRETS[what] in texts["terminal"], what
+        assert PRODUCTION_SECRETS[what] in texts["junit"], what
+    assert PRODUCTION_SECRETS["email"] in texts["report"]
+
+
+def test_the_marker_can_show_one_test_unredacted(
+    replay_project: pytest.Pytester, production_db: Path
+) -> None:
+    replay_project.makepyfile(
+        test_production=REPLAY_SUITE.replace(
+            f"source={IMPORT_CONNECTOR!r}", f"source={IMPORT_CONNECTOR!r}, redact=False"
+        )
+    )
+    result = replay_project.runpytest_subprocess(
+        "--connector", "Echo Agent", f"--connectors-db={production_db}", "--co", "-q"
+    )
+    assert f"test_production.py::test_production[Echo Agent-{P['email thread key']}]" in (
+        result.outlines
+    )
+    replay_project.makepyfile(
+        test_production=REPLAY_SUITE.replace(
+            f"source={IMPORT_CONNECTOR!r}", f"source={IMPORT_CONNECTOR!r}, redact='no'"
+        )
+    )
+    result = replay_project.runpytest_subprocess(
+        "--connector", "Echo Agent", f"--connectors-db={production_db}", "--co", "-q"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *test_production: @pytest.mark.replay(redact=...) is True or False, got 'no'"]
+    )

@@ -1,12 +1,15 @@
-"""Whole-file writes that never leave a half-written file, serialized across processes."""
+"""Whole-file writes that never leave a half-written file, serialized across processes, and
+sets of files that land together or not at all."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -126,9 +129,41 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
     if sys.platform != "win32":
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def staged_folder(folder: Path) -> Iterator[Path]:
+    """A temporary folder beside ``folder`` whose files move into ``folder`` when the block ends.
+
+    Write the files into the folder this yields (with :func:`atomic_write`). If the block
+    raises, nothing reaches ``folder``; once it returns, a new ``folder`` appears whole with one
+    rename, and into an existing one each file moves with one rename, after all are written,
+    replacing the file of the same name. Files already in ``folder`` are left alone.
+    """
+    folder = Path(os.path.abspath(folder))  # "." has no name to put beside it
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f"{_temp_prefix(folder)}{uuid.uuid4().hex}{_TEMP_SUFFIX}"
+    staging.mkdir()  # the mode mkdir gives any folder, which it keeps when renamed
+    try:
+        yield staging
+        if not folder.exists():
+            os.rename(staging, folder)
+        else:
+            for entry in sorted(staging.iterdir()):
+                target = folder / entry.name
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(entry, target.stat().st_mode & 0o777)
+                os.replace(entry, target)
+        _fsync_folder(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

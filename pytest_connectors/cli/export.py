@@ -3,7 +3,8 @@
 One JSON file per conversation under ``--out``, redacted before it is written: emails and common
 secret shapes by default, plus any ``--redact PATTERN`` and an optional
 ``--redact-hook MODULE:FUNCTION`` (a function taking a Conversation and returning the one to
-write). CI then replays the folder with ``@pytest.mark.replay(path=...)``, without the database.
+write). Every file or none is written. CI then replays the folder with
+``@pytest.mark.replay(path=...)``, without the database.
 """
 
 from __future__ import annotations
@@ -51,14 +52,19 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the case files")
     with _imports(store, args) as imports:
-        written = export_conversations(
-            imports,
-            out,
-            connector=args.connector,
-            agent_id=args.agent,
-            limit=args.limit,
-            redaction=redaction,
-        )
+        try:
+            written = export_conversations(
+                imports,
+                out,
+                connector=args.connector,
+                agent_id=args.agent,
+                limit=args.limit,
+                redaction=redaction,
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the case files to {out}: {exc.strerror or exc}; nothing was written"
+            ) from None
     for path in written:
         print(path)
     print(f"Exported {len(written)} conversation(s) to {out} (redacted).")

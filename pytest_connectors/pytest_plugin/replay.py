@@ -1,11 +1,16 @@
 """pytest glue for replaying production conversations: the ``replay`` marker, fixture and options.
 
 ``@pytest.mark.replay(path=... | source=..., limit=None, seed=None, where=None,
-stop_on_divergence=True, tools="subset", args="subset")`` on a test that uses the ``replay``
-fixture makes one item per conversation, its id next to the connector's
+stop_on_divergence=True, tools="subset", args="subset", redact=True)`` on a test that uses the
+``replay`` fixture makes one item per conversation, its id next to the connector's
 (``test_x[LangGraph Dev-t-42]``). ``path`` (a folder or file of frozen cases) is relative to the
 test's own folder; ``source`` names an import connector whose conversations are read from
 ``--connectors-db`` or the service (``--connectors-url``).
+
+Conversations read from ``source`` are production data: what their items show (test ids,
+failure messages, captured output, the call records of the JSON report, JUnit properties) is
+redacted with the export's policy, unless ``redact=False`` or ``--replay-unredacted``. The agent
+is still sent what production's users said.
 
 The conversations of the selected items are replayed concurrently (``--replay-concurrency``) on
 an event loop in a background thread, starting at the first replay test, ahead of the test
@@ -39,11 +44,22 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.session import ConnectorSession
     from pytest_connectors.replay.case import ReplayCase
 
-MARKER_KEYS = ("source", "path", "limit", "seed", "where", "stop_on_divergence", "tools", "args")
+MARKER_KEYS = (
+    "source",
+    "path",
+    "limit",
+    "seed",
+    "where",
+    "stop_on_divergence",
+    "tools",
+    "args",
+    "redact",
+)
 MARKER_HELP = (
     "replay(source=None, path=None, limit=None, seed=None, where=None, stop_on_divergence=True, "
-    "tools='subset', args='subset'): one test per recorded conversation (the `replay` fixture) "
-    "from frozen case files at `path` or an import connector `source`"
+    "tools='subset', args='subset', redact=True): one test per recorded conversation (the "
+    "`replay` fixture) from frozen case files at `path` or an import connector `source`; "
+    "redact=False shows a source's conversations unredacted in test ids and reports"
 )
 NO_MARKER = (
     "the replay fixture needs cases: mark the test with @pytest.mark.replay(path='cases/') or "
@@ -90,11 +106,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="check replay assertions against the recorded outputs; call no agent; "
         "ini: replay_audit",
     )
+    group.addoption(
+        "--replay-unredacted",
+        dest="replay_unredacted",
+        action="store_true",
+        default=False,
+        help="show conversations replayed from a database or the service unredacted in test "
+        "ids, failures and reports (they are redacted by default); ini: replay_unredacted",
+    )
     parser.addini("connectors_db", default="", help="database of imported conversations")
     parser.addini("connectors_url", default="", help="pytest-connectors service URL")
     parser.addini("connectors_api_key", default="", help="API key for connectors_url")
     parser.addini("replay_concurrency", default="", help="conversations replayed at once")
     parser.addini("replay_audit", type="bool", default=False, help="audit recorded outputs")
+    parser.addini(
+        "replay_unredacted",
+        type="bool",
+        default=False,
+        help="show replayed production conversations unredacted in test ids and reports",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -134,6 +164,10 @@ def _marker_options(marker: pytest.Mark, nodeid: str) -> dict[str, Any]:
             f"{nodeid}: give @pytest.mark.replay exactly one of source='IMPORT CONNECTOR' "
             "or path='FOLDER_OR_FILE'"
         )
+    if not isinstance(options.get("redact", True), bool):
+        raise pytest.UsageError(
+            f"{nodeid}: @pytest.mark.replay(redact=...) is True or False, got {options['redact']!r}"
+        )
     return options
 
 
@@ -152,7 +186,8 @@ def _load_cases(
                 path = metafunc.definition.path.parent / path
             cases = cases_from_path(path)
         else:
-            cases = cases_from_imports(state.imports(), str(options["source"]))
+            redaction = state.redaction() if state.redacts(options) else None
+            cases = cases_from_imports(state.imports(), str(options["source"]), redaction=redaction)
         run_options(options)  # validates tools/args now, not in every test
         return select(cases, options.get("where"), options.get("limit"), options.get("seed"))
     except pytest.UsageError:
@@ -230,37 +265,91 @@ def pytest_runtest_makereport(
     report = yield
     if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
         item.stash[outcome_key] = report.outcome
-    if call.when != "teardown":
-        return report
     state = item.config.stash[replay_key]
     params = getattr(item, "callspec", None)
     case = params.params.get("replay_case") if params is not None else None
-    if case is not None and hasattr(case, "skip_reason"):  # not pytest's empty-set marker
-        from pytest_connectors.replay.summary import case_record, junit_properties
-
-        result = item.stash.get(item_key, {}).get("result")
-        record = case_record(
-            test=item.nodeid,
-            connector=params.params.get("connector_name", ""),  # type: ignore[union-attr]
-            case=case,
-            result=result,
-            outcome=item.stash.get(outcome_key, "skipped"),
-        )
-        report.replay_case = record  # type: ignore[attr-defined]
-        report.user_properties += junit_properties(record)
-        if state.mixed and result is not None and not result.audit:
-            from pytest_connectors.replay.native import turns_of_result
-
-            connector = str(params.params.get("connector_name", ""))  # type: ignore[union-attr]
-            report.replay_calls = [  # type: ignore[attr-defined]
-                {
-                    "test": item.nodeid,
-                    "connector": connector,
-                    "agent": case.conversation.agent_id if case.conversation else None,
-                    "turns": turns_of_result(result),
-                }
-            ]
+    if case is None or not hasattr(case, "skip_reason"):  # pytest's empty-set marker
+        return report
+    if call.when == "teardown":
+        _add_case_record(item, report, state, case)
+    marker = item.get_closest_marker("replay")
+    if marker is not None and state.redacts(marker.kwargs):
+        _redact_report(report, state)
     return report
+
+
+def _add_case_record(
+    item: pytest.Item, report: pytest.TestReport, state: ReplayState, case: ReplayCase
+) -> None:
+    from pytest_connectors.replay.summary import case_record, junit_properties
+
+    connector = str(item.callspec.params.get("connector_name", ""))  # type: ignore[attr-defined]
+    result = item.stash.get(item_key, {}).get("result")
+    record = case_record(
+        test=item.nodeid,
+        connector=connector,
+        case=case,
+        result=result,
+        outcome=item.stash.get(outcome_key, "skipped"),
+    )
+    report.replay_case = record  # type: ignore[attr-defined]
+    report.user_properties += junit_properties(record)
+    if state.mixed and result is not None and not result.audit:
+        from pytest_connectors.replay.native import turns_of_result
+
+        report.replay_calls = [  # type: ignore[attr-defined]
+            {
+                "test": item.nodeid,
+                "connector": connector,
+                "agent": case.conversation.agent_id if case.conversation else None,
+                "turns": turns_of_result(result),
+            }
+        ]
+
+
+class _Crash:
+    """The one-line failure message pytest shows in its short summary and JUnit ``message``."""
+
+    def __init__(self, path: str, lineno: int, message: str) -> None:
+        self.path = path
+        self.lineno = lineno
+        self.message = message
+
+
+class _RedactedFailure:
+    """A failure's text with production content masked, shown as pytest shows any failure."""
+
+    def __init__(self, text: str, reprcrash: _Crash | None) -> None:
+        self.text = text
+        self.reprcrash = reprcrash
+
+    def toterminal(self, out: Any) -> None:
+        for line in self.text.splitlines():
+            out.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _redact_report(report: pytest.TestReport, state: ReplayState) -> None:
+    """Mask production content in everything a report carries to terminals and CI files."""
+    text = state.redaction().text
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        report.longrepr = (path, line, text(reason))
+    elif longrepr is not None and not isinstance(longrepr, _RedactedFailure):
+        crash = getattr(longrepr, "reprcrash", None)
+        # Duck-typed as pytest's own reprs are read: toterminal, str, reprcrash.message.
+        report.longrepr = _RedactedFailure(  # type: ignore[assignment]
+            text(str(longrepr)),
+            _Crash(crash.path, crash.lineno, text(crash.message)) if crash is not None else None,
+        )
+    report.sections = [(title, text(content)) for title, content in report.sections]
+    report.user_properties = [
+        (name, text(value) if isinstance(value, str) else value)
+        for name, value in report.user_properties
+    ]
 
 
 def _is_worker(config: pytest.Config) -> bool:

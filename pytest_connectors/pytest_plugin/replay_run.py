@@ -198,5 +198,11 @@ class Replay:
         from pytest_connectors.evaluation.latency import record_of
 
         records = self._item.stash.setdefault(records_key, [])
+        redaction = self._state.redaction() if self._state.redacts(self._options) else None
         for turn, sent, result in replayed.calls:
-            records.append(record_of(self._item.nodeid, self.connector_name, turn, result, sent))
+            record = record_of(self._item.nodeid, self.connector_name, turn, result, sent)
+            if redaction is not None:  # what production's users said, and what came back
+                for field in ("user", "answer", "error", "tool_calls"):
+                    if record.get(field) is not None:
+                        record[field] = redaction.json(record[field])
+            records.append(record)

@@ -11,6 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from pytest_connectors.replay.redact import Redaction
     from pytest_connectors.replay.runner import RunOptions
     from pytest_connectors.replay.scheduler import ReplayScheduler
 
@@ -25,6 +26,9 @@ class ReplayState:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.audit = bool(config.option.replay_audit or config.getini("replay_audit"))
+        self.unredacted = bool(
+            config.option.replay_unredacted or config.getini("replay_unredacted")
+        )
         self.concurrency = _concurrency(config)
         self.db: str | None = config.option.connectors_db or config.getini("connectors_db") or None
         self.url: str | None = (
@@ -42,10 +46,26 @@ class ReplayState:
         self.session_id = str(uuid.uuid4())
         self._scheduler: ReplayScheduler | None = None
         self._imports: Any = None
+        self._redaction: Redaction | None = None
 
     @property
     def mixed(self) -> bool:
         return bool(self.db or self.url)
+
+    def redacts(self, marker_options: Mapping[str, Any]) -> bool:
+        """Whether a replay shows its conversations redacted: cases read from a database or
+        the service are production data on their way into CI logs and reports; frozen files
+        were redacted when they were exported."""
+        if marker_options.get("source") is None or self.unredacted:
+            return False
+        return bool(marker_options.get("redact", True))
+
+    def redaction(self) -> Redaction:
+        if self._redaction is None:
+            from pytest_connectors.replay.redact import Redaction
+
+            self._redaction = Redaction()
+        return self._redaction
 
     def scheduler(self) -> ReplayScheduler:
         if self._scheduler is None:

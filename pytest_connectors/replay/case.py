@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,11 +10,42 @@ from datetime import datetime
 from pytest_connectors.models.imports import Conversation, RecordedTurn, UserSession
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:@-]+")
+_UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9_-]+")  # no dots, colons or at signs: any OS
+# Long enough to read, short enough for any file system's 255-byte names and for test ids.
+MAX_READABLE = 64
+HASH_LENGTH = 12  # 48 bits: no two of millions of conversations share one by chance
+
+
+def _bounded(text: str) -> str:
+    return text[:MAX_READABLE].strip("-") or "conversation"
 
 
 def readable_id(text: str) -> str:
-    """A test-id and file-name friendly form of a thread key: no spaces, brackets or slashes."""
-    return _UNSAFE_ID.sub("-", text).strip("-") or "conversation"
+    """A test-id friendly form of a thread key: no spaces, brackets or slashes; bounded."""
+    return _bounded(_UNSAFE_ID.sub("-", text).strip("-"))
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+
+
+def case_id(conversation: Conversation, key: str | None = None) -> str:
+    """The id of a conversation's test: its thread key as written when that is a short plain id.
+
+    Any other key (``key``: the thread key as shown, e.g. redacted) is made readable and gets a
+    short hash of the conversation id, so two keys that read alike stay two ids, the same on
+    every run.
+    """
+    written = conversation.thread_key or conversation.id
+    shown = written if key is None else key
+    readable = readable_id(shown)
+    return readable if readable == written else f"{readable}-{short_hash(conversation.id)}"
+
+
+def case_file_name(thread_key: str | None, conversation_id: str) -> str:
+    """``<readable thread key>-<hash of the conversation id>.json``: unique, stable, bounded."""
+    readable = _bounded(_UNSAFE_FILE_NAME.sub("-", thread_key or "").strip("-"))
+    return f"{readable}-{short_hash(conversation_id)}.json"
 
 
 def unreplayable_reason(conversation: Conversation) -> str | None:
@@ -46,9 +78,12 @@ class ReplayCase:
         conversation: Conversation,
         source: str,
         sessions: tuple[UserSession, ...] = (),
+        *,
+        shown_key: str | None = None,
     ) -> ReplayCase:
+        """``shown_key``: the thread key as test ids may show it (redacted), when not as written."""
         return cls(
-            id=readable_id(conversation.thread_key or conversation.id),
+            id=case_id(conversation, shown_key),
             source=source,
             conversation=conversation,
             sessions=tuple(sessions),

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from pytest_connectors._support.atomic import atomic_write
 from pytest_connectors.models.imports import Conversation, UserSession
-from pytest_connectors.replay.case import ReplayCase, readable_id
+from pytest_connectors.replay.case import ReplayCase, case_file_name
 
 FORMAT = "pytest-connectors/replay-case"
 VERSION = 1
@@ -34,15 +34,20 @@ def case_document(
     }
 
 
-def file_name(conversation: Conversation) -> str:
-    return readable_id(conversation.thread_key or conversation.id) + ".json"
-
-
 def write_case(
-    directory: Path, conversation: Conversation, sessions: Iterable[UserSession] = ()
+    directory: Path,
+    conversation: Conversation,
+    sessions: Iterable[UserSession] = (),
+    *,
+    name: str | None = None,
 ) -> Path:
-    """Write one case file atomically; the caller redacts first."""
-    path = directory / file_name(conversation)
+    """Write one case file atomically; the caller redacts first.
+
+    ``name`` defaults to :func:`~pytest_connectors.replay.case.case_file_name` of the
+    conversation as given; an exporter names the file after the conversation's id before
+    redaction, which redaction may have changed.
+    """
+    path = directory / (name or case_file_name(conversation.thread_key, conversation.id))
     text = json.dumps(case_document(conversation, sessions), indent=2, ensure_ascii=False)
     atomic_write(path, (text + "\n").encode())
     return path

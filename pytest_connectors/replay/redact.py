@@ -3,10 +3,10 @@
 A :class:`Redaction` runs, in order: your hook (any function that takes a Conversation and
 returns the one to write, e.g. to drop a metadata key), the exact secret values you list, then
 the patterns: every string of the conversation and its linked sessions (messages, answers, tool
-arguments and results, errors, metadata, tags, ids) has each match replaced by the mask of
-:mod:`pytest_connectors._support.secrets`. By default the patterns catch email addresses and
-common secret shapes (bearer tokens, ``sk-``/``ghp_``-style API keys, AWS access keys, JWTs and
-``password=...``-style assignments); pass ``patterns=`` to replace them, or
+arguments and results, errors, metadata keys and values, tags, ids) has each match replaced by
+the mask of :mod:`pytest_connectors._support.secrets`. By default the patterns are that module's
+:data:`~pytest_connectors._support.secrets.SHAPES` (emails, phone, card and account numbers,
+credentials and API keys of many issuers); pass ``patterns=`` to replace them, or
 ``extra_patterns=`` to add to them.
 """
 
@@ -16,21 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pytest_connectors._support.secrets import MASK, Redactor
+from pytest_connectors._support.secrets import MASK, SHAPES, Redactor, Shape, mask_shapes
 from pytest_connectors.models.imports import Conversation, UserSession
-
-EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-DEFAULT_PATTERNS: tuple[str, ...] = (
-    EMAIL,
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
-    r"\b(?:sk|pk|rk|lsv2|ls|ghp|gho|ghs|xox[abpr])[-_][A-Za-z0-9_-]{12,}",
-    r"\bAKIA[0-9A-Z]{16}\b",
-    r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}",
-)
-# key=value or "key": "value" where the key names a secret: only the value is masked.
-ASSIGNMENT = re.compile(
-    r"(?i)\b((?:api[_-]?key|secret|token|password|passwd|pwd)\"?\s*[:=]\s*\"?)[^\s\"',;}]{4,}"
-)
 
 Hook = Callable[[Conversation], Conversation]
 
@@ -58,21 +45,20 @@ class Redaction:
         secrets: Iterable[str] = (),
         hook: Hook | None = None,
     ) -> None:
-        chosen: list[str | re.Pattern[str]] = (
-            list(DEFAULT_PATTERNS) if patterns is None else list(patterns)
-        )
-        self._assignment = ASSIGNMENT if patterns is None else None
-        self._patterns = _compile([*chosen, *extra_patterns])
+        self._shapes: tuple[Shape, ...] = SHAPES if patterns is None else ()
+        self._patterns = _compile([*(patterns or ()), *extra_patterns])
         self._secrets = Redactor(secrets)
         self._hook = hook
 
     def text(self, value: str) -> str:
-        value = self._secrets.scrub(value)
-        if self._assignment is not None:
-            value = self._assignment.sub(lambda m: m.group(1) + MASK, value)
+        value = mask_shapes(self._secrets.scrub(value), self._shapes)
         for pattern in self._patterns:
             value = pattern.sub(MASK, value)
         return value
+
+    def json(self, value: Any) -> Any:
+        """A copy of a JSON value (strings, lists, dicts) with every string and key scrubbed."""
+        return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -80,7 +66,15 @@ class Redaction:
         if isinstance(value, list):
             return [self._walk(v) for v in value]
         if isinstance(value, dict):
-            return {k: self._walk(v) for k, v in value.items()}
+            walked: dict[str, Any] = {}
+            for key, item in value.items():
+                # An email used as a key is masked too; masked keys stay apart (****, ****-2).
+                name, copy = self.text(key), 1
+                while name in walked:
+                    copy += 1
+                    name = f"{self.text(key)}-{copy}"
+                walked[name] = self._walk(item)
+            return walked
         return value
 
     def conversation(self, conversation: Conversation) -> Conversation:

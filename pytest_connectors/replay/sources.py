@@ -14,6 +14,7 @@ from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation, UserSession
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.frozen import read_cases
+from pytest_connectors.replay.redact import Redaction
 
 PAGE = 500  # the most one page of the facade holds
 
@@ -51,10 +52,23 @@ def linked_sessions(imports: Imports, conversation: Conversation) -> tuple[UserS
 
 
 def cases_from_imports(
-    imports: Imports, connector: str, *, agent_id: str | None = None
+    imports: Imports,
+    connector: str,
+    *,
+    agent_id: str | None = None,
+    redaction: Redaction | None = None,
 ) -> list[ReplayCase]:
-    """Every imported conversation of ``connector`` (a name or id), with its linked sessions."""
+    """Every imported conversation of ``connector`` (a name or id), with its linked sessions.
+
+    With ``redaction``, the case ids (test ids) show the thread keys redacted; the cases keep
+    what production said, which is what is replayed.
+    """
     return [
-        ReplayCase.of(conversation, connector, linked_sessions(imports, conversation))
+        ReplayCase.of(
+            conversation,
+            connector,
+            linked_sessions(imports, conversation),
+            shown_key=redaction.text(conversation.thread_key) if redaction else None,
+        )
         for conversation in conversations_of(imports, connector=connector, agent_id=agent_id)
     ]
