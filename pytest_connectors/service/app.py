@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from pytest_connectors import __version__
 from pytest_connectors.service import problems
+from pytest_connectors.service.access_log import mask_access_log
 from pytest_connectors.service.data import Data
 from pytest_connectors.service.guard import DEFAULT_MAX_BODY_BYTES, Guard
 from pytest_connectors.service.routes import public_router, router
@@ -36,6 +37,7 @@ def create_app(
     taken over ``lease_seconds`` after its last heartbeat."""
     if workers < 0:
         raise ValueError("workers must be 0 or more")
+    mask_access_log()
     store = Store(db_url)
     pool = WorkerPool(store, workers, lease=timedelta(seconds=lease_seconds))
     verifier = ApiKeyVerifier(store, background=True)

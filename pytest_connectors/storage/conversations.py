@@ -184,7 +184,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, conversation_id = json.loads(raw)
-        return datetime.fromisoformat(moment), str(conversation_id)
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None:  # every cursor given out names UTC
+            raise ValueError(moment)
+        return when, str(conversation_id)
     except (ValueError, TypeError):
         raise InvalidInputError(
             f"cursor {cursor!r} is not one this server gave out; start without a cursor"
