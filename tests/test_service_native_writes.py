@@ -8,7 +8,11 @@ imported conversation of the key's own: nothing tells whose it is, or where.
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +20,10 @@ from typing import Any
 import httpx
 import pytest
 from service_support import ServiceProcess, client, issue_key
+from sqlalchemy import text
 
-from pytest_connectors.models.imports import Conversation, RecordedTurn
+from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.models.imports import Conversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
 
@@ -161,3 +167,96 @@ def test_ids_the_database_cannot_hold_are_refused(
     assert said in answer.json()["error"]["message"]
     listed = service.call("a1", "GET", "/api/conversations", params={"origin": "native"})
     assert value not in listed.text
+
+
+def test_clients_racing_for_one_new_id_get_one_201_and_the_taken_answer(
+    service: Service,
+) -> None:
+    """Tenants and agents write the same new id at once: one wins, the others see what they see
+    for any taken id, and nothing answers 5xx (on PostgreSQL the inserts truly race)."""
+    writers = [("a1", "a1"), ("a2", "a2"), ("globex", "g1"), ("acme", "a1")] * 6
+    racing = f"race-{uuid.uuid4().hex[:8]}"
+
+    def write(writer: tuple[str, str]) -> httpx.Response:
+        return _write(service, writer[0], racing, writer[1])
+
+    with ThreadPoolExecutor(len(writers)) as pool:
+        answers = list(pool.map(write, writers))
+    statuses = {a.status_code for a in answers}
+    assert statuses <= {201, 422}, [a.text for a in answers]
+    # One tenant wins. Within acme the writes may follow one another (the tenant key moves the
+    # conversation between its agents, each agent then replaces its own), but never across.
+    tenant_of = {"a1": "acme", "a2": "acme", "acme": "acme", "globex": "globex"}
+    won = {
+        tenant_of[key] for (key, _), a in zip(writers, answers, strict=True) if a.status_code == 201
+    }
+    assert len(won) == 1, won
+    message = f"conversation id {racing!r} is already taken; choose another id"
+    for (key, _), answer in zip(writers, answers, strict=True):
+        if tenant_of[key] not in won:
+            assert answer.status_code == 422
+            assert answer.json() == {"error": {"code": "invalid_input", "message": message}}
+
+
+def test_a_write_that_loses_a_race_for_a_new_id_gets_the_taken_answer(
+    postgres_database: str,
+) -> None:
+    """On PostgreSQL both writers may find the id free; the second then waits on the first's
+    insert. Once that commits, the second must get the taken answer, not a database error."""
+    racing = f"race-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+
+    def conversation(agent: str) -> Conversation:
+        return Conversation(id=racing, agent_id=agent, thread_key="t", origin="native")
+
+    outcome: list[BaseException | None] = []
+
+    def second_writer(store: Store) -> None:
+        try:
+            with store.begin() as connection:
+                conversations.save(
+                    connection,
+                    [conversation("g1")],
+                    tenant_id="globex",
+                    now=now,
+                    origin="native",
+                    scope=Scope("globex"),
+                )
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with Store(postgres_database) as store, store.begin() as first:
+        conversations.save(
+            first,
+            [conversation("a1")],
+            tenant_id="acme",
+            now=now,
+            origin="native",
+            scope=Scope("acme", "a1"),
+        )
+        writer = threading.Thread(target=second_writer, args=(store,))
+        writer.start()
+        _wait_until_blocked(store)
+        first.commit()
+        writer.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidInputError), outcome
+    assert str(outcome[0]) == f"conversation id {racing!r} is already taken; choose another id"
+
+
+def _wait_until_blocked(store: Store) -> None:
+    """Until another connection waits for a lock (the second writer's insert), 60 s at most."""
+    deadline = time.monotonic() + 60
+    with store.engine.connect() as watcher:
+        while time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).scalar()
+            watcher.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second writer never waited for the first")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
@@ -114,9 +115,7 @@ def save(
             select(_C.c.id, _C.c.origin, _C.c.tenant_id, _C.c.agent_id).where(_C.c.id.in_(part))
         ):
             if kind != origin or tenant != tenant_id or not _reaches(reach, agent):
-                raise InvalidInputError(
-                    f"conversation id {key!r} is already taken; choose another id"
-                )
+                raise InvalidInputError(_taken(key))
             replaceable.add(key)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -127,7 +126,12 @@ def save(
         else:
             inserts.append(row)
     for part in chunks(inserts):
-        connection.execute(_C.insert(), list(part))
+        # Another transaction may have taken an id since it was looked up: it is then as taken
+        # as one found above, not a database failure.
+        added = set(connection.execute(_insert_new(connection), list(part)).scalars())
+        for row in part:
+            if row["id"] not in added:
+                raise InvalidInputError(_taken(row["id"]))
     if updates:
         _row_names = [key.removeprefix("v_") for key in updates[0]]
         statement = (
@@ -137,6 +141,16 @@ def save(
         )
         for part in chunks(updates):
             connection.execute(statement, list(part))
+
+
+def _taken(conversation_id: str) -> str:
+    return f"conversation id {conversation_id!r} is already taken; choose another id"
+
+
+def _insert_new(connection: Connection) -> Any:
+    """An insert that skips ids already there and returns the ids it added."""
+    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_C).on_conflict_do_nothing(index_elements=["id"]).returning(_C.c.id)
 
 
 def _check_fits(conversation: Conversation) -> None:
