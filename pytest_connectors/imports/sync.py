@@ -74,10 +74,14 @@ def default_derivation() -> Derivation:
     )
 
 
+# Only imported conversations have ids with this prefix: a native write cannot take one first.
+IMPORTED_ID_PREFIX = "cnv_"
+
+
 def conversation_id(connector_id: str, thread_key: str) -> str:
     """Conversation ids are namespaced per connector: two projects may reuse a thread id."""
     digest = hashlib.sha256(f"{connector_id}\x00{thread_key}".encode()).hexdigest()
-    return f"cnv_{digest[:32]}"
+    return f"{IMPORTED_ID_PREFIX}{digest[:32]}"
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
