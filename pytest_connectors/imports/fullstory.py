@@ -18,6 +18,8 @@ import functools
 import json
 import logging
 import random
+import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -29,7 +31,8 @@ import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors.client.retry import parse_retry_after
-from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
+from pytest_connectors.imports.fullstory_sessions import AggregatedSession
+from pytest_connectors.imports.fullstory_spool import SessionSpool
 from pytest_connectors.imports.gzip_ndjson import GzipNdjsonDecoder, MalformedExportError
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
 
@@ -216,15 +219,16 @@ class FullStoryProvider:
                 continue
             if ready is None:
                 return
-            checkpoint, sessions = ready
-            yield from self._pages(sessions, checkpoint, should_stop)
+            checkpoint, spool = ready
+            with spool:  # its scratch file goes however the pages end
+                yield from self._pages(spool.finish(), checkpoint, should_stop)
             return
 
     # --- the steps ----------------------------------------------------------------------------
 
     def _export_sessions(
         self, checkpoint: _Checkpoint, window: Window, should_stop: Callable[[], bool]
-    ) -> tuple[_Checkpoint, Sequence[AggregatedSession]] | None:
+    ) -> tuple[_Checkpoint, SessionSpool] | None:
         """The export's sessions once it is ready; None if asked to stop first."""
         if checkpoint.export is None:
             export = self._wait_for_export(checkpoint.operation, should_stop)
@@ -318,7 +322,7 @@ class FullStoryProvider:
             self._malformed(what, "no usable location in the answer")
         return Secret(location)  # a signed URL is a credential for the export while it lasts
 
-    def _load_sessions(self, export: str, window: Window) -> Sequence[AggregatedSession]:
+    def _load_sessions(self, export: str, window: Window) -> SessionSpool:
         """Download the export and fold it into sessions; an expired link is renewed once."""
         for _ in range(2):
             location = self._results_location(export)
@@ -336,9 +340,29 @@ class FullStoryProvider:
             transient=True,
         )
 
-    def _download(self, location: str, window: Window) -> Sequence[AggregatedSession]:
+    def _download(self, location: str, window: Window) -> SessionSpool:
+        """The export in a spool of its own (a failed attempt leaves nothing behind)."""
+        failure: Exception | None = None
+        spool: SessionSpool | None = None
+        try:
+            spool = SessionSpool(window=window, org_id=self.org_id)
+            self._read_export(location, spool)
+            spool.finish()
+        except (OSError, sqlite3.Error) as exc:
+            failure = _no_scratch(exc)
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            raise
+        if failure is not None:
+            if spool is not None:
+                spool.close()
+            raise failure
+        assert spool is not None
+        return spool
+
+    def _read_export(self, location: str, aggregator: SessionSpool) -> None:
         # No auth header and a client of its own: the signed URL is the only credential.
-        aggregator = SessionAggregator(window=window, org_id=self.org_id)
         decoder = GzipNdjsonDecoder()
         where = _without_query(location)
         # Errors are raised after the handlers: a chained httpx error would carry its request.
@@ -379,7 +403,6 @@ class FullStoryProvider:
             failure = _Retry("network_error", f"the download from {where} broke off ({exc})")
         if failure is not None:
             raise failure
-        return aggregator.sessions()
 
     def _pages(
         self,
@@ -534,6 +557,16 @@ class FullStoryProvider:
 
 def _status_code(status: int) -> str:
     return "rate_limited" if status == 429 else "server_error"
+
+
+def _no_scratch(exc: Exception) -> ProviderError:
+    return ProviderError(
+        "export_spool_failed",
+        f"the FullStory export could not be folded into sessions in a scratch file under "
+        f"{tempfile.gettempdir()} ({exc}); free disk space there (or point TMPDIR elsewhere) "
+        "and sync again",
+        transient=True,
+    )
 
 
 def _without_query(url: str) -> str:

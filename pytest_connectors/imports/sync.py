@@ -480,13 +480,17 @@ def refresh_links(
 ) -> int:
     """Recompute the session links of the connector's agent from all of its data."""
     tenant, agent = connector.tenant_id, connector.agent_id
-    sessions = records.list_sessions(
-        connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
-    )
     links: list[SessionLink] = []
-    if sessions:  # an agent without sessions has nothing to link: its conversations stay unread
-        conversations = conversation_rows.for_agent(connection, tenant, agent)
-        links = derivation.link(conversations, sessions) if conversations else []
+    sessions: list[UserSession] = []
+    # An agent without conversations has nothing to link: its sessions (maybe an export of
+    # hundreds of thousands) stay unread.
+    if conversation_rows.any_for_agent(connection, tenant, agent):
+        sessions = records.list_sessions(
+            connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
+        )
+        if sessions:  # and without sessions, its conversations stay unread
+            conversations = conversation_rows.for_agent(connection, tenant, agent)
+            links = derivation.link(conversations, sessions)
     return conversation_rows.replace_links(
         connection, tenant_id=tenant, agent_id=agent, links=links, sessions=sessions
     )
