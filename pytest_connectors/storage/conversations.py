@@ -252,6 +252,14 @@ def for_agent(
     return [to_conversation(row) for row in connection.execute(query.order_by(_C.c.id))]
 
 
+def any_for_agent(connection: Connection, tenant_id: str, agent_id: str) -> bool:
+    """Whether the agent has a conversation that is not missing, without reading any."""
+    query = select(_C.c.id).where(
+        _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
+    )
+    return connection.execute(query.limit(1)).first() is not None
+
+
 def ids_of_threads(
     connection: Connection, connector_id: str, thread_keys: Iterable[str]
 ) -> dict[str, str]:
