@@ -16,7 +16,7 @@ import pytest
 from postgres import PostgresServer
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
-from pytest_connectors.models.imports import Scope
+from pytest_connectors.models.imports import Conversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations, schema
 from pytest_connectors.storage.engine import create_database_engine, database_url
 from pytest_connectors.storage.migrations import CURRENT_VERSION, current_version, migrate
@@ -91,6 +91,9 @@ def empty_like(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return server.url(name)
 
 
+NATIVE = Conversation(id="native-1", agent_id="a2", thread_key="thread-native", origin="native")
+NATIVE_STORAGE_ID = conversations.storage_id("acme", NATIVE)
+
 # One row per table, as any version held it; each version stores the columns it has.
 ROWS: dict[str, list[dict[str, Any]]] = {
     "import_connectors": [
@@ -140,6 +143,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
     ],
     "conversations": [
         {
+            "storage_id": "cnv_1",  # from version 3 on
             "id": "cnv_1",
             "connector_id": "imp_1",
             "tenant_id": "acme",
@@ -154,6 +158,7 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "updated_at": WHEN,
         },
         {
+            "storage_id": NATIVE_STORAGE_ID,
             "id": "native-1",
             "tenant_id": "acme",
             "agent_id": "a2",
@@ -260,6 +265,22 @@ def test_a_database_of_every_earlier_version_upgrades_to_the_new_schema_with_its
             assert conversations.get(connection, Scope("acme", "a1"), "native-1") is None
         assert native is not None and native.turns[0].answer == "native"
         assert imported is not None and imported.connector_id == "imp_1"
+        # Written again by its agent, it is replaced, not doubled; another agent's is its own.
+        again = NATIVE.model_copy(
+            update={"turns": [RecordedTurn(index=0, user_messages=["hi"], answer="again")]}
+        )
+        other = NATIVE.model_copy(update={"agent_id": "a1"})
+        with Store(blank) as store, store.begin() as connection:
+            conversations.save(connection, [again, other], tenant_id="acme", now=WHEN)
+        with Store(blank) as store, store.read() as connection:
+            stored = connection.execute(
+                select(schema.conversations.c.agent_id).where(
+                    schema.conversations.c.id == "native-1"
+                )
+            ).scalars()
+            assert sorted(stored) == ["a1", "a2"]
+            native = conversations.get(connection, Scope("acme", "a2"), "native-1")
+        assert native is not None and native.turns[0].answer == "again"
 
 
 def test_the_live_tables_are_what_the_migrations_make(

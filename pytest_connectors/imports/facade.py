@@ -103,8 +103,10 @@ class Conversations:
             connector=connector, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
         )
 
-    def get(self, id: str) -> ConversationDetail:
-        return self._backend.get_conversation(id)
+    def get(self, id: str, agent_id: str | None = None) -> ConversationDetail:
+        """Native ids are the writers' own, unique per agent: a key that reaches two agents
+        holding ``id`` gives ``agent_id`` to say which (without it, InvalidInputError)."""
+        return self._backend.get_conversation(id, agent_id=agent_id)
 
     def write_native(self, conversations: Sequence[Conversation]) -> builtins.list[Conversation]:
         return self._backend.write_native(conversations)

@@ -287,23 +287,27 @@ class LocalBackend:
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
         with self.store.read() as connection:
-            found = conversation_rows.get(connection, self.scope, conversation_id)
+            found = conversation_rows.find(
+                connection, self.scope, conversation_id, agent_id=agent_id
+            )
             if found is None:
                 raise ConversationNotFoundError(conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
-        return ConversationDetail.of(found, links)
+            links = conversation_rows.linked_sessions(connection, found)
+        return ConversationDetail.of(conversation_rows.to_conversation(found), links)
 
     def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
         written: list[Conversation] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
-            if conversation.id in seen:
+            if (conversation.agent_id, conversation.id) in seen:
                 raise InvalidInputError(
                     f"conversation id {conversation.id!r} appears twice; give each one its own id"
                 )
@@ -312,16 +316,14 @@ class LocalBackend:
                     f"conversation id {conversation.id!r}: ids starting with "
                     f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
                 )
-            seen.add(conversation.id)
+            seen.add((conversation.agent_id, conversation.id))
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(
-                connection, written, tenant_id=tenant, now=now, origin="native", scope=self.scope
-            )
+            conversation_rows.save(connection, written, tenant_id=tenant, now=now)
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:

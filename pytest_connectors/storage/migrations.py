@@ -14,12 +14,20 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, func, inspect, select, text
 
 from pytest_connectors.errors import SchemaVersionError
-from pytest_connectors.storage.history import v001_tables, v002_session_pending
+from pytest_connectors.storage.history import (
+    v001_tables,
+    v002_session_pending,
+    v003_native_scoped_ids,
+)
 from pytest_connectors.storage.schema import schema_version
 
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: list[Migration] = [v001_tables.upgrade, v002_session_pending.upgrade]
+MIGRATIONS: list[Migration] = [
+    v001_tables.upgrade,
+    v002_session_pending.upgrade,
+    v003_native_scoped_ids.upgrade,
+]
 CURRENT_VERSION = len(MIGRATIONS)
 
 # Any constant works: it only has to be the same for every process migrating one database.
