@@ -257,3 +257,52 @@ def test_a_traced_langgraph_thread_through_connect_wait_and_show(
     assert "  assistant: The weather in Paris is sunny, 21°C." in lines
     assert "  user: Thanks!" in lines
     assert not any(API_KEY in text for text in cli.outputs)
+
+
+def _native_conversations(db: Path, count: int) -> None:
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.models.imports import Conversation, RecordedTurn
+
+    turn = RecordedTurn(index=0, user_messages=["What's the weather in Paris?"], answer="Sunny")
+    with Imports(db) as imports:
+        imports.conversations.write_native(
+            [
+                Conversation(id=f"native-{i}", agent_id="agt_1", thread_key=f"t-{i}", turns=[turn])
+                for i in range(count)
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "read_first"),
+    [
+        (["conversations", "list", "--json", "--limit", "500"], True),  # blocks on a full pipe
+        (["conversations", "list"], False),  # buffered until exit, then finds the pipe closed
+        (["types"], False),
+    ],
+    ids=["json-page-like-head", "table-reader-gone-at-once", "types"],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    tmp_path: Path, command: list[str], read_first: bool
+) -> None:
+    """`pytest-connectors conversations list --json | head`: no BrokenPipeError traceback."""
+    db = tmp_path / "pipe.db"
+    _native_conversations(db, 500 if read_first else 3)  # 500: far more JSON than a pipe holds
+    environ = {**os.environ, "PYTHONPATH": python_path(ROOT), "PYTEST_CONNECTORS_DB": str(db)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_connectors.cli", *command],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        if read_first:
+            assert child.stdout.readline()  # like `head -1`
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        code = child.wait(timeout=120)
+
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == ""
+    assert code == 141

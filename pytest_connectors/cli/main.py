@@ -1,8 +1,9 @@
 """The ``pytest-connectors`` command: manage, test and invoke connectors from a shell.
 
 Exit codes: 0 success; 1 the remote agent call failed (``test``, ``invoke``); 2 a usage error
-(bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE}).
-Errors are one line on stderr; secrets are always shown masked.
+(bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE});
+141 the reader of the output went away (``| head``), silently. Errors are one line on stderr;
+secrets are always shown masked.
 
 Adding a subcommand: write a module with ``register(commands: Commands) -> None`` that calls
 ``commands.add(name, func, help_text)`` and adds its arguments to the returned parser; ``func``
@@ -14,9 +15,11 @@ the module in ``SUBCOMMAND_MODULES``; it is imported only when the command line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
+import os
 import re
 import sys
 import unicodedata
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool ended by `| head`
 
 # Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
 SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service")
@@ -532,7 +536,16 @@ def _say_waiting(lock_path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _run(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: list[str]) -> int:
     _check_text(argv)
     args = build_parser().parse_args(argv)
     store = ConnectorStore(args.file, on_lock_wait=_say_waiting)
@@ -548,6 +561,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _reader_gone() -> int:
+    """The output's reader stopped reading (``| head``): end quietly, as other tools do.
+
+    What is still buffered goes to /dev/null, so the flush at exit cannot fail again.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover
