@@ -221,7 +221,7 @@ def test_a_standalone_worker_runs_the_queued_jobs(cli: Cli, thread: LangSmithSer
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert worker.returncode == 0, worker.stderr
-    assert "ran 1 job(s)" in worker.stdout
+    assert "ran 1 job\n" in worker.stdout
     assert API_KEY not in worker.stdout + worker.stderr
     assert cli.json("jobs", "get", job)["status"] == "succeeded"
 
@@ -306,3 +306,36 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert stderr == ""
     assert code == 141
+
+
+def test_show_takes_the_thread_key_and_lists_the_candidates_when_several_share_it(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.models.imports import Conversation, RecordedTurn
+
+    create(cli, thread)
+    code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
+    assert code == 0, err
+    [imported] = cli.json("conversations", "list")["items"]
+
+    code, out, err = cli("conversations", "show", "t-42")  # the THREAD column of `list`
+    assert code == 0, err
+    assert out.startswith(f"Conversation {imported['id']} (thread t-42, imported, 2 turns)")
+
+    native = Conversation(
+        id="native-1",
+        agent_id="agt_123",
+        thread_key="t-42",
+        turns=[RecordedTurn(index=0, user_messages=["hi"], answer="hello")],
+    )
+    with Imports(cli.db) as imports:
+        imports.conversations.write_native([native])
+    code, out, err = cli("conversations", "show", "t-42")
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1
+    assert f"{imported['id']} (LangSmith prod)" in err and "native-1 (native)" in err
+
+    code, out, err = cli("conversations", "show", "native-1")
+    assert code == 0, err
+    assert "(thread t-42, native, 1 turn)" in out

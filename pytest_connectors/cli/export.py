@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_connectors.cli.main import EXIT_OK, UsageError
+from pytest_connectors.cli.main import EXIT_OK, UsageError, counted
 from pytest_connectors.registry.json_file import ConnectorStore
 
 Action = Callable[..., argparse.ArgumentParser]
@@ -67,7 +67,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
             ) from None
     for path in written:
         print(path)
-    print(f"Exported {len(written)} conversation(s) to {out} (redacted).")
+    print(f"Exported {counted(len(written), 'conversation')} to {out} (redacted).")
     return EXIT_OK
 
 

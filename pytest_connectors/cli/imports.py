@@ -29,6 +29,7 @@ from pytest_connectors.cli.main import (
     EXIT_REMOTE_FAILURE,
     PROG,
     UsageError,
+    counted,
     format_table,
 )
 from pytest_connectors.errors import JobTimeoutError
@@ -444,7 +445,7 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
     conversation = detail.conversation
     print(
         f"Conversation {conversation.id} (thread {conversation.thread_key}, "
-        f"{conversation.origin}, {len(conversation.turns)} turns)"
+        f"{conversation.origin}, {counted(len(conversation.turns), 'turn')})"
     )
     for turn in conversation.turns:
         latency = f" [{turn.latency_ms:.0f} ms]" if turn.latency_ms is not None else ""
@@ -518,7 +519,7 @@ def cmd_worker(store: ConnectorStore, args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
     if done >= 0:
-        print(f"Worker {worker.worker_id} ran {done} job(s)")
+        print(f"Worker {worker.worker_id} ran {counted(done, 'job')}")
     return EXIT_OK
 
 
@@ -658,7 +659,9 @@ def register(commands: Commands) -> None:
     listing.add_argument("--cursor", help="continue after a previous page")
     _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
-    ).add_argument("conversation", metavar="ID")
+    ).add_argument(
+        "conversation", metavar="ID_OR_THREAD", help="its id, or the thread key `list` shows"
+    )
     export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")
