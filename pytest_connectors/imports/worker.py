@@ -211,7 +211,7 @@ class Worker:
                 self._fail(record, connector, exc.code, message)
             return
         except MissingVariableError as exc:
-            self._fail(record, connector, "missing_variable", str(exc))
+            self._fail(record, connector, "missing_variable", reach.missing_variable(exc))
             return
         except ConnectorError as exc:
             self._fail(record, connector, "invalid_config", redactor.scrub(str(exc)))
