@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
+import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -339,3 +342,58 @@ def test_show_takes_the_thread_key_and_lists_the_candidates_when_several_share_i
     code, out, err = cli("conversations", "show", "native-1")
     assert code == 0, err
     assert "(thread t-42, native, 1 turn)" in out
+
+
+def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
+    cli: Cli, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, _, err = cli(
+        "imports", "create", "--agent", "a", "--name", "down", "--category", "llm-tracing",
+        "--provider", "langsmith", "--api-key", "lsv2-key-1234567890",
+        "--config", "projectName=p", "--config", f"apiUrl={closed}",
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, _, err = cli("imports", "connect", "down", "--wait", "--timeout", "1")
+
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith("pytest-connectors: LangSmith GET /sessions: ")  # what
+    assert f"the connection to LangSmith at {closed} failed" in first  # why
+    assert "; retry 1 of 5 in " in first  # when it gives up
+    assert "after 1 s" in err.splitlines()[-1]  # --timeout ended the wait
+
+
+def test_on_a_terminal_the_progress_line_ends_before_the_result(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    """Progress and result share the terminal; each on its own line, both saying "created"."""
+    create(cli, thread)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_connectors.cli", "imports", "connect", "LangSmith prod",
+         "--wait", "--timeout", "120", "--db", str(cli.db)],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env,
+    ) as child:  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the child closed the terminal (EIO)
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert child.wait(timeout=120) == 0, shown
+    os.close(controller)
+    screen = shown.decode()
+
+    progress = re.search(r"\x1b\[2Kjob_\w+: 2 fetched, 2 created, [^\r\n]*\r?\n", screen)
+    assert progress is not None, screen
+    assert re.search(r"\nJob job_\w+ succeeded: 2 fetched, 2 created, ", screen), screen
+    assert " new," not in screen

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_connectors.cli.main import EXIT_OK, UsageError, counted
+from pytest_connectors._support.text import counted
+from pytest_connectors.cli.main import EXIT_OK, UsageError
 from pytest_connectors.registry.json_file import ConnectorStore
 
 Action = Callable[..., argparse.ArgumentParser]

@@ -101,11 +101,6 @@ def _target(connector: Connector) -> str:
     return f"{method} {path or '/'}"
 
 
-def counted(count: int, noun: str) -> str:
-    """``1 turn``, ``2 turns``: the count with its noun, singular for one."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def format_table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(

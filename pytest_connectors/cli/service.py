@@ -12,8 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors._support.variables import is_name
-from pytest_connectors.cli.main import counted
 from pytest_connectors.errors import ConnectorError
 
 if TYPE_CHECKING:  # the database layer loads only for the commands that use it
