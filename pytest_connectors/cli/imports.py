@@ -90,8 +90,15 @@ def _service(args: argparse.Namespace) -> tuple[str, str] | None:
 
 @contextmanager
 def _imports(
-    store: ConnectorStore, args: argparse.Namespace, *, waiting: _Waiting | None = None
+    store: ConnectorStore,
+    args: argparse.Namespace,
+    *,
+    waiting: _Waiting | None = None,
+    writes: bool = True,
 ) -> Iterator[Imports]:
+    """The facade on the service or the database. A command that only reads (``writes=False``)
+    never creates a database it was pointed at (``--db``, ``$PYTEST_CONNECTORS_DB``), and reads
+    one it may not write."""
     # SQLAlchemy, pydantic and the providers load only for these commands.
     from pytest_connectors.imports.facade import Imports
 
@@ -111,13 +118,16 @@ def _imports(
             remote.close()
         return
     from pytest_connectors.imports.local import LocalBackend
+    from pytest_connectors.storage.store import Store
 
     on_progress = waiting.progress if waiting is not None else None
-    backend = LocalBackend(_db(store, args), on_progress=on_progress)
+    chosen = args.db or os.environ.get(ENV_DB)
+    database = Store(_db(store, args), existing=not writes and bool(chosen))
+    backend = LocalBackend(store=database, on_progress=on_progress)
     try:
         yield Imports(backend=backend)
     finally:
-        backend.close()
+        database.close()
 
 
 class _Waiting:
@@ -321,7 +331,7 @@ def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         connectors = imports.connectors.list(args.agent)
     if args.json:
         _print_json([_dump(c) for c in connectors])
@@ -345,7 +355,7 @@ def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_connector(imports.connectors.get(args.connector), args.json)
     return EXIT_OK
 
@@ -422,7 +432,7 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_job_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_job(imports.jobs.get(args.job), args.json)
     return EXIT_OK
 
@@ -435,7 +445,7 @@ def cmd_job_wait(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         page = imports.conversations.list(
             connector=args.connector,
             agent_id=args.agent,
@@ -474,7 +484,7 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         detail = imports.conversations.get(args.conversation)
     if args.json:
         _print_json(_dump(detail))
@@ -503,7 +513,7 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
 
 
 def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         sessions = imports.sessions.list(connector=args.connector)
     if args.json:
         _print_json([_dump(s) for s in sessions])
