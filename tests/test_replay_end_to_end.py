@@ -202,7 +202,7 @@ def test_export_then_replay_without_the_database(
         timeout=120,
     )
     assert export.returncode == 0, export.stderr
-    assert export.stdout.splitlines()[-1] == f"Exported 3 conversation(s) to {cases} (redacted)."
+    assert export.stdout.splitlines()[-1] == f"Exported 3 conversations to {cases} (redacted)."
     written = {
         json.loads(path.read_text())["conversation"]["threadKey"]: path
         for path in cases.glob("*.json")

@@ -288,12 +288,34 @@ class LocalBackend:
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
     def get_conversation(self, conversation_id: str) -> ConversationDetail:
+        """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
             found = conversation_rows.get(connection, self.scope, conversation_id)
             if found is None:
-                raise ConversationNotFoundError(conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
+                found = self._by_thread_key(connection, conversation_id)
+            links = conversation_rows.linked_sessions(connection, self.scope, found.id)
         return ConversationDetail.of(found, links)
+
+    def _by_thread_key(self, connection: Connection, thread_key: str) -> Conversation:
+        shown = 5
+        matches = conversation_rows.with_thread_key(
+            connection, self.scope, thread_key, limit=shown + 1
+        )
+        if not matches:
+            raise ConversationNotFoundError(thread_key)
+        if len(matches) == 1:
+            return matches[0]
+        names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
+
+        def candidate(conversation: Conversation) -> str:
+            source = names.get(conversation.connector_id or "", conversation.origin)
+            return f"{conversation.id} ({source})"
+
+        listed = ", ".join(candidate(c) for c in matches[:shown])
+        more = ", and more" if len(matches) > shown else ""
+        raise InvalidInputError(
+            f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
+        )
 
     def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
         """Store conversations a test session produced next to the imported ones."""

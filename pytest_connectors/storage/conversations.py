@@ -182,6 +182,19 @@ def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversat
     return to_conversation(row) if row is not None else None
 
 
+def with_thread_key(
+    connection: Connection, scope: Scope, thread_key: str, *, limit: int
+) -> list[Conversation]:
+    """The conversations (of any connector, or native) whose thread key is ``thread_key``."""
+    rows = connection.execute(
+        select(_C)
+        .where(_C.c.thread_key == thread_key, within(_C, scope))
+        .order_by(_C.c.id)
+        .limit(limit)
+    )
+    return [to_conversation(row) for row in rows]
+
+
 @dataclass(frozen=True)
 class ConversationPage:
     items: list[Conversation]
