@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from children import python_path
 from fakes.fixtures import recent_thread
-from fakes.langsmith import API_KEY, LangSmithServer
+
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
