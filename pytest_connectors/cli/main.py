@@ -41,7 +41,7 @@ PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
 
 # Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service", "demo")
 
 MAX_TIMEOUT_MS = 86_400_000  # one day: anything longer is a typo, and overflows some clocks
 
