@@ -3,10 +3,11 @@
 Layers, each importing only from the layers below it (checked by ``tests/test_architecture.py``):
 
     pytest_plugin | cli | service   entry points; only ``pytest_plugin`` imports pytest and only
-                                    ``service`` the web framework
+                                    ``service`` and ``fakes`` the web framework
     replay                          production conversations replayed as test cases
-    evaluation | imports            test-author API (conversations, tool-call assertions,
-                                    latency); import connectors (providers, sync jobs)
+    evaluation | imports | fakes    test-author API (conversations, tool-call assertions,
+                                    latency); import connectors (providers, sync jobs); stand-in
+                                    LangSmith and FullStory servers (the ``server`` extra)
     client | servers | storage      calling agents; launching local agent servers; the database
                                     (only ``storage`` opens it)
     registry                        where connector definitions come from

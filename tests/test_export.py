@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes.langsmith import LangSmithServer
 from production_threads import IMPORT_CONNECTOR, import_threads
 
 from pytest_connectors.cli.main import main as cli_main
+from pytest_connectors.fakes.langsmith import LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation
 from pytest_connectors.replay.export import export_conversations

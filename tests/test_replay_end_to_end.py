@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 from fakes.fixtures import TRACED_PROJECT
-from fakes.langsmith import API_KEY, LangSmithServer
 from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 from test_replay_plugin import CASES, agents_project, changed_server, literal
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer

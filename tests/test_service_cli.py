@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from service_support import ServiceProcess, child_env, issue_key
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation, RecordedTurn
 from pytest_connectors.servers.launch import free_port
