@@ -74,7 +74,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
-    "evaluation.judging": ("Judge", "Judgement", "assert_criteria"),
+    "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
     "registry.functions": (
         "create_connector",
         "delete_connector",
@@ -185,6 +185,7 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.judging import Judge as Judge
     from pytest_connectors.evaluation.judging import Judgement as Judgement
     from pytest_connectors.evaluation.judging import assert_criteria as assert_criteria
+    from pytest_connectors.evaluation.judging import judged as judged
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
     from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
     from pytest_connectors.imports.facade import Imports as Imports

@@ -22,7 +22,7 @@ from pytest_connectors import (
     Message,
     assert_criteria,
 )
-from pytest_connectors.evaluation.judging import Judge
+from pytest_connectors.evaluation.judging import Judge, judges_from
 from pytest_connectors.evaluation.prompts import Prompts, UnreadableVerdict, parse_verdict
 from pytest_connectors.evaluation.verdict_cache import VerdictCache
 
@@ -386,3 +386,76 @@ def test_a_conversation_with_a_real_agent_is_judged(
         failure=['says "I don\'t know"'],
         judge=model_connector(),
     )
+
+
+# -- pairwise, for replays ---------------------------------------------------------------------
+
+
+def _turn(production: str, candidate: str) -> Any:
+    from pytest_connectors.models.imports import RecordedTurn
+    from pytest_connectors.replay.compare import CandidateTurn, TurnComparison
+
+    recorded = RecordedTurn(index=0, user_messages=["Weather in Paris?"], answer=production)
+    return TurnComparison(1, recorded, CandidateTurn(candidate, [], [], None, 10.0))
+
+
+def test_answer_judge_passes_the_same_facts_in_other_words(
+    model_fake: ModelFake, model_connector: MakeConnector
+) -> None:
+    from pytest_connectors import judged
+    from pytest_connectors.replay.compare import Check
+
+    check = Check(tools=None, answer=judged(judge=model_connector()))
+    same = _turn("The weather in Paris is sunny, 21°C.", "It's sunny in Paris today: 21°C!")
+    assert check.problems(same) == []
+    missing = _turn("The weather in Paris is sunny, 21°C.", "It's sunny today.")
+    assert check.problems(missing) == [
+        "judge 'Rules Judge': the candidate leaves out '21°c' (score 0.00)"
+    ]
+    check.problems(missing)  # read again by a diff: the judge is not asked again
+    assert model_fake.calls == 2
+    prompt = model_fake.requests()[0]["messages"][1]["content"]
+    assert "<user>\nWeather in Paris?\n</user>" in prompt
+    assert "the same facts, nothing that contradicts production" in prompt
+
+
+def test_answer_judge_uses_the_selected_judge_and_a_rubric_of_your_own(
+    model_fake: ModelFake,
+    model_connector: MakeConnector,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    model_connector("Replay Judge")  # written to tmp_path/judges.json
+    monkeypatch.setenv("PYTEST_CONNECTORS_FILE", str(tmp_path / "judges.json"))
+    monkeypatch.setenv("PYTEST_CONNECTORS_JUDGE", "Replay Judge")
+    with judges_from(None):  # as outside pytest: the judge named by the environment
+        _judge_with_the_selected_judge(model_fake)
+
+
+def _judge_with_the_selected_judge(model_fake: ModelFake) -> None:
+    from pytest_connectors import judged
+    from pytest_connectors.replay.compare import Check
+
+    assert Check(tools=None, answer="judge").label() == "tools=None, args='subset', answer=judge"
+    turn = _turn("Sunny, 21°C in Paris.", "Paris: sunny and 21°C.")
+    assert Check(tools=None, answer="judge").problems(turn) == []
+    rubric = Check(tools=None, answer=judged("Same facts, and polite"))
+    assert rubric.problems(turn) == []
+    assert "Same facts, and polite" in model_fake.requests()[-1]["messages"][1]["content"]
+
+
+def test_the_readmes_real_model_judge_is_a_valid_connector() -> None:
+    import json
+    import re
+
+    from pytest_connectors import CreateConnectorInput
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r'^```json\n(\{"name": "GPT judge".*?)^```', readme, re.M | re.S)
+    assert block is not None
+    connector = CreateConnectorInput.model_validate(json.loads(block.group(1)))
+    assert connector.config is not None and connector.config.body == {  # type: ignore[union-attr]
+        "model": "gpt-4o-mini",
+        "temperature": 0,
+        "seed": 7,
+    }

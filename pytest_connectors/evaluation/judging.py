@@ -546,3 +546,37 @@ def assert_criteria(
     """
     __tracebackhide__ = True
     return resolve_judge(judge).check(source, success, failure, samples=samples, confirm=confirm)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An answer check for replays: the judge compares the candidate's answer with
+    production's under ``rubric`` (default: says the same). See :func:`judged`."""
+
+    rubric: str | None = None
+    judge: JudgeRef = None
+    samples: int = 1
+    confirm: int = 0
+
+    @property
+    def label(self) -> str:
+        return "judge" if self.rubric is None else f"judged({cut(self.rubric, 40)!r})"
+
+    def compare(self, user: str, production: str, candidate: str) -> Judgement:
+        judge = resolve_judge(self.judge)
+        return judge.compare(
+            user,
+            production,
+            candidate,
+            rubric=self.rubric,
+            samples=self.samples,
+            confirm=self.confirm,
+        )
+
+
+def judged(
+    rubric: str | None = None, *, judge: JudgeRef = None, samples: int = 1, confirm: int = 0
+) -> Judged:
+    """``assert_matches(answer=judged("criteria ..."))``: a replayed answer judged against
+    production's with a rubric of your own."""
+    return Judged(rubric, judge, _positive("samples", samples, 1), _positive("confirm", confirm, 0))
