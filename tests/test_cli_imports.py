@@ -20,6 +20,7 @@ from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
 from pytest_connectors.servers.launch import LangGraphDevServer
+from pytest_connectors.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +51,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> Cli:
     monkeypatch.chdir(tmp_path)
+    Store(tmp_path / "imports.db").close()  # commands that only read want a database there
     return Cli(tmp_path / "imports.db", capsys, monkeypatch)
 
 

@@ -51,7 +51,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the case files")
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         try:
             written = export_conversations(
                 imports,

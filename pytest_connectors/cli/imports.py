@@ -88,8 +88,11 @@ def _service(args: argparse.Namespace) -> tuple[str, str] | None:
 
 @contextmanager
 def _imports(
-    store: ConnectorStore, args: argparse.Namespace, *, progress: bool = False
+    store: ConnectorStore, args: argparse.Namespace, *, progress: bool = False, writes: bool = True
 ) -> Iterator[Imports]:
+    """The facade on the service or the database. A command that only reads (``writes=False``)
+    never creates a database it was pointed at (``--db``, ``$PYTEST_CONNECTORS_DB``), and reads
+    one it may not write."""
     # SQLAlchemy, pydantic and the providers load only for these commands.
     from pytest_connectors.imports.facade import Imports
 
@@ -109,15 +112,18 @@ def _imports(
             remote.close()
         return
     from pytest_connectors.imports.local import LocalBackend
+    from pytest_connectors.storage.store import Store
 
     reporter = _Progress() if progress and sys.stderr.isatty() else None
-    backend = LocalBackend(_db(store, args), on_progress=reporter)
+    chosen = args.db or os.environ.get(ENV_DB)
+    database = Store(_db(store, args), existing=not writes and bool(chosen))
+    backend = LocalBackend(store=database, on_progress=reporter)
     try:
         yield Imports(backend=backend)
     finally:
         if reporter is not None:
             reporter.done()
-        backend.close()
+        database.close()
 
 
 class _Progress:
@@ -285,7 +291,7 @@ def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         connectors = imports.connectors.list(args.agent)
     if args.json:
         _print_json([_dump(c) for c in connectors])
@@ -309,7 +315,7 @@ def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_connector(imports.connectors.get(args.connector), args.json)
     return EXIT_OK
 
@@ -383,7 +389,7 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_job_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_job(imports.jobs.get(args.job), args.json)
     return EXIT_OK
 
@@ -397,7 +403,7 @@ def cmd_job_wait(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         page = imports.conversations.list(
             connector=args.connector,
             agent_id=args.agent,
@@ -436,7 +442,7 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         detail = imports.conversations.get(args.conversation)
     if args.json:
         _print_json(_dump(detail))
@@ -465,7 +471,7 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
 
 
 def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         sessions = imports.sessions.list(connector=args.connector)
     if args.json:
         _print_json([_dump(s) for s in sessions])

@@ -32,7 +32,12 @@ from pytest_connectors.imports.config import (
     updated_config,
 )
 from pytest_connectors.imports.reach import LOCAL, Reach
-from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
+from pytest_connectors.imports.sync import (
+    IMPORTED_ID_PREFIX,
+    Derivation,
+    default_derivation,
+    refresh_links,
+)
 from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
@@ -294,16 +299,29 @@ class LocalBackend:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
         written: list[Conversation] = []
+        seen: set[str] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
+            if conversation.id in seen:
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r} appears twice; give each one its own id"
+                )
+            if conversation.id.startswith(IMPORTED_ID_PREFIX):
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r}: ids starting with "
+                    f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
+                )
+            seen.add(conversation.id)
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(connection, written, tenant_id=tenant, now=now, origin="native")
+            conversation_rows.save(
+                connection, written, tenant_id=tenant, now=now, origin="native", scope=self.scope
+            )
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:

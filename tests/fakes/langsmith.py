@@ -792,6 +792,7 @@ def seed_runs(
 
 _SEED_COUNT = "LANGSMITH_FAKE_SEED_RUNS"
 _SEED_PROJECT = "LANGSMITH_FAKE_SEED_PROJECT"
+_SEED_TURNS = "LANGSMITH_FAKE_SEED_TURNS_PER_THREAD"
 
 
 def app_from_environment() -> ASGIApp:
@@ -799,7 +800,12 @@ def app_from_environment() -> ASGIApp:
     fake = FakeLangSmith()
     count = int(os.environ.get(_SEED_COUNT, "0"))
     if count:
-        seed_runs(fake, count, project=os.environ.get(_SEED_PROJECT, "bench"))
+        seed_runs(
+            fake,
+            count,
+            project=os.environ.get(_SEED_PROJECT, "bench"),
+            turns_per_thread=int(os.environ.get(_SEED_TURNS, "2")),
+        )
     return fake.app
 
 
@@ -808,12 +814,12 @@ class LangSmithProcess(LocalServer):
 
     A fake in the test process competes with the code under test for the interpreter lock;
     measurements want it elsewhere. It has no fault knobs: use `LangSmithServer` for those.
-    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, two turns a thread.
+    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, ``turns_per_thread`` turns a thread.
     """
 
     name = "LangSmith fake"
 
-    def __init__(self, count: int, *, project: str = "bench") -> None:
+    def __init__(self, count: int, *, project: str = "bench", turns_per_thread: int = 2) -> None:
         command = [
             sys.executable,
             "-m",
@@ -829,7 +835,11 @@ class LangSmithProcess(LocalServer):
             "--app-dir",
             str(Path(__file__).resolve().parents[1]),
         ]
-        env = {_SEED_COUNT: str(count), _SEED_PROJECT: project}
+        env = {
+            _SEED_COUNT: str(count),
+            _SEED_PROJECT: project,
+            _SEED_TURNS: str(turns_per_thread),
+        }
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         super().__init__(command, ready_path="/healthz", env=env, startup_timeout=120)
