@@ -23,14 +23,12 @@ from pathlib import Path
 
 from bench_report import Row, check, median, spread
 
+from pytest_connectors import Imports
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithProcess
+from pytest_connectors.models.imports import Job, JobStatus
+
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the LangSmith fake lives with the tests
-
-from fakes.langsmith import API_KEY, LangSmithProcess  # noqa: E402
-
-from pytest_connectors import Imports  # noqa: E402
-from pytest_connectors.models.imports import Job, JobStatus  # noqa: E402
 
 PROJECT = "bench"
 # The fake's synthetic runs: from this moment on, 10 ms apart.

@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fakes.fullstory import API_KEY, FullStoryServer
+from pytest_connectors.fakes.fullstory import API_KEY, FullStoryServer
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 1, tzinfo=UTC)

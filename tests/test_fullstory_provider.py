@@ -17,8 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes.fullstory import API_KEY, ORG_ID, FullStoryServer, session_events, synthetic_events
 
+from pytest_connectors.fakes.fullstory import (
+    API_KEY,
+    ORG_ID,
+    FullStoryServer,
+    session_events,
+    synthetic_events,
+)
 from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
 from pytest_connectors.models.imports import UserSession

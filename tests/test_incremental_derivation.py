@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer, synthetic_runs
 
 from pytest_connectors import Imports
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, synthetic_runs
 from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langsmith import PAGE_SIZE
 from pytest_connectors.imports.local import LocalBackend

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors.cli.main import EXIT_OK, UsageError
 from pytest_connectors.registry.json_file import ConnectorStore
 
@@ -67,7 +68,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
             ) from None
     for path in written:
         print(path)
-    print(f"Exported {len(written)} conversation(s) to {out} (redacted).")
+    print(f"Exported {counted(len(written), 'conversation')} to {out} (redacted).")
     return EXIT_OK
 
 

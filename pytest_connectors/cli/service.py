@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.errors import ConnectorError
 
@@ -113,7 +114,7 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
         settings["allow_private_destinations"] = True
     print(
         f"serving the connectors API on http://{args.host}:{args.port} "
-        f"(database {shown}, {args.workers} sync worker(s)); Ctrl-C stops",
+        f"(database {shown}, {counted(args.workers, 'sync worker')}); Ctrl-C stops",
         file=sys.stderr,
         flush=True,
     )

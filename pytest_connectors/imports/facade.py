@@ -104,8 +104,9 @@ class Conversations:
         )
 
     def get(self, id: str, agent_id: str | None = None) -> ConversationDetail:
-        """Native ids are the writers' own, unique per agent: a key that reaches two agents
-        holding ``id`` gives ``agent_id`` to say which (without it, InvalidInputError)."""
+        """``id`` may also be the conversation's thread key; one that several conversations
+        share raises :class:`InvalidInputError` naming them. Native ids are their agent's own:
+        a key that reaches two agents holding ``id`` gives ``agent_id`` to say which."""
         return self._backend.get_conversation(id, agent_id=agent_id)
 
     def write_native(self, conversations: Sequence[Conversation]) -> builtins.list[Conversation]:

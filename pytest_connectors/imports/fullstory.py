@@ -45,7 +45,13 @@ from pytest_connectors.imports.gzip_ndjson import (
     MalformedExportError,
 )
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.provider import (
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+    retry_log,
+)
 from pytest_connectors.imports.replies import (
     Interrupted,
     ReplyStream,
@@ -577,7 +583,14 @@ class FullStoryProvider:
                     f"{self._redactor.scrub(retry.reason)}; sync again later",
                     transient=True,
                 )
-            log.debug("%s: %s; retrying in %.2f s", what, self._redactor.scrub(retry.reason), wait)
+            retry_log.info(
+                "FullStory %s: %s; retry %d of %d in %.1f s",
+                what,
+                self._redactor.scrub(retry.reason),
+                tries,
+                self.max_retries,
+                wait,
+            )
             self._pause(wait)
 
     def _pause(self, seconds: float) -> None:

@@ -290,14 +290,38 @@ class LocalBackend:
     def get_conversation(
         self, conversation_id: str, *, agent_id: str | None = None
     ) -> ConversationDetail:
+        """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
             found = conversation_rows.find(
                 connection, self.scope, conversation_id, agent_id=agent_id
             )
             if found is None:
-                raise ConversationNotFoundError(conversation_id)
+                found = self._by_thread_key(connection, conversation_id, agent_id)
             links = conversation_rows.linked_sessions(connection, found)
-        return ConversationDetail.of(conversation_rows.to_conversation(found), links)
+        return ConversationDetail.of(found.conversation, links)
+
+    def _by_thread_key(
+        self, connection: Connection, thread_key: str, agent_id: str | None
+    ) -> conversation_rows.StoredConversation:
+        shown = 5
+        matches = conversation_rows.with_thread_key(
+            connection, self.scope, thread_key, limit=shown + 1, agent_id=agent_id
+        )
+        if not matches:
+            raise ConversationNotFoundError(thread_key)
+        if len(matches) == 1:
+            return matches[0]
+        names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
+
+        def candidate(conversation: Conversation) -> str:
+            source = names.get(conversation.connector_id or "", conversation.origin)
+            return f"{conversation.id} ({source})"
+
+        listed = ", ".join(candidate(c.conversation) for c in matches[:shown])
+        more = ", and more" if len(matches) > shown else ""
+        raise InvalidInputError(
+            f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
+        )
 
     def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
         """Store conversations a test session produced next to the imported ones."""

@@ -152,9 +152,21 @@ def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> N
         )
 
 
+@dataclass(frozen=True)
+class StoredConversation:
+    """A conversation and the tenant it is stored under (its session links are per agent)."""
+
+    conversation: Conversation
+    tenant_id: str
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> StoredConversation:
+        return cls(to_conversation(row), row.tenant_id)
+
+
 def find(
     connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
-) -> Row[Any] | None:
+) -> StoredConversation | None:
     """The conversation with this id in the scope (and agent, if given).
 
     Native ids are unique per agent only: when the scope reaches two agents holding the id, the
@@ -176,14 +188,30 @@ def find(
             f"conversation id {conversation_id!r} is held by agents {holders}; "
             "give agentId to say which"
         )
-    return rows[0] if rows else None
+    return StoredConversation.of(rows[0]) if rows else None
 
 
 def get(
     connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
 ) -> Conversation | None:
-    row = find(connection, scope, conversation_id, agent_id=agent_id)
-    return to_conversation(row) if row is not None else None
+    found = find(connection, scope, conversation_id, agent_id=agent_id)
+    return found.conversation if found is not None else None
+
+
+def with_thread_key(
+    connection: Connection,
+    scope: Scope,
+    thread_key: str,
+    *,
+    limit: int,
+    agent_id: str | None = None,
+) -> list[StoredConversation]:
+    """The conversations (of any connector, or native) whose thread key is ``thread_key``."""
+    query = select(_C).where(_C.c.thread_key == thread_key, within(_C, scope))
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    rows = connection.execute(query.order_by(_C.c.id, _C.c.storage_id).limit(limit))
+    return [StoredConversation.of(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -322,7 +350,7 @@ def replace_links(
 
 
 def linked_sessions(
-    connection: Connection, found: Row[Any]
+    connection: Connection, found: StoredConversation
 ) -> list[tuple[SessionLink, UserSession]]:
     """The sessions linked to a conversation :func:`find` returned (links are per agent)."""
     link, session = session_links, user_sessions
@@ -336,14 +364,16 @@ def linked_sessions(
             ),
         )
         .where(
-            link.c.conversation_id == found.id,
+            link.c.conversation_id == found.conversation.id,
             link.c.tenant_id == found.tenant_id,
-            link.c.agent_id == found.agent_id,
+            link.c.agent_id == found.conversation.agent_id,
         )
         .order_by(link.c.method, link.c.session_id)
     ).all()
     found_links = []
     for row in rows:
-        record = SessionLink(conversation_id=found.id, session_id=row.session_id, method=row.method)
+        record = SessionLink(
+            conversation_id=found.conversation.id, session_id=row.session_id, method=row.method
+        )
         found_links.append((record, to_session(row)))
     return found_links

@@ -1,6 +1,6 @@
 """A FullStory API fake for the Segment Export flow, on two origins like the real service.
 
-Built from what the real API serves (see the import-connectors notes): ``Authorization: Basic
+Built from what the real API serves: ``Authorization: Basic
 <key>`` with the key as is; ``POST /segments/v1/exports`` (camelCase or snake_case body) answering
 an ``operationId``; ``GET /operations/v1/{id}`` going ``PENDING`` -> ``COMPLETED`` (or ``FAILED``)
 with ``estimatePctComplete`` and ``results.searchExportId``; ``GET
@@ -9,7 +9,7 @@ port: another origin) that serves the gzip NDJSON file and, like a storage bucke
 request carrying an ``Authorization`` header besides its signature. An export is a snapshot of
 the events of its time range taken when it is created.
 
-Tests seed events (`FakeFullStory.add_events`, `session_events`, `synthetic_events`, or a flood
+Seed events (`FakeFullStory.add_events`, `session_events`, `synthetic_events`, or a flood
 of sessions generated while the export is downloaded, `FakeFullStory.add_session_flood`) and turn
 knobs on `FakeFullStory.knobs`: 429 with ``Retry-After`` and 5xx per route, an account without
 the export add-on (403), operations that stay pending or fail, expired links, corrupt or cut-short
@@ -34,14 +34,13 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from pytest_connectors.servers.launch import free_port
+from pytest_connectors.fakes.threaded import ThreadedServer
 
 API_KEY = "na1.fAkE0fUlLsToRyKeY0123456789abcdefABCDEF"
 ORG_ID = "o-1FAKE-na1"
@@ -456,7 +455,7 @@ class _Logged:
         self.fake.log_request(self.origin, scope, body)
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal sent
             if sent:  # the server's own answer: a disconnect when the client goes
                 return await receive()
@@ -502,55 +501,32 @@ def _ndjson_line(event: Mapping[str, Any]) -> bytes:
 # --- serving ----------------------------------------------------------------------------------
 
 
-class _ThreadedUvicorn:
-    def __init__(self, app: Any, name: str) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the FullStory fake did not start on port {self.port}")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 class FullStoryServer:
-    """A `FakeFullStory` served by uvicorn: the API on one loopback port, downloads on another."""
+    """A `FakeFullStory` served by uvicorn: the API on 127.0.0.1:``port`` (0: a free one),
+    downloads on another free loopback port."""
 
-    def __init__(self, fake: FakeFullStory | None = None) -> None:
+    def __init__(self, fake: FakeFullStory | None = None, *, port: int = 0) -> None:
         self.fake = fake or FakeFullStory()
-        self._servers: list[_ThreadedUvicorn] = []
+        self._port = port
+        self._servers: list[ThreadedServer] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].port}"
+        return self._servers[0].url
 
     @property
     def download_origin(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].port}"
+        return self._servers[1].url
 
     def start(self) -> Self:
-        api = _ThreadedUvicorn(_Logged(self.fake, "api", self.fake.api_app), "fullstory-api")
-        downloads = _ThreadedUvicorn(
-            _Logged(self.fake, "download", self.fake.download_app), "fullstory-downloads"
-        )
-        self._servers = [api, downloads]
+        self._servers = [
+            ThreadedServer(
+                _Logged(self.fake, "api", self.fake.api_app), "FullStory fake", port=self._port
+            ),
+            ThreadedServer(
+                _Logged(self.fake, "download", self.fake.download_app), "FullStory download fake"
+            ),
+        ]
         self.fake.download_origin = self.download_origin
         try:
             for server in self._servers:
@@ -645,11 +621,12 @@ def session_events(
         page_id = 1000 + index
         event("navigate", page_id, url)
         for _ in range(clicks_per_page):
-            flag = {flags.pop(0): 1} if flags else {}
+            flag: dict[str, Any] = {flags.pop(0): 1} if flags else {}
             event("click", page_id, url, EventTargetText="Buy", **flag)
     last_page = (1000 + len(page_list) - 1, page_list[-1] if page_list else "")
     while flags:
-        event("click", *last_page, EventTargetText="Buy", **{flags.pop(0): 1})
+        flag = {flags.pop(0): 1}
+        event("click", *last_page, EventTargetText="Buy", **flag)
     for name, properties in custom:
         typed = {f"evt_{key}_{_type_suffix(value)}": value for key, value in properties.items()}
         event("custom", *last_page, EventCustomName=name, CustomVars=json.dumps(typed))
