@@ -44,9 +44,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "UpdateConnectorInput",
     ),
     "errors": (
+        "ApiKeyNotFoundError",
         "ConnectorError",
         "ConnectorFileError",
         "ConnectorNotFoundError",
+        "ConversationNotFoundError",
         "DatabaseError",
         "DuplicateConnectorNameError",
         "DuplicateImportConnectorError",
@@ -54,11 +56,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "InvalidInputError",
         "JobNotFoundError",
         "JobTimeoutError",
+        "MissingDependencyError",
         "MissingVariableError",
         "OutOfScopeError",
+        "ProviderError",
         "RecordNotFoundError",
         "SchemaVersionError",
         "ServerStartError",
+        "ServiceAuthError",
+        "ServiceError",
     ),
     "imports.facade": ("Imports",),
     "registry.json_file": ("ConnectorStore",),
@@ -72,6 +78,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
+    "replay.compare": ("ReplayMismatch",),
     "registry.functions": (
         "create_connector",
         "delete_connector",
@@ -120,6 +127,9 @@ if TYPE_CHECKING:
         test_connector as test_connector,
     )
     from pytest_connectors.errors import (
+        ApiKeyNotFoundError as ApiKeyNotFoundError,
+    )
+    from pytest_connectors.errors import (
         ConnectorError as ConnectorError,
     )
     from pytest_connectors.errors import (
@@ -127,6 +137,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ConnectorNotFoundError as ConnectorNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        ConversationNotFoundError as ConversationNotFoundError,
     )
     from pytest_connectors.errors import (
         DatabaseError as DatabaseError,
@@ -150,10 +163,16 @@ if TYPE_CHECKING:
         JobTimeoutError as JobTimeoutError,
     )
     from pytest_connectors.errors import (
+        MissingDependencyError as MissingDependencyError,
+    )
+    from pytest_connectors.errors import (
         MissingVariableError as MissingVariableError,
     )
     from pytest_connectors.errors import (
         OutOfScopeError as OutOfScopeError,
+    )
+    from pytest_connectors.errors import (
+        ProviderError as ProviderError,
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,
@@ -163,6 +182,12 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
+    )
+    from pytest_connectors.errors import (
+        ServiceAuthError as ServiceAuthError,
+    )
+    from pytest_connectors.errors import (
+        ServiceError as ServiceError,
     )
     from pytest_connectors.evaluation.conversation import (
         BoundInvoker as BoundInvoker,
@@ -240,3 +265,4 @@ if TYPE_CHECKING:
         update_connector as update_connector,
     )
     from pytest_connectors.registry.json_file import ConnectorStore as ConnectorStore
+    from pytest_connectors.replay.compare import ReplayMismatch as ReplayMismatch

@@ -22,9 +22,11 @@ from pytest_connectors.errors import (
     InvalidInputError,
     JobNotFoundError,
     OutOfScopeError,
+    ServiceAuthError,
+    ServiceError,
 )
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.imports.remote import RemoteBackend, ServiceAuthError, ServiceError
+from pytest_connectors.imports.remote import RemoteBackend
 from pytest_connectors.models.imports import (
     ConnectorStatus,
     Conversation,
@@ -100,8 +102,11 @@ def test_create_get_list(imports: Imports, agent: str) -> None:
 
 def test_bad_input_raises_the_same_errors(imports: Imports, agent: str) -> None:
     imports.connectors.create(_langsmith(agent))
-    with pytest.raises(DuplicateImportConnectorError):
+    with pytest.raises(DuplicateImportConnectorError) as duplicate:
         imports.connectors.create(_langsmith(agent))
+    # The service names what is taken, so the remote error is the local one, fields and all.
+    assert (duplicate.value.name, duplicate.value.agent_id) == ("LangSmith prod", agent)
+    assert str(duplicate.value) == str(DuplicateImportConnectorError("LangSmith prod", agent))
     wrong_pair = _langsmith(agent, "x") | {"provider": "fullstory"}
     with pytest.raises(InvalidInputError, match="does not belong"):
         imports.connectors.create(wrong_pair)
@@ -126,8 +131,9 @@ def test_update_merges_without_reconnecting(imports: Imports, agent: str) -> Non
     # Nothing new was queued: connecting again returns the job queued before the update.
     assert imports.connectors.connect(created.id).job.id == connected.job.id
     other = imports.connectors.create(_langsmith(agent, "other"))
-    with pytest.raises(DuplicateImportConnectorError):
+    with pytest.raises(DuplicateImportConnectorError) as duplicate:
         imports.connectors.update(other.id, {"name": "LangSmith production"})
+    assert (duplicate.value.name, duplicate.value.agent_id) == ("LangSmith production", agent)
     with pytest.raises(ImportConnectorNotFoundError):
         imports.connectors.update("no-such-connector", {"name": "x"})
 

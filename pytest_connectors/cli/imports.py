@@ -95,7 +95,8 @@ def _imports(
 
     service = _service(args)
     if service is not None:
-        from pytest_connectors.imports.remote import RemoteBackend, ServiceAuthError, ServiceError
+        from pytest_connectors.errors import ServiceAuthError, ServiceError
+        from pytest_connectors.imports.remote import RemoteBackend
 
         remote = RemoteBackend(*service)
         try:

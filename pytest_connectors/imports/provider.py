@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from pytest_connectors.errors import ProviderError as ProviderError  # where providers find it
+
 RecordKind = Literal["trace", "session"]
 
 
@@ -37,21 +39,6 @@ class Page:
     # Records the provider served but could not read, by reason ("no_id", "not_json", ...):
     # they are skipped and counted, and the rest of the window goes on.
     skipped: Mapping[str, int] = field(default_factory=dict)
-
-
-class ProviderError(Exception):
-    """A provider call failed. ``transient`` failures are retried; others fail the job at once.
-
-    ``code`` is stable and machine-readable (``auth_failed``, ``project_not_found``,
-    ``plan_without_export``, ``rate_limited``, ``server_error``, ``timeout``, ``malformed_page``,
-    ``reply_too_large``, ``too_many_pages``, ...); the message is one line saying what happened
-    and what to do, never holding a secret nor quoting the provider's reply.
-    """
-
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.transient = transient
 
 
 class Provider(Protocol):

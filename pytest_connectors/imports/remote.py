@@ -29,6 +29,8 @@ from pytest_connectors.errors import (
     JobTimeoutError,
     OutOfScopeError,
     RecordNotFoundError,
+    ServiceAuthError,
+    ServiceError,
 )
 from pytest_connectors.imports.backend import (
     ConnectResult,
@@ -46,30 +48,6 @@ ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 # One long poll of jobs.wait; the service holds at most 60 s.
 _POLL_WAIT_S = 30.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class ServiceError(ConnectorError):
-    """The service answered with an error, or could not be reached; ``status`` 0 for the latter."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(message)
-
-
-class ServiceAuthError(ServiceError, PermissionError):
-    """The service refused the API key (none, unknown, revoked or expired)."""
-
-
-class _RemoteDuplicate(DuplicateImportConnectorError):
-    def __init__(self, message: str) -> None:  # the server's sentence, kept as it is
-        ConnectorError.__init__(self, message)
-
-
-class _RemoteNotFound(RecordNotFoundError):
-    def __init__(self, message: str) -> None:
-        ConnectorError.__init__(self, message)
-        self.kind, self.ref = "record", ""
 
 
 def _iso(value: datetime | str | None, what: str) -> str | None:
@@ -165,8 +143,9 @@ class RemoteBackend:
         self, response: httpx.Response, missing: Callable[[str], ConnectorError] | None, ref: str
     ) -> ConnectorError:
         status = response.status_code
+        detail: dict[str, Any] = {}
         try:
-            detail = response.json()["error"]
+            detail = dict(response.json()["error"])
             code, message = str(detail["code"]), str(detail["message"])
         except (ValueError, KeyError, TypeError):
             code, message = "error", f"the service answered {status} {response.reason_phrase}"
@@ -178,9 +157,13 @@ class RemoteBackend:
         if status == 404:
             if missing is not None:
                 return missing(ref)
-            return _RemoteNotFound(message)
-        if status == 409:
-            return _RemoteDuplicate(message)
+            kind, found_ref = detail.get("kind"), detail.get("ref")
+            if isinstance(kind, str) and isinstance(found_ref, str):
+                return RecordNotFoundError(kind, found_ref)
+        # The service names the taken name and its agent, so the error carries them as locally.
+        name, agent_id = detail.get("name"), detail.get("agentId")
+        if status == 409 and isinstance(name, str) and isinstance(agent_id, str):
+            return DuplicateImportConnectorError(name, agent_id)
         if status in (400, 413, 422):
             return InvalidInputError(message)
         return ServiceError(status, code, f"the service failed ({status}): {message}")
