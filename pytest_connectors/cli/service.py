@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.times import utc
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.errors import ConnectorError
 
@@ -58,7 +59,7 @@ def _expiry(value: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an ISO date or time, e.g. 2030-01-31 or 2030-01-31T12:00:00Z"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return utc(moment)
 
 
 def _time(value: datetime | None) -> str:

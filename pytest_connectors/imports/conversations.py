@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pytest_connectors._support.times import parse_utc
 from pytest_connectors.models.imports import Conversation, RecordedToolCall, RecordedTurn
 from pytest_connectors.wire.http import parse_tool_call
 
-__all__ = ["derive_conversations", "parse_run_time", "thread_key_of"]
+__all__ = ["derive_conversations", "thread_key_of"]
 
 THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
 
@@ -60,22 +61,6 @@ class _Message:
 
 
 # --- runs -------------------------------------------------------------------------------------
-
-
-def parse_run_time(value: Any) -> datetime | None:
-    """A LangSmith timestamp as an aware UTC datetime; the API serves them without a zone."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _metadata(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -367,8 +352,8 @@ def _turn(run: Mapping[str, Any], index: int) -> RecordedTurn:
                 answer = message.text
         elif message.role == "tool":
             attach(message.tool_call_id, message.text)
-    start = parse_run_time(run.get("start_time"))
-    end = parse_run_time(run.get("end_time"))
+    start = parse_utc(run.get("start_time"))
+    end = parse_utc(run.get("end_time"))
     latency = (end - start).total_seconds() * 1000 if start and end else None
     return RecordedTurn(
         index=index,
@@ -387,7 +372,7 @@ def _turn(run: Mapping[str, Any], index: int) -> RecordedTurn:
 
 
 def _order_key(run: Mapping[str, Any]) -> tuple[datetime, str]:
-    start = parse_run_time(run.get("start_time")) or datetime.min.replace(tzinfo=UTC)
+    start = parse_utc(run.get("start_time")) or datetime.min.replace(tzinfo=UTC)
     return start, str(run.get("dotted_order") or run.get("id"))
 
 
@@ -422,7 +407,7 @@ def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation
         for run in members:
             metadata.update(_metadata(run))
             tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
-        ends = [parse_run_time(run.get("end_time")) for run in members]
+        ends = [parse_utc(run.get("end_time")) for run in members]
         conversations.append(
             Conversation(
                 id=key,

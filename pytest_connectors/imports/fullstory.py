@@ -33,6 +33,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
+from pytest_connectors._support.times import utc
 from pytest_connectors.client.retry import parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
@@ -139,9 +140,6 @@ def _rfc3339(moment: datetime) -> str:
 
 def _in_utc(window: Window) -> Window:
     """Times without a zone are UTC, as everywhere in the import path."""
-
-    def utc(moment: datetime) -> datetime:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     return Window(start=utc(window.start), end=utc(window.end))
 

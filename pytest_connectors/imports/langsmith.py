@@ -28,15 +28,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn, Self
 
 import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
+from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.conversations import parse_run_time
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
 from pytest_connectors.imports.replies import (
@@ -85,8 +85,7 @@ _SELECT = (
 
 
 def _iso(moment: datetime) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
+    return utc(moment).isoformat()
 
 
 class LangSmithProvider:
@@ -297,7 +296,7 @@ class LangSmithProvider:
     ) -> FetchedRecord | None:
         """The run as a record; None (counted in ``skipped``, and logged) if it cannot be read."""
         run_id = run.get("id") if isinstance(run, Mapping) else None
-        started = parse_run_time(run.get("start_time")) if isinstance(run, Mapping) else None
+        started = parse_utc(run.get("start_time")) if isinstance(run, Mapping) else None
         if not isinstance(run, Mapping):
             problem = "not_an_object"
         elif marker is not None and holds(run, marker):

@@ -27,6 +27,7 @@ from typing import Literal
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from pytest_connectors._support.times import utc
 from pytest_connectors.errors import ApiKeyNotFoundError as ApiKeyNotFoundError
 from pytest_connectors.errors import ConnectorError, InvalidInputError
 from pytest_connectors.models.imports import Scope
@@ -96,9 +97,7 @@ def _now() -> datetime:
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands datetimes back without a zone; every stored time is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    return None if value is None else utc(value)
 
 
 def key_digest(key: str) -> str:
