@@ -21,7 +21,7 @@ from scripted_provider import (
 from sqlalchemy import select, update
 
 from pytest_connectors.imports.local import LocalBackend
-from pytest_connectors.imports.worker import RetryPolicy, Worker
+from pytest_connectors.imports.worker import JobRetryPolicy, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, JobStatus, Scope
 from pytest_connectors.storage import records
@@ -34,7 +34,7 @@ from pytest_connectors.storage.schema import (
 from pytest_connectors.storage.store import Store
 
 SECRET = "fs-and-ls-secret-value-123"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
+FAST = JobRetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 DAY = {"from_": BASE, "to": BASE + timedelta(days=1)}
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -34,7 +33,7 @@ import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors._support.times import utc
-from pytest_connectors.client.retry import parse_retry_after
+from pytest_connectors.client.retry import backoff_s, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
 from pytest_connectors.imports.gzip_ndjson import (
@@ -563,8 +562,7 @@ class FullStoryProvider:
     def _backoff(tries: int, hint: float | None) -> float:
         if hint is not None:
             return min(hint, MAX_RETRY_WAIT_S)
-        ceiling = min(2.0 ** (tries - 1), 30.0)
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff_s(tries, 1.0, 30.0)
 
     def _expect_ok(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code
