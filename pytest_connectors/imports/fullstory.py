@@ -20,12 +20,11 @@ quotes what FullStory answered: that goes to the log, masked.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NoReturn, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -42,7 +41,14 @@ from pytest_connectors.imports.gzip_ndjson import (
     MalformedExportError,
 )
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.provider import (
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+    decode_checkpoint,
+    encode_checkpoint,
+)
 from pytest_connectors.imports.replies import (
     Interrupted,
     ReplyStream,
@@ -61,7 +67,6 @@ MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is cut to this; the retry budget
 _POLL_FIRST_S = 0.25
 _POLL_MAX_S = 15.0
 _BODY_EXCERPT = 200  # of a reply, in the log only
-_CHECKPOINT_VERSION = 1
 _NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
@@ -89,52 +94,35 @@ class _LinkExpired(Exception):
 
 @dataclass(frozen=True)
 class _Checkpoint:
-    start: str
-    end: str
+    window: Window
     operation: str
     export: str | None = None
     done: int = 0  # sessions of the export already handed over
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": _CHECKPOINT_VERSION,
-                "window": [self.start, self.end],
-                "operation": self.operation,
-                "export": self.export,
-                "done": self.done,
-            },
-            separators=(",", ":"),
-        )
+        state = {"operation": self.operation, "export": self.export, "done": self.done}
+        return encode_checkpoint(self.window, **state)
 
     @classmethod
     def decode(cls, text: str | None, window: Window) -> _Checkpoint | None:
         """The checkpoint if it is ours and for this window; anything else starts afresh."""
-        if not text:
+        state = decode_checkpoint(text, window)
+        if state is None:
             return None
         try:
-            data = json.loads(text)
-            start, end = data["window"]
-            checkpoint = cls(
-                start=str(start),
-                end=str(end),
-                operation=str(data["operation"]),
-                export=None if data.get("export") is None else str(data["export"]),
-                done=max(0, int(data.get("done", 0))),
+            export = state.get("export")
+            return cls(
+                window=window,
+                operation=str(state["operation"]),
+                export=None if export is None else str(export),
+                done=max(0, int(state.get("done", 0))),
             )
         except (ValueError, TypeError, KeyError):
             return None
-        if data.get("v") != _CHECKPOINT_VERSION or (start, end) != _window_key(window):
-            return None
-        return checkpoint
-
-
-def _window_key(window: Window) -> tuple[str, str]:
-    return window.start.isoformat(), window.end.isoformat()
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _in_utc(window: Window) -> Window:
@@ -233,7 +221,7 @@ class FullStoryProvider:
             resumed = checkpoint is not None
             if checkpoint is None:
                 operation = self._create_export(window)
-                checkpoint = _Checkpoint(*_window_key(window), operation=operation)
+                checkpoint = _Checkpoint(window, operation=operation)
                 # Handed over at once: a retried job waits on this export instead of a new one.
                 yield Page(records=[], checkpoint=checkpoint.encode())
                 if should_stop():

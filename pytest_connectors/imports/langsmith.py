@@ -24,7 +24,6 @@ what LangSmith said goes to the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -38,7 +37,14 @@ from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.provider import (
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+    decode_checkpoint,
+    encode_checkpoint,
+)
 from pytest_connectors.imports.replies import (
     DecodedJson,
     Interrupted,
@@ -54,7 +60,6 @@ __all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
 
 DEFAULT_API_URL = "https://api.smith.langchain.com"
 PAGE_SIZE = 100  # the most /runs/query serves in one page
-_CHECKPOINT_VERSION = 1
 _NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
@@ -233,7 +238,9 @@ class LangSmithProvider:
             checkpoint = None
             if following is not None:
                 cursors.add(following)
-                checkpoint = _write_checkpoint(project_id, following, window, pages)
+                checkpoint = encode_checkpoint(
+                    window, project=project_id, cursor=following, pages=pages
+                )  # pages already served: the page limit counts across attempts
             yield Page(records=records, checkpoint=checkpoint, skipped=skipped)
             if following is None:
                 return
@@ -491,32 +498,11 @@ def _detail(response: httpx.Response) -> str:
     return ""
 
 
-def _write_checkpoint(project_id: str, cursor: str, window: Window, pages: int) -> str:
-    return json.dumps(
-        {
-            "v": _CHECKPOINT_VERSION,
-            "project": project_id,
-            "cursor": cursor,
-            "start": _iso(window.start),
-            "end": _iso(window.end),
-            "pages": pages,  # pages already served: the job's page limit counts across attempts
-        },
-        separators=(",", ":"),
-    )
-
-
 def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str, int] | None:
-    if not checkpoint:
+    state = decode_checkpoint(checkpoint, window)
+    if state is None:
         return None
-    try:
-        data = json.loads(checkpoint)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != _CHECKPOINT_VERSION:
-        return None
-    if data.get("start") != _iso(window.start) or data.get("end") != _iso(window.end):
-        return None
-    project, cursor, pages = data.get("project"), data.get("cursor"), data.get("pages", 0)
+    project, cursor, pages = state.get("project"), state.get("cursor"), state.get("pages", 0)
     if not isinstance(project, str) or not isinstance(cursor, str):
         return None
     return project, cursor, pages if isinstance(pages, int) and pages >= 0 else 0

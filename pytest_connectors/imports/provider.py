@@ -7,12 +7,16 @@ to ``fetch`` resumes after that page, so a job retried after a crash starts wher
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from pytest_connectors._support.times import utc
 from pytest_connectors.errors import ProviderError as ProviderError  # where providers find it
+
+_CHECKPOINT_VERSION = 1
 
 RecordKind = Literal["trace", "session"]
 
@@ -39,6 +43,33 @@ class Page:
     # Records the provider served but could not read, by reason ("no_id", "not_json", ...):
     # they are skipped and counted, and the rest of the window goes on.
     skipped: Mapping[str, int] = field(default_factory=dict)
+
+
+def encode_checkpoint(window: Window, **state: Any) -> str:
+    """A page's checkpoint: the provider's ``state`` (JSON values), tied to the window it scans."""
+    start, end = _window_key(window)
+    body = {"v": _CHECKPOINT_VERSION, "start": start, "end": end, **state}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode_checkpoint(text: str | None, window: Window) -> dict[str, Any] | None:
+    """The state a checkpoint of this window holds; None for anything else, so the scan starts
+    over (harmless: a re-scan writes the same records)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != _CHECKPOINT_VERSION:
+        return None
+    if (data.get("start"), data.get("end")) != _window_key(window):
+        return None
+    return {key: value for key, value in data.items() if key not in ("v", "start", "end")}
+
+
+def _window_key(window: Window) -> tuple[str, str]:
+    return utc(window.start).isoformat(), utc(window.end).isoformat()
 
 
 class Provider(Protocol):
