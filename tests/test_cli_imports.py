@@ -100,12 +100,12 @@ def test_create_connect_wait_and_read_the_conversation(cli: Cli, thread: LangSmi
 
 def test_conversations_list_filters_by_origin(cli: Cli, thread: LangSmithServer) -> None:
     from pytest_connectors.imports.facade import Imports
-    from pytest_connectors.models.imports import Conversation, RecordedTurn
+    from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 
     create(cli, thread)
     code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
     assert code == 0, err
-    native = Conversation(
+    native = RecordedConversation(
         id="native-1",
         agent_id="agt_123",
         thread_key="test-run-1",

@@ -29,9 +29,9 @@ from pytest_connectors.imports.facade import Imports
 from pytest_connectors.imports.remote import RemoteBackend
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     JobStatus,
     JobTrigger,
+    RecordedConversation,
     RecordedTurn,
     Scope,
 )
@@ -180,7 +180,7 @@ def test_conversations_page_and_detail(imports: Imports, agent: str) -> None:
     base = datetime(2026, 3, 1, tzinfo=UTC)
     written = imports.conversations.write_native(
         [
-            Conversation(
+            RecordedConversation(
                 id=f"{agent}-c{i}",
                 agent_id=agent,
                 thread_key=f"thread-{i}",

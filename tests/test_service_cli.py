@@ -18,7 +18,7 @@ from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from service_support import ServiceProcess, child_env, issue_key
 
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.models.imports import Conversation, RecordedTurn
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 from pytest_connectors.servers.launch import free_port
 
 PROJECT = "cli-remote"
@@ -76,7 +76,7 @@ def test_imports_jobs_and_conversations_through_the_service(
     with Imports(url=service.url, api_key=key) as imports:
         imports.conversations.write_native(
             [
-                Conversation(
+                RecordedConversation(
                     id="native-1",
                     agent_id="a1",
                     thread_key="test-run-1",

@@ -17,17 +17,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
     EXIT_REMOTE_FAILURE,
     PROG,
+    Command,
+    Commands,
     UsageError,
     format_table,
 )
@@ -51,13 +53,6 @@ ENV_URL = "PYTEST_CONNECTORS_URL"
 ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
-Command = Callable[[ConnectorStore, argparse.Namespace], int]
-
-
-class Commands(Protocol):
-    def add(
-        self, name: str, func: Command, help_text: str, json_flag: bool = True
-    ) -> argparse.ArgumentParser: ...
 
 
 # -- plumbing -----------------------------------------------------------------------------------

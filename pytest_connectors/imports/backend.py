@@ -16,9 +16,9 @@ from pydantic import Field
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
 from pytest_connectors.models.connector import CamelModel
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     Job,
+    RecordedConversation,
     SessionLink,
     UserSession,
 )
@@ -39,12 +39,12 @@ class LinkedSession(CamelModel):
 class ConversationDetail(CamelModel):
     """A conversation with its turns and the user sessions linked to it."""
 
-    conversation: Conversation
+    conversation: RecordedConversation
     sessions: list[LinkedSession] = Field(default_factory=list)
 
     @classmethod
     def of(
-        cls, conversation: Conversation, links: Sequence[tuple[SessionLink, UserSession]]
+        cls, conversation: RecordedConversation, links: Sequence[tuple[SessionLink, UserSession]]
     ) -> ConversationDetail:
         return cls(
             conversation=conversation,
@@ -53,7 +53,7 @@ class ConversationDetail(CamelModel):
 
 
 class ConversationList(CamelModel):
-    items: list[Conversation]
+    items: list[RecordedConversation]
     next_cursor: str | None = None
 
 
@@ -96,7 +96,9 @@ class Backend(Protocol):
 
     def get_conversation(self, conversation_id: str) -> ConversationDetail: ...
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]: ...
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]: ...
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]: ...
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_connectors._support.times import parse_utc
-from pytest_connectors.models.imports import Conversation, RecordedToolCall, RecordedTurn
+from pytest_connectors.models.imports import RecordedConversation, RecordedToolCall, RecordedTurn
 from pytest_connectors.wire.http import parse_tool_call
 
 __all__ = ["derive_conversations", "thread_key_of"]
@@ -389,7 +389,7 @@ def _latest_by_id(runs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return list(chosen.values())
 
 
-def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation]:
+def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[RecordedConversation]:
     """Group root runs into conversations of ordered turns; child runs are ignored.
 
     Conversations come out ordered by their first turn. ``id`` is the thread key (a caller that
@@ -409,7 +409,7 @@ def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation
             tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
         ends = [parse_utc(run.get("end_time")) for run in members]
         conversations.append(
-            Conversation(
+            RecordedConversation(
                 id=key,
                 thread_key=key,
                 origin="imported",

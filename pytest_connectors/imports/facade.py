@@ -28,9 +28,9 @@ from pytest_connectors.imports.backend import (
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     Job,
+    RecordedConversation,
     Scope,
     UserSession,
 )
@@ -106,7 +106,9 @@ class Conversations:
     def get(self, id: str) -> ConversationDetail:
         return self._backend.get_conversation(id)
 
-    def write_native(self, conversations: Sequence[Conversation]) -> builtins.list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> builtins.list[RecordedConversation]:
         return self._backend.write_native(conversations)
 
 

@@ -37,11 +37,11 @@ from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, 
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     ImportConnector,
     Job,
     JobStatus,
     JobTrigger,
+    RecordedConversation,
     Scope,
     UserSession,
 )
@@ -290,10 +290,12 @@ class LocalBackend:
             links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
         return ConversationDetail.of(found, links)
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
-        written: list[Conversation] = []
+        written: list[RecordedConversation] = []
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")

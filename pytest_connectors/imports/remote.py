@@ -39,7 +39,7 @@ from pytest_connectors.imports.backend import (
     Origin,
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
-from pytest_connectors.models.imports import Conversation, ImportConnector, Job, UserSession
+from pytest_connectors.models.imports import ImportConnector, Job, RecordedConversation, UserSession
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -319,10 +319,12 @@ class RemoteBackend:
         )
         return self._model(ConversationDetail, answer)
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]:
         body = {"conversations": [c.model_dump(mode="json", by_alias=True) for c in conversations]}
         answer = self._request("POST", "/api/conversations", json=body)
-        return [self._model(Conversation, item) for item in answer["items"]]
+        return [self._model(RecordedConversation, item) for item in answer["items"]]
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:
         missing = ImportConnectorNotFoundError if connector is not None else None

@@ -33,10 +33,10 @@ from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     JobStats,
     JobStatus,
+    RecordedConversation,
     Scope,
     SessionLink,
     UserSession,
@@ -62,8 +62,8 @@ class Derivation:
     """How traces become conversations and how conversations meet sessions."""
 
     thread_key_of: Callable[[Mapping[str, Any]], str]
-    derive: Callable[[list[dict[str, Any]]], list[Conversation]]
-    link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
+    derive: Callable[[list[dict[str, Any]]], list[RecordedConversation]]
+    link: Callable[[list[RecordedConversation], list[UserSession]], list[SessionLink]]
 
 
 def default_derivation() -> Derivation:
@@ -75,7 +75,7 @@ def default_derivation() -> Derivation:
 
 
 def conversation_id(connector_id: str, thread_key: str) -> str:
-    """Conversation ids are namespaced per connector: two projects may reuse a thread id."""
+    """RecordedConversation ids are namespaced per connector: two projects may reuse a thread id."""
     digest = hashlib.sha256(f"{connector_id}\x00{thread_key}".encode()).hexdigest()
     return f"cnv_{digest[:32]}"
 
@@ -96,7 +96,7 @@ class LeaseLost(Exception):
     """Another worker owns the job now (this one was presumed dead); stop without writing."""
 
 
-class Outcome(Enum):
+class SyncOutcome(Enum):
     COMPLETED = "completed"  # the window was scanned completely; the job is finished
     STOPPED = "stopped"  # a stop was asked for (disconnect) and honoured after a page
     PAUSED = "paused"  # the in-process runner ran out of time; the job goes back to the queue
@@ -135,7 +135,7 @@ class SyncRun:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self) -> Outcome:
+    def run(self) -> SyncOutcome:
         self.window = self._window()
         checkpoint = self.record.checkpoint
         resumed = checkpoint is not None
@@ -153,12 +153,12 @@ class SyncRun:
             if self.state.should_stop():
                 return self._interrupted()
         self._complete(mark_missing=not resumed)
-        return Outcome.COMPLETED
+        return SyncOutcome.COMPLETED
 
-    def _interrupted(self) -> Outcome:
+    def _interrupted(self) -> SyncOutcome:
         if self.state.lease_lost:
             raise LeaseLost(self.record.id)
-        return Outcome.STOPPED if self.state.stop_requested else Outcome.PAUSED
+        return SyncOutcome.STOPPED if self.state.stop_requested else SyncOutcome.PAUSED
 
     def _window(self) -> Window:
         if self.record.scan_from is not None and self.record.scan_to is not None:
@@ -291,7 +291,7 @@ class SyncRun:
             return
         connector = self.connector
         payloads = records.trace_payloads(connection, connector.id, keys, known=known)
-        derived: list[Conversation] = []
+        derived: list[RecordedConversation] = []
         for key, runs in payloads.items():
             for conversation in self.derivation.derive(runs)[:1]:
                 derived.append(

@@ -30,8 +30,8 @@ from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
     Derivation,
     LeaseLost,
-    Outcome,
     RunState,
+    SyncOutcome,
     SyncRun,
     default_derivation,
 )
@@ -226,7 +226,7 @@ class Worker:
             return
         finally:
             heartbeat.stop()
-        if outcome is Outcome.STOPPED:
+        if outcome is SyncOutcome.STOPPED:
             self._finish(
                 record,
                 JobStatus.CANCELLED,
@@ -234,7 +234,7 @@ class Worker:
                 "stopped: disconnected",
                 stats=run.stats,
             )
-        elif outcome is Outcome.PAUSED:
+        elif outcome is SyncOutcome.PAUSED:
             self._finish(
                 record,
                 JobStatus.QUEUED,

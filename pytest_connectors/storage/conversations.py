@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 
 from pytest_connectors.errors import InvalidInputError
-from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
+from pytest_connectors.models.imports import RecordedConversation, Scope, SessionLink, UserSession
 from pytest_connectors.storage.records import to_session
 from pytest_connectors.storage.schema import conversations, session_links, user_sessions
 from pytest_connectors.storage.scoping import within
@@ -25,7 +25,7 @@ _COLUMNS = {"id", "connector_id", "agent_id", "thread_key", "origin", "started_a
 _COLUMNS |= {"pending", "missing"}
 
 
-def to_conversation(row: Row[Any]) -> Conversation:
+def to_conversation(row: Row[Any]) -> RecordedConversation:
     data = row._mapping
     body = dict(data["body"] or {})
     body.update(
@@ -39,10 +39,10 @@ def to_conversation(row: Row[Any]) -> Conversation:
         pending=bool(data["pending"]),
         missing=bool(data["missing"]),
     )
-    return Conversation.model_validate(body)
+    return RecordedConversation.model_validate(body)
 
 
-def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str, Any]:
+def _row(conversation: RecordedConversation, tenant_id: str, now: datetime) -> dict[str, Any]:
     body = conversation.model_dump(mode="json", by_alias=False, exclude=_COLUMNS)
     return {
         "id": conversation.id,
@@ -63,7 +63,7 @@ def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str,
 
 def save(
     connection: Connection,
-    items: Sequence[Conversation],
+    items: Sequence[RecordedConversation],
     *,
     tenant_id: str,
     now: datetime,
@@ -109,7 +109,7 @@ def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> N
         connection.execute(update(_C).where(_C.c.id.in_(part)).values(missing=True, updated_at=now))
 
 
-def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversation | None:
+def get(connection: Connection, scope: Scope, conversation_id: str) -> RecordedConversation | None:
     row = connection.execute(
         select(_C).where(_C.c.id == conversation_id, within(_C, scope))
     ).first()
@@ -118,7 +118,7 @@ def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversat
 
 @dataclass(frozen=True)
 class ConversationPage:
-    items: list[Conversation]
+    items: list[RecordedConversation]
     next_cursor: str | None
 
 
@@ -174,7 +174,7 @@ def list_page(
 
 def for_agent(
     connection: Connection, tenant_id: str, agent_id: str, *, origin: str | None = None
-) -> list[Conversation]:
+) -> list[RecordedConversation]:
     query = select(_C).where(
         _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
     )
