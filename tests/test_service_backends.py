@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from pytest_connectors.errors import (
     ServiceAuthError,
     ServiceError,
 )
+from pytest_connectors.imports.backend import ConversationQuery
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.imports.remote import RemoteBackend
 from pytest_connectors.models.imports import (
@@ -204,6 +206,11 @@ def test_conversations_page_and_detail(imports: Imports, agent: str) -> None:
         imports.conversations.get("no-such-conversation")
     with pytest.raises(InvalidInputError, match="cursor"):
         imports.conversations.list(cursor="not-a-cursor")
+    # Every backend takes the one query object the facade builds.
+    query = ConversationQuery(agent_id=agent, origin="native", limit=2)
+    assert imports.backend.list_conversations(query) == first
+    after = imports.backend.list_conversations(replace(query, cursor=first.next_cursor, limit=10))
+    assert after == rest
 
 
 def test_a_tenant_scope_reaches_every_agent_of_the_tenant(

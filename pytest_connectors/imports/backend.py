@@ -8,6 +8,7 @@ scope). Records come back with ``apiKey`` masked. Errors are the package's excep
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -24,6 +25,18 @@ from pytest_connectors.models.imports import (
 )
 
 Origin = Literal["imported", "native"]
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    """Which conversations to list, newest first: every given filter holds; then one page,
+    ``limit`` at a time (the backend's default when None), continuing from ``cursor``."""
+
+    connector: str | None = None  # an id or a name
+    agent_id: str | None = None
+    origin: Origin | None = None
+    limit: int | None = None
+    cursor: str | None = None
 
 
 class ConnectResult(CamelModel):
@@ -84,15 +97,7 @@ class Backend(Protocol):
 
     def wait_job(self, job_id: str, timeout: float | None = None) -> Job: ...
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList: ...
+    def list_conversations(self, query: ConversationQuery) -> ConversationList: ...
 
     def get_conversation(self, conversation_id: str) -> ConversationDetail: ...
 

@@ -24,6 +24,7 @@ from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
+    ConversationQuery,
     Origin,
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
@@ -100,7 +101,7 @@ class Conversations:
         cursor: str | None = None,
     ) -> ConversationList:
         return self._backend.list_conversations(
-            connector=connector, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
+            ConversationQuery(connector, agent_id, origin, limit, cursor)
         )
 
     def get(self, id: str) -> ConversationDetail:

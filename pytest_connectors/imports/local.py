@@ -20,7 +20,7 @@ from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
-    Origin,
+    ConversationQuery,
 )
 from pytest_connectors.imports.config import (
     CreateImportConnectorInput,
@@ -258,27 +258,19 @@ class LocalBackend:
     def _connector_id(self, connection: Connection, ref: str | None) -> str | None:
         return None if ref is None else self._find(connection, ref).id
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList:
-        size = DEFAULT_LIMIT if limit is None else limit
+    def list_conversations(self, query: ConversationQuery) -> ConversationList:
+        size = DEFAULT_LIMIT if query.limit is None else query.limit
         if not 1 <= size <= MAX_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
         with self.store.read() as connection:
             page = conversation_rows.list_page(
                 connection,
                 self.scope,
-                connector_id=self._connector_id(connection, connector),
-                agent_id=agent_id,
-                origin=origin,
+                connector_id=self._connector_id(connection, query.connector),
+                agent_id=query.agent_id,
+                origin=query.origin,
                 limit=size,
-                cursor=cursor,
+                cursor=query.cursor,
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 

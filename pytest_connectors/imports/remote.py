@@ -36,7 +36,7 @@ from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
-    Origin,
+    ConversationQuery,
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
 from pytest_connectors.models.imports import ImportConnector, Job, RecordedConversation, UserSession
@@ -288,25 +288,17 @@ class RemoteBackend:
 
     # -- conversations and sessions ------------------------------------------------------------
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList:
+    def list_conversations(self, query: ConversationQuery) -> ConversationList:
         params = {
-            "connectorId": connector,
-            "agentId": agent_id,
-            "origin": origin,
-            "limit": limit,
-            "cursor": cursor,
+            "connectorId": query.connector,
+            "agentId": query.agent_id,
+            "origin": query.origin,
+            "limit": query.limit,
+            "cursor": query.cursor,
         }
-        missing = ImportConnectorNotFoundError if connector is not None else None
+        missing = ImportConnectorNotFoundError if query.connector is not None else None
         answer = self._request(
-            "GET", "/api/conversations", params=params, missing=missing, ref=connector or ""
+            "GET", "/api/conversations", params=params, missing=missing, ref=query.connector or ""
         )
         return self._model(ConversationList, answer)
 
