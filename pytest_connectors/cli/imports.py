@@ -23,6 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.paths import (
+    DATABASE_FILE_NAME,
+    ENV_API_KEY,
+    ENV_DB,
+    ENV_URL,
+    chosen_database,
+)
 from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
@@ -48,9 +55,6 @@ from pytest_connectors.registry.json_file import ConnectorStore
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
 
-ENV_DB = "PYTEST_CONNECTORS_DB"
-ENV_URL = "PYTEST_CONNECTORS_URL"
-ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
 
@@ -59,8 +63,7 @@ KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
 
 
 def _db(store: ConnectorStore, args: argparse.Namespace) -> str:
-    chosen: str | None = args.db or os.environ.get(ENV_DB)
-    return chosen or str(Path(store.path).parent / "connectors.db")
+    return chosen_database(args.db) or str(Path(store.path).parent / DATABASE_FILE_NAME)
 
 
 def _service(args: argparse.Namespace) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.paths import ENV_API_KEY
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.backend import (
     Backend,
@@ -142,7 +143,7 @@ class Imports:
                 "decides the scope"
             )
         if backend is None and url is not None:
-            from pytest_connectors.imports.remote import ENV_API_KEY, RemoteBackend
+            from pytest_connectors.imports.remote import RemoteBackend
 
             backend = RemoteBackend(url, api_key or os.environ.get(ENV_API_KEY, ""))
         if backend is None:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pytest_connectors._support.paths import ENV_API_KEY
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import (
@@ -43,8 +44,6 @@ from pytest_connectors.models.imports import ImportConnector, Job, RecordedConve
 
 M = TypeVar("M", bound=BaseModel)
 
-ENV_URL = "PYTEST_CONNECTORS_URL"
-ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 # One long poll of jobs.wait; the service holds at most 60 s.
 _POLL_WAIT_S = 30.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
