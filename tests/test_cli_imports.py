@@ -63,7 +63,7 @@ def thread(langsmith_fake: LangSmithServer) -> LangSmithServer:
 def create(cli: Cli, server: LangSmithServer, *extra: str) -> dict[str, Any]:
     code, out, err = cli(
         "imports", "create", "--agent", "agt_123", "--name", "LangSmith prod",
-        "--category", "llm-tracing", "--provider", "langsmith", "--api-key", "-",
+        "--category", "llm-tracing", "--provider", "langsmith", "--provider-key", "-",
         "--config", "projectName=support-prod", "--config", f"apiUrl={server.url}",
         *extra, "--json",
         stdin=API_KEY + "\n",
@@ -127,9 +127,29 @@ def test_conversations_list_filters_by_origin(cli: Cli, thread: LangSmithServer)
     assert code == 2 and "invalid choice" in err
 
 
+def test_the_provider_key_has_its_own_flag_and_the_old_spelling_still_works(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    created = create(cli, thread)  # --provider-key
+    assert created["config"]["apiKey"] == "****"
+    # --api-key on create/update is the provider's key still, with a note saying what to write.
+    code, out, err = cli(
+        "imports", "update", "LangSmith prod", "--api-key", "-", "--json", stdin="new-key-5678\n"
+    )
+    assert code == 0, err
+    assert "--api-key is deprecated" in err and "--provider-key" in err
+    assert json.loads(out)["config"]["apiKey"] == "****" and "new-key-5678" not in out + err
+    code, _, err = cli(
+        "imports", "update", "LangSmith prod", "--api-key", "a-key", "--provider-key", "b-key"
+    )
+    assert code == 2 and "--provider-key" in err and "a-key" not in err and "b-key" not in err
+    code, out, _ = cli("imports", "create", "--help")
+    assert "--provider-key" in out and "--api-key" not in out
+
+
 def test_a_refused_key_fails_the_job_with_exit_1(cli: Cli, thread: LangSmithServer) -> None:
     create(cli, thread)
-    cli("imports", "update", "LangSmith prod", "--api-key", "-", stdin="wrong-key-1234\n")
+    cli("imports", "update", "LangSmith prod", "--provider-key", "-", stdin="wrong-key-1234\n")
     code, out, err = cli("imports", "connect", "LangSmith prod", "--wait")
     assert code == 1
     assert "failed" in err and "wrong-key-1234" not in out + err
@@ -240,7 +260,7 @@ def test_a_traced_langgraph_thread_through_connect_wait_and_show(
     code, _, err = cli(
         "imports", "create", "--agent", "weather-agent", "--name", "traced",
         "--category", "llm-tracing", "--provider", "langsmith",
-        "--api-key", "${CLI_E2E_LANGSMITH_KEY}", "--config", f"projectName={TRACED_PROJECT}",
+        "--provider-key", "${CLI_E2E_LANGSMITH_KEY}", "--config", f"projectName={TRACED_PROJECT}",
         "--config", f"apiUrl={langsmith_fake.url}",
     )  # fmt: skip
     assert code == 0, err

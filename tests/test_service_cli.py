@@ -52,7 +52,7 @@ def test_imports_jobs_and_conversations_through_the_service(
     remote = {"PYTEST_CONNECTORS_URL": service.url, "PYTEST_CONNECTORS_API_KEY": key}
     created = cli(
         "imports", "create", "--agent", "a1", "--name", "LangSmith prod",
-        "--category", "llm-tracing", "--provider", "langsmith", "--api-key", API_KEY,
+        "--category", "llm-tracing", "--provider", "langsmith", "--provider-key", API_KEY,
         "--config", f"projectName={PROJECT}", "--config", f"apiUrl={langsmith_fake.url}",
         "--json", cwd=tmp_path, env=remote,
     )  # fmt: skip

@@ -2,9 +2,10 @@
 
 Every command takes ``--db`` (a SQLite path or a database URL; default ``$PYTEST_CONNECTORS_DB``,
 else ``connectors.db`` next to the connector file), or ``--url`` and ``--api-key`` of a connectors
-service (default ``$PYTEST_CONNECTORS_URL``, ``$PYTEST_CONNECTORS_API_KEY``; on ``imports create``
-and ``update``, where ``--api-key`` is the provider's key, give the service key before the
-action: ``imports --api-key KEY create ...``, or through the environment). Exit codes as for the
+service (default ``$PYTEST_CONNECTORS_URL``, ``$PYTEST_CONNECTORS_API_KEY``). The provider's key
+of ``imports create`` and ``update`` is ``--provider-key``; there ``--api-key`` still means it, with
+a deprecation note, so the service key goes before the action (``imports --api-key KEY create``)
+or through the environment until that spelling is gone. Exit codes as for the
 other commands: 0 success, 1 a job that did not succeed (``--wait``, ``jobs wait``) or a service
 that cannot be reached, 2 a usage error.
 """
@@ -164,18 +165,29 @@ def _config_pairs(values: list[str]) -> dict[str, str]:
     return config
 
 
-def _api_key(args: argparse.Namespace) -> str | None:
-    value: str | None = args.api_key
+def _provider_key(args: argparse.Namespace) -> str | None:
+    value: str | None = args.provider_key
+    flag = "--provider-key"
+    if args.deprecated_provider_key is not None:
+        if value is not None:
+            raise UsageError("give the provider's key once, as --provider-key")
+        value, flag = args.deprecated_provider_key, "--api-key"
+        print(
+            f"{PROG}: note: on `imports {args.imports_action}`, --api-key is deprecated: spell the "
+            "provider's key --provider-key (--api-key will mean the service's key here too, as "
+            "on every other command)",
+            file=sys.stderr,
+        )
     if value == "-":
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
-            raise UsageError("--api-key -: nothing was read from standard input")
+            raise UsageError(f"{flag} -: nothing was read from standard input")
     return value
 
 
 def _config(args: argparse.Namespace) -> dict[str, str]:
     config = _config_pairs(args.config)
-    key = _api_key(args)
+    key = _provider_key(args)
     if key is not None:
         config["apiKey"] = key
     return config
@@ -321,7 +333,7 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     if config:
         change["config"] = config
     if not change:
-        raise UsageError("nothing to change: give --name, --api-key or --config KEY=VALUE")
+        raise UsageError("nothing to change: give --name, --provider-key or --config KEY=VALUE")
     with _imports(store, args) as imports:
         connector = imports.connectors.update(args.connector, change)
     if args.json:
@@ -551,7 +563,7 @@ def _action(
         help=f"database (default: ${ENV_DB}, else connectors.db next to the connector file)",
     )
     sub.add_argument("--url", metavar="URL", default=argparse.SUPPRESS, help=URL_HELP)
-    if name not in ("create", "update"):  # there --api-key is the provider's key
+    if name not in ("create", "update"):  # there --api-key is still the provider's (deprecated)
         sub.add_argument(
             "--api-key",
             dest="service_api_key",
@@ -604,9 +616,12 @@ def register(commands: Commands) -> None:
         update := _action(imports, "update", cmd_update, "change name or config (no reconnect)"),
     ):
         parser.add_argument(
-            "--api-key",
+            "--provider-key",
             metavar="VALUE",
-            help="the key, a ${VARIABLE} reference (preferred), or - for stdin",
+            help="the provider's key, a ${VARIABLE} reference (preferred), or - for stdin",
+        )
+        parser.add_argument(  # the old spelling: still works, with a note to use the new one
+            "--api-key", dest="deprecated_provider_key", metavar="VALUE", help=argparse.SUPPRESS
         )
         parser.add_argument(
             "--config",
