@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -40,6 +40,7 @@ from pytest_connectors.imports.gzip_ndjson import (
     GzipNdjsonDecoder,
     MalformedExportError,
 )
+from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
@@ -55,7 +56,6 @@ from pytest_connectors.imports.replies import (
     ReplyTooLargeError,
     TooManyValuesError,
     decode_json,
-    pause_unless_stopped,
     read_reply,
 )
 
@@ -67,7 +67,6 @@ MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is cut to this; the retry budget
 _POLL_FIRST_S = 0.25
 _POLL_MAX_S = 15.0
 _BODY_EXCERPT = 200  # of a reply, in the log only
-_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ def _in_utc(window: Window) -> Window:
     return Window(start=utc(window.start), end=utc(window.end))
 
 
-class FullStoryProvider:
+class FullStoryProvider(HttpProvider):
     """The `Provider` for FullStory: pages of sessions (``kind="session"``) of a window."""
 
     def __init__(
@@ -165,8 +164,7 @@ class FullStoryProvider:
         self.page_size = max(1, page_size)
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
-        self._sleep = sleep
-        self._should_stop = _NEVER_STOP
+        super().__init__(sleep)
         self._redactor = Redactor([api_key])
         # Two clients: nothing the API host sets (headers, cookies) can reach the download host.
         # The download's timeouts are cut to what its step has left, not to timeout_s.
@@ -184,36 +182,14 @@ class FullStoryProvider:
             f"api_key={MASK!r})"
         )
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._api.close()
         self._downloads.close()  # the transport they share is closed twice, which is harmless
 
     # --- the Provider protocol ----------------------------------------------------------------
 
-    def fetch(
-        self,
-        window: Window,
-        *,
-        resume_from: str | None = None,
-        should_stop: Callable[[], bool] = _NEVER_STOP,
-    ) -> Iterator[Page]:
-        self._should_stop = should_stop
-        try:
-            yield from self._fetch(window, resume_from, should_stop)
-        except Interrupted:  # asked to stop mid-request: the caller sees should_stop() and why
-            return
-        finally:
-            self._should_stop = _NEVER_STOP
-
-    def _fetch(
-        self, window: Window, resume_from: str | None, should_stop: Callable[[], bool]
-    ) -> Iterator[Page]:
+    def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
+        should_stop = self._should_stop
         self._check_settings()
         window = _in_utc(window)
         checkpoint = _Checkpoint.decode(resume_from, window)
@@ -539,12 +515,6 @@ class FullStoryProvider:
                 )
             log.debug("%s: %s; retrying in %.2f s", what, self._redactor.scrub(retry.reason), wait)
             self._pause(wait)
-
-    def _pause(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif pause_unless_stopped(seconds, self._should_stop):
-            raise Interrupted(stopped=True)
 
     @staticmethod
     def _backoff(tries: int, hint: float | None) -> float:

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn
 
 import httpx
 
@@ -36,6 +36,7 @@ from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
+from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
@@ -52,7 +53,6 @@ from pytest_connectors.imports.replies import (
     TooManyValuesError,
     decode_json,
     holds,
-    pause_unless_stopped,
     read_reply,
 )
 
@@ -60,7 +60,6 @@ __all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
 
 DEFAULT_API_URL = "https://api.smith.langchain.com"
 PAGE_SIZE = 100  # the most /runs/query serves in one page
-_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -93,7 +92,7 @@ def _iso(moment: datetime) -> str:
     return utc(moment).isoformat()
 
 
-class LangSmithProvider:
+class LangSmithProvider(HttpProvider):
     """Root runs of one LangSmith project; implements the `Provider` protocol."""
 
     def __init__(
@@ -121,8 +120,7 @@ class LangSmithProvider:
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
         self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
-        self._sleep = sleep
-        self._should_stop = _NEVER_STOP
+        super().__init__(sleep)
         self._redactor = Redactor([api_key, api_key.strip()])
         # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
         key = Secret(api_key.strip())  # a key pasted with a newline is still the key
@@ -146,38 +144,14 @@ class LangSmithProvider:
     def __repr__(self) -> str:
         return f"<LangSmithProvider project={self.project_name!r} api_url={self.api_url!r}>"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._client.close()
 
     # --- the Provider protocol ----------------------------------------------------------------
 
-    def fetch(
-        self,
-        window: Window,
-        *,
-        resume_from: str | None = None,
-        should_stop: Callable[[], bool] = _NEVER_STOP,
-    ) -> Iterator[Page]:
-        """Yield the window's root runs a page at a time; ``resume_from`` is a page's checkpoint.
-
-        A checkpoint from another window is ignored (the scan starts over, which is harmless:
-        the sync engine upserts). A stop asked for mid-request ends the scan at once.
-        """
-        self._should_stop = should_stop
-        try:
-            yield from self._scan(window, resume_from)
-        except Interrupted:  # asked to stop: the caller sees should_stop() and knows why
-            return
-        finally:
-            self._should_stop = _NEVER_STOP
-
     def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
+        """The window's root runs a page at a time. A checkpoint from another window is ignored
+        (the scan starts over, which is harmless: the sync engine upserts)."""
         resumed = _read_checkpoint(resume_from, window)
         if resumed is not None:
             project_id, cursor, pages = resumed
@@ -425,12 +399,6 @@ class LangSmithProvider:
             f"({limit_name('max_reply_bytes')}); raise it if the project's runs are that large",
             transient=False,
         )
-
-    def _pause(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif pause_unless_stopped(seconds, self._should_stop):
-            raise Interrupted(stopped=True)
 
     def _status_error(self, what: str, response: httpx.Response, attempt: int) -> ProviderError:
         """A fixed message per status: what LangSmith said goes to the log, never to the job."""
