@@ -15,7 +15,7 @@ from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.imports import RecordedConversation, Scope, SessionLink, UserSession
 from pytest_connectors.storage.records import to_session
 from pytest_connectors.storage.schema import conversations, session_links, user_sessions
-from pytest_connectors.storage.scoping import within
+from pytest_connectors.storage.scoping import matching, within
 from pytest_connectors.storage.upsert import chunks
 
 _C = conversations
@@ -152,15 +152,17 @@ def list_page(
 ) -> ConversationPage:
     """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
     started = func.coalesce(_C.c.started_at, _EPOCH)
-    query = select(_C).where(within(_C, scope))
-    if connector_id is not None:
-        query = query.where(_C.c.connector_id == connector_id)
-    if agent_id is not None:
-        query = query.where(_C.c.agent_id == agent_id)
+    query = select(_C).where(
+        matching(
+            _C,
+            scope,
+            connector_id=connector_id,
+            agent_id=agent_id,
+            include_missing=include_missing,
+        )
+    )
     if origin is not None:
         query = query.where(_C.c.origin == origin)
-    if not include_missing:
-        query = query.where(_C.c.missing.is_(False))
     if cursor is not None:
         moment, last_id = _decode_cursor(cursor)
         query = query.where(or_(started < moment, and_(started == moment, _C.c.id < last_id)))
