@@ -3,10 +3,11 @@
 Layers, each importing only from the layers below it (checked by ``tests/test_architecture.py``):
 
     pytest_plugin | cli | service   entry points; only ``pytest_plugin`` imports pytest and only
-                                    ``service`` the web framework
+                                    ``service`` and ``fakes`` the web framework
     replay                          production conversations replayed as test cases
-    evaluation | imports            test-author API (conversations, tool-call assertions,
-                                    latency); import connectors (providers, sync jobs)
+    evaluation | imports | fakes    test-author API (conversations, tool-call assertions,
+                                    latency); import connectors (providers, sync jobs); stand-in
+                                    LangSmith and FullStory servers (the ``server`` extra)
     client | servers | storage      calling agents; launching local agent servers; the database
                                     (only ``storage`` opens it)
     registry                        where connector definitions come from
@@ -49,6 +50,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ConnectorFileError",
         "ConnectorNotFoundError",
         "ConversationNotFoundError",
+        "CriteriaNotMet",
         "DatabaseError",
         "DuplicateConnectorNameError",
         "DuplicateImportConnectorError",
@@ -56,6 +58,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "InvalidInputError",
         "JobNotFoundError",
         "JobTimeoutError",
+        "JudgeError",
         "MissingDependencyError",
         "MissingVariableError",
         "OutOfScopeError",
@@ -79,6 +82,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
     "replay.compare": ("ReplayMismatch",),
+    "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
     "registry.functions": (
         "create_connector",
         "delete_connector",
@@ -142,6 +146,9 @@ if TYPE_CHECKING:
         ConversationNotFoundError as ConversationNotFoundError,
     )
     from pytest_connectors.errors import (
+        CriteriaNotMet as CriteriaNotMet,
+    )
+    from pytest_connectors.errors import (
         DatabaseError as DatabaseError,
     )
     from pytest_connectors.errors import (
@@ -161,6 +168,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         JobTimeoutError as JobTimeoutError,
+    )
+    from pytest_connectors.errors import (
+        JudgeError as JudgeError,
     )
     from pytest_connectors.errors import (
         MissingDependencyError as MissingDependencyError,
@@ -198,6 +208,10 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.conversation import (
         Conversation as Conversation,
     )
+    from pytest_connectors.evaluation.judging import Judge as Judge
+    from pytest_connectors.evaluation.judging import Judgement as Judgement
+    from pytest_connectors.evaluation.judging import assert_criteria as assert_criteria
+    from pytest_connectors.evaluation.judging import judged as judged
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
     from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
     from pytest_connectors.imports.facade import Imports as Imports

@@ -40,6 +40,7 @@ INTERNAL_EXCEPTIONS = {
     "pytest_connectors.cli.main.UsageError": "the CLI: one line, exit code 2",
     "pytest_connectors.client.transport.RedirectRefusedError": "a failed invoke result",
     "pytest_connectors.client.transport.ReplyTooLargeError": "failed result / ProviderError",
+    "pytest_connectors.evaluation.prompts.UnreadableVerdict": "the judge -> JudgeError",
     "pytest_connectors.imports.fullstory._Gone": "the FullStory provider",
     "pytest_connectors.imports.fullstory._LinkExpired": "the FullStory provider",
     "pytest_connectors.imports.fullstory._Retry": "the FullStory provider's retry loop",

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 from fakes.fixtures import TRACED_PROJECT
-from fakes.langsmith import API_KEY, LangSmithServer
 from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 from test_replay_plugin import CASES, agents_project, changed_server, literal
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
@@ -202,7 +202,7 @@ def test_export_then_replay_without_the_database(
         timeout=120,
     )
     assert export.returncode == 0, export.stderr
-    assert export.stdout.splitlines()[-1] == f"Exported 3 conversation(s) to {cases} (redacted)."
+    assert export.stdout.splitlines()[-1] == f"Exported 3 conversations to {cases} (redacted)."
     written = {
         json.loads(path.read_text())["conversation"]["threadKey"]: path
         for path in cases.glob("*.json")

@@ -106,6 +106,8 @@ class Conversations:
         )
 
     def get(self, id: str) -> ConversationDetail:
+        """``id`` may also be the conversation's thread key; one that several conversations
+        share raises :class:`InvalidInputError` naming them."""
         return self._backend.get_conversation(id)
 
     def write_native(

@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
+from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
@@ -45,6 +46,7 @@ from pytest_connectors.imports.provider import (
     Window,
     decode_checkpoint,
     encode_checkpoint,
+    retry_log,
 )
 from pytest_connectors.imports.replies import (
     DecodedJson,
@@ -331,6 +333,14 @@ class LangSmithProvider(HttpProvider):
             last = attempt >= self._policy.attempts
             if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
                 self._fail(failure.code, str(failure), transient=failure.transient)
+            retry_log.info(
+                "LangSmith %s: %s; retry %d of %d in %.1f s",
+                what,
+                self._redactor.scrub(str(failure)),
+                attempt,
+                self._policy.attempts - 1,
+                delay,
+            )
             self._pause(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -363,7 +373,8 @@ class LangSmithProvider(HttpProvider):
             failure = ProviderError(
                 "connection_failed",
                 f"the connection to LangSmith at {self.api_url} failed during {what} "
-                f"({type(exc).__name__}, {attempt} attempts); check apiUrl and the network",
+                f"({type(exc).__name__}, {counted(attempt, 'attempt')}); "
+                "check apiUrl and the network",
                 transient=True,
             )
             return None, failure, None
@@ -378,7 +389,7 @@ class LangSmithProvider(HttpProvider):
             failure = ProviderError(
                 "malformed_page",
                 f"LangSmith answered {what} with a body that is not JSON "
-                f"({attempt} attempts); try again later",
+                f"({counted(attempt, 'attempt')}); try again later",
                 transient=True,
             )
             return None, failure, None
@@ -387,7 +398,7 @@ class LangSmithProvider(HttpProvider):
         return ProviderError(
             "timeout",
             f"LangSmith did not answer {what} completely within {self.timeout_s:g} s "
-            f"({attempt} attempts; {limit_name('request_timeout_s')} sets the limit); "
+            f"({counted(attempt, 'attempt')}; {limit_name('request_timeout_s')} sets the limit); "
             "try again later",
             transient=True,
         )
@@ -427,14 +438,15 @@ class LangSmithProvider(HttpProvider):
         if status == 429:
             return ProviderError(
                 "rate_limited",
-                f"LangSmith kept rate-limiting {what} (HTTP 429, {attempt} attempts); "
+                f"LangSmith kept rate-limiting {what} (HTTP 429, {counted(attempt, 'attempt')}); "
                 "try again later",
                 transient=True,
             )
         if status in _RETRY_STATUSES or status >= 500:
             return ProviderError(
                 "server_error",
-                f"LangSmith failed {what} with HTTP {status} ({attempt} attempts); try again later",
+                f"LangSmith failed {what} with HTTP {status} ({counted(attempt, 'attempt')}); "
+                "try again later",
                 transient=True,
             )
         if status == 404:

@@ -32,7 +32,12 @@ from pytest_connectors.imports.config import (
     updated_config,
 )
 from pytest_connectors.imports.reach import LOCAL, Reach
-from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
+from pytest_connectors.imports.sync import (
+    IMPORTED_ID_PREFIX,
+    Derivation,
+    default_derivation,
+    refresh_links,
+)
 from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
@@ -275,12 +280,34 @@ class LocalBackend:
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
     def get_conversation(self, conversation_id: str) -> ConversationDetail:
+        """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
             found = conversation_rows.get(connection, self.scope, conversation_id)
             if found is None:
-                raise ConversationNotFoundError(conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
+                found = self._by_thread_key(connection, conversation_id)
+            links = conversation_rows.linked_sessions(connection, self.scope, found.id)
         return ConversationDetail.of(found, links)
+
+    def _by_thread_key(self, connection: Connection, thread_key: str) -> RecordedConversation:
+        shown = 5
+        matches = conversation_rows.with_thread_key(
+            connection, self.scope, thread_key, limit=shown + 1
+        )
+        if not matches:
+            raise ConversationNotFoundError(thread_key)
+        if len(matches) == 1:
+            return matches[0]
+        names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
+
+        def candidate(conversation: RecordedConversation) -> str:
+            source = names.get(conversation.connector_id or "", conversation.origin)
+            return f"{conversation.id} ({source})"
+
+        listed = ", ".join(candidate(c) for c in matches[:shown])
+        more = ", and more" if len(matches) > shown else ""
+        raise InvalidInputError(
+            f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
+        )
 
     def write_native(
         self, conversations: Sequence[RecordedConversation]
@@ -288,16 +315,29 @@ class LocalBackend:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
         written: list[RecordedConversation] = []
+        seen: set[str] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
+            if conversation.id in seen:
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r} appears twice; give each one its own id"
+                )
+            if conversation.id.startswith(IMPORTED_ID_PREFIX):
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r}: ids starting with "
+                    f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
+                )
+            seen.add(conversation.id)
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(connection, written, tenant_id=tenant, now=now, origin="native")
+            conversation_rows.save(
+                connection, written, tenant_id=tenant, now=now, origin="native", scope=self.scope
+            )
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:

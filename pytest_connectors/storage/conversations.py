@@ -9,7 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Row,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.imports import RecordedConversation, Scope, SessionLink, UserSession
@@ -23,6 +36,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Kept in their own columns; the rest of the record is the JSON body.
 _COLUMNS = {"id", "connector_id", "agent_id", "thread_key", "origin", "started_at", "ended_at"}
 _COLUMNS |= {"pending", "missing"}
+
+
+# PostgreSQL refuses longer values where SQLite would store them.
+def _length(column: Column[str] | Column[str | None]) -> int:
+    kind = column.type
+    assert isinstance(kind, String) and kind.length is not None
+    return kind.length
+
+
+_LENGTHS = {
+    "id": _length(_C.c.id),
+    "agentId": _length(_C.c.agent_id),
+    "threadKey": _length(_C.c.thread_key),
+}
 
 
 def to_conversation(row: Row[Any]) -> RecordedConversation:
@@ -68,40 +95,79 @@ def save(
     tenant_id: str,
     now: datetime,
     origin: str = "imported",
+    scope: Scope | None = None,
 ) -> None:
-    """Insert or replace conversations by id. A native write never replaces an imported one."""
+    """Insert or replace conversations by id.
+
+    Ids are unique across the database, so a stored conversation is replaced only by one of its
+    own origin, tenant and ``scope``. Any other holder of the id (an imported conversation, or
+    one out of reach) gets the same refusal, which names neither it nor where it lives.
+    """
     if not items:
         return
+    for conversation in items:
+        _check_fits(conversation)
+    reach = scope or Scope.owner()
     ids = [c.id for c in items]
-    existing: dict[str, str] = {}
+    replaceable: set[str] = set()
     for part in chunks(ids):
-        for key, kind in connection.execute(select(_C.c.id, _C.c.origin).where(_C.c.id.in_(part))):
-            existing[key] = kind
+        for key, kind, tenant, agent in connection.execute(
+            select(_C.c.id, _C.c.origin, _C.c.tenant_id, _C.c.agent_id).where(_C.c.id.in_(part))
+        ):
+            if kind != origin or tenant != tenant_id or not _reaches(reach, agent):
+                raise InvalidInputError(_taken(key))
+            replaceable.add(key)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for conversation in items:
         row = _row(conversation, tenant_id, now)
-        kind = existing.get(conversation.id)
-        if kind is None:
-            inserts.append(row)
-        elif kind != origin:
-            raise InvalidInputError(
-                f"conversation id {conversation.id!r} belongs to an {kind} conversation; "
-                "choose another id"
-            )
-        else:
+        if conversation.id in replaceable:
             updates.append({f"v_{name}": value for name, value in row.items()})
+        else:
+            inserts.append(row)
     for part in chunks(inserts):
-        connection.execute(_C.insert(), list(part))
+        # Another transaction may have taken an id since it was looked up: it is then as taken
+        # as one found above, not a database failure.
+        added = set(connection.execute(_insert_new(connection), list(part)).scalars())
+        for row in part:
+            if row["id"] not in added:
+                raise InvalidInputError(_taken(row["id"]))
     if updates:
         _row_names = [key.removeprefix("v_") for key in updates[0]]
         statement = (
             update(_C)
-            .where(_C.c.id == bindparam("v_id"))
+            .where(_C.c.id == bindparam("v_id"), _C.c.tenant_id == bindparam("v_tenant_id"))
             .values({name: bindparam(f"v_{name}") for name in _row_names if name != "id"})
         )
         for part in chunks(updates):
             connection.execute(statement, list(part))
+
+
+def _taken(conversation_id: str) -> str:
+    return f"conversation id {conversation_id!r} is already taken; choose another id"
+
+
+def _insert_new(connection: Connection) -> Any:
+    """An insert that skips ids already there and returns the ids it added."""
+    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_C).on_conflict_do_nothing(index_elements=["id"]).returning(_C.c.id)
+
+
+def _check_fits(conversation: RecordedConversation) -> None:
+    for name, value in (
+        ("id", conversation.id),
+        ("agentId", conversation.agent_id),
+        ("threadKey", conversation.thread_key),
+    ):
+        limit = _LENGTHS[name]
+        if value is not None and not 0 < len(value) <= limit:
+            raise InvalidInputError(
+                f"conversation {name} must be 1 to {limit} characters, not {len(value)}"
+            )
+
+
+def _reaches(scope: Scope, agent_id: str | None) -> bool:
+    return scope.agent_id is None or agent_id == scope.agent_id
 
 
 def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> None:
@@ -114,6 +180,19 @@ def get(connection: Connection, scope: Scope, conversation_id: str) -> RecordedC
         select(_C).where(_C.c.id == conversation_id, within(_C, scope))
     ).first()
     return to_conversation(row) if row is not None else None
+
+
+def with_thread_key(
+    connection: Connection, scope: Scope, thread_key: str, *, limit: int
+) -> list[RecordedConversation]:
+    """The conversations (of any connector, or native) whose thread key is ``thread_key``."""
+    rows = connection.execute(
+        select(_C)
+        .where(_C.c.thread_key == thread_key, within(_C, scope))
+        .order_by(_C.c.id)
+        .limit(limit)
+    )
+    return [to_conversation(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -132,7 +211,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment, conversation_id = json.loads(raw)
-        return datetime.fromisoformat(moment), str(conversation_id)
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None:  # every cursor given out names UTC
+            raise ValueError(moment)
+        return when, str(conversation_id)
     except (ValueError, TypeError):
         raise InvalidInputError(
             f"cursor {cursor!r} is not one this server gave out; start without a cursor"
@@ -183,6 +265,14 @@ def for_agent(
     if origin is not None:
         query = query.where(_C.c.origin == origin)
     return [to_conversation(row) for row in connection.execute(query.order_by(_C.c.id))]
+
+
+def any_for_agent(connection: Connection, tenant_id: str, agent_id: str) -> bool:
+    """Whether the agent has a conversation that is not missing, without reading any."""
+    query = select(_C.c.id).where(
+        _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
+    )
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def ids_of_threads(

@@ -1,15 +1,16 @@
 """A LangSmith API fake that speaks the dialect the real service and its SDK speak.
 
-Built from what the real API serves (see the import-connectors notes): routes at the root and
+Built from what the real API serves: routes at the root and
 under ``/api/v1``, ``x-api-key`` auth with the workspace rule of organisation-scoped keys,
 ``GET /info`` announcing JSON batch ingestion (so the real tracer posts ``POST /runs/batch``),
 projects (``/sessions``), ingestion (``POST /runs``, ``PATCH /runs/{id}``, ``POST /runs/batch``)
 and reading (``POST /runs/query`` with cursors and its 400s, ``POST /runs/stats``). Runs are
 served as the API serves them: timestamps without a zone, a ``status``, the project's id.
 
-Tests seed it directly (`FakeLangSmith.add_run`, `seed_runs`) or through a real tracer, and
-arm one-shot faults (`fail_next`, `slow_next`, `drop_next`, `malformed_next`). `LangSmithServer`
-serves it with uvicorn on a free loopback port, in a thread of the test process.
+Seed it directly (`FakeLangSmith.add_run`, `seed_runs`) or through a real tracer (point
+``LANGSMITH_ENDPOINT`` at it, with `API_KEY`), and arm one-shot faults (`fail_next`, `slow_next`,
+`drop_next`, `malformed_next`). `LangSmithServer` serves it with uvicorn on a loopback port, in
+a thread of the calling process.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import bisect
 import copy
 import json
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -31,13 +31,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pytest_connectors._support.times import parse_utc
+from pytest_connectors.fakes.threaded import ThreadedServer
 from pytest_connectors.servers.launch import LocalServer
 
 API_KEY = "lsv2_pt_fake0123456789abcdef0123456789abcdef_0123456789"
@@ -56,16 +57,6 @@ def _naive_iso(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 @dataclass
 class Fault:
     kind: str  # "status" | "slow" | "drop" | "malformed"
@@ -79,7 +70,7 @@ class Fault:
 
 
 @dataclass
-class LoggedRequest:
+class LangSmithRequest:
     method: str
     path: str  # without the /api/v1 prefix
     raw_path: str
@@ -129,7 +120,7 @@ class FakeLangSmith:
         self.projects: dict[str, _Project] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
-        self.requests: list[LoggedRequest] = []
+        self.requests: list[LangSmithRequest] = []
         self.page_overlap = 0  # rows each next page repeats from the previous one
         self.generation = 0  # bumped by reset(): a request from before it must not touch state
         self.app: ASGIApp = _Prefixed(_Faulty(self, self._build_app()))
@@ -185,7 +176,7 @@ class FakeLangSmith:
         with self._lock:
             run = self.runs.pop(run_id)
             project = self.projects[run["session_id"]]
-            project.index.remove((_parse_time(run["start_time"]) or _epoch(), run_id))
+            project.index.remove((parse_utc(run["start_time"]) or _epoch(), run_id))
 
     def root_runs(self, project: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -250,7 +241,7 @@ class FakeLangSmith:
             project = self.projects[str(session_id)]
         else:
             project = self.projects[self.add_project(name)]
-        start = _parse_time(run.get("start_time")) or datetime.now(UTC)
+        start = parse_utc(run.get("start_time")) or datetime.now(UTC)
         stored: dict[str, Any] = {
             "id": run_id,
             "name": run.get("name", ""),
@@ -296,7 +287,7 @@ class FakeLangSmith:
                 else:
                     merged[key] = value
             stored["extra"] = merged
-        end = _parse_time(patch.get("end_time"))
+        end = parse_utc(patch.get("end_time"))
         if end is not None:
             stored["end_time"] = _naive_iso(end)
         if stored["end_time"] is not None:
@@ -314,12 +305,12 @@ class FakeLangSmith:
         if sessions:
             found = [self.projects[str(s)] for s in sessions if str(s) in self.projects]
             return sorted(key for project in found for key in project.index)
-        return sorted((_parse_time(r["start_time"]) or _epoch(), i) for i, r in self.runs.items())
+        return sorted((parse_utc(r["start_time"]) or _epoch(), i) for i, r in self.runs.items())
 
     def _scan(self, body: Mapping[str, Any], after: tuple[datetime, str] | None) -> Iterable[Any]:
         """The matching runs in the query's order, strictly after the key ``after`` (keyset)."""
         keys = self._keys(body)
-        low, high = _parse_time(body.get("start_time")), _parse_time(body.get("end_time"))
+        low, high = parse_utc(body.get("start_time")), parse_utc(body.get("end_time"))
         if body.get("order", "desc") == "asc":
             position = bisect.bisect_left(keys, (low, "")) if low else 0
             if after is not None:
@@ -534,8 +525,8 @@ def _selected(run: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
         return False
     if body.get("error") is not None and (run["status"] == "error") != body["error"]:
         return False
-    start = _parse_time(run["start_time"]) or _epoch()
-    low, high = _parse_time(body.get("start_time")), _parse_time(body.get("end_time"))
+    start = parse_utc(run["start_time"]) or _epoch()
+    low, high = parse_utc(body.get("start_time")), parse_utc(body.get("end_time"))
     return (low is None or start >= low) and (high is None or start <= high)
 
 
@@ -609,7 +600,7 @@ class _Faulty:
             logged_body = raw.decode("utf-8", "replace")
         with self.fake._lock:
             self.fake.requests.append(
-                LoggedRequest(
+                LangSmithRequest(
                     scope["method"],
                     path,
                     scope.get("sent_path", path),
@@ -663,55 +654,29 @@ def _cut_headers() -> list[tuple[bytes, bytes]]:
 
 
 class LangSmithServer:
-    """A `FakeLangSmith` served by uvicorn on a free 127.0.0.1 port, in a daemon thread."""
+    """A `FakeLangSmith` served by uvicorn on 127.0.0.1:``port`` (0: a free one), in a thread."""
 
-    def __init__(self, fake: FakeLangSmith | None = None) -> None:
+    def __init__(self, fake: FakeLangSmith | None = None, *, port: int = 0) -> None:
         self.fake = fake or FakeLangSmith()
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._port = port
+        self._server: ThreadedServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else self._port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        # The socket is bound here and handed over: no other process can take the port between
-        # choosing it and listening on it.
-        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind(("127.0.0.1", 0))
-        self.port = listening.getsockname()[1]
-        config = uvicorn.Config(
-            self.fake.app,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._socket = listening
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [listening]}, name="langsmith-fake", daemon=True
-        )
-        self._thread.start()
-        deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while not server.started:
-            if not self._thread.is_alive() or datetime.now(UTC) > deadline:
-                raise RuntimeError(f"the LangSmith fake did not start on port {self.port}")
-            threading.Event().wait(0.01)
+        self._server = ThreadedServer(self.fake.app, "LangSmith fake", port=self._port).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -792,6 +757,7 @@ def seed_runs(
 
 _SEED_COUNT = "LANGSMITH_FAKE_SEED_RUNS"
 _SEED_PROJECT = "LANGSMITH_FAKE_SEED_PROJECT"
+_SEED_TURNS = "LANGSMITH_FAKE_SEED_TURNS_PER_THREAD"
 
 
 def app_from_environment() -> ASGIApp:
@@ -799,7 +765,12 @@ def app_from_environment() -> ASGIApp:
     fake = FakeLangSmith()
     count = int(os.environ.get(_SEED_COUNT, "0"))
     if count:
-        seed_runs(fake, count, project=os.environ.get(_SEED_PROJECT, "bench"))
+        seed_runs(
+            fake,
+            count,
+            project=os.environ.get(_SEED_PROJECT, "bench"),
+            turns_per_thread=int(os.environ.get(_SEED_TURNS, "2")),
+        )
     return fake.app
 
 
@@ -808,17 +779,17 @@ class LangSmithProcess(LocalServer):
 
     A fake in the test process competes with the code under test for the interpreter lock;
     measurements want it elsewhere. It has no fault knobs: use `LangSmithServer` for those.
-    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, two turns a thread.
+    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, ``turns_per_thread`` turns a thread.
     """
 
     name = "LangSmith fake"
 
-    def __init__(self, count: int, *, project: str = "bench") -> None:
+    def __init__(self, count: int, *, project: str = "bench", turns_per_thread: int = 2) -> None:
         command = [
             sys.executable,
             "-m",
             "uvicorn",
-            "fakes.langsmith:app_from_environment",
+            "pytest_connectors.fakes.langsmith:app_from_environment",
             "--factory",
             "--host",
             "{host}",
@@ -826,10 +797,12 @@ class LangSmithProcess(LocalServer):
             "{port}",
             "--log-level",
             "warning",
-            "--app-dir",
-            str(Path(__file__).resolve().parents[1]),
         ]
-        env = {_SEED_COUNT: str(count), _SEED_PROJECT: project}
-        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            _SEED_COUNT: str(count),
+            _SEED_PROJECT: project,
+            _SEED_TURNS: str(turns_per_thread),
+        }
+        root = str(Path(__file__).resolve().parents[2])  # this checkout first, as it is imported
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         super().__init__(command, ready_path="/healthz", env=env, startup_timeout=120)
