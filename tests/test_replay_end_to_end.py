@@ -380,11 +380,13 @@ def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
     assert len(list(out.glob("*.json"))) == 3
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one-process", "xdist"])
 def test_replay_through_the_service(
     project: pytest.Pytester,
     imported: Imported,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    xdist: list[str],
 ) -> None:
     db = imported.copy(tmp_path)
     key = issue_key(str(db), "default", "support-bot")
@@ -396,8 +398,7 @@ def test_replay_through_the_service(
             "Prod Agent",
             f"--connectors-url={service.url}",
             "--connectors-api-key=${REPLAY_SERVICE_KEY}",
-            "-n",
-            "2",
+            *xdist,
         )
         result.assert_outcomes(passed=3)
         assert key not in result.stdout.str() + result.stderr.str()
