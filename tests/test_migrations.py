@@ -16,7 +16,7 @@ import pytest
 from postgres import PostgresServer
 from sqlalchemy import Engine, MetaData, Table, inspect, select
 
-from pytest_connectors.models.imports import Conversation, RecordedTurn, Scope
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations, schema
 from pytest_connectors.storage.engine import create_database_engine, database_url
 from pytest_connectors.storage.migrations import CURRENT_VERSION, current_version, migrate
@@ -91,7 +91,9 @@ def empty_like(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return server.url(name)
 
 
-NATIVE = Conversation(id="native-1", agent_id="a2", thread_key="thread-native", origin="native")
+NATIVE = RecordedConversation(
+    id="native-1", agent_id="a2", thread_key="thread-native", origin="native"
+)
 NATIVE_STORAGE_ID = conversations.storage_id("acme", NATIVE)
 
 # One row per table, as any version held it; each version stores the columns it has.

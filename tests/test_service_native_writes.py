@@ -22,7 +22,7 @@ import pytest
 from service_support import ServiceProcess, client, issue_key
 from sqlalchemy import text
 
-from pytest_connectors.models.imports import Conversation, RecordedTurn, Scope
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
 
@@ -61,7 +61,7 @@ def service(
         "acme": issue_key(db, "acme"),
         "globex": issue_key(db, "globex"),
     }
-    imported = Conversation(
+    imported = RecordedConversation(
         id="imported-a1",
         connector_id="cnc_a1",
         agent_id="a1",
@@ -243,9 +243,11 @@ def test_a_write_racing_for_its_own_new_id_replaces_instead_of_failing(
     racing = f"race-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
 
-    def conversation(answer: str) -> Conversation:
+    def conversation(answer: str) -> RecordedConversation:
         turn = RecordedTurn(index=0, user_messages=["hello"], answer=answer)
-        return Conversation(id=racing, agent_id="a1", thread_key="t", origin="native", turns=[turn])
+        return RecordedConversation(
+            id=racing, agent_id="a1", thread_key="t", origin="native", turns=[turn]
+        )
 
     outcome: list[BaseException | None] = []
 

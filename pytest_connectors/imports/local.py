@@ -20,7 +20,7 @@ from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
-    Origin,
+    ConversationQuery,
 )
 from pytest_connectors.imports.config import (
     CreateImportConnectorInput,
@@ -42,11 +42,11 @@ from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, 
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     ImportConnector,
     Job,
     JobStatus,
     JobTrigger,
+    RecordedConversation,
     Scope,
     UserSession,
 )
@@ -263,27 +263,19 @@ class LocalBackend:
     def _connector_id(self, connection: Connection, ref: str | None) -> str | None:
         return None if ref is None else self._find(connection, ref).id
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList:
-        size = DEFAULT_LIMIT if limit is None else limit
+    def list_conversations(self, query: ConversationQuery) -> ConversationList:
+        size = DEFAULT_LIMIT if query.limit is None else query.limit
         if not 1 <= size <= MAX_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
         with self.store.read() as connection:
             page = conversation_rows.list_page(
                 connection,
                 self.scope,
-                connector_id=self._connector_id(connection, connector),
-                agent_id=agent_id,
-                origin=origin,
+                connector_id=self._connector_id(connection, query.connector),
+                agent_id=query.agent_id,
+                origin=query.origin,
                 limit=size,
-                cursor=cursor,
+                cursor=query.cursor,
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
@@ -313,7 +305,7 @@ class LocalBackend:
             return matches[0]
         names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
 
-        def candidate(conversation: Conversation) -> str:
+        def candidate(conversation: RecordedConversation) -> str:
             source = names.get(conversation.connector_id or "", conversation.origin)
             return f"{conversation.id} ({source})"
 
@@ -323,10 +315,12 @@ class LocalBackend:
             f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
         )
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
-        written: list[Conversation] = []
+        written: list[RecordedConversation] = []
         seen: set[tuple[str, str]] = set()
         for conversation in conversations:
             if not conversation.agent_id:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from pytest_connectors._support.paths import chosen_database
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service.app import create_app
 
 ENV_WORKERS = "PYTEST_CONNECTORS_SERVICE_WORKERS"
-ENV_DB = "PYTEST_CONNECTORS_DB"
 ENV_LEASE = "PYTEST_CONNECTORS_JOB_LEASE"
 ENV_ALLOW_ENV = "PYTEST_CONNECTORS_ALLOW_ENV"
 ENV_ALLOW_PRIVATE = "PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS"
@@ -71,7 +71,7 @@ class Settings:
         if allow_private_destinations is None:
             allow_private_destinations = environ.get(ENV_ALLOW_PRIVATE, "") in ("1", "true")
         return cls(
-            db_url=db_url or environ.get(ENV_DB) or None,
+            db_url=chosen_database(db_url, environ),
             workers=int(_number(environ, ENV_WORKERS, "1")) if workers is None else workers,
             lease_seconds=_number(environ, ENV_LEASE, "30") or 30.0,
             reach=Reach.service(allowed_env, private_destinations=allow_private_destinations),

@@ -20,7 +20,12 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from pytest_connectors import __version__
-from pytest_connectors.imports.backend import ConnectResult, ConversationDetail, ConversationList
+from pytest_connectors.imports.backend import (
+    ConnectResult,
+    ConversationDetail,
+    ConversationList,
+    ConversationQuery,
+)
 from pytest_connectors.models.imports import ImportConnector, Job
 from pytest_connectors.service.auth import Caller
 from pytest_connectors.service.bodies import (
@@ -209,7 +214,7 @@ def list_conversations(
     page = _data(request).run(
         scope,
         lambda b: b.list_conversations(
-            connector=connector_id, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
+            ConversationQuery(connector_id, agent_id, origin, limit, cursor)
         ),
     )
     return _send(page)

@@ -24,10 +24,10 @@ from sqlalchemy import (
 )
 
 from pytest_connectors.errors import InvalidInputError
-from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
+from pytest_connectors.models.imports import RecordedConversation, Scope, SessionLink, UserSession
 from pytest_connectors.storage.records import to_session
 from pytest_connectors.storage.schema import conversations, session_links, user_sessions
-from pytest_connectors.storage.scoping import within
+from pytest_connectors.storage.scoping import matching, within
 from pytest_connectors.storage.upsert import chunks, upsert
 
 _C = conversations
@@ -51,7 +51,7 @@ _LENGTHS = {
 }
 
 
-def to_conversation(row: Row[Any]) -> Conversation:
+def to_conversation(row: Row[Any]) -> RecordedConversation:
     data = row._mapping
     body = dict(data["body"] or {})
     body.update(
@@ -65,13 +65,13 @@ def to_conversation(row: Row[Any]) -> Conversation:
         pending=bool(data["pending"]),
         missing=bool(data["missing"]),
     )
-    return Conversation.model_validate(body)
+    return RecordedConversation.model_validate(body)
 
 
 NATIVE_STORAGE_PREFIX = "nat_"
 
 
-def storage_id(tenant_id: str, conversation: Conversation) -> str:
+def storage_id(tenant_id: str, conversation: RecordedConversation) -> str:
     """Where a conversation is stored. An imported id is unique already (it is derived from its
     connector); a native id is the client's, so it is stored under its tenant and agent, and the
     same id written by another tenant or agent is another conversation."""
@@ -82,7 +82,7 @@ def storage_id(tenant_id: str, conversation: Conversation) -> str:
     return NATIVE_STORAGE_PREFIX + digest.hexdigest()[:60]
 
 
-def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str, Any]:
+def _row(conversation: RecordedConversation, tenant_id: str, now: datetime) -> dict[str, Any]:
     body = conversation.model_dump(mode="json", by_alias=False, exclude=_COLUMNS)
     return {
         "storage_id": storage_id(tenant_id, conversation),
@@ -103,7 +103,7 @@ def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str,
 
 
 def save(
-    connection: Connection, items: Sequence[Conversation], *, tenant_id: str, now: datetime
+    connection: Connection, items: Sequence[RecordedConversation], *, tenant_id: str, now: datetime
 ) -> None:
     """Insert or replace conversations of one tenant (the caller checked it may write them).
 
@@ -132,7 +132,7 @@ def _taken(conversation_id: str) -> str:
     return f"conversation id {conversation_id!r} is already taken; choose another id"
 
 
-def _check_fits(conversation: Conversation) -> None:
+def _check_fits(conversation: RecordedConversation) -> None:
     for name, value in (
         ("id", conversation.id),
         ("agentId", conversation.agent_id),
@@ -156,7 +156,7 @@ def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> N
 class StoredConversation:
     """A conversation and the tenant it is stored under (its session links are per agent)."""
 
-    conversation: Conversation
+    conversation: RecordedConversation
     tenant_id: str
 
     @classmethod
@@ -193,7 +193,7 @@ def find(
 
 def get(
     connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
-) -> Conversation | None:
+) -> RecordedConversation | None:
     found = find(connection, scope, conversation_id, agent_id=agent_id)
     return found.conversation if found is not None else None
 
@@ -216,7 +216,7 @@ def with_thread_key(
 
 @dataclass(frozen=True)
 class ConversationPage:
-    items: list[Conversation]
+    items: list[RecordedConversation]
     next_cursor: str | None
 
 
@@ -253,15 +253,17 @@ def list_page(
 ) -> ConversationPage:
     """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
     started = func.coalesce(_C.c.started_at, _EPOCH)
-    query = select(_C).where(within(_C, scope))
-    if connector_id is not None:
-        query = query.where(_C.c.connector_id == connector_id)
-    if agent_id is not None:
-        query = query.where(_C.c.agent_id == agent_id)
+    query = select(_C).where(
+        matching(
+            _C,
+            scope,
+            connector_id=connector_id,
+            agent_id=agent_id,
+            include_missing=include_missing,
+        )
+    )
     if origin is not None:
         query = query.where(_C.c.origin == origin)
-    if not include_missing:
-        query = query.where(_C.c.missing.is_(False))
     if cursor is not None:
         # Ordered by the stored key: a tenant's agents may share a native id.
         moment, last_key = _decode_cursor(cursor)
@@ -279,7 +281,7 @@ def list_page(
 
 def for_agent(
     connection: Connection, tenant_id: str, agent_id: str, *, origin: str | None = None
-) -> list[Conversation]:
+) -> list[RecordedConversation]:
     query = select(_C).where(
         _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
     )

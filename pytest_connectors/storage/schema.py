@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from pytest_connectors._support.times import utc
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime on the Python side, whatever the database keeps."""
@@ -43,7 +45,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)
 
 
 class JsonText(TypeDecorator[Any]):
