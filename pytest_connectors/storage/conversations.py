@@ -349,3 +349,9 @@ def linked_sessions(
         )
         found.append((record, to_session(row)))
     return found
+
+
+def remove(connection: Connection, scope: Scope, conversation_ids: Iterable[str]) -> None:
+    """Delete conversations within ``scope`` (a native one whose last turn moved elsewhere)."""
+    for part in chunks(sorted(set(conversation_ids))):
+        connection.execute(delete(_C).where(_C.c.id.in_(part), within(_C, scope)))
