@@ -81,6 +81,7 @@ class ReceiverBusy(Exception):
 class Receipt:
     rejected: int = 0
     message: str = ""
+    reasons: Counter[str] = field(default_factory=Counter)
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -179,7 +180,7 @@ class Receiver:
         with self._lock:
             incoming = sum(span.size for span in decoded.spans)
             if self._open_bytes + incoming > limits.max_open_bytes:
-                raise ReceiverBusy(max(1, min(30, round(limits.trace_idle_seconds))))
+                raise ReceiverBusy(max(1, int(min(30.0, limits.trace_idle_seconds))))
             now = self._clock()
             for span in decoded.spans:
                 reason = self._take(span, scope, now, ready)
@@ -199,8 +200,8 @@ class Receiver:
             return scope.agent_id, ""
         if not isinstance(named, str) or not _AGENT_ID.match(named):
             return None, (
-                f"a tenant key needs the resource attribute {AGENT_ATTRIBUTE} naming the agent "
-                "(letters, digits, . _ : -)"
+                f"no agent: a tenant key (or load-otlp without --agent) needs the resource "
+                f"attribute {AGENT_ATTRIBUTE} (letters, digits, . _ : -)"
             )
         return named, ""
 
@@ -389,7 +390,7 @@ def _receipt(rejected: Counter[str]) -> Receipt:
     if not count:
         return Receipt()
     reasons = "; ".join(f"{n} {reason}" for reason, n in rejected.most_common(5))
-    return Receipt(count, f"{count} spans rejected: {reasons}")
+    return Receipt(count, f"{count} spans rejected: {reasons}", rejected)
 
 
 __all__ = [
