@@ -337,12 +337,7 @@ class Receiver:
                     conversation_rows.remove(connection, scope, [target])
                     continue
                 conversation_rows.save(
-                    connection,
-                    [conversation],
-                    tenant_id=scope.tenant_id or "default",
-                    now=now,
-                    origin="native",
-                    scope=scope,
+                    connection, [conversation], tenant_id=scope.tenant_id or "default", now=now
                 )
         for trace, turn in built:
             trace.stored_as = conversation_id(trace.tenant, trace.agent, turn.thread_key)
