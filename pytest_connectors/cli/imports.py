@@ -52,6 +52,7 @@ from pytest_connectors.models.imports import (
     Job,
     JobStats,
     JobStatus,
+    Scope,
 )
 from pytest_connectors.registry.json_file import ConnectorStore
 
@@ -523,6 +524,30 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
     return EXIT_OK
 
 
+def cmd_conversations_load_otlp(store: ConnectorStore, args: argparse.Namespace) -> int:
+    """OTLP JSON files (an OpenTelemetry Collector's file exporter) into the database."""
+    if _service(args) is not None:
+        raise UsageError(
+            "load-otlp writes the database (--db); a service takes OTLP at POST /v1/traces"
+        )
+    from pytest_connectors.imports.otlp.files import load_files
+    from pytest_connectors.storage.store import Store
+
+    for path in args.files:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    scope = Scope(tenant_id=args.tenant, agent_id=args.agent)
+    with Store(_db(store, args)) as database:
+        report = load_files(database, args.files, scope)
+    if args.json:
+        _print_json({"files": report.files, "spans": report.spans, "rejected": report.rejected})
+        return EXIT_OK
+    print(f"loaded {counted(report.spans, 'span')} from {counted(report.files, 'file')}")
+    for reason, count in report.rejected.most_common():
+        print(f"skipped {counted(count, 'span')}: {reason}")
+    return EXIT_OK
+
+
 def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:
     with _imports(store, args, writes=False) as imports:
         sessions = imports.sessions.list(connector=args.connector)
@@ -725,6 +750,19 @@ def register(commands: Commands) -> None:
         "conversation", metavar="ID_OR_THREAD", help="its id, or the thread key `list` shows"
     )
     show.add_argument("--agent", metavar="ID", help="whose, when agents share a native id")
+    load = _action(
+        conversations,
+        "load-otlp",
+        cmd_conversations_load_otlp,
+        "store the traces of OTLP JSON files (a Collector's file exporter) as native conversations",
+    )
+    load.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    load.add_argument(
+        "--agent",
+        metavar="ID",
+        help="the agent the traces belong to (default: each resource's pytest_connectors.agent_id)",
+    )
+    load.add_argument("--tenant", default="default", help="the tenant (default: default)")
     export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")

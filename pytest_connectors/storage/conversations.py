@@ -379,3 +379,11 @@ def linked_sessions(
         )
         found_links.append((record, to_session(row)))
     return found_links
+
+
+def remove(connection: Connection, scope: Scope, conversation_ids: Iterable[str]) -> None:
+    """Delete native conversations within ``scope`` (one whose last turn moved elsewhere)."""
+    for part in chunks(sorted(set(conversation_ids))):
+        connection.execute(
+            delete(_C).where(_C.c.id.in_(part), _C.c.origin == "native", within(_C, scope))
+        )
