@@ -12,6 +12,7 @@ imported first, and SQLAlchemy cannot be imported twice in one process.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from children import python_path
 from fakes.fixtures import TRACED_PROJECT
 from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
@@ -198,6 +200,7 @@ def test_export_then_replay_without_the_database(
             "Tokyo",
         ],
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )
@@ -362,6 +365,7 @@ def test_the_documented_export_command_runs(imported: Imported, tmp_path: Path) 
         [sys.executable, "-m", "pytest_connectors.cli", *command[1:], f"--db={imported.db}"],
         cwd=tmp_path,
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )

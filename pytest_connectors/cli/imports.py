@@ -485,7 +485,7 @@ def _short(value: Any, limit: int = 200) -> str:
 
 def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
     with _imports(store, args, writes=False) as imports:
-        detail = imports.conversations.get(args.conversation)
+        detail = imports.conversations.get(args.conversation, agent_id=args.agent)
     if args.json:
         _print_json(_dump(detail))
         return EXIT_OK
@@ -704,11 +704,13 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
-    _action(
+    show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
-    ).add_argument(
+    )
+    show.add_argument(
         "conversation", metavar="ID_OR_THREAD", help="its id, or the thread key `list` shows"
     )
+    show.add_argument("--agent", metavar="ID", help="whose, when agents share a native id")
     export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")

@@ -287,19 +287,25 @@ class LocalBackend:
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
         """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
-            found = conversation_rows.get(connection, self.scope, conversation_id)
+            found = conversation_rows.find(
+                connection, self.scope, conversation_id, agent_id=agent_id
+            )
             if found is None:
-                found = self._by_thread_key(connection, conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, found.id)
-        return ConversationDetail.of(found, links)
+                found = self._by_thread_key(connection, conversation_id, agent_id)
+            links = conversation_rows.linked_sessions(connection, found)
+        return ConversationDetail.of(found.conversation, links)
 
-    def _by_thread_key(self, connection: Connection, thread_key: str) -> Conversation:
+    def _by_thread_key(
+        self, connection: Connection, thread_key: str, agent_id: str | None
+    ) -> conversation_rows.StoredConversation:
         shown = 5
         matches = conversation_rows.with_thread_key(
-            connection, self.scope, thread_key, limit=shown + 1
+            connection, self.scope, thread_key, limit=shown + 1, agent_id=agent_id
         )
         if not matches:
             raise ConversationNotFoundError(thread_key)
@@ -311,7 +317,7 @@ class LocalBackend:
             source = names.get(conversation.connector_id or "", conversation.origin)
             return f"{conversation.id} ({source})"
 
-        listed = ", ".join(candidate(c) for c in matches[:shown])
+        listed = ", ".join(candidate(c.conversation) for c in matches[:shown])
         more = ", and more" if len(matches) > shown else ""
         raise InvalidInputError(
             f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
@@ -321,11 +327,11 @@ class LocalBackend:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
         written: list[Conversation] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
-            if conversation.id in seen:
+            if (conversation.agent_id, conversation.id) in seen:
                 raise InvalidInputError(
                     f"conversation id {conversation.id!r} appears twice; give each one its own id"
                 )
@@ -334,16 +340,14 @@ class LocalBackend:
                     f"conversation id {conversation.id!r}: ids starting with "
                     f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
                 )
-            seen.add(conversation.id)
+            seen.add((conversation.agent_id, conversation.id))
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(
-                connection, written, tenant_id=tenant, now=now, origin="native", scope=self.scope
-            )
+            conversation_rows.save(connection, written, tenant_id=tenant, now=now)
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:
