@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from documentation import block
 from pytester_ini import write_ini
 from service_support import child_env, readme_server
 
-from docs import block
 from pytest_connectors.fakes.fullstory import API_KEY
 from pytest_connectors.imports.facade import Imports
 

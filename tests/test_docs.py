@@ -8,9 +8,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import documentation
 import pytest
-
-import docs
 
 TESTS = Path(__file__).resolve().parent
 CHECKED_LANGUAGES = ("python", "bash")
@@ -35,16 +34,16 @@ def selectors(source: str) -> list[tuple[str, str, str | None]]:
     return found
 
 
-def executed_by_tests() -> set[docs.Block]:
-    run: set[docs.Block] = set()
+def executed_by_tests() -> set[documentation.Block]:
+    run: set[documentation.Block] = set()
     for path in TESTS.rglob("test_*.py"):
         for language, containing, page in selectors(path.read_text(encoding="utf-8")):
             run.update(
                 b
-                for b in docs.ALL
+                for b in documentation.ALL
                 if b.language == language
                 and containing in b.body
-                and (page is None or b.page == docs.ROOT / page)
+                and (page is None or b.page == documentation.ROOT / page)
             )
     return run
 
@@ -53,11 +52,11 @@ def test_every_python_and_bash_block_is_run_or_says_why_not() -> None:
     run = executed_by_tests()
     unrun = [
         str(b)
-        for b in docs.ALL
+        for b in documentation.ALL
         if b.language in CHECKED_LANGUAGES and b not in run and b.not_run is None
     ]
     assert not unrun, (
-        "these blocks are run by no test: run one with tests/docs.py's block(), or put "
+        "these blocks are run by no test: run one with tests/documentation.py's block(), or put "
         "'<!-- not-run: reason -->' on the line before the fence: " + ", ".join(unrun)
     )
 
@@ -68,7 +67,7 @@ def test_the_check_sees_a_block_no_test_runs(tmp_path: Path) -> None:
         "```bash\necho run\n```\n\n<!-- not-run: needs a cluster -->\n```bash\nkubectl x\n```\n"
         "\n```bash\nnobody runs this\n```\n"
     )
-    found = docs._blocks_of(page)
+    found = documentation._blocks_of(page)
     assert [b.not_run for b in found] == [None, "needs a cluster", None]
     source = 'block("bash", "echo run")\ndocs.blocks("bash", page="README.md")\n'
     assert selectors(source) == [("bash", "echo run", None), ("bash", "", "README.md")]
@@ -111,7 +110,9 @@ def broken_links(page: Path) -> list[str]:
     return broken
 
 
-@pytest.mark.parametrize("page", docs.PAGES, ids=lambda p: str(p.relative_to(docs.ROOT)))
+@pytest.mark.parametrize(
+    "page", documentation.PAGES, ids=lambda p: str(p.relative_to(documentation.ROOT))
+)
 def test_every_relative_link_resolves(page: Path) -> None:
     broken = broken_links(page)
     assert not broken, f"{page.name}: " + "; ".join(broken)
@@ -132,5 +133,5 @@ def test_the_link_check_sees_a_missing_file_and_heading(tmp_path: Path) -> None:
 
 
 def test_the_readme_stays_short() -> None:
-    lines = docs.text("README.md").count("\n")
+    lines = documentation.text("README.md").count("\n")
     assert lines <= 200, f"README.md has {lines} lines: move the detail to a page under docs/"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.fixtures import recent_thread
 from service_support import on_port, readme_server
 
-from docs import block
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
 ROOT = Path(__file__).resolve().parent.parent

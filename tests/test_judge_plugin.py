@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.models import MODEL_TOKEN, ModelFake
 from pytester_ini import write_ini
 
-from docs import block
 from pytest_connectors import ConnectorStore
 from pytest_connectors.servers.launch import UvicornServer
 

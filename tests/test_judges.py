@@ -447,7 +447,8 @@ def _judge_with_the_selected_judge(model_fake: ModelFake) -> None:
 def test_the_documented_real_model_judge_is_a_valid_connector() -> None:
     import json
 
-    from docs import block
+    from documentation import block
+
     from pytest_connectors import CreateConnectorInput
 
     sample = block("json", '{"name": "GPT judge"')

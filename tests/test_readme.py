@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from documentation import block, blocks
 
-from docs import block, blocks
 from pytest_connectors import ToolCall, assert_tool_calls
 from pytest_connectors.models.connector import LaunchConfig
 from pytest_connectors.registry.json_file import ConnectorStore, parse_connectors

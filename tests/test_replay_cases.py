@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from documentation import block
 
-from docs import block
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.connector import ToolCall
 from pytest_connectors.models.imports import (

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.fixtures import TRACED_PROJECT
 from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 from test_replay_plugin import CASES, agents_project, changed_server, literal
 
-from docs import block
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus

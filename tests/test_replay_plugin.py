@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 from children import python_path
+from documentation import block
 from pytester_ini import write_ini
 
-from docs import block
 from pytest_connectors import ConnectorStore
 from pytest_connectors.servers.launch import LangGraphDevServer
 

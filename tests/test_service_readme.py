@@ -11,10 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from documentation import block, text
 from service_support import ServiceProcess, child_env, client, issue_key, on_port, readme_server
 from test_imports_readme import shell_env
-
-from docs import block, text
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = block("bash", "pytest-connectors serve --db")
