@@ -308,7 +308,10 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     result = project.runpytest("test_bad.py", "--connector", "Prod Agent")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: replay(source=...) reads imported conversations: give --connectors-db *"]
+        [
+            "ERROR: replay(source=...) reads imported conversations from *connectors.db (the "
+            "default: *), which does not exist: *give --connectors-db PATH_OR_URL*"
+        ]
     )
 
 

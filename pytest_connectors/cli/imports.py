@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_connectors._support.paths import ENV_DB, default_database
 from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
@@ -46,7 +47,6 @@ from pytest_connectors.registry.json_file import ConnectorStore
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
 
-ENV_DB = "PYTEST_CONNECTORS_DB"
 ENV_URL = "PYTEST_CONNECTORS_URL"
 ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
@@ -64,8 +64,7 @@ class Commands(Protocol):
 
 
 def _db(store: ConnectorStore, args: argparse.Namespace) -> str:
-    chosen: str | None = args.db or os.environ.get(ENV_DB)
-    return chosen or str(Path(store.path).parent / "connectors.db")
+    return str(args.db or default_database(Path(store.path)))
 
 
 def _service(args: argparse.Namespace) -> tuple[str, str] | None:

@@ -5,7 +5,8 @@ stop_on_divergence=True, tools="subset", args="subset", redact=True)`` on a test
 ``replay`` fixture makes one item per conversation, its id next to the connector's
 (``test_x[LangGraph Dev-t-42]``). ``path`` (a folder or file of frozen cases) is relative to the
 test's own folder; ``source`` names an import connector whose conversations are read from
-``--connectors-db`` or the service (``--connectors-url``).
+``--connectors-db`` or the service (``--connectors-url``), else from the database the CLI opens
+by default (``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the connector file).
 
 Conversations read from ``source`` are production data: what their items show (test ids,
 failure messages, captured output, the call records of the JSON report, JUnit properties) is
@@ -17,8 +18,9 @@ an event loop in a background thread, starting at the first replay test, ahead o
 bodies, which then assert on the results. Under pytest-xdist each worker replays the items it
 was given; with ``-x`` no new conversation starts after a failure.
 
-With a database or service configured, every agent call of the session is written there as a
-native conversation when the session ends (on the xdist controller); a failed write is a warning.
+With a database or service given (``--connectors-db``, ``--connectors-url``), every agent call of
+the session is written there as a native conversation when the session ends (on the xdist
+controller); a failed write is a warning.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="connectors_db",
         metavar="PATH_OR_URL",
         help="database of imported conversations (a SQLite path or a SQLAlchemy URL); replay "
-        "reads it and native traces of this session are written to it; ini: connectors_db",
+        "reads it and native traces of this session are written to it (without it, replay "
+        "reads $PYTEST_CONNECTORS_DB, else connectors.db next to the connector file, and "
+        "writes nothing); ini: connectors_db",
     )
     group.addoption(
         "--connectors-url",

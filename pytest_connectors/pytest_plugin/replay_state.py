@@ -4,6 +4,7 @@ from reports (on the xdist controller, from every worker)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -75,14 +76,10 @@ class ReplayState:
         return self._scheduler
 
     def imports(self) -> Any:
-        """The import facade on the configured database or service."""
+        """The import facade on the configured database or service, else on the database the
+        CLI opens by default (``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the
+        connector file)."""
         if self._imports is None:
-            if not (self.url or self.db):
-                raise pytest.UsageError(
-                    "replay(source=...) reads imported conversations: give --connectors-db "
-                    "PATH_OR_URL or --connectors-url URL (or the connectors_db / connectors_url "
-                    "ini options), or replay frozen cases with replay(path=...)"
-                )
             import importlib
 
             from pytest_connectors._support.variables import resolve
@@ -93,8 +90,23 @@ class ReplayState:
                 key = self.api_key and resolve(self.api_key, connector="--connectors-api-key")
                 self._imports = Imports(url=self.url, api_key=key)
             else:
-                self._imports = Imports(db=self.db)
+                self._imports = Imports(db=self.db or self._default_db())
         return self._imports
+
+    def _default_db(self) -> str:
+        from pytest_connectors._support.paths import default_database
+        from pytest_connectors.pytest_plugin.state import connectors_file
+
+        db = default_database(connectors_file(self.config))
+        if "://" not in db and not Path(db).is_file():  # never create an empty one here
+            raise pytest.UsageError(
+                f"replay(source=...) reads imported conversations from {db} (the default: "
+                "$PYTEST_CONNECTORS_DB, else connectors.db next to the connector file), which "
+                "does not exist: import some first (pytest-connectors imports connect NAME), "
+                "give --connectors-db PATH_OR_URL or --connectors-url URL (or the connectors_db "
+                "/ connectors_url ini options), or replay frozen cases with replay(path=...)"
+            )
+        return db
 
     def close(self) -> None:
         if self._scheduler is not None:

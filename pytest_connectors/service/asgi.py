@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from pytest_connectors._support.paths import ENV_DB
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service.app import create_app
 
 ENV_WORKERS = "PYTEST_CONNECTORS_SERVICE_WORKERS"
-ENV_DB = "PYTEST_CONNECTORS_DB"
 ENV_LEASE = "PYTEST_CONNECTORS_JOB_LEASE"
 ENV_ALLOW_ENV = "PYTEST_CONNECTORS_ALLOW_ENV"
 ENV_ALLOW_PRIVATE = "PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS"
