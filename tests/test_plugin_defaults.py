@@ -114,3 +114,41 @@ def test_a_missing_default_database_is_named_and_not_created(
     )
     assert "Traceback" not in result.stderr.str()
     assert not default.exists()
+
+
+ASYNC_SUITE = """
+import pytest
+import pytest_asyncio
+
+@pytest_asyncio.fixture
+async def greeting():
+    return "hi"
+
+@pytest.mark.asyncio
+async def test_async(greeting):
+    assert greeting == "hi"
+"""
+
+
+def test_a_project_with_no_configuration_gets_no_asyncio_warning(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", python_path())
+    pytester.makepyfile(test_async=ASYNC_SUITE)  # no ini, no pyproject: nothing configured
+    result = pytester.runpytest_subprocess("-W", "error")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["asyncio: *asyncio_default_fixture_loop_scope=function*"])
+    assert "PytestDeprecationWarning" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_projects_own_asyncio_loop_scope_still_wins(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", python_path())
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = module\n")
+    pytester.makepyfile(test_async=ASYNC_SUITE)
+    result = pytester.runpytest_subprocess("-W", "error")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["asyncio: *asyncio_default_fixture_loop_scope=module*"])
+    result = pytester.runpytest_subprocess("-o", "asyncio_default_fixture_loop_scope=class")
+    result.stdout.fnmatch_lines(["asyncio: *asyncio_default_fixture_loop_scope=class*"])

@@ -113,17 +113,6 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
     assert str(failure.value) == sample
 
 
-def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.Pytester) -> None:
-    ini = blocks("ini", "asyncio_default_fixture_loop_scope")[0]
-    pytester.makepyfile("def test_a():\n    pass\n")
-    strict = ("-p", "no:cacheprovider", "-W", "error::DeprecationWarning")
-    pytester.makeini("[pytest]\n")
-    without = pytester.runpytest_subprocess(*strict)
-    assert without.ret != 0  # the warning pytest-asyncio gives a project without the line
-    pytester.makeini(ini)
-    pytester.runpytest_subprocess(*strict).assert_outcomes(passed=1)
-
-
 def test_the_launch_sample_is_the_example_http_agents() -> None:
     sample = json.loads("{" + blocks("json", '"command"')[0] + "}")["launch"]
     LaunchConfig.model_validate(sample)

@@ -35,6 +35,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("connectors_report", default="", help="JSON report path, relative to rootdir")
 
 
+# pytest-asyncio (a dependency) warns in every run of a project that leaves this unset.
+ASYNCIO_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Give pytest-asyncio's fixture loop scope the default it announces ("function"), so a
+    project that installs this plugin sees no deprecation warning; a value in the project's
+    configuration or ``-o`` still wins. Called for installed plugins once all are loaded."""
+    if early_config.pluginmanager.hasplugin("asyncio"):
+        parser.addini(
+            ASYNCIO_LOOP_SCOPE,
+            type="string",
+            default="function",
+            help="default scope of the asyncio event loop used to execute async fixtures "
+            "(pytest-connectors makes it function)",
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
