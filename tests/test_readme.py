@@ -113,6 +113,14 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
     assert str(failure.value) == sample
 
 
+def test_the_readme_says_what_pytest_reports_when_an_agent_cannot_start() -> None:
+    """tests/test_plugin_fixtures.py shows the tests error at setup: the README must agree."""
+    section = README.split("### Launched servers", 1)[1].split("\n## ", 1)[0]
+    sentence = " ".join(section.split())
+    assert "If it cannot start, the tests that need it are reported as errors" in sentence
+    assert "agent-logs/<connector>.log" in sentence
+
+
 def test_the_launch_sample_is_the_example_http_agents() -> None:
     sample = json.loads("{" + blocks("json", '"command"')[0] + "}")["launch"]
     LaunchConfig.model_validate(sample)
