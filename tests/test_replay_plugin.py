@@ -16,10 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
+from children import python_path
 from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
+from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +75,7 @@ def agents_project(
 ) -> pytest.Pytester:
     """A user's project whose connectors are "Prod Agent" and "Changed Agent"."""
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", python_path())  # subprocess runs import this checkout
     write_ini(pytester)
     store = ConnectorStore(pytester.path / "data" / "connectors.json")
     for name, server in [("Prod Agent", prod), ("Changed Agent", changed)]:
@@ -112,7 +116,8 @@ def test_one_item_per_conversation_passes_against_the_same_agent(
             literal("test_replay.py::test_case[Prod Agent-t-1044] PASSED") + "*",
             "*= replay =*",
             "4 cases: 4 passed, 0 failed, 0 skipped",
-            "latency p50: candidate * ms, production * ms, p50 ratio *",
+            "latency p50 of the * replayed turns: candidate * ms, production (recorded) * ms, "
+            "p50 ratio *",
         ]
     )
 
@@ -151,7 +156,7 @@ def test_a_changed_agent_fails_at_the_turn_that_diverged(project: pytest.Pyteste
         ]
     )
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    sample = readme[readme.index("==== replay ====") :].splitlines()[:4]
+    sample = readme[readme.index("==== replay ====") :].splitlines()[:6]
     result.stdout.fnmatch_lines(["*= replay =*", *(literal(line) for line in sample[1:])])
 
 
@@ -175,16 +180,29 @@ def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], d
         failure = case.find("failure")
         text = "passed" if failure is None else failure.get("message", "") + (failure.text or "")
         outcomes[case.get("name", "")] = re.sub(r"\(\d+ ms\)", "(? ms)", text)
-    replay = json.loads(report.read_text())["replay"]
+    document = json.loads(report.read_text())
+    jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text()))
+    replay = document["replay"]
     replay.pop("latency")
     return outcomes, replay
 
 
 def test_concurrent_runs_give_the_serial_results(project: pytest.Pytester) -> None:
     serial = _normalized(project, "--replay-concurrency", "1")
+    why = "tool calls do not match (match='subset', args='subset'); missing: get_weather({})"
     assert serial[1]["diverged"] == [
-        {"test": "test_replay.py::test_case[Changed Agent-t-1041]", "turn": 1, "turns": 2},
-        {"test": "test_replay.py::test_case[Changed Agent-t-1043]", "turn": 3, "turns": 3},
+        {
+            "test": "test_replay.py::test_case[Changed Agent-t-1041]",
+            "turn": 1,
+            "turns": 2,
+            "reason": why.format('{"city": "Paris"}'),
+        },
+        {
+            "test": "test_replay.py::test_case[Changed Agent-t-1043]",
+            "turn": 3,
+            "turns": 3,
+            "reason": why.format('{"city": "London"}'),
+        },
     ]
     assert sum(v == "passed" for v in serial[0].values()) == 2
     assert _normalized(project, "--replay-concurrency", "8") == serial

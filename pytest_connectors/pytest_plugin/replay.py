@@ -296,6 +296,10 @@ def _add_case_record(
         result=result,
         outcome=item.stash.get(outcome_key, "skipped"),
     )
+    marker = item.get_closest_marker("replay")
+    if record["diverged_because"] and marker is not None and state.redacts(marker.kwargs):
+        # Why a turn diverged quotes production: its tool arguments, errors, answers.
+        record["diverged_because"] = state.redaction().text(record["diverged_because"])
     report.replay_case = record  # type: ignore[attr-defined]
     report.user_properties += junit_properties(record)
     if state.mixed and result is not None and not result.audit:
