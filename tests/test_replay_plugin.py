@@ -160,6 +160,24 @@ def test_a_changed_agent_fails_at_the_turn_that_diverged(project: pytest.Pyteste
     result.stdout.fnmatch_lines(["*= replay =*", *(literal(line) for line in sample[1:])])
 
 
+def test_a_replay_run_shows_progress_beyond_dots(project: pytest.Pytester) -> None:
+    announced = "replay: 4 conversations replayed ahead of their tests, up to 8 at once*"
+    quiet = project.runpytest("--connector", "Changed Agent")
+    quiet.stdout.fnmatch_lines([announced, "test_replay.py F.F. *"])
+    quiet.stdout.no_fnmatch_line("    replayed *")
+    verbose = project.runpytest("--connector", "Changed Agent", "-v")
+    verbose.assert_outcomes(passed=2, failed=2)
+    verbose.stdout.fnmatch_lines(
+        [
+            announced,
+            literal("test_replay.py::test_case[Changed Agent-t-1041] FAILED") + "*",
+            "    replayed 1 of 2 turns, diverged at turn 1 (agent time * ms)",
+            literal("test_replay.py::test_case[Changed Agent-t-1042] PASSED") + "*",
+            "    replayed 3 of 3 turns, matching production (agent time * ms)",
+        ]
+    )
+
+
 def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], dict[str, object]]:
     """Outcome and latency-free failure text per test, and the replay report minus latencies."""
     report = project.path / "report.json"

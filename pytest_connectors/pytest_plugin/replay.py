@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_connectors.pytest_plugin.replay_run import Replay, schedule
+from pytest_connectors.pytest_plugin.replay_run import (
+    Replay,
+    is_replay_item,
+    replayable,
+    schedule,
+)
 from pytest_connectors.pytest_plugin.replay_state import (
     DEFAULT_CONCURRENCY,
     ReplayState,
@@ -358,6 +363,24 @@ def _redact_report(report: pytest.TestReport, state: ReplayState) -> None:
         (name, text(value) if isinstance(value, str) else value)
         for name, value in report.user_properties
     ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest writes the test's location
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Say once, at the first replay test, that the conversations now replay ahead of it."""
+    state = item.config.stash[replay_key]
+    if state.announced or state.audit or _is_worker(item.config) or not is_replay_item(item):
+        return
+    state.announced = True
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or item.config.get_verbosity() < 0:
+        return
+    count = replayable(item.session.items)
+    conversations = "1 conversation" if count == 1 else f"{count} conversations"
+    reporter.write_line(
+        f"replay: {conversations} replayed ahead of their tests, up to "
+        f"{state.concurrency} at once (-v shows each one's turns)"
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:

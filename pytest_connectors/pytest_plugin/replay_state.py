@@ -44,6 +44,7 @@ class ReplayState:
         self.failures = 0
         self.outcomes: dict[str, str] = {}
         self.warnings: list[str] = []  # shown in the summary: a failed write never fails a run
+        self.announced = False  # the line saying the replays started ahead of their tests
         self.session_id = str(uuid.uuid4())
         self._scheduler: ReplayScheduler | None = None
         self._imports: Any = None
@@ -121,6 +122,7 @@ class ReplayState:
         case = getattr(report, "replay_case", None)
         if case:
             self.cases.append(case)
+            self._show_progress(case)
         calls = getattr(report, "replay_calls", None)
         if calls:
             self.calls.extend(calls)
@@ -131,6 +133,19 @@ class ReplayState:
             maxfail = self.config.option.maxfail
             if maxfail and self.failures >= maxfail and self._scheduler is not None:
                 self._scheduler.stop()  # -x / --maxfail: start no new conversation
+
+    def _show_progress(self, case: dict[str, Any]) -> None:
+        """With -v, a line under the test: the turns it replayed, where it diverged."""
+        from pytest_connectors.replay.summary import progress_line
+
+        if self.config.get_verbosity() < 1 or hasattr(self.config, "workerinput"):
+            return
+        line = progress_line(case)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line is not None and reporter is not None:
+            reporter.ensure_newline()
+            reporter.write(f"    {line}")
+            reporter.currentfspath = -2  # the next output starts a new line, as xdist's lines do
 
 
 def _concurrency(config: pytest.Config) -> int:

@@ -48,6 +48,22 @@ def case_record(
     }
 
 
+def progress_line(record: dict[str, Any]) -> str | None:
+    """What one replayed conversation did, in a line shown under its test (``-v``)."""
+    if record["skip_reason"]:
+        return None  # pytest shows the reason with SKIPPED
+    done = "audited" if record["audit"] else "replayed"
+    line = f"{done} {record['replayed']} of {_count(record['turns'], 'turn')}"
+    if record["diverged_at"] is not None:
+        line += f", diverged at turn {record['diverged_at']}"
+    elif record["replayed"]:
+        line += ", matching production"
+    latencies = [ms for ms in record["candidate_latency_ms"] if ms is not None]
+    if latencies and not record["audit"]:
+        line += f" (agent time {sum(latencies):.0f} ms)"
+    return line
+
+
 def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     properties: list[tuple[str, object]] = [
         ("replay_case", record["case"]),
