@@ -1,11 +1,13 @@
 """Import sync speed: LangSmith fake (own process) -> provider -> sync engine -> SQLite.
 
-Three figures, each side by side in one run:
+Four figures, the first three side by side in one run:
 
 - first sync of ``count`` root runs (a fresh database), end to end, in traces per second;
 - a re-sync of the same, unchanged window: how much faster it is, and that it writes no row;
 - peak memory of a whole sync in a fresh process, at 1,000 and at ``count`` traces: pages are
-  streamed, so the growth between the two must stay small.
+  streamed, so the growth between the two must stay small;
+- first sync of one long thread (8,050 traces by default, over 81 pages): each page extends
+  the thread's conversation rather than deriving it again, so the rate must hold.
 """
 
 from __future__ import annotations
@@ -21,14 +23,12 @@ from pathlib import Path
 
 from bench_report import Row, check, median, spread
 
+from pytest_connectors import Imports
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithProcess
+from pytest_connectors.models.imports import Job, JobStatus
+
 BENCHMARKS = Path(__file__).resolve().parent
 ROOT = BENCHMARKS.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the LangSmith fake lives with the tests
-
-from fakes.langsmith import API_KEY, LangSmithProcess  # noqa: E402
-
-from pytest_connectors import Imports  # noqa: E402
-from pytest_connectors.models.imports import Job, JobStatus  # noqa: E402
 
 PROJECT = "bench"
 # The fake's synthetic runs: from this moment on, 10 ms apart.
@@ -65,6 +65,39 @@ def _connector(imports: Imports, url: str) -> str:
     # connect queues a sync of the last days, which holds none of the synthetic runs
     imports.jobs.wait(imports.connectors.connect(created.id).job.id, timeout=600)
     return created.id
+
+
+def long_thread(*, count: int, rounds: int) -> list[Row]:
+    """First syncs of one thread of ``count`` traces into fresh SQLite files."""
+    os.environ["BENCH_LANGSMITH_KEY"] = API_KEY
+    seconds: list[float] = []
+    with (
+        LangSmithProcess(count, project=PROJECT, turns_per_thread=count) as fake,
+        tempfile.TemporaryDirectory(prefix="bench-long-thread-") as tmp,
+    ):
+        for _ in range(max(1, min(rounds, 3))):
+            with Imports(Path(tmp) / f"long-{time.monotonic_ns()}.db") as imports:
+                connector_id = _connector(imports, fake.url)
+                job, elapsed = _sync(imports, connector_id, count)
+                (conversation,) = imports.conversations.list(connector=connector_id).items
+            if job.stats.created != count or len(conversation.turns) != count:
+                raise RuntimeError(
+                    f"the sync stored {job.stats.created} traces and "
+                    f"{len(conversation.turns)} turns of {count}"
+                )
+            seconds.append(elapsed)
+    rate = count / median(seconds)
+    return [
+        Row(
+            f"7d. Import: first sync of one thread of {count:,} traces",
+            f"{rate:,.0f} traces/s",
+            ">= 1,000 traces/s",
+            check(rate >= 1_000),
+            rate,
+            "traces/s",
+            f"{median(seconds):.2f} s; {spread(seconds, 2)}",
+        )
+    ]
 
 
 def one_round(url: str, count: int, work: Path) -> tuple[float, float, Job]:
@@ -158,5 +191,5 @@ if __name__ == "__main__":
         _child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
     else:
         count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-        for row in imports_sync(count=count, rounds=1):
+        for row in [*imports_sync(count=count, rounds=1), *long_thread(count=8_050, rounds=1)]:
             print(row)

@@ -15,7 +15,8 @@ was set):
 5. scale: three-turn conversation tests serial and with ``-n 4``; controller memory
 6. latency truth: ``latency_ms`` against a stopwatch around raw ``httpx``, on a server that
    holds each reply for an exact delay
-7. import sync: a first sync of many runs from the LangSmith fake, a re-sync, memory
+7. import sync: a first sync of many runs from the LangSmith fake, a re-sync, memory, and a
+   first sync of one long thread
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 9. the connectors service: req/s and p50/p99 of ``GET /api/connectors/{id}`` and
    ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL
@@ -245,9 +246,9 @@ def latency_truth(b: Bench) -> list[Row]:
 
 
 def import_sync(b: Bench) -> list[Row]:
-    return bench_imports.imports_sync(
-        count=10_000 if b.plan.warm_up else 1_000, rounds=b.plan.rounds
-    )
+    full = b.plan.warm_up
+    rows = bench_imports.imports_sync(count=10_000 if full else 1_000, rounds=b.plan.rounds)
+    return rows + bench_imports.long_thread(count=8_050 if full else 500, rounds=b.plan.rounds)
 
 
 def replay(b: Bench) -> list[Row]:

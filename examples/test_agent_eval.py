@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_connectors import assert_tool_calls
+from pytest_connectors import assert_criteria, assert_tool_calls
 
 
 def test_remembers_the_users_name(conversation):
@@ -36,6 +36,17 @@ def test_every_tool_call_of_the_conversation(conversation):
     conversation.send("And the weather in Rome?")
     assert_tool_calls(conversation, ["get_weather", "get_weather"], args="ignore")
     assert [call.args["city"] for call in conversation.tool_calls] == ["Paris", "Rome"]
+
+
+def test_a_conversation_judged_against_criteria(conversation):
+    """Answers worded differently every run are judged in plain words, not compared as text."""
+    conversation.send("My name is Ada")
+    conversation.send("What's the weather in Paris?", tools={"get_weather": get_weather})
+    assert_criteria(
+        conversation,
+        success=['greets the user by name, "Ada"', 'gives the weather in Paris, "sunny"'],
+        failure=['admits ignorance: "I don\'t know"'],
+    )
 
 
 @pytest.mark.latency(max_ms=10_000, p95_ms=5_000)

@@ -23,3 +23,9 @@ def test_weather_answers_name_the_city(replay):
         return production is None or production.split(" is ")[0] in candidate
 
     replay.run().assert_matches(answer=names_the_city)
+
+
+@pytest.mark.replay(path="replay", where={"tool": "get_weather"})
+def test_weather_answers_say_what_production_said(replay):
+    """Judged, not compared as text: the same facts in other words pass (the ini's judge)."""
+    replay.run().assert_matches(answer="judge")

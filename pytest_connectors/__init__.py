@@ -3,10 +3,11 @@
 Layers, each importing only from the layers below it (checked by ``tests/test_architecture.py``):
 
     pytest_plugin | cli | service   entry points; only ``pytest_plugin`` imports pytest and only
-                                    ``service`` the web framework
+                                    ``service`` and ``fakes`` the web framework
     replay                          production conversations replayed as test cases
-    evaluation | imports            test-author API (conversations, tool-call assertions,
-                                    latency); import connectors (providers, sync jobs)
+    evaluation | imports | fakes    test-author API (conversations, tool-call assertions,
+                                    latency); import connectors (providers, sync jobs); stand-in
+                                    LangSmith and FullStory servers (the ``server`` extra)
     client | servers | storage      calling agents; launching local agent servers; the database
                                     (only ``storage`` opens it)
     registry                        where connector definitions come from
@@ -47,6 +48,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ConnectorError",
         "ConnectorFileError",
         "ConnectorNotFoundError",
+        "CriteriaNotMet",
         "DatabaseError",
         "DuplicateConnectorNameError",
         "DuplicateImportConnectorError",
@@ -54,6 +56,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "InvalidInputError",
         "JobNotFoundError",
         "JobTimeoutError",
+        "JudgeError",
         "MissingVariableError",
         "OutOfScopeError",
         "RecordNotFoundError",
@@ -72,6 +75,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
+    "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
     "registry.functions": (
         "create_connector",
         "delete_connector",
@@ -129,6 +133,9 @@ if TYPE_CHECKING:
         ConnectorNotFoundError as ConnectorNotFoundError,
     )
     from pytest_connectors.errors import (
+        CriteriaNotMet as CriteriaNotMet,
+    )
+    from pytest_connectors.errors import (
         DatabaseError as DatabaseError,
     )
     from pytest_connectors.errors import (
@@ -148,6 +155,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         JobTimeoutError as JobTimeoutError,
+    )
+    from pytest_connectors.errors import (
+        JudgeError as JudgeError,
     )
     from pytest_connectors.errors import (
         MissingVariableError as MissingVariableError,
@@ -173,6 +183,10 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.conversation import (
         Conversation as Conversation,
     )
+    from pytest_connectors.evaluation.judging import Judge as Judge
+    from pytest_connectors.evaluation.judging import Judgement as Judgement
+    from pytest_connectors.evaluation.judging import assert_criteria as assert_criteria
+    from pytest_connectors.evaluation.judging import judged as judged
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
     from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
     from pytest_connectors.imports.facade import Imports as Imports

@@ -137,3 +137,37 @@ class JobTimeoutError(ConnectorError, TimeoutError):
 
 class MissingDependencyError(ConnectorError, ImportError):
     """An optional dependency that this call needs is not installed; the message says how."""
+
+
+# -- judges -------------------------------------------------------------------------------------
+
+
+class JudgeError(ConnectorError):
+    """A judge gave no verdict (down, too slow, or a reply that is not one): the test errors.
+
+    It is never a pass, and never the agent's failure: the message names the judge and quotes
+    its reply (secrets masked).
+    """
+
+    def __init__(self, judge: str, problem: str, reply: str | None = None) -> None:
+        self.judge = judge
+        self.problem = problem
+        self.reply = reply
+        message = f"judge {judge!r} gave no verdict: {problem}"
+        if reply is not None:
+            message += f"\n  its reply: {reply!r}"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class CriteriaNotMet(ConnectorError, AssertionError):
+    """A judged conversation missed a success criterion or met a failure criterion.
+
+    ``judgement`` holds every criterion's verdict, score and reason; the message lists them.
+    """
+
+    def __init__(self, message: str, judgement: object) -> None:
+        super().__init__(message)
+        self.judgement = judgement

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from fakes.langsmith import API_KEY, LangSmithServer
-
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
 

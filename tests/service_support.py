@@ -8,6 +8,9 @@ free loopback port, importing this checkout); ``in_process`` gives the same app 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import httpx
 from children import python_path
 
+from pytest_connectors.servers.launch import LocalServer
 from pytest_connectors.servers.serve import ServiceServer
 from pytest_connectors.storage.api_keys import create_api_key
 from pytest_connectors.storage.store import Store
@@ -55,6 +59,27 @@ class ServiceProcess(ServiceServer):
             allow_env=allow_env,
             allow_private_destinations=allow_private_destinations,
         )
+
+
+def readme_server(
+    line: str, ready_path: str, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> LocalServer:
+    """A ``pytest-connectors ...`` server command as a README block writes it (comment and all),
+    on a free port instead of the one it names (``--port`` replaced or added)."""
+    words = shlex.split(line, comments=True)
+    assert words[0] == "pytest-connectors", line
+    words = [sys.executable, "-m", "pytest_connectors.cli", *words[1:]]
+    if "--port" in words:
+        del words[words.index("--port") : words.index("--port") + 2]
+    command = [*words, "--port", "{port}"]
+    return LocalServer(command, ready_path=ready_path, cwd=cwd, env=child_env(env))
+
+
+def on_port(text: str, ports: Mapping[int, int]) -> str:
+    """``text`` with each ``127.0.0.1:<old>`` and ``--port <old>`` moved to its new port."""
+    for old, new in ports.items():
+        text = re.sub(rf"(127\.0\.0\.1:|--port ){old}\b", rf"\g<1>{new}", text)
+    return text
 
 
 def issue_key(db: str, tenant: str, agent: str | None = None, **extra: Any) -> str:

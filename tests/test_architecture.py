@@ -19,7 +19,7 @@ PACKAGE = Path(pytest_connectors.__file__).parent
 LAYERS: list[set[str]] = [
     {"pytest_plugin", "cli", "service"},
     {"replay"},
-    {"evaluation", "imports"},
+    {"evaluation", "imports", "fakes"},
     {"client", "servers", "storage"},
     {"registry"},
     {"wire"},
@@ -34,8 +34,8 @@ CONFINED = {
     "pytest": {"pytest_plugin"},
     "_pytest": set(),
     "fastapi": {"service"},
-    "starlette": {"service"},
-    "uvicorn": {"service", "servers"},
+    "starlette": {"service", "fakes"},
+    "uvicorn": {"service", "servers", "fakes"},
     "sqlalchemy": {"storage"},
     "psycopg": {"storage"},
 }

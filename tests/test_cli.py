@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,22 +12,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from children import python_path
 
 from pytest_connectors.registry.json_file import ConnectorStore
 
 REFERENCE_FILE = Path(__file__).parent / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"
+# The launch object as the README shows it (section "Launched servers").
+README_LAUNCH = json.dumps(
+    {
+        "command": "{python} -m uvicorn app:app --host 127.0.0.1 --port {port}",
+        "cwd": "../http_agent",
+        "env": {"HTTP_AGENT_TOKEN": "example-agent-token"},
+        "ready": "/healthz",
+        "timeout": 60000,
+        "reuseExisting": True,
+    }
+)
+
+
+def cli_environ() -> dict[str, str]:
+    """The caller's environment for a CLI child: this checkout first, no connector file set."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
+    return {**environ, "PYTHONPATH": python_path()}
 
 
 def run(
     *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
     return subprocess.run(
         [sys.executable, "-m", "pytest_connectors.cli", *args],
         cwd=cwd,
         input=stdin if stdin is not None else "",
-        env={**environ, **(env or {})},
+        env={**cli_environ(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -116,6 +134,10 @@ def test_create_http_with_every_flag(path: Path, tmp_path: Path) -> None:
             "2",
             "--response-path",
             "choices.0.message.content",
+            "--body",
+            '{"model": "gpt-4o-mini", "temperature": 0}',
+            "--launch",
+            README_LAUNCH,
             "--json",
             cwd=tmp_path,
         )
@@ -137,8 +159,36 @@ def test_create_http_with_every_flag(path: Path, tmp_path: Path) -> None:
             "timeout": 30000,
             "retries": 2,
             "responsePath": "choices.0.message.content",
+            "body": {"model": "gpt-4o-mini", "temperature": 0},
+            "launch": json.loads(README_LAUNCH),
         },
     }
+
+
+def test_launch_takes_a_folder_for_langgraph_and_body_is_replaced_whole(
+    path: Path, tmp_path: Path
+) -> None:
+    graph = ["--type", "langgraph", "--base-url", "http://127.0.0.1:2024", "--assistant-id", "a"]
+    ok(
+        run(
+            "create",
+            "--file",
+            str(path),
+            "--name",
+            "g",
+            *graph,
+            "--launch",
+            "../agent",
+            cwd=tmp_path,
+        )
+    )
+    http = ["--type", "http", "--base-url", "http://127.0.0.1:8000", "--body", '{"a": 1, "b": 2}']
+    ok(run("create", "--file", str(path), "--name", "h", *http, cwd=tmp_path))
+    ok(run("update", "h", "--file", str(path), "--body", '{"c": 3}', cwd=tmp_path))
+
+    graph_record, http_record = records(path)
+    assert graph_record["config"]["launch"] == "../agent"  # the shorthand, kept as written
+    assert http_record["config"]["body"] == {"c": 3}
 
 
 def test_create_langgraph_with_assistant_id(path: Path, tmp_path: Path) -> None:
@@ -446,13 +496,26 @@ MISTAKES = {
     "name-with-newline": (["create", "--name", "a\nb", *HTTP_NEW[3:]], "control characters"),
     "name-with-escape": (["create", "--name", "a\x1b[31m", *HTTP_NEW[3:]], "control characters"),
     "rename-blank": (["update", "prod", "--name", ""], "--name"),
-    "assistant-id-on-http": ([*HTTP_NEW, "--assistant-id", "agent"], "--assistant-id is for"),
-    "path-on-langgraph": ([*GRAPH_NEW, "--assistant-id", "a", "--path", "/x"], "--path is for"),
+    "assistant-id-on-http": ([*HTTP_NEW, "--assistant-id", "agent"], "only langgraph"),
+    "path-on-langgraph": ([*GRAPH_NEW, "--assistant-id", "a", "--path", "/x"], "only http"),
     "method-on-langgraph-update": (["update", "graph", "--method", "PUT"], "'graph'"),
     "response-path-on-langgraph": (["update", "graph", "--response-path", "a.b"], "langgraph"),
     "header-bad-name": ([*HTTP_NEW, "--header", "X Bad=1"], "not a valid header name"),
     "header-newline": ([*HTTP_NEW, "--header", "X-A=1\r\nX-B: 2"], "control character"),
+    "retries-words": ([*HTTP_NEW, "--retries", "some"], "invalid int value"),
+    "duplicate-name": (["create", "--name", "prod", *HTTP_NEW[3:]], "already exists"),
+    "no-assistant-id": (GRAPH_NEW, "a langgraph connector needs"),
+    "launch-folder-on-http": ([*HTTP_NEW, "--launch", "../agent"], "LangGraph shorthand"),
+    "launch-without-command": ([*HTTP_NEW, "--launch", '{"cwd": "."}'], "needs a command"),
+    "launch-bad-json": ([*HTTP_NEW, "--launch", '{"command": x}'], "not valid JSON"),
+    "launch-bad-timeout": ([*HTTP_NEW, "--launch", '{"command": "a", "timeout": 0}'], "greater"),
+    "body-not-an-object": ([*HTTP_NEW, "--body", "[1, 2]"], "expected a JSON object"),
+    "body-on-langgraph": (["update", "graph", "--body", "{}"], "only http"),
 }
+# Every mistake names the field as in the file and the flag that sets it, as the README says.
+FIELD_AND_FLAG = re.compile(
+    r"pytest-connectors: error: ([a-zA-Z]+|config\.[a-zA-Z.]+) \((--[a-z-]+)\): "
+)
 
 
 @pytest.mark.parametrize("case", list(MISTAKES))
@@ -468,6 +531,8 @@ def test_user_mistakes_exit_2_with_one_line(case: str, filled: Path, tmp_path: P
     assert result.stderr.startswith("pytest-connectors: error: ")
     assert expected in result.stderr
     assert filled.read_bytes() == before
+    named = FIELD_AND_FLAG.match(result.stderr)
+    assert named is not None, result.stderr
 
 
 def test_non_utf8_bytes_in_a_flag_exit_2_with_one_line(filled: Path, tmp_path: Path) -> None:
@@ -477,6 +542,7 @@ def test_non_utf8_bytes_in_a_flag_exit_2_with_one_line(filled: Path, tmp_path: P
     result = subprocess.run(
         [sys.executable, "-m", "pytest_connectors.cli", *args],
         cwd=tmp_path,
+        env=cli_environ(),
         capture_output=True,
         timeout=60,
     )
@@ -537,7 +603,7 @@ def test_version(tmp_path: Path) -> None:
 
 def test_parallel_header_updates_all_land(filled: Path, tmp_path: Path) -> None:
     count = 12
-    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
+    environ = cli_environ()
     updates = [
         subprocess.Popen(
             [
@@ -587,7 +653,7 @@ def test_a_command_waiting_on_the_lock_says_so_and_then_writes(
     holder = threading.Thread(target=hold)
     holder.start()
     holding.wait(60)
-    environ = {k: v for k, v in os.environ.items() if k != "PYTEST_CONNECTORS_FILE"}
+    environ = cli_environ()
     command = ["update", "prod", "--retries", "1", "--file", str(filled)]
     update = subprocess.Popen(
         [sys.executable, "-m", "pytest_connectors.cli", *command],

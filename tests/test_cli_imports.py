@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
+import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -15,11 +18,12 @@ from typing import Any
 import pytest
 from children import python_path
 from fakes.fixtures import TRACED_PROJECT, recent_thread
-from fakes.langsmith import API_KEY, LangSmithServer
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.servers.launch import LangGraphDevServer
+from pytest_connectors.storage.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +54,7 @@ class Cli:
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any) -> Cli:
     monkeypatch.chdir(tmp_path)
+    Store(tmp_path / "imports.db").close()  # commands that only read want a database there
     return Cli(tmp_path / "imports.db", capsys, monkeypatch)
 
 
@@ -221,7 +226,7 @@ def test_a_standalone_worker_runs_the_queued_jobs(cli: Cli, thread: LangSmithSer
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert worker.returncode == 0, worker.stderr
-    assert "ran 1 job(s)" in worker.stdout
+    assert "ran 1 job\n" in worker.stdout
     assert API_KEY not in worker.stdout + worker.stderr
     assert cli.json("jobs", "get", job)["status"] == "succeeded"
 
@@ -257,3 +262,140 @@ def test_a_traced_langgraph_thread_through_connect_wait_and_show(
     assert "  assistant: The weather in Paris is sunny, 21°C." in lines
     assert "  user: Thanks!" in lines
     assert not any(API_KEY in text for text in cli.outputs)
+
+
+def _native_conversations(db: Path, count: int) -> None:
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.models.imports import Conversation, RecordedTurn
+
+    turn = RecordedTurn(index=0, user_messages=["What's the weather in Paris?"], answer="Sunny")
+    with Imports(db) as imports:
+        imports.conversations.write_native(
+            [
+                Conversation(id=f"native-{i}", agent_id="agt_1", thread_key=f"t-{i}", turns=[turn])
+                for i in range(count)
+            ]
+        )
+
+
+@pytest.mark.parametrize(
+    ("command", "read_first"),
+    [
+        (["conversations", "list", "--json", "--limit", "500"], True),  # blocks on a full pipe
+        (["conversations", "list"], False),  # buffered until exit, then finds the pipe closed
+        (["types"], False),
+    ],
+    ids=["json-page-like-head", "table-reader-gone-at-once", "types"],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    tmp_path: Path, command: list[str], read_first: bool
+) -> None:
+    """`pytest-connectors conversations list --json | head`: no BrokenPipeError traceback."""
+    db = tmp_path / "pipe.db"
+    _native_conversations(db, 500 if read_first else 3)  # 500: far more JSON than a pipe holds
+    environ = {**os.environ, "PYTHONPATH": python_path(ROOT), "PYTEST_CONNECTORS_DB": str(db)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_connectors.cli", *command],
+        cwd=tmp_path,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        if read_first:
+            assert child.stdout.readline()  # like `head -1`
+        child.stdout.close()
+        stderr = child.stderr.read().decode()
+        code = child.wait(timeout=120)
+
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == ""
+    assert code == 141
+
+
+def test_show_takes_the_thread_key_and_lists_the_candidates_when_several_share_it(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.models.imports import Conversation, RecordedTurn
+
+    create(cli, thread)
+    code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
+    assert code == 0, err
+    [imported] = cli.json("conversations", "list")["items"]
+
+    code, out, err = cli("conversations", "show", "t-42")  # the THREAD column of `list`
+    assert code == 0, err
+    assert out.startswith(f"Conversation {imported['id']} (thread t-42, imported, 2 turns)")
+
+    native = Conversation(
+        id="native-1",
+        agent_id="agt_123",
+        thread_key="t-42",
+        turns=[RecordedTurn(index=0, user_messages=["hi"], answer="hello")],
+    )
+    with Imports(cli.db) as imports:
+        imports.conversations.write_native([native])
+    code, out, err = cli("conversations", "show", "t-42")
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1
+    assert f"{imported['id']} (LangSmith prod)" in err and "native-1 (native)" in err
+
+    code, out, err = cli("conversations", "show", "native-1")
+    assert code == 0, err
+    assert "(thread t-42, native, 1 turn)" in out
+
+
+def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
+    cli: Cli, tmp_path: Path
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    code, _, err = cli(
+        "imports", "create", "--agent", "a", "--name", "down", "--category", "llm-tracing",
+        "--provider", "langsmith", "--api-key", "lsv2-key-1234567890",
+        "--config", "projectName=p", "--config", f"apiUrl={closed}",
+    )  # fmt: skip
+    assert code == 0, err
+
+    code, _, err = cli("imports", "connect", "down", "--wait", "--timeout", "1")
+
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith("pytest-connectors: LangSmith GET /sessions: ")  # what
+    assert f"the connection to LangSmith at {closed} failed" in first  # why
+    assert "; retry 1 of 5 in " in first  # when it gives up
+    assert "after 1 s" in err.splitlines()[-1]  # --timeout ended the wait
+
+
+def test_on_a_terminal_the_progress_line_ends_before_the_result(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    """Progress and result share the terminal; each on its own line, both saying "created"."""
+    create(cli, thread)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_connectors.cli", "imports", "connect", "LangSmith prod",
+         "--wait", "--timeout", "120", "--db", str(cli.db)],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env,
+    ) as child:  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the child closed the terminal (EIO)
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert child.wait(timeout=120) == 0, shown
+    os.close(controller)
+    screen = shown.decode()
+
+    progress = re.search(r"\x1b\[2Kjob_\w+: 2 fetched, 2 created, [^\r\n]*\r?\n", screen)
+    assert progress is not None, screen
+    assert re.search(r"\nJob job_\w+ succeeded: 2 fetched, 2 created, ", screen), screen
+    assert " new," not in screen

@@ -11,7 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_connectors.imports.conversations import derive_conversations, thread_key_of
+from pytest_connectors.imports.conversations import (
+    derive_conversations,
+    extend_conversation,
+    thread_key_of,
+)
 
 DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
 
@@ -394,3 +398,79 @@ def test_any_json_in_a_run_derives_without_raising(
     }
     (conversation,) = derive_conversations([run])
     assert len(conversation.turns) == 1
+
+
+def thread_run(
+    n: int, second: int, *, pending: bool, tag: str | None, step: int | None
+) -> dict[str, Any]:
+    """Run ``n`` of one thread, started at ``second``; ids may repeat (a later copy of a run)."""
+    metadata: dict[str, Any] = {"thread_id": "long"}
+    if step is not None:
+        metadata["step"] = step
+    return root(
+        f"r{n}",
+        inputs={"messages": [{"role": "user", "content": f"question {n}"}]},
+        outputs=None if pending else {"messages": [{"role": "assistant", "content": f"a{n}"}]},
+        start=f"2026-11-24T10:{second // 60:02d}:{second % 60:02d}.000000",
+        end=None if pending else f"2026-11-24T10:{second // 60:02d}:{second % 60:02d}.500000",
+        metadata=metadata,
+        tags=[tag] if tag else [],
+    )
+
+
+thread_runs = st.lists(
+    st.builds(
+        thread_run,
+        n=st.integers(0, 40),
+        second=st.integers(0, 3599),
+        pending=st.booleans(),
+        tag=st.sampled_from([None, "a", "b"]),
+        step=st.none() | st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs=thread_runs, cuts=st.lists(st.integers(1, 40), max_size=6))
+def test_a_thread_extended_page_by_page_equals_the_thread_derived_at_once(
+    runs: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    """Pages of any runs (repeated ids, equal or earlier start times, pending copies) extended
+    one after another give the conversation derived from all of them; when a page cannot be
+    appended, the caller derives the thread whole, as the sync does."""
+    pages = [runs[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(runs)], strict=True)]
+    seen: list[dict[str, Any]] = []
+    conversation = None
+    for page in pages:
+        extended = None
+        if conversation is not None:
+            extended = extend_conversation(conversation, {r["id"] for r in seen}, page)
+        seen += page
+        conversation = extended or derive_conversations(seen)[0]
+
+    assert conversation == derive_conversations(runs)[0]
+
+
+def test_runs_after_every_turn_are_appended_without_the_earlier_ones() -> None:
+    first = [thread_run(n, n, pending=False, tag="a", step=n) for n in range(3)]
+    later = [thread_run(n, n, pending=n == 4, tag="b", step=None) for n in (4, 3)]
+    (conversation,) = derive_conversations(first)
+
+    extended = extend_conversation(conversation, {"r0", "r1", "r2"}, later)
+
+    assert extended == derive_conversations([*first, *later])[0]
+    assert extended is not None and [t.index for t in extended.turns] == [0, 1, 2, 3, 4]
+    assert extended.tags == ["a", "b"] and extended.metadata["step"] == 2 and extended.pending
+
+
+def test_a_run_seen_before_or_not_after_the_last_turn_is_not_appended() -> None:
+    first = [thread_run(n, n, pending=False, tag=None, step=None) for n in range(3)]
+    (conversation,) = derive_conversations(first)
+    known = {"r0", "r1", "r2"}
+
+    again = thread_run(2, 10, pending=False, tag=None, step=None)
+    tie = thread_run(7, 2, pending=False, tag=None, step=None)
+    assert extend_conversation(conversation, known, [again]) is None
+    assert extend_conversation(conversation, known, [tie]) is None

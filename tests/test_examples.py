@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 CONNECTORS = EXAMPLES / "data" / "connectors.json"
-EXAMPLE_TESTS = 13  # 7 in test_agent_eval.py, 6 replayed conversations in test_replay.py
+EXAMPLE_TESTS = 16  # 8 in test_agent_eval.py, 8 replayed conversations in test_replay.py
 
 
 def run_examples(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -44,17 +44,20 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     assert re.fullmatch(rf"=+ {EXAMPLE_TESTS} passed in .*", lines[-1]), output
     # Every connector the run uses is named before the tests run, not only the selected one.
     assert (
-        "connectors: LangGraph Dev (12 tests), HTTP Agent (1 test) "
+        "connectors: LangGraph Dev (15 tests), HTTP Agent (1 test) "
         f"(file: {EXAMPLES / 'data' / 'connectors.json'})"
     ) in lines
-    # Every conversation turn was recorded: 25 on LangGraph (two failing on purpose, one of them
+    # Every conversation turn was recorded: 32 on LangGraph (two failing on purpose, one of them
     # replayed from production, both expected by their passing tests), 1 on the HTTP agent,
-    # launched by its config.launch.
+    # launched by its config.launch. The judge's calls are not among them.
     assert any(
-        line.startswith("LangGraph Dev: 25 calls, 2 errors (2 expected: their tests passed), p50 ")
+        line.startswith("LangGraph Dev: 32 calls, 2 errors (2 expected: their tests passed), p50 ")
         for line in lines
     ), output
-    assert "6 cases: 6 passed, 0 failed, 0 skipped" in lines
+    assert "8 cases: 8 passed, 0 failed, 0 skipped" in lines
+    # The rules judge, launched by its config.launch, gave 8 verdicts (some cached by an
+    # earlier run of the examples, which is what the cache is for).
+    assert any(line.startswith("judge: 8 verdicts (") for line in lines), output
     assert any(line.startswith("HTTP Agent: 1 call, 0 errors, p50 ") for line in lines), output
     assert not (EXAMPLES / "conftest.py").exists()
 
@@ -67,7 +70,7 @@ def test_examples_pass_on_both_connectors_side_by_side() -> None:
     assert proc.returncode == 0, output
     lines = proc.stdout.splitlines()
     assert re.fullmatch(rf"=+ {2 * EXAMPLE_TESTS - 1} passed in .*", lines[-1]), output
-    assert "12 cases: 12 passed, 0 failed, 0 skipped" in lines
+    assert "16 cases: 16 passed, 0 failed, 0 skipped" in lines
 
 
 def test_examples_compare_both_connectors_side_by_side() -> None:

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import pytest
-from fakes.langsmith import LangSmithServer
 from production_threads import IMPORT_CONNECTOR, import_threads
 
 from pytest_connectors.cli.main import main as cli_main
+from pytest_connectors.fakes.langsmith import LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation
 from pytest_connectors.replay.export import export_conversations
@@ -58,7 +58,7 @@ def test_every_counted_conversation_gets_its_own_file(
 ) -> None:
     out = tmp_path / "cases"
     lines = export(hard_db, out, capsys)
-    assert lines[-1] == f"Exported {len(HARD_KEYS)} conversation(s) to {out} (redacted)."
+    assert lines[-1] == f"Exported {len(HARD_KEYS)} conversations to {out} (redacted)."
     files = sorted(out.iterdir())
     assert len(files) == len(HARD_KEYS)
     assert sorted(lines[:-1]) == sorted(str(f) for f in files)
@@ -122,4 +122,4 @@ def test_the_connector_filter_still_applies(
     hard_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = export(hard_db, tmp_path / "cases", capsys, "--connector", IMPORT_CONNECTOR)
-    assert lines[-1].startswith(f"Exported {len(HARD_KEYS)} conversation(s)")
+    assert lines[-1].startswith(f"Exported {len(HARD_KEYS)} conversations ")

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.fullstory import API_KEY as FULLSTORY_KEY
-from fakes.fullstory import FullStoryServer, session_events
-from fakes.langsmith import API_KEY as LANGSMITH_KEY
-from fakes.langsmith import LangSmithServer
 
 from pytest_connectors import Imports
+from pytest_connectors.fakes.fullstory import API_KEY as FULLSTORY_KEY
+from pytest_connectors.fakes.fullstory import FullStoryServer, session_events
+from pytest_connectors.fakes.langsmith import API_KEY as LANGSMITH_KEY
+from pytest_connectors.fakes.langsmith import LangSmithServer
 from pytest_connectors.models.imports import ImportConnector, JobStatus
 
 NOW = datetime.now(UTC).replace(microsecond=0)

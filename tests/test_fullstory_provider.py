@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fakes.fullstory import API_KEY, ORG_ID, FullStoryServer, session_events, synthetic_events
 
+from pytest_connectors.fakes.fullstory import (
+    API_KEY,
+    ORG_ID,
+    FullStoryServer,
+    session_events,
+    synthetic_events,
+)
 from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
 from pytest_connectors.models.imports import UserSession
@@ -682,3 +690,36 @@ def test_a_transport_that_reads_the_body_at_once_still_works(encoding: str | Non
     ) as provider:
         pages = list(provider.fetch(WINDOW))
     assert [r.provider_id for r in records(pages)] == ["1:2"]
+
+
+def test_no_room_for_the_scratch_file_is_one_clear_error(
+    fullstory_fake: FullStoryServer,
+    make_provider: Callable[..., FullStoryProvider],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fullstory_fake.fake.add_events(synthetic_events(20, start=T0))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+
+    error = fail(make_provider())
+
+    assert error.code == "export_spool_failed" and error.transient
+    assert str(tmp_path / "gone") in str(error) and "free disk space" in str(error)
+
+
+def test_the_scratch_file_is_deleted_when_the_pages_are_read_or_abandoned(
+    fullstory_fake: FullStoryServer,
+    make_provider: Callable[..., FullStoryProvider],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fullstory_fake.fake.add_events(synthetic_events(250, start=T0))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    assert len(records(list(make_provider(page_size=100).fetch(WINDOW)))) == 250
+    assert not list(tmp_path.iterdir())
+    abandoned = make_provider(page_size=100).fetch(WINDOW)
+    next(abandoned), next(abandoned)  # the export is created, then its first page
+    assert len(list(tmp_path.iterdir())) == 1
+    abandoned.close()
+    assert not list(tmp_path.iterdir())

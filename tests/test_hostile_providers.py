@@ -2,7 +2,8 @@
 costs one record.
 
 Each sync runs in a worker process of its own, as operators run it (``pytest-connectors worker``),
-so its peak memory is its own: ``os.wait4`` reports the child's peak resident set size. The
+so its peak memory is its own: the worker reports its ``VmHWM`` as it exits (``ru_maxrss`` would
+count the pytest process it was forked from, before ``exec``). The
 bound, for every attack here (a 200 MB page, 15 MiB of tiny objects, a 1 GiB gzip bomb), is
 ``PEAK_MB``; an idle worker peaks at about half of it. Before the limits, the 200 MB page alone
 took a worker past 890 MB.
@@ -14,7 +15,6 @@ old worker for ever, and the killer below ends any worker after ``WORKER_DEADLIN
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -93,9 +93,21 @@ class Finished:
     output: str
 
 
+# `pytest-connectors worker ...`, which prints its peak resident set size (KiB) last when it exits.
+_WORKER_REPORTING_PEAK = """
+import atexit, re, sys
+from pytest_connectors.cli.main import main
+def peak():
+    status = open("/proc/self/status").read()
+    print("peak-kib", re.search(r"VmHWM:\\s+(\\d+)", status)[1], flush=True)
+atexit.register(peak)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def start_worker(db: Path, limits: Mapping[str, str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest_connectors.cli", "worker", "--db", str(db), *extra],
+        [sys.executable, "-c", _WORKER_REPORTING_PEAK, "worker", "--db", str(db), *extra],
         env=child_env(limits),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -110,12 +122,15 @@ def finish(worker: subprocess.Popen[str]) -> Finished:
     try:
         assert worker.stdout is not None
         output = worker.stdout.read()
-        _, status, usage = os.wait4(worker.pid, 0)
+        worker.wait()
     finally:
         killer.cancel()
-    worker.returncode = os.waitstatus_to_exitcode(status)
     worker.stdout.close()
-    return Finished(worker.returncode, usage.ru_maxrss / 1024, output)  # Linux: KiB
+    lines = output.rstrip("\n").split("\n")
+    peak_mb = float("nan")  # killed before it could say: fails every bound
+    if lines[-1].startswith("peak-kib "):
+        peak_mb = int(lines.pop().split()[1]) / 1024
+    return Finished(worker.returncode, peak_mb, "\n".join(lines) + "\n")
 
 
 def run_once(cli: Cli, **limits: str) -> Finished:

@@ -1,4 +1,5 @@
-"""The README's import-connector example runs as written, against the LangSmith fake."""
+"""The README's import-connector examples run as written: the shell one against the demo
+provider the README starts, the Python one against the LangSmith fake."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 from children import python_path
 from fakes.fixtures import recent_thread
-from fakes.langsmith import API_KEY, LangSmithServer
+from service_support import on_port, readme_server
+
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -40,15 +43,30 @@ def env(langsmith_fake: LangSmithServer, tmp_path: Path) -> dict[str, str]:
     return environ
 
 
-def test_the_shell_example_runs(env: dict[str, str], tmp_path: Path) -> None:
-    script = block("bash", "pytest-connectors imports create")
-    run = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+def shell_env() -> dict[str, str]:
+    """A user's shell: the commands on PATH, no connector or provider setting of ours."""
+    bin_dir = Path(sys.executable).parent
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "LANGSMITH_"))}
+    environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    environ["PYTHONPATH"] = python_path(ROOT)
+    return environ
+
+
+def test_the_shell_example_runs_against_the_demo(tmp_path: Path) -> None:
+    start, exports = block("bash", "pytest-connectors demo langsmith").split("\n", 1)
+    with readme_server(start, "/healthz") as demo:
+        # What the demo prints to export is what the README exports.
+        assert on_port(exports.strip(), {1984: demo.port}) in demo.log_tail()
+        script = exports + block("bash", "pytest-connectors imports create")
+        run = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", on_port(script, {1984: demo.port})],
+            cwd=tmp_path, env=shell_env(), capture_output=True, text=True, timeout=300,
+            check=False,
+        )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "succeeded: 2 fetched, 2 created" in run.stdout
-    assert re.search(r"cnv_\w+\s+t-42\s+2\s", run.stdout), run.stdout
+    assert "succeeded: 10 fetched, 10 created" in run.stdout
+    listed = dict(re.findall(r"^cnv_\w+\s+(t-\d+)\s+(\d+)\s", run.stdout, flags=re.M))
+    assert listed == {"t-1041": "2", "t-1042": "3", "t-1043": "3", "t-1044": "2"}
     assert API_KEY not in run.stdout + run.stderr
     assert (tmp_path / "data" / "connectors.db").exists()
 

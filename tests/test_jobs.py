@@ -3,6 +3,7 @@ sync semantics (tombstones, watermark, pending traces), and several workers on o
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -372,3 +373,20 @@ def test_several_workers_run_each_job_exactly_once(store: Store) -> None:
     with store.read() as connection:
         assert len(records.list_sessions(connection, Scope.owner())) == 0
         assert len(connection.execute(select(imported_traces)).all()) == len(jobs)
+
+
+def test_each_retry_of_a_job_says_why_and_when_it_gives_up(
+    harness: Harness, provider: ScriptedProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider.faults = {provider.pages_served + n: transient("rate_limited") for n in range(5)}
+    with caplog.at_level(logging.INFO, logger="pytest_connectors.imports.retry"):
+        done = harness.sync()
+
+    retries = [
+        r.getMessage() for r in caplog.records if r.name == "pytest_connectors.imports.retry"
+    ]
+    assert done.status is JobStatus.FAILED
+    assert len(retries) == FAST.max_attempts - 1  # the last attempt fails the job instead
+    assert retries[0].startswith(f"job {done.id}: attempt 1 of {FAST.max_attempts} failed (")
+    assert "the provider answered 503" in retries[0]  # why
+    assert retries[0].endswith(" s") and "runs again in" in retries[0]  # when

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from children import python_path
-from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from sqlalchemy import func, select
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.storage import jobs as job_rows

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from children import python_path
-from fakes.langsmith import API_KEY, LangSmithServer
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.storage.store import Store

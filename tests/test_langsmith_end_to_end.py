@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from fakes.fixtures import TRACED_PROJECT
-from fakes.langsmith import API_KEY, LangSmithServer
 
 from pytest_connectors import Imports
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window

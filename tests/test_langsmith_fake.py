@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window
@@ -166,7 +166,7 @@ def test_the_sdk_tracer_batches_into_the_fake(langsmith_fake: LangSmithServer) -
 
 
 def test_the_fake_in_its_own_process_serves_its_seeded_runs() -> None:
-    from fakes.langsmith import LangSmithProcess
+    from pytest_connectors.fakes.langsmith import LangSmithProcess
 
     window = Window(datetime(2025, 12, 31, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC))
     with (

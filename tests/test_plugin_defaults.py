@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from children import python_path
-from fakes.langsmith import LangSmithServer
 from production_threads import IMPORT_CONNECTOR, import_threads
 from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
+from pytest_connectors.fakes.langsmith import LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.servers.launch import UvicornServer
 

@@ -75,7 +75,8 @@ def agents_project(
 ) -> pytest.Pytester:
     """A user's project whose connectors are "Prod Agent" and "Changed Agent"."""
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
-    monkeypatch.setenv("PYTHONPATH", python_path())  # subprocess runs import this checkout
+    # The project's pytest and CLI children import this checkout, not another install.
+    monkeypatch.setenv("PYTHONPATH", python_path())
     write_ini(pytester)
     store = ConnectorStore(pytester.path / "data" / "connectors.json")
     for name, server in [("Prod Agent", prod), ("Changed Agent", changed)]:

@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer
 from production_threads import IMPORT_CONNECTOR, import_threads
 from pytester_ini import write_ini
 from service_support import ServiceProcess, client, issue_key, langsmith_connector
@@ -35,6 +34,7 @@ from service_support import ServiceProcess, client, issue_key, langsmith_connect
 from pytest_connectors.cli.main import main as cli_main
 from pytest_connectors.client.clients import AsyncConnectorClient, ConnectorClient
 from pytest_connectors.errors import ConnectorError, InvalidInputError
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.registry.json_file import ConnectorStore
 from pytest_connectors.servers.launch import UvicornServer

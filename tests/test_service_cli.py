@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from service_support import ServiceProcess, child_env, issue_key
 
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import Conversation, RecordedTurn
 from pytest_connectors.servers.launch import free_port
@@ -135,3 +135,32 @@ def test_remote_mistakes_are_one_line(service: ServiceProcess, tmp_path: Path) -
     for result in (no_key, wrong, both, down, missing):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr and key not in result.stderr
+
+
+def test_an_unset_variable_of_a_service_job_says_it_belongs_to_the_services_environment(
+    tmp_path: Path, langsmith_fake: LangSmithServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator allowed LANGSMITH_API_KEY but did not set it where the service runs."""
+    monkeypatch.delenv("LANGSMITH_API_KEY", raising=False)  # the service inherits this one
+    db = str(tmp_path / "service.db")
+    key = issue_key(db, "acme", "a1")
+    with ServiceProcess(db, allow_env=["LANGSMITH_API_KEY"]) as service:
+        flags = ["--url", service.url, "--api-key", key]
+        created = cli(
+            "imports", *flags, "create", "--agent", "a1", "--name", "LangSmith prod",
+            "--category", "llm-tracing", "--provider", "langsmith",
+            "--api-key", "${LANGSMITH_API_KEY}", "--config", f"projectName={PROJECT}",
+            "--config", f"apiUrl={langsmith_fake.url}", cwd=tmp_path,
+            env={"LANGSMITH_API_KEY": API_KEY},  # set for the user: not what the job reads
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        connected = cli(
+            "imports", "connect", "LangSmith prod", "--wait", "--timeout", "60", *flags,
+            cwd=tmp_path,
+        )  # fmt: skip
+
+    assert connected.returncode == 1, connected.stdout
+    assert "LANGSMITH_API_KEY" in connected.stderr
+    assert "service's environment" in connected.stderr
+    assert "serve --allow-env LANGSMITH_API_KEY" in connected.stderr
+    assert "export it" not in connected.stderr  # a user's export does not reach the service

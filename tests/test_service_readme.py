@@ -1,16 +1,21 @@
 """The README's service section stays true: its library snippet runs against the real service,
-and every route it lists is in the service's OpenAPI document."""
+every route it lists is in the service's OpenAPI document, and the walkthrough from the demo
+provider to replay runs as written."""
 
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from service_support import ServiceProcess, child_env, client, issue_key
+from service_support import ServiceProcess, child_env, client, issue_key, on_port, readme_server
+from test_imports_readme import shell_env
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## Connectors service", 1)[1].split("\n## ", 1)[0]
 
 
@@ -48,3 +53,53 @@ def test_the_library_snippet_runs_against_the_service(tmp_path: Path) -> None:
         assert matches, path
         for method in methods.split("|"):
             assert method.lower() in document["paths"][matches[0]], (method, path)
+
+
+def readme_block(language: str, containing: str) -> str:
+    found = [
+        body
+        for lang, body in re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
+        if lang == language and containing in body
+    ]
+    assert len(found) == 1, f"expected one {language} block with {containing!r}"
+    return str(found[0])
+
+
+def test_the_walkthrough_runs_offline_end_to_end(tmp_path: Path) -> None:
+    """Demo provider, import, service, keys, the CLI through the service, then replay: the
+    README's blocks in order, in a copy of the clone, with nothing but loopback."""
+    ignore = shutil.ignore_patterns("__pycache__", ".langgraph_api", "*.db*")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=ignore)
+    replay_test = readme_block("python", 'source="LangSmith prod"')
+    (tmp_path / "examples" / "test_prod.py").write_text("import pytest\n\n" + replay_test)
+    start_demo, exports = readme_block("bash", "pytest-connectors demo langsmith").split("\n", 1)
+    serve = re.findall(r"^pytest-connectors serve .*$", SECTION, flags=re.M)[0]
+    steps = [
+        exports,
+        readme_block("bash", "pytest-connectors imports create"),
+        readme_block("bash", "pytest-connectors keys create"),
+        readme_block("bash", "export PYTEST_CONNECTORS_URL"),
+        readme_block("bash", "pytest examples/test_prod.py"),
+    ]
+    with readme_server(start_demo, "/healthz") as demo:
+        # Started, as the README says, where the provider's variables are exported.
+        exported = shlex.split(on_port(exports, {1984: demo.port}))[1:]
+        provider_env = dict(word.split("=", 1) for word in exported)
+        with readme_server(serve, "/api/health", cwd=tmp_path, env=provider_env) as service:
+            script = on_port("".join(steps), {1984: demo.port, 8000: service.port})
+            env = shell_env()
+            if "CONNECTORS_TEST_CLOCK_SHIFT_DAYS" in env:  # the clock shim imports time_machine
+                env["PYTEST_ADDOPTS"] = "-W ignore::pytest.PytestAssertRewriteWarning"
+            run = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+                check=False,
+            )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "No import connectors" not in output
+    # The acme key sees the connector created for acme.
+    assert re.search(r"^LangSmith prod\s+agt_123\s+langsmith\s+connected\s", run.stdout, re.M)
+    assert len(re.findall(r"^cnv_\w+\s+t-10\d\d\s", run.stdout, flags=re.M)) == 8  # local, remote
+    assert re.search(r"^=+ 2 passed", run.stdout, flags=re.M), output
+    assert provider_env["LANGSMITH_API_KEY"] not in output

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from service_support import ServiceProcess, client, issue_key
+
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 
 RUNS = 600
 PROJECT = "restart"

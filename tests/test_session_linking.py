@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fakes.fullstory import API_KEY, ORG_ID, FullStoryServer, session_events
-
+from pytest_connectors.fakes.fullstory import API_KEY, ORG_ID, FullStoryServer, session_events
 from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import Window

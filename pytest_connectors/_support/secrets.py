@@ -81,6 +81,15 @@ def mask_url(url: str) -> str:
     return _QUERY_PARAMETER.sub(parameter, url)
 
 
+def mask_query(target: str) -> str:
+    """A request target with its whole query string masked, for a server's access log.
+
+    A server cannot tell which parameter a client put a key in (or whether the key is a name
+    rather than a value), so nothing after the ``?`` is shown."""
+    path, mark, query = target.partition("?")
+    return f"{path}?{MASK}" if mark and query else target
+
+
 class Secret(str):
     """A resolved secret: an ordinary ``str`` to every API, but ``repr`` never shows it.
 

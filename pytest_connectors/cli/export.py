@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors.cli.main import EXIT_OK, UsageError
 from pytest_connectors.registry.json_file import ConnectorStore
 
@@ -51,7 +52,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the case files")
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         try:
             written = export_conversations(
                 imports,
@@ -67,7 +68,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
             ) from None
     for path in written:
         print(path)
-    print(f"Exported {len(written)} conversation(s) to {out} (redacted).")
+    print(f"Exported {counted(len(written), 'conversation')} to {out} (redacted).")
     return EXIT_OK
 
 

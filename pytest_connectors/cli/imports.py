@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_connectors._support.paths import ENV_DB, default_database
+from pytest_connectors._support.text import counted
 from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
@@ -87,8 +89,15 @@ def _service(args: argparse.Namespace) -> tuple[str, str] | None:
 
 @contextmanager
 def _imports(
-    store: ConnectorStore, args: argparse.Namespace, *, progress: bool = False
+    store: ConnectorStore,
+    args: argparse.Namespace,
+    *,
+    waiting: _Waiting | None = None,
+    writes: bool = True,
 ) -> Iterator[Imports]:
+    """The facade on the service or the database. A command that only reads (``writes=False``)
+    never creates a database it was pointed at (``--db``, ``$PYTEST_CONNECTORS_DB``), and reads
+    one it may not write."""
     # SQLAlchemy, pydantic and the providers load only for these commands.
     from pytest_connectors.imports.facade import Imports
 
@@ -108,34 +117,64 @@ def _imports(
             remote.close()
         return
     from pytest_connectors.imports.local import LocalBackend
+    from pytest_connectors.storage.store import Store
 
-    reporter = _Progress() if progress and sys.stderr.isatty() else None
-    backend = LocalBackend(_db(store, args), on_progress=reporter)
+    on_progress = waiting.progress if waiting is not None else None
+    chosen = args.db or os.environ.get(ENV_DB)
+    database = Store(_db(store, args), existing=not writes and bool(chosen))
+    backend = LocalBackend(store=database, on_progress=on_progress)
     try:
         yield Imports(backend=backend)
     finally:
-        if reporter is not None:
-            reporter.done()
-        backend.close()
+        database.close()
 
 
-class _Progress:
-    """One line on the terminal, rewritten as pages arrive."""
+class _Waiting:
+    """What a user waiting for a job sees on stderr: a line per retry (what is tried again,
+    why, and when it gives up), and on a terminal one progress line rewritten as pages arrive,
+    ended before anything else is printed."""
 
-    def __init__(self) -> None:
-        self.shown = False
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.open_line = False  # the progress line is on the terminal without its newline
 
-    def __call__(self, job_id: str, stats: JobStats) -> None:
-        line = (
-            f"{job_id}: {stats.fetched} fetched, {stats.created} new, {stats.updated} updated, "
-            f"{stats.unchanged} unchanged"
-        )
-        print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
-        self.shown = True
+    def progress(self, job_id: str, stats: JobStats) -> None:
+        if self.live:
+            print(f"\r\x1b[2K{job_id}: {_stats_text(stats)}", end="", file=sys.stderr, flush=True)
+            self.open_line = True
 
-    def done(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
+    def say(self, line: str) -> None:
+        self.end_line()
+        print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+    def end_line(self) -> None:
+        if self.open_line:
+            print(file=sys.stderr, flush=True)
+            self.open_line = False
+
+    @contextmanager
+    def showing_retries(self) -> Iterator[None]:
+        from pytest_connectors.imports.provider import retry_log
+
+        handler = _SayRecords(self)
+        level = retry_log.level
+        retry_log.setLevel(logging.INFO)
+        retry_log.addHandler(handler)
+        try:
+            yield
+        finally:
+            retry_log.removeHandler(handler)
+            retry_log.setLevel(level)
+            self.end_line()
+
+
+class _SayRecords(logging.Handler):
+    def __init__(self, waiting: _Waiting) -> None:
+        super().__init__(logging.INFO)
+        self.waiting = waiting
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.waiting.say(record.getMessage())
 
 
 def _print_json(value: Any) -> None:
@@ -249,11 +288,18 @@ def _finished(job: Job, as_json: bool) -> int:
     return EXIT_OK if job.status is JobStatus.SUCCEEDED else EXIT_REMOTE_FAILURE
 
 
-def _wait(imports: Imports, job: Job, args: argparse.Namespace) -> int:
-    try:
-        done = imports.jobs.wait(job.id, timeout=args.timeout)
-    except JobTimeoutError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+def _wait(store: ConnectorStore, args: argparse.Namespace, start: Callable[[Imports], Job]) -> int:
+    """Wait for the job ``start`` queues (or finds), saying on stderr what is retried; the
+    result line comes after the progress line has ended."""
+    waiting = _Waiting(live=sys.stderr.isatty())
+    with waiting.showing_retries(), _imports(store, args, waiting=waiting) as imports:
+        job = start(imports)
+        try:
+            done: Job | JobTimeoutError = imports.jobs.wait(job.id, timeout=args.timeout)
+        except JobTimeoutError as exc:
+            done = exc
+    if isinstance(done, JobTimeoutError):
+        print(f"{PROG}: {done}", file=sys.stderr)
         return EXIT_REMOTE_FAILURE
     return _finished(done, args.json)
 
@@ -284,7 +330,7 @@ def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         connectors = imports.connectors.list(args.agent)
     if args.json:
         _print_json([_dump(c) for c in connectors])
@@ -308,7 +354,7 @@ def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_connector(imports.connectors.get(args.connector), args.json)
     return EXIT_OK
 
@@ -332,10 +378,10 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_connect(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args, progress=args.wait) as imports:
+    if args.wait:
+        return _wait(store, args, lambda imports: imports.connectors.connect(args.connector).job)
+    with _imports(store, args) as imports:
         result = imports.connectors.connect(args.connector)
-        if args.wait:
-            return _wait(imports, result.job, args)
     if args.json:
         _print_json(_dump(result))
     else:
@@ -357,10 +403,13 @@ def cmd_disconnect(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_sync(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args, progress=args.wait) as imports:
-        job = imports.connectors.sync(args.connector, from_=args.from_, to=args.to)
-        if args.wait:
-            return _wait(imports, job, args)
+    def queue(imports: Imports) -> Job:
+        return imports.connectors.sync(args.connector, from_=args.from_, to=args.to)
+
+    if args.wait:
+        return _wait(store, args, queue)
+    with _imports(store, args) as imports:
+        job = queue(imports)
     if args.json:
         _print_json(_dump(job))
     else:
@@ -382,21 +431,20 @@ def cmd_delete(store: ConnectorStore, args: argparse.Namespace) -> int:
 
 
 def cmd_job_get(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         _show_job(imports.jobs.get(args.job), args.json)
     return EXIT_OK
 
 
 def cmd_job_wait(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args, progress=True) as imports:
-        return _wait(imports, imports.jobs.get(args.job), args)
+    return _wait(store, args, lambda imports: imports.jobs.get(args.job))
 
 
 # -- conversations and sessions -----------------------------------------------------------------
 
 
 def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         page = imports.conversations.list(
             connector=args.connector,
             agent_id=args.agent,
@@ -435,15 +483,15 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
-        detail = imports.conversations.get(args.conversation)
+    with _imports(store, args, writes=False) as imports:
+        detail = imports.conversations.get(args.conversation, agent_id=args.agent)
     if args.json:
         _print_json(_dump(detail))
         return EXIT_OK
     conversation = detail.conversation
     print(
         f"Conversation {conversation.id} (thread {conversation.thread_key}, "
-        f"{conversation.origin}, {len(conversation.turns)} turns)"
+        f"{conversation.origin}, {counted(len(conversation.turns), 'turn')})"
     )
     for turn in conversation.turns:
         latency = f" [{turn.latency_ms:.0f} ms]" if turn.latency_ms is not None else ""
@@ -464,7 +512,7 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
 
 
 def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:
-    with _imports(store, args) as imports:
+    with _imports(store, args, writes=False) as imports:
         sessions = imports.sessions.list(connector=args.connector)
     if args.json:
         _print_json([_dump(s) for s in sessions])
@@ -517,7 +565,7 @@ def cmd_worker(store: ConnectorStore, args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
     if done >= 0:
-        print(f"Worker {worker.worker_id} ran {done} job(s)")
+        print(f"Worker {worker.worker_id} ran {counted(done, 'job')}")
     return EXIT_OK
 
 
@@ -655,9 +703,13 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
-    _action(
+    show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
-    ).add_argument("conversation", metavar="ID")
+    )
+    show.add_argument(
+        "conversation", metavar="ID_OR_THREAD", help="its id, or the thread key `list` shows"
+    )
+    show.add_argument("--agent", metavar="ID", help="whose, when agents share a native id")
     export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")

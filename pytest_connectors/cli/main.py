@@ -1,8 +1,9 @@
 """The ``pytest-connectors`` command: manage, test and invoke connectors from a shell.
 
 Exit codes: 0 success; 1 the remote agent call failed (``test``, ``invoke``); 2 a usage error
-(bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE}).
-Errors are one line on stderr; secrets are always shown masked.
+(bad flag, unknown connector, duplicate name, unreadable connector file, unset ${VARIABLE});
+141 the reader of the output went away (``| head``), silently. Errors are one line on stderr;
+secrets are always shown masked.
 
 Adding a subcommand: write a module with ``register(commands: Commands) -> None`` that calls
 ``commands.add(name, func, help_text)`` and adds its arguments to the returned parser; ``func``
@@ -14,9 +15,11 @@ the module in ``SUBCOMMAND_MODULES``; it is imported only when the command line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
+import os
 import re
 import sys
 import unicodedata
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pydantic import ValidationError
 
 from pytest_connectors._support.secrets import mask, mask_fields, mask_url
-from pytest_connectors.errors import ConnectorError
+from pytest_connectors.errors import ConnectorError, DuplicateConnectorNameError
 from pytest_connectors.models.connector import AuthType, Connector, ConnectorType
 from pytest_connectors.registry.fields import field_path
 from pytest_connectors.registry.functions import get_connector_types
@@ -39,9 +42,10 @@ if TYPE_CHECKING:
 
 PROG = "pytest-connectors"
 EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool ended by `| head`
 
 # Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service", "demo")
 
 MAX_TIMEOUT_MS = 86_400_000  # one day: anything longer is a typo, and overflows some clocks
 
@@ -51,9 +55,17 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports a bad command line in one line instead of argparse's usage block."""
+    """Reports a bad command line in one line instead of argparse's usage block.
+
+    A bad value of a connector flag reads like a bad value in the file: ``config.retries
+    (--retries): invalid int value: 'x'``, naming the field and the flag.
+    """
 
     def error(self, message: str) -> NoReturn:
+        flag, sep, problem = message.removeprefix("argument ").partition(": ")
+        field = _FIELD_OF_FLAG.get(flag) if message.startswith("argument ") and sep else None
+        if field is not None and self.prog in (f"{PROG} create", f"{PROG} update"):
+            _fail(f"{field} ({flag}): {problem}")
         _fail(f"{message} (see `{self.prog} --help`)")
 
 
@@ -159,6 +171,22 @@ def _header(value: str) -> tuple[str, str]:
     return name, header_value
 
 
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc}); quote it in '...'") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object {{"key": ...}}, got {value!r}')
+    return parsed
+
+
+def _launch(value: str) -> str | dict[str, Any]:
+    """A JSON object as in the file (``{"command": "... {port}"}``), or a folder to serve
+    with ``langgraph dev`` (the LangGraph shorthand)."""
+    return _json_object(value) if value.lstrip().startswith("{") else value
+
+
 def _add_connector_flags(parser: argparse.ArgumentParser, *, creating: bool) -> None:
     parser.add_argument("--name", required=creating, help="unique connector name")
     parser.add_argument(
@@ -171,10 +199,22 @@ def _add_connector_flags(parser: argparse.ArgumentParser, *, creating: bool) -> 
         help="secret or ${ENV_VAR} reference (preferred: kept out of the file); - reads stdin",
     )
     parser.add_argument("--assistant-id", help="langgraph: graph name or assistant id")
-    parser.add_argument("--launch", help="langgraph: langgraph.json to serve when not running")
+    parser.add_argument(
+        "--launch",
+        type=_launch,
+        metavar="JSON_OR_FOLDER",
+        help='how to start the agent when it does not answer: {"command": "... {port}"}, '
+        "or for langgraph the folder of langgraph.json",
+    )
     parser.add_argument("--method", choices=["GET", "POST", "PUT", "PATCH"], type=str.upper)
     parser.add_argument("--path", help="http: path appended to the base url")
     parser.add_argument("--response-path", help="http: dotted path to the reply in the JSON")
+    parser.add_argument(
+        "--body",
+        type=_json_object,
+        metavar="JSON",
+        help='http: fields added to every request body, e.g. \'{"model": "gpt-4o-mini"}\'',
+    )
     parser.add_argument("--header", action="append", type=_header, default=[], metavar="NAME=VALUE")
     parser.add_argument("--timeout-ms", type=_milliseconds, help="request timeout in milliseconds")
     parser.add_argument(
@@ -191,6 +231,7 @@ _TYPE_OF_FLAG = {
     "method": ConnectorType.HTTP,
     "path": ConnectorType.HTTP,
     "response_path": ConnectorType.HTTP,
+    "body": ConnectorType.HTTP,
 }
 _CONFIG_FLAGS = {
     "assistant_id": "assistantId",
@@ -198,6 +239,7 @@ _CONFIG_FLAGS = {
     "method": "method",
     "path": "path",
     "response_path": "responsePath",
+    "body": "body",
     "timeout_ms": "timeout",
     "retries": "retries",
 }
@@ -212,10 +254,12 @@ _FLAG_OF_FIELD = {
     "config.method": "--method",
     "config.path": "--path",
     "config.responsePath": "--response-path",
+    "config.body": "--body",
     "config.timeout": "--timeout-ms",
     "config.retries": "--retries",
     "config.headers": "--header",
 }
+_FIELD_OF_FLAG = {flag: field for field, flag in _FLAG_OF_FIELD.items()}
 
 
 def _check_flags_fit(args: argparse.Namespace, kind: ConnectorType, name: str) -> None:
@@ -223,8 +267,8 @@ def _check_flags_fit(args: argparse.Namespace, kind: ConnectorType, name: str) -
         if getattr(args, flag) is not None and kind is not only:
             option = "--" + flag.replace("_", "-")
             raise UsageError(
-                f"{option} is for {only.value} connectors, and {name!r} is a {kind.value} "
-                f"connector; leave {option} out"
+                f"{_FIELD_OF_FLAG[option]} ({option}): only {only.value} connectors have it, "
+                f"and {name!r} is of type {kind.value}; leave {option} out"
             )
 
 
@@ -243,17 +287,31 @@ def _auth_value(args: argparse.Namespace) -> str | None:
     return value
 
 
-def _describe(error: ValidationError) -> str:
-    """``config.timeout (--timeout-ms): <what is wrong>``: the field as in the file, the flag."""
-    first = error.errors()[0]
-    field = field_path(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if field == "(record)":
-        return message
-    flag = next(
+def _flag_of(field: str) -> str | None:
+    return next(
         (f for key, f in _FLAG_OF_FIELD.items() if field == key or field.startswith(key + ".")),
         None,
     )
+
+
+_MENTIONED_FIELD = re.compile(r"\b(config\.[A-Za-z]+)")
+
+
+def _describe(error: ValidationError) -> str:
+    """``config.timeout (--timeout-ms): <what is wrong>``: the field as in the file, the flag."""
+    problems = error.errors()
+    # Of a union's members (a launch folder or object), the one the input was the kind of.
+    first = next((p for p in problems if not p["type"].endswith("_type")), problems[0])
+    field = field_path(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if _flag_of(field) is None:  # a check of the whole record names the field it is about
+        mentioned = _MENTIONED_FIELD.search(message)
+        if mentioned is not None and _flag_of(mentioned.group(1)) is not None:
+            field = mentioned.group(1)
+    if field == "(record)":
+        return message
+    message = message.removeprefix(f"{field} ")  # "config.launch needs ..." reads "needs ..."
+    flag = _flag_of(field)
     return f"{field} ({flag}): {message}" if flag else f"{field}: {message}"
 
 
@@ -478,7 +536,16 @@ def _say_waiting(lock_path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _run(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: list[str]) -> int:
     _check_text(argv)
     args = build_parser().parse_args(argv)
     store = ConnectorStore(args.file, on_lock_wait=_say_waiting)
@@ -486,12 +553,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(store, args)
     except ValidationError as exc:
         _fail(_describe(exc))
+    except DuplicateConnectorNameError as exc:
+        _fail(f"name (--name): {exc}")
     except (ConnectorError, UsageError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+def _reader_gone() -> int:
+    """The output's reader stopped reading (``| head``): end quietly, as other tools do.
+
+    What is still buffered goes to /dev/null, so the flush at exit cannot fail again.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

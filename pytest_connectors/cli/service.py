@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.errors import ConnectorError
 
@@ -84,10 +86,13 @@ def key_json(record: ApiKeyRecord) -> dict[str, Any]:
     }
 
 
-def _open(args: argparse.Namespace) -> Store:
+def _open(args: argparse.Namespace, *, writes: bool = True) -> Store:
+    """A command that only reads never creates the database it was pointed at."""
+    from pytest_connectors._support.paths import ENV_DB
     from pytest_connectors.storage.store import Store
 
-    return Store(args.db)
+    chosen = args.db or os.environ.get(ENV_DB)
+    return Store(args.db, existing=not writes and bool(chosen))
 
 
 def cmd_serve(_files: object, args: argparse.Namespace) -> int:
@@ -109,7 +114,7 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
         settings["allow_private_destinations"] = True
     print(
         f"serving the connectors API on http://{args.host}:{args.port} "
-        f"(database {shown}, {args.workers} sync worker(s)); Ctrl-C stops",
+        f"(database {shown}, {counted(args.workers, 'sync worker')}); Ctrl-C stops",
         file=sys.stderr,
         flush=True,
     )
@@ -152,7 +157,7 @@ def cmd_keys_create(_files: object, args: argparse.Namespace) -> int:
 def cmd_keys_list(_files: object, args: argparse.Namespace) -> int:
     from pytest_connectors.storage.api_keys import list_api_keys
 
-    with _open(args) as store:
+    with _open(args, writes=False) as store:
         records = list_api_keys(store, tenant_id=args.tenant)
     if args.json:
         print(json.dumps([key_json(r) for r in records], indent=2))

@@ -517,7 +517,8 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
 _sync_client: ConnectorClient | None = None
 
 
-def _shared_client() -> ConnectorClient:
+def shared_client() -> ConnectorClient:
+    """The client of the module-level functions, made on first use."""
     global _sync_client
     if _sync_client is None:
         _sync_client = ConnectorClient()
@@ -538,14 +539,14 @@ def invoke_connector(
     Remote failures come back as ``success=False`` with an ``error``; only local misuse raises.
     ``config``/``context`` go to a LangGraph run as its own (ignored by HTTP connectors).
     """
-    return _shared_client().invoke(
+    return shared_client().invoke(
         connector_of(connector, path), data, run_id=run_id, config=config, context=context
     )
 
 
 def test_connector(connector: ConnectorRef, *, path: PathArg = None) -> ConnectorTestResult:
     """Check that a connector's agent answers a "hello"."""
-    return _shared_client().test(connector_of(connector, path))
+    return shared_client().test(connector_of(connector, path))
 
 
 test_connector.__test__ = False  # type: ignore[attr-defined]

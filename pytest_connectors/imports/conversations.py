@@ -14,7 +14,7 @@ messages are those after the messages it was sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from pytest_connectors.models.imports import Conversation, RecordedToolCall, RecordedTurn
 from pytest_connectors.wire.http import parse_tool_call
 
-__all__ = ["derive_conversations", "parse_run_time", "thread_key_of"]
+__all__ = ["derive_conversations", "extend_conversation", "parse_run_time", "thread_key_of"]
 
 THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
 
@@ -416,25 +416,54 @@ def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation
     conversations = []
     for key, members in threads.items():
         members.sort(key=_order_key)
-        turns = [_turn(run, index) for index, run in enumerate(members)]
-        metadata: dict[str, Any] = {}
-        tags: list[str] = []
-        for run in members:
-            metadata.update(_metadata(run))
-            tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
-        ends = [parse_run_time(run.get("end_time")) for run in members]
-        conversations.append(
-            Conversation(
-                id=key,
-                thread_key=key,
-                origin="imported",
-                started_at=turns[0].started_at,
-                ended_at=max((e for e in ends if e is not None), default=None),
-                turns=turns,
-                metadata=metadata,
-                tags=tags,
-                pending=any(turn.pending for turn in turns),
-            )
-        )
+        empty = Conversation(id=key, thread_key=key, origin="imported")
+        conversations.append(_appended(empty, members))
     conversations.sort(key=lambda c: (c.started_at or datetime.min.replace(tzinfo=UTC), c.id))
     return conversations
+
+
+def extend_conversation(
+    conversation: Conversation, known_ids: Set[str], runs: Iterable[Mapping[str, Any]]
+) -> Conversation | None:
+    """``conversation`` with the turns of new ``runs`` of its thread appended, equal to what
+    deriving all of its runs again gives, at the cost of the new runs only.
+
+    ``known_ids`` are the ids of the runs it was derived from. None when appending cannot tell
+    (a run seen before, a run that does not start after every turn): derive the thread whole.
+    """
+    added = _latest_by_id(runs)
+    if not added:
+        return conversation  # child runs only: they are no turns
+    last = conversation.turns[-1].started_at if conversation.turns else None
+    if last is None:
+        return None
+    for run in added:
+        start = parse_run_time(run.get("start_time"))
+        if start is None or start <= last or str(run.get("id")) in known_ids:
+            return None
+    added.sort(key=_order_key)
+    return _appended(conversation, added)
+
+
+def _appended(conversation: Conversation, members: list[Mapping[str, Any]]) -> Conversation:
+    """The conversation with ``members`` (ordered, all after its turns) as its next turns."""
+    first = len(conversation.turns)
+    turns = [*conversation.turns, *(_turn(run, first + n) for n, run in enumerate(members))]
+    metadata = dict(conversation.metadata)
+    tags = list(conversation.tags)
+    for run in members:
+        metadata.update(_metadata(run))
+        tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
+    ends = [parse_run_time(run.get("end_time")) for run in members]
+    return conversation.model_copy(
+        update={
+            "started_at": turns[0].started_at,
+            "ended_at": max(
+                (e for e in (conversation.ended_at, *ends) if e is not None), default=None
+            ),
+            "turns": turns,
+            "metadata": metadata,
+            "tags": tags,
+            "pending": conversation.pending or any(turn.pending for turn in turns[first:]),
+        }
+    )

@@ -103,8 +103,11 @@ class Conversations:
             connector=connector, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
         )
 
-    def get(self, id: str) -> ConversationDetail:
-        return self._backend.get_conversation(id)
+    def get(self, id: str, agent_id: str | None = None) -> ConversationDetail:
+        """``id`` may also be the conversation's thread key; one that several conversations
+        share raises :class:`InvalidInputError` naming them. Native ids are their agent's own:
+        a key that reaches two agents holding ``id`` gives ``agent_id`` to say which."""
+        return self._backend.get_conversation(id, agent_id=agent_id)
 
     def write_native(self, conversations: Sequence[Conversation]) -> builtins.list[Conversation]:
         return self._backend.write_native(conversations)

@@ -23,6 +23,8 @@ import functools
 import json
 import logging
 import random
+import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -35,14 +37,21 @@ import httpx
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors.client.retry import parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.fullstory_sessions import AggregatedSession, SessionAggregator
+from pytest_connectors.imports.fullstory_sessions import AggregatedSession
+from pytest_connectors.imports.fullstory_spool import SessionSpool
 from pytest_connectors.imports.gzip_ndjson import (
     ExportTooLargeError,
     GzipNdjsonDecoder,
     MalformedExportError,
 )
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.provider import (
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+    retry_log,
+)
 from pytest_connectors.imports.replies import (
     Interrupted,
     ReplyStream,
@@ -260,17 +269,18 @@ class FullStoryProvider:
                 continue
             if ready is None:
                 return
-            checkpoint, sessions, skipped = ready
+            checkpoint, spool, skipped = ready
             if checkpoint.done:  # counted by the attempt that handed over the first page
                 skipped = {}
-            yield from self._pages(sessions, checkpoint, should_stop, skipped)
+            with spool:  # its scratch file goes however the pages end
+                yield from self._pages(spool.finish(), checkpoint, should_stop, skipped)
             return
 
     # --- the steps ----------------------------------------------------------------------------
 
     def _export_sessions(
         self, checkpoint: _Checkpoint, window: Window, should_stop: Callable[[], bool]
-    ) -> tuple[_Checkpoint, Sequence[AggregatedSession], dict[str, int]] | None:
+    ) -> tuple[_Checkpoint, SessionSpool, dict[str, int]] | None:
         """The export's sessions once it is ready; None if asked to stop first."""
         if checkpoint.export is None:
             export = self._wait_for_export(checkpoint.operation, should_stop)
@@ -365,9 +375,7 @@ class FullStoryProvider:
             self._malformed(what, "no usable location in the answer")
         return Secret(location)  # a signed URL is a credential for the export while it lasts
 
-    def _load_sessions(
-        self, export: str, window: Window
-    ) -> tuple[Sequence[AggregatedSession], dict[str, int]]:
+    def _load_sessions(self, export: str, window: Window) -> tuple[SessionSpool, dict[str, int]]:
         """Download the export and fold it into sessions; an expired link is renewed once.
 
         Also the event lines skipped, by reason."""
@@ -389,9 +397,32 @@ class FullStoryProvider:
 
     def _download(
         self, location: str, window: Window, deadline: float
-    ) -> tuple[Sequence[AggregatedSession], dict[str, int]]:
+    ) -> tuple[SessionSpool, dict[str, int]]:
+        """The export in a spool of its own (a failed attempt leaves nothing behind), and the
+        event lines skipped, by reason."""
+        failure: Exception | None = None
+        spool: SessionSpool | None = None
+        try:
+            spool = SessionSpool(window=window, org_id=self.org_id)
+            skipped = self._read_export(location, spool, deadline)
+            spool.finish()
+        except (OSError, sqlite3.Error) as exc:
+            failure = _no_scratch(exc)
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            raise
+        if failure is not None:
+            if spool is not None:
+                spool.close()
+            raise failure
+        assert spool is not None
+        return spool, skipped
+
+    def _read_export(
+        self, location: str, aggregator: SessionSpool, deadline: float
+    ) -> dict[str, int]:
         # No auth header and a client of its own: the signed URL is the only credential.
-        aggregator = SessionAggregator(window=window, org_id=self.org_id)
         limit = self.limits.max_download_bytes
         decoder = GzipNdjsonDecoder(max_bytes=limit)
         where = _without_query(location)
@@ -448,7 +479,7 @@ class FullStoryProvider:
             raise failure
         if decoder.skipped:
             log.warning("FullStory export from %s: event lines skipped: %s", where, decoder.skipped)
-        return aggregator.sessions(), dict(decoder.skipped)
+        return dict(decoder.skipped)
 
     def _step_timeout(self, what: str) -> ProviderError:
         return ProviderError(
@@ -552,7 +583,14 @@ class FullStoryProvider:
                     f"{self._redactor.scrub(retry.reason)}; sync again later",
                     transient=True,
                 )
-            log.debug("%s: %s; retrying in %.2f s", what, self._redactor.scrub(retry.reason), wait)
+            retry_log.info(
+                "FullStory %s: %s; retry %d of %d in %.1f s",
+                what,
+                self._redactor.scrub(retry.reason),
+                tries,
+                self.max_retries,
+                wait,
+            )
             self._pause(wait)
 
     def _pause(self, seconds: float) -> None:
@@ -654,6 +692,16 @@ class FullStoryProvider:
 
 def _status_code(status: int) -> str:
     return "rate_limited" if status == 429 else "server_error"
+
+
+def _no_scratch(exc: Exception) -> ProviderError:
+    return ProviderError(
+        "export_spool_failed",
+        f"the FullStory export could not be folded into sessions in a scratch file under "
+        f"{tempfile.gettempdir()} ({exc}); free disk space there (or point TMPDIR elsewhere) "
+        "and sync again",
+        transient=True,
+    )
 
 
 def _without_query(url: str) -> str:

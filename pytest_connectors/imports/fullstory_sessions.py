@@ -2,8 +2,9 @@
 
 A Segment Export of type ``TYPE_EVENT`` is a flat list of events in no promised order; a session
 (``UserId:SessionId``; a ``SessionId`` alone is not unique) is only whole once every event has been
-seen. The aggregator keeps one small summary per session, never the events, so memory grows with
-the number of sessions and not with the size of the export.
+seen. The aggregator keeps one small summary per session, never the events; a whole export is
+folded one session at a time from a spool on disk (`fullstory_spool`), so memory does not grow
+with the export at all.
 """
 
 from __future__ import annotations
@@ -121,6 +122,23 @@ class _Earliest:
         return sorted(self._events, key=_event_key)[: self.limit]
 
 
+# What `_Summary.add` reads of an event (besides its time): all a spool needs to keep of it.
+SUMMARY_FIELDS = (
+    "SessionStart",
+    "UserAppKey",
+    "UserEmail",
+    "SessionUrl",
+    "EventModFrustrated",
+    "EventModDead",
+    "EventModError",
+    "PageUrl",
+    "PageId",
+    "EventType",
+    "EventCustomName",
+    "CustomVars",
+)
+
+
 @dataclass(slots=True)
 class _Summary:
     user_id: str
@@ -219,6 +237,10 @@ class SessionAggregator:
     With a window, only events inside it count, and a session belongs to the window that holds
     its start (``SessionStart`` when the export has it, else its first event): every session is
     reported by exactly one window, however long it lasted.
+
+    It holds a summary of every session: a whole export is folded by
+    `pytest_connectors.imports.fullstory_spool.SessionSpool`, which uses `place` and `fold` to
+    hold one session at a time.
     """
 
     def __init__(self, *, window: Window | None = None, org_id: str | None = None) -> None:
@@ -227,15 +249,24 @@ class SessionAggregator:
         self.skipped = 0  # events without a session or a readable time
         self._sessions: dict[tuple[str, str], _Summary] = {}
 
-    def add(self, event: Mapping[str, Any]) -> None:
+    def place(self, event: Mapping[str, Any]) -> tuple[str, str, datetime] | None:
+        """The event's user id, session id and time; None for an event that does not count
+        (unreadable ones are counted in ``skipped``)."""
         user_id = _text(event.get("UserId")) or _text(event.get("IndvId"))
         session_id = _text(event.get("SessionId"))
         at = parse_time(event.get("EventStart"))
         if user_id is None or session_id is None or at is None:
             self.skipped += 1
-            return
+            return None
         if self.window is not None and not (self.window.start <= at < self.window.end):
+            return None
+        return user_id, session_id, at
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        placed = self.place(event)
+        if placed is None:
             return
+        user_id, session_id, at = placed
         key = (user_id, session_id)
         summary = self._sessions.get(key)
         if summary is None:
@@ -246,21 +277,33 @@ class SessionAggregator:
         for event in events:
             self.add(event)
 
+    def fold(
+        self,
+        user_id: str,
+        session_id: str,
+        events: Iterable[tuple[Mapping[str, Any], datetime]],
+    ) -> AggregatedSession | None:
+        """One session from all of its placed events, in export order; None if it belongs to
+        an earlier window."""
+        summary = _Summary(user_id, session_id)
+        for event, at in events:
+            summary.add(event, at)
+        return self._finish(summary) if self._kept(summary) else None
+
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def _kept(self, summary: _Summary) -> bool:
+        # A session begun earlier is reported by the window that holds its start.
+        window = self.window
+        return window is None or summary.start is None or summary.start >= window.start
 
     def sessions(self) -> Sequence[AggregatedSession]:
         """Sessions ordered by start, then id: the same export always gives the same order.
 
         Each is built when it is read, so a page of records costs memory only while it is used.
         """
-        window = self.window
-        kept = [
-            summary
-            for summary in self._sessions.values()
-            # A session begun earlier is reported by the window that holds its start.
-            if window is None or summary.start is None or summary.start >= window.start
-        ]
+        kept = [summary for summary in self._sessions.values() if self._kept(summary)]
         earliest = datetime.min.replace(tzinfo=UTC)
         kept.sort(key=lambda s: (s.start or earliest, f"{s.user_id}:{s.session_id}"))
         return _Finished(kept, self._finish)

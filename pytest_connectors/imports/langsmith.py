@@ -34,11 +34,18 @@ from typing import Any, NoReturn, Self
 import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
+from pytest_connectors._support.text import counted
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.conversations import parse_run_time
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.provider import (
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+    retry_log,
+)
 from pytest_connectors.imports.replies import (
     DecodedJson,
     Interrupted,
@@ -351,6 +358,14 @@ class LangSmithProvider:
             last = attempt >= self._policy.attempts
             if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
                 self._fail(failure.code, str(failure), transient=failure.transient)
+            retry_log.info(
+                "LangSmith %s: %s; retry %d of %d in %.1f s",
+                what,
+                self._redactor.scrub(str(failure)),
+                attempt,
+                self._policy.attempts - 1,
+                delay,
+            )
             self._pause(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -383,7 +398,8 @@ class LangSmithProvider:
             failure = ProviderError(
                 "connection_failed",
                 f"the connection to LangSmith at {self.api_url} failed during {what} "
-                f"({type(exc).__name__}, {attempt} attempts); check apiUrl and the network",
+                f"({type(exc).__name__}, {counted(attempt, 'attempt')}); "
+                "check apiUrl and the network",
                 transient=True,
             )
             return None, failure, None
@@ -398,7 +414,7 @@ class LangSmithProvider:
             failure = ProviderError(
                 "malformed_page",
                 f"LangSmith answered {what} with a body that is not JSON "
-                f"({attempt} attempts); try again later",
+                f"({counted(attempt, 'attempt')}); try again later",
                 transient=True,
             )
             return None, failure, None
@@ -407,7 +423,7 @@ class LangSmithProvider:
         return ProviderError(
             "timeout",
             f"LangSmith did not answer {what} completely within {self.timeout_s:g} s "
-            f"({attempt} attempts; {limit_name('request_timeout_s')} sets the limit); "
+            f"({counted(attempt, 'attempt')}; {limit_name('request_timeout_s')} sets the limit); "
             "try again later",
             transient=True,
         )
@@ -453,14 +469,15 @@ class LangSmithProvider:
         if status == 429:
             return ProviderError(
                 "rate_limited",
-                f"LangSmith kept rate-limiting {what} (HTTP 429, {attempt} attempts); "
+                f"LangSmith kept rate-limiting {what} (HTTP 429, {counted(attempt, 'attempt')}); "
                 "try again later",
                 transient=True,
             )
         if status in _RETRY_STATUSES or status >= 500:
             return ProviderError(
                 "server_error",
-                f"LangSmith failed {what} with HTTP {status} ({attempt} attempts); try again later",
+                f"LangSmith failed {what} with HTTP {status} ({counted(attempt, 'attempt')}); "
+                "try again later",
                 transient=True,
             )
         if status == 404:

@@ -32,7 +32,12 @@ from pytest_connectors.imports.config import (
     updated_config,
 )
 from pytest_connectors.imports.reach import LOCAL, Reach
-from pytest_connectors.imports.sync import Derivation, default_derivation, refresh_links
+from pytest_connectors.imports.sync import (
+    IMPORTED_ID_PREFIX,
+    Derivation,
+    default_derivation,
+    refresh_links,
+)
 from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
@@ -282,28 +287,67 @@ class LocalBackend:
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
+        """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
-            found = conversation_rows.get(connection, self.scope, conversation_id)
+            found = conversation_rows.find(
+                connection, self.scope, conversation_id, agent_id=agent_id
+            )
             if found is None:
-                raise ConversationNotFoundError(conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, conversation_id)
-        return ConversationDetail.of(found, links)
+                found = self._by_thread_key(connection, conversation_id, agent_id)
+            links = conversation_rows.linked_sessions(connection, found)
+        return ConversationDetail.of(found.conversation, links)
+
+    def _by_thread_key(
+        self, connection: Connection, thread_key: str, agent_id: str | None
+    ) -> conversation_rows.StoredConversation:
+        shown = 5
+        matches = conversation_rows.with_thread_key(
+            connection, self.scope, thread_key, limit=shown + 1, agent_id=agent_id
+        )
+        if not matches:
+            raise ConversationNotFoundError(thread_key)
+        if len(matches) == 1:
+            return matches[0]
+        names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
+
+        def candidate(conversation: Conversation) -> str:
+            source = names.get(conversation.connector_id or "", conversation.origin)
+            return f"{conversation.id} ({source})"
+
+        listed = ", ".join(candidate(c.conversation) for c in matches[:shown])
+        more = ", and more" if len(matches) > shown else ""
+        raise InvalidInputError(
+            f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
+        )
 
     def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
         written: list[Conversation] = []
+        seen: set[tuple[str, str]] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
+            if (conversation.agent_id, conversation.id) in seen:
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r} appears twice; give each one its own id"
+                )
+            if conversation.id.startswith(IMPORTED_ID_PREFIX):
+                raise InvalidInputError(
+                    f"conversation id {conversation.id!r}: ids starting with "
+                    f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
+                )
+            seen.add((conversation.agent_id, conversation.id))
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(connection, written, tenant_id=tenant, now=now, origin="native")
+            conversation_rows.save(connection, written, tenant_id=tenant, now=now)
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:

@@ -7,12 +7,17 @@ to ``fetch`` resumes after that page, so a job retried after a crash starts wher
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 RecordKind = Literal["trace", "session"]
+
+# One INFO line per retry, on a logger of its own: what is tried again, why, and when it gives
+# up ("retry 2 of 5"). The CLI shows them while a user waits for a job (`--wait`).
+retry_log = logging.getLogger("pytest_connectors.imports.retry")
 
 
 @dataclass(frozen=True)

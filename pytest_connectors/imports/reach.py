@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pytest_connectors._support.variables import REFERENCE, lookup, references
-from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.errors import InvalidInputError, MissingVariableError
 from pytest_connectors.imports.config import DESTINATION_KEYS
 from pytest_connectors.imports.provider import ProviderError
 
@@ -166,6 +166,19 @@ class Reach:
             return source
         values = {name: lookup(name, source) for name in sorted(self.allowed_env)}
         return {name: value for name, value in values.items() if value is not None}
+
+    def missing_variable(self, error: MissingVariableError) -> str:
+        """What to do about a ``${VAR}`` the job found unset: locally, export it; on a
+        service, it belongs to the service's environment, which only its operator sets."""
+        if self.is_local:
+            return str(error)
+        name = error.variable
+        return (
+            f"connector {error.connector!r} refers to ${{{name}}}, which is not set in the "
+            f"environment of the service running the job: the variable belongs to the service's "
+            f"environment, not yours; its operator sets {name} where `pytest-connectors serve` "
+            f"(and any `pytest-connectors worker`) runs, allowed with `serve --allow-env {name}`"
+        )
 
     def transport(self) -> httpx.BaseTransport | None:
         """The transport a job's provider must use (None: httpx's own)."""

@@ -327,10 +327,13 @@ class RemoteBackend:
         )
         return self._model(ConversationList, answer)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
         answer = self._request(
             "GET",
             f"/api/conversations/{_path(conversation_id)}",
+            params={"agentId": agent_id},
             missing=ConversationNotFoundError,
             ref=conversation_id,
         )

@@ -11,7 +11,9 @@ a crash resumes after the last stored page and nothing is written twice. Semanti
   before it, and never past a trace or session still pending, so the next sync without a window
   starts at or before it and fetches it again;
 - conversations of the threads a page touched are derived again from all their stored traces,
-  and session links of the agent are refreshed when the job ends;
+  except that a thread the run derived before and to which the page only adds later runs is
+  extended by them (a long thread costs its new runs only, with the same result), and session
+  links of the agent are refreshed when the job ends;
 - a record that cannot be stored (text with a lone surrogate, nesting too deep to serialise) is
   skipped and counted by reason in the job's stats, like those the provider skipped itself:
   one bad record never fails a window.
@@ -22,13 +24,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from pytest_connectors.imports.conversations import derive_conversations, thread_key_of
+from pytest_connectors.imports.conversations import (
+    derive_conversations,
+    extend_conversation,
+    thread_key_of,
+)
 from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
 from pytest_connectors.models.connector import utc_now
@@ -55,15 +62,24 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=10)
 # The first sync without a window reaches this far into the past.
 LOOKBACK = timedelta(days=7)
+# Turns of the conversations a run keeps derived, to extend them with the next pages.
+DERIVED_TURNS_KEPT = 50_000
 
 
 @dataclass(frozen=True)
 class Derivation:
-    """How traces become conversations and how conversations meet sessions."""
+    """How traces become conversations and how conversations meet sessions.
+
+    ``extend`` (optional) appends new runs to a conversation derived from runs of known ids,
+    exactly as deriving them all would, or answers None and the thread is derived whole.
+    """
 
     thread_key_of: Callable[[Mapping[str, Any]], str]
     derive: Callable[[list[dict[str, Any]]], list[Conversation]]
     link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
+    extend: Callable[[Conversation, Set[str], list[dict[str, Any]]], Conversation | None] | None = (
+        None
+    )
 
 
 def default_derivation() -> Derivation:
@@ -71,13 +87,62 @@ def default_derivation() -> Derivation:
         thread_key_of=thread_key_of,
         derive=lambda runs: derive_conversations(runs),
         link=lambda conversations, sessions: link_sessions(conversations, sessions),
+        extend=extend_conversation,
     )
+
+
+# Only imported conversations have ids with this prefix: a native write cannot take one first.
+IMPORTED_ID_PREFIX = "cnv_"
+
+
+@dataclass
+class _Derived:
+    """A conversation as this run stored it, and the ids of the runs it was derived from."""
+
+    conversation: Conversation
+    run_ids: set[str]
+
+
+class _DerivedThreads:
+    """The conversations a run derived lately, by thread key, within a budget of turns.
+
+    Lives as long as the run: a page that fails ends the run, so nothing here outlives a
+    rolled-back write.
+    """
+
+    def __init__(self, max_turns: int = DERIVED_TURNS_KEPT) -> None:
+        self._threads: OrderedDict[str, _Derived] = OrderedDict()
+        self._turns = 0
+        self._max_turns = max_turns
+
+    def get(self, key: str) -> _Derived | None:
+        return self._threads.get(key)
+
+    def put(self, key: str, derived: _Derived) -> None:
+        self.drop(key)
+        size = len(derived.conversation.turns)
+        if size > self._max_turns:
+            return
+        self._threads[key] = derived
+        self._turns += size
+        while self._turns > self._max_turns:
+            _, oldest = self._threads.popitem(last=False)
+            self._turns -= len(oldest.conversation.turns)
+
+    def drop(self, key: str) -> None:
+        gone = self._threads.pop(key, None)
+        if gone is not None:
+            self._turns -= len(gone.conversation.turns)
+
+    def clear(self) -> None:
+        self._threads.clear()
+        self._turns = 0
 
 
 def conversation_id(connector_id: str, thread_key: str) -> str:
     """Conversation ids are namespaced per connector: two projects may reuse a thread id."""
     digest = hashlib.sha256(f"{connector_id}\x00{thread_key}".encode()).hexdigest()
-    return f"cnv_{digest[:32]}"
+    return f"{IMPORTED_ID_PREFIX}{digest[:32]}"
 
 
 def canonical_json(payload: Mapping[str, Any]) -> str:
@@ -132,6 +197,7 @@ class SyncRun:
         self.stats = self.record.job.stats.model_copy()
         self._seen_traces: set[str] = set()
         self._seen_sessions: set[str] = set()
+        self._derived = _DerivedThreads()
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -243,7 +309,13 @@ class SyncRun:
         result = records.upsert_traces(connection, connector.id, rows)
         self._count(result.created, result.updated, result.unchanged)
         touched = {row["thread_key"] for row in [*result.created, *result.updated]}
-        self._derive(connection, touched, now, {r.provider_id: r.payload for r, _ in fetched})
+        appended: dict[str, list[str]] = {}
+        for row in result.created:
+            appended.setdefault(row["thread_key"], []).append(row["provider_id"])
+        if result.updated:  # a changed run may have left a thread: derive whole from now on
+            self._derived.clear()
+        known = {r.provider_id: r.payload for r, _ in fetched}
+        self._derive(connection, touched, now, known, appended)
 
     def _store_sessions(
         self, connection: Connection, fetched: Sequence[tuple[FetchedRecord, str]], now: datetime
@@ -285,32 +357,71 @@ class SyncRun:
         thread_keys: Iterable[str],
         now: datetime,
         known: Mapping[str, dict[str, Any]] | None = None,
+        appended: Mapping[str, list[str]] | None = None,
     ) -> None:
+        """Store the conversations of ``thread_keys`` again.
+
+        A thread that only gained the ``appended`` runs (provider ids; payloads in ``known``)
+        and that this run derived before is extended; any other is derived from all its traces.
+        """
         keys = set(thread_keys)
         if not keys:
             return
-        connector = self.connector
-        payloads = records.trace_payloads(connection, connector.id, keys, known=known)
-        derived: list[Conversation] = []
+        known = known or {}
+        derived: dict[str, _Derived] = {}
+        for key in keys & (appended or {}).keys():
+            extended = self._extended(key, [known[pid] for pid in (appended or {})[key]])
+            if extended is not None:
+                derived[key] = extended
+        whole = keys - derived.keys()
+        payloads = records.trace_payloads(connection, self.connector.id, whole, known=known)
         for key, runs in payloads.items():
             for conversation in self.derivation.derive(runs)[:1]:
-                derived.append(
-                    conversation.model_copy(
-                        update={
-                            "id": conversation_id(connector.id, key),
-                            "connector_id": connector.id,
-                            "agent_id": connector.agent_id,
-                            "thread_key": key,
-                            "origin": "imported",
-                            "missing": False,
-                            "pending": conversation.pending
-                            or any(run.get("status") == "pending" for run in runs),
-                        }
-                    )
-                )
-        conversation_rows.save(connection, derived, tenant_id=connector.tenant_id, now=now)
-        gone = [conversation_id(connector.id, key) for key in keys - payloads.keys()]
+                ids = {str(run.get("id")) for run in runs}
+                derived[key] = _Derived(self._imported(conversation, key, runs), ids)
+        for key in keys:
+            if key in derived:
+                self._derived.put(key, derived[key])
+            else:
+                self._derived.drop(key)
+        conversation_rows.save(
+            connection,
+            [d.conversation for d in derived.values()],
+            tenant_id=self.connector.tenant_id,
+            now=now,
+        )
+        gone = [conversation_id(self.connector.id, key) for key in whole - payloads.keys()]
         conversation_rows.mark_missing(connection, gone, now)
+
+    def _extended(self, key: str, runs: list[dict[str, Any]]) -> _Derived | None:
+        before = self._derived.get(key)
+        extend = self.derivation.extend
+        if before is None or extend is None:
+            return None
+        conversation = extend(before.conversation, before.run_ids, runs)
+        if conversation is None:
+            return None
+        ids = before.run_ids | {str(run.get("id")) for run in runs}
+        return _Derived(self._imported(conversation, key, runs), ids)
+
+    def _imported(
+        self, conversation: Conversation, key: str, runs: list[dict[str, Any]]
+    ) -> Conversation:
+        """The derived conversation as this connector stores it; ``runs`` are those it took in
+        (a pending run makes it pending, whatever the derivation said)."""
+        connector = self.connector
+        return conversation.model_copy(
+            update={
+                "id": conversation_id(connector.id, key),
+                "connector_id": connector.id,
+                "agent_id": connector.agent_id,
+                "thread_key": key,
+                "origin": "imported",
+                "missing": False,
+                "pending": conversation.pending
+                or any(run.get("status") == "pending" for run in runs),
+            }
+        )
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -406,13 +517,17 @@ def refresh_links(
 ) -> int:
     """Recompute the session links of the connector's agent from all of its data."""
     tenant, agent = connector.tenant_id, connector.agent_id
-    sessions = records.list_sessions(
-        connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
-    )
     links: list[SessionLink] = []
-    if sessions:  # an agent without sessions has nothing to link: its conversations stay unread
-        conversations = conversation_rows.for_agent(connection, tenant, agent)
-        links = derivation.link(conversations, sessions) if conversations else []
+    sessions: list[UserSession] = []
+    # An agent without conversations has nothing to link: its sessions (maybe an export of
+    # hundreds of thousands) stay unread.
+    if conversation_rows.any_for_agent(connection, tenant, agent):
+        sessions = records.list_sessions(
+            connection, Scope(tenant_id=tenant, agent_id=agent), include_missing=False
+        )
+        if sessions:  # and without sessions, its conversations stay unread
+            conversations = conversation_rows.for_agent(connection, tenant, agent)
+            links = derivation.link(conversations, sessions)
     return conversation_rows.replace_links(
         connection, tenant_id=tenant, agent_id=agent, links=links, sessions=sessions
     )

@@ -23,7 +23,7 @@ from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.errors import ConnectorError, MissingVariableError
 from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
 from pytest_connectors.imports.limits import ProviderLimits
-from pytest_connectors.imports.provider import Provider, ProviderError
+from pytest_connectors.imports.provider import Provider, ProviderError, retry_log
 from pytest_connectors.imports.providers import destination, provider_for, resolved_values
 from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
@@ -211,7 +211,7 @@ class Worker:
                 self._fail(record, connector, exc.code, message)
             return
         except MissingVariableError as exc:
-            self._fail(record, connector, "missing_variable", str(exc))
+            self._fail(record, connector, "missing_variable", reach.missing_variable(exc))
             return
         except ConnectorError as exc:
             self._fail(record, connector, "invalid_config", redactor.scrub(str(exc)))
@@ -258,7 +258,14 @@ class Worker:
 
     def _retry_later(self, record: JobRecord, code: str, message: str) -> None:
         delay = self.retry.delay(record.job.attempts)
-        log.info("job %s: %s; retrying in %.1f s", record.id, message, delay)
+        retry_log.info(
+            "job %s: attempt %d of %d failed (%s); it runs again in %.0f s",
+            record.id,
+            record.job.attempts,
+            self.retry.max_attempts,
+            message,
+            delay,
+        )
         self._finish(
             record,
             JobStatus.QUEUED,

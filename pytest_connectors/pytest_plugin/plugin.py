@@ -11,6 +11,7 @@ to ``PARTS``.
   ``connectors_session``
 - ``reports``: latency budgets, JUnit properties, the terminal summary, the JSON report
 - ``replay``: production conversations replayed as tests
+- ``judging``: judges (``--judge-connector``, the ``judge`` fixture, cached verdicts)
 - ``hookspecs``: ``pytest_connectors_prepare``, for projects that start agents their own way
 """
 
@@ -27,7 +28,7 @@ __all__ = ["PARTS", "records_key", "report_path", "state_key"]
 
 _report_path = report_path  # the name replay.py imports
 
-PARTS = ("options", "selection", "fixtures", "reports", "replay")
+PARTS = ("options", "selection", "fixtures", "reports", "replay", "judging")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -4,9 +4,11 @@ Tool calls are compared with the matching of :func:`assert_tool_calls` (producti
 the expected ones, the candidate's the actual ones), so ``tools`` takes its match modes and
 ``args`` its argument modes; ``tools=None`` skips the comparison. A candidate that fails where
 production succeeded always diverges. ``latency_factor=2`` allows each turn twice production's
-recorded latency. ``answer`` is ``None`` (not compared), ``"exact"``, or a function
-``answer(candidate_text, production_text)`` that returns False or raises AssertionError to
-reject the turn.
+recorded latency. ``answer`` is ``None`` (not compared), ``"exact"``, ``"judge"`` (the selected
+judge says whether the candidate's answer says the same as production's), ``judged("rubric")``
+(the judge applies that rubric instead), or a function
+``answer(candidate_text, production_text)`` that returns False or raises AssertionError to reject
+the turn. A judge is asked once per turn.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pytest_connectors.evaluation.judging import Judged
 from pytest_connectors.evaluation.toolcalls import (
     ARGS_MODES,
     MATCH_MODES,
@@ -29,7 +32,7 @@ from pytest_connectors.models.imports import RecordedTurn
 from pytest_connectors.replay.case import ReplayCase
 
 AnswerCheck = Callable[[str, str | None], object]
-AnswerArg = Literal["exact"] | AnswerCheck | None
+AnswerArg = Literal["exact", "judge"] | Judged | AnswerCheck | None
 PREVIEW = 120
 
 
@@ -86,6 +89,10 @@ class Check:
     args: ArgsMode = "subset"
     latency_factor: float | None = None
     answer: AnswerArg = None
+    # The judge's verdict per turn: a diff reads the problems of a turn more than once.
+    _judged: dict[tuple[int, str, str], list[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.tools is not None and self.tools not in MATCH_MODES:
@@ -95,15 +102,24 @@ class Check:
         factor = self.latency_factor
         if factor is not None and (isinstance(factor, bool) or not factor > 0):
             raise ValueError(f"latency_factor must be a positive number; got {factor!r}")
-        if self.answer is not None and self.answer != "exact" and not callable(self.answer):
-            raise ValueError("answer must be None, 'exact' or a function(candidate, production)")
+        if self.answer == "judge":
+            object.__setattr__(self, "answer", Judged())
+        answer = self.answer
+        if answer not in (None, "exact") and not (callable(answer) or isinstance(answer, Judged)):
+            raise ValueError(
+                "answer must be None, 'exact', 'judge', judged('rubric') or a "
+                "function(candidate, production)"
+            )
 
     def label(self) -> str:
         parts = [f"tools={self.tools!r}", f"args={self.args!r}"]
         if self.latency_factor is not None:
             parts.append(f"latency_factor={self.latency_factor:g}")
         if self.answer is not None:
-            name = self.answer if isinstance(self.answer, str) else _name(self.answer)
+            if isinstance(self.answer, Judged):
+                name = self.answer.label
+            else:
+                name = self.answer if isinstance(self.answer, str) else _name(self.answer)
             parts.append(f"answer={name}")
         return ", ".join(parts)
 
@@ -129,9 +145,25 @@ class Check:
                     f"latency {candidate.latency_ms:.0f} ms > {self.latency_factor:g} x "
                     f"production's {production.latency_ms:.0f} ms"
                 )
-        if self.answer is not None:
+        if isinstance(self.answer, Judged):
+            found += self._judged_problems(self.answer, turn, candidate.answer)
+        elif self.answer is not None:
             found += _answer_problems(self.answer, candidate.answer, production.answer)
         return found
+
+    def _judged_problems(self, check: Judged, turn: TurnComparison, candidate: str) -> list[str]:
+        if turn.production.answer is None:
+            return []  # production gave no answer to compare with
+        key = (turn.position, turn.production.answer, candidate)
+        if key not in self._judged:
+            judgement = check.compare(turn.user_text, turn.production.answer, candidate)
+            self._judged[key] = [
+                f"judge {judgement.judge!r}: {r.reason} (score {r.score:.2f}"
+                + (", cached)" if r.cached else ")")
+                for r in judgement.criteria
+                if not r.ok
+            ]
+        return self._judged[key]
 
 
 def _is_problem(line: str) -> bool:

@@ -48,7 +48,8 @@ def conversations_of(
 
 
 def linked_sessions(imports: Imports, conversation: Conversation) -> tuple[UserSession, ...]:
-    return tuple(linked.session for linked in imports.conversations.get(conversation.id).sessions)
+    detail = imports.conversations.get(conversation.id, agent_id=conversation.agent_id)
+    return tuple(linked.session for linked in detail.sessions)
 
 
 def cases_from_imports(

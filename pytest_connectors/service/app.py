@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from pytest_connectors import __version__
 from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service import problems
+from pytest_connectors.service.access_log import mask_access_log
 from pytest_connectors.service.data import Data
 from pytest_connectors.service.guard import DEFAULT_MAX_BODY_BYTES, Guard
 from pytest_connectors.service.routes import public_router, router
@@ -40,6 +41,7 @@ def create_app(
     hosts only)."""
     if workers < 0:
         raise ValueError("workers must be 0 or more")
+    mask_access_log()
     store = Store(db_url)
     reach = reach or Reach.service()
     pool = WorkerPool(store, workers, reach=reach, lease=timedelta(seconds=lease_seconds))

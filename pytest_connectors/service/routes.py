@@ -232,8 +232,22 @@ def write_native_conversations(
 @router.get(
     "/conversations/{conversation_id}", response_model=ConversationDetail, tags=["conversations"]
 )
-async def get_conversation(request: Request, scope: Caller, conversation_id: RecordId) -> Response:
-    return _send(_data(request).run(scope, lambda b: b.get_conversation(conversation_id)))
+async def get_conversation(
+    request: Request,
+    scope: Caller,
+    conversation_id: RecordId,
+    agent_id: Annotated[
+        str | None,
+        Query(
+            alias="agentId",
+            max_length=128,
+            description="which agent's conversation, when the key reaches several holding the id",
+        ),
+    ] = None,
+) -> Response:
+    return _send(
+        _data(request).run(scope, lambda b: b.get_conversation(conversation_id, agent_id=agent_id))
+    )
 
 
 @router.get("/sessions", response_model=SessionList, tags=["sessions"])

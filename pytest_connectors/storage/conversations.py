@@ -3,26 +3,52 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Row,
+    String,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
 from pytest_connectors.storage.records import to_session
 from pytest_connectors.storage.schema import conversations, session_links, user_sessions
 from pytest_connectors.storage.scoping import within
-from pytest_connectors.storage.upsert import chunks
+from pytest_connectors.storage.upsert import chunks, upsert
 
 _C = conversations
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Kept in their own columns; the rest of the record is the JSON body.
 _COLUMNS = {"id", "connector_id", "agent_id", "thread_key", "origin", "started_at", "ended_at"}
 _COLUMNS |= {"pending", "missing"}
+
+
+# PostgreSQL refuses longer values where SQLite would store them.
+def _length(column: Column[str] | Column[str | None]) -> int:
+    kind = column.type
+    assert isinstance(kind, String) and kind.length is not None
+    return kind.length
+
+
+_LENGTHS = {
+    "id": _length(_C.c.id),
+    "agentId": _length(_C.c.agent_id),
+    "threadKey": _length(_C.c.thread_key),
+}
 
 
 def to_conversation(row: Row[Any]) -> Conversation:
@@ -42,9 +68,24 @@ def to_conversation(row: Row[Any]) -> Conversation:
     return Conversation.model_validate(body)
 
 
+NATIVE_STORAGE_PREFIX = "nat_"
+
+
+def storage_id(tenant_id: str, conversation: Conversation) -> str:
+    """Where a conversation is stored. An imported id is unique already (it is derived from its
+    connector); a native id is the client's, so it is stored under its tenant and agent, and the
+    same id written by another tenant or agent is another conversation."""
+    if conversation.origin != "native":
+        return conversation.id
+    scoped = [tenant_id, conversation.agent_id, conversation.id]
+    digest = hashlib.sha256(json.dumps(scoped).encode())
+    return NATIVE_STORAGE_PREFIX + digest.hexdigest()[:60]
+
+
 def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str, Any]:
     body = conversation.model_dump(mode="json", by_alias=False, exclude=_COLUMNS)
     return {
+        "storage_id": storage_id(tenant_id, conversation),
         "id": conversation.id,
         "connector_id": conversation.connector_id,
         "tenant_id": tenant_id,
@@ -62,58 +103,115 @@ def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str,
 
 
 def save(
-    connection: Connection,
-    items: Sequence[Conversation],
-    *,
-    tenant_id: str,
-    now: datetime,
-    origin: str = "imported",
+    connection: Connection, items: Sequence[Conversation], *, tenant_id: str, now: datetime
 ) -> None:
-    """Insert or replace conversations by id. A native write never replaces an imported one."""
+    """Insert or replace conversations of one tenant (the caller checked it may write them).
+
+    A native conversation replaces only the one of its own tenant, agent and id, so no write
+    reaches, or tells anything about, a conversation of another tenant or agent. The one id a
+    writer may not use is one its own agent holds for a conversation of the other origin.
+    """
     if not items:
         return
-    ids = [c.id for c in items]
-    existing: dict[str, str] = {}
-    for part in chunks(ids):
-        for key, kind in connection.execute(select(_C.c.id, _C.c.origin).where(_C.c.id.in_(part))):
-            existing[key] = kind
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
     for conversation in items:
-        row = _row(conversation, tenant_id, now)
-        kind = existing.get(conversation.id)
-        if kind is None:
-            inserts.append(row)
-        elif kind != origin:
-            raise InvalidInputError(
-                f"conversation id {conversation.id!r} belongs to an {kind} conversation; "
-                "choose another id"
+        _check_fits(conversation)
+    rows = [_row(conversation, tenant_id, now) for conversation in items]
+    keys = {(row["agent_id"], row["id"]): row["storage_id"] for row in rows}
+    for part in chunks(sorted({row["id"] for row in rows})):
+        for key, conversation_id, agent_id in connection.execute(
+            select(_C.c.storage_id, _C.c.id, _C.c.agent_id).where(
+                _C.c.tenant_id == tenant_id, _C.c.id.in_(part)
             )
-        else:
-            updates.append({f"v_{name}": value for name, value in row.items()})
-    for part in chunks(inserts):
-        connection.execute(_C.insert(), list(part))
-    if updates:
-        _row_names = [key.removeprefix("v_") for key in updates[0]]
-        statement = (
-            update(_C)
-            .where(_C.c.id == bindparam("v_id"))
-            .values({name: bindparam(f"v_{name}") for name in _row_names if name != "id"})
-        )
-        for part in chunks(updates):
-            connection.execute(statement, list(part))
+        ):
+            if keys.get((agent_id, conversation_id), key) != key:
+                raise InvalidInputError(_taken(conversation_id))
+    upsert(connection, _C, rows)
+
+
+def _taken(conversation_id: str) -> str:
+    return f"conversation id {conversation_id!r} is already taken; choose another id"
+
+
+def _check_fits(conversation: Conversation) -> None:
+    for name, value in (
+        ("id", conversation.id),
+        ("agentId", conversation.agent_id),
+        ("threadKey", conversation.thread_key),
+    ):
+        limit = _LENGTHS[name]
+        if value is not None and not 0 < len(value) <= limit:
+            raise InvalidInputError(
+                f"conversation {name} must be 1 to {limit} characters, not {len(value)}"
+            )
 
 
 def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> None:
     for part in chunks(sorted(set(ids))):
-        connection.execute(update(_C).where(_C.c.id.in_(part)).values(missing=True, updated_at=now))
+        connection.execute(
+            update(_C).where(_C.c.storage_id.in_(part)).values(missing=True, updated_at=now)
+        )
 
 
-def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversation | None:
-    row = connection.execute(
-        select(_C).where(_C.c.id == conversation_id, within(_C, scope))
-    ).first()
-    return to_conversation(row) if row is not None else None
+@dataclass(frozen=True)
+class StoredConversation:
+    """A conversation and the tenant it is stored under (its session links are per agent)."""
+
+    conversation: Conversation
+    tenant_id: str
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> StoredConversation:
+        return cls(to_conversation(row), row.tenant_id)
+
+
+def find(
+    connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
+) -> StoredConversation | None:
+    """The conversation with this id in the scope (and agent, if given).
+
+    Native ids are unique per agent only: when the scope reaches two agents holding the id, the
+    caller must say which (one agent's key never meets this).
+    """
+    query = select(_C).where(_C.c.id == conversation_id, within(_C, scope))
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    rows = connection.execute(query.order_by(_C.c.tenant_id, _C.c.agent_id).limit(2)).all()
+    if len(rows) > 1:
+        # Only holders the scope reaches are named; the owner's reach spans tenants.
+        holders = " and ".join(
+            repr(row.agent_id)
+            if scope.tenant_id
+            else f"{row.agent_id!r} of tenant {row.tenant_id!r}"
+            for row in rows
+        )
+        raise InvalidInputError(
+            f"conversation id {conversation_id!r} is held by agents {holders}; "
+            "give agentId to say which"
+        )
+    return StoredConversation.of(rows[0]) if rows else None
+
+
+def get(
+    connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
+) -> Conversation | None:
+    found = find(connection, scope, conversation_id, agent_id=agent_id)
+    return found.conversation if found is not None else None
+
+
+def with_thread_key(
+    connection: Connection,
+    scope: Scope,
+    thread_key: str,
+    *,
+    limit: int,
+    agent_id: str | None = None,
+) -> list[StoredConversation]:
+    """The conversations (of any connector, or native) whose thread key is ``thread_key``."""
+    query = select(_C).where(_C.c.thread_key == thread_key, within(_C, scope))
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    rows = connection.execute(query.order_by(_C.c.id, _C.c.storage_id).limit(limit))
+    return [StoredConversation.of(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -122,17 +220,20 @@ class ConversationPage:
     next_cursor: str | None
 
 
-def _encode_cursor(started_at: datetime | None, conversation_id: str) -> str:
+def _encode_cursor(started_at: datetime | None, key: str) -> str:
     moment = (started_at or _EPOCH).isoformat()
-    raw = json.dumps([moment, conversation_id]).encode()
+    raw = json.dumps([moment, key]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, conversation_id = json.loads(raw)
-        return datetime.fromisoformat(moment), str(conversation_id)
+        moment, key = json.loads(raw)
+        when = datetime.fromisoformat(moment)
+        if when.tzinfo is None:  # every cursor given out names UTC
+            raise ValueError(moment)
+        return when, str(key)
     except (ValueError, TypeError):
         raise InvalidInputError(
             f"cursor {cursor!r} is not one this server gave out; start without a cursor"
@@ -162,13 +263,17 @@ def list_page(
     if not include_missing:
         query = query.where(_C.c.missing.is_(False))
     if cursor is not None:
-        moment, last_id = _decode_cursor(cursor)
-        query = query.where(or_(started < moment, and_(started == moment, _C.c.id < last_id)))
-    rows = connection.execute(query.order_by(started.desc(), _C.c.id.desc()).limit(limit + 1)).all()
+        # Ordered by the stored key: a tenant's agents may share a native id.
+        moment, last_key = _decode_cursor(cursor)
+        query = query.where(
+            or_(started < moment, and_(started == moment, _C.c.storage_id < last_key))
+        )
+    order = (started.desc(), _C.c.storage_id.desc())
+    rows = connection.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [to_conversation(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and items:
-        next_cursor = _encode_cursor(items[-1].started_at, items[-1].id)
+        next_cursor = _encode_cursor(items[-1].started_at, rows[limit - 1].storage_id)
     return ConversationPage(items, next_cursor)
 
 
@@ -181,6 +286,14 @@ def for_agent(
     if origin is not None:
         query = query.where(_C.c.origin == origin)
     return [to_conversation(row) for row in connection.execute(query.order_by(_C.c.id))]
+
+
+def any_for_agent(connection: Connection, tenant_id: str, agent_id: str) -> bool:
+    """Whether the agent has a conversation that is not missing, without reading any."""
+    query = select(_C.c.id).where(
+        _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
+    )
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def ids_of_threads(
@@ -237,8 +350,9 @@ def replace_links(
 
 
 def linked_sessions(
-    connection: Connection, scope: Scope, conversation_id: str
+    connection: Connection, found: StoredConversation
 ) -> list[tuple[SessionLink, UserSession]]:
+    """The sessions linked to a conversation :func:`find` returned (links are per agent)."""
     link, session = session_links, user_sessions
     rows = connection.execute(
         select(link.c.method, link.c.session_id, session)
@@ -249,13 +363,17 @@ def linked_sessions(
                 session.c.provider_id == link.c.session_id,
             ),
         )
-        .where(link.c.conversation_id == conversation_id, within(link, scope))
+        .where(
+            link.c.conversation_id == found.conversation.id,
+            link.c.tenant_id == found.tenant_id,
+            link.c.agent_id == found.conversation.agent_id,
+        )
         .order_by(link.c.method, link.c.session_id)
     ).all()
-    found = []
+    found_links = []
     for row in rows:
         record = SessionLink(
-            conversation_id=conversation_id, session_id=row.session_id, method=row.method
+            conversation_id=found.conversation.id, session_id=row.session_id, method=row.method
         )
-        found.append((record, to_session(row)))
-    return found
+        found_links.append((record, to_session(row)))
+    return found_links

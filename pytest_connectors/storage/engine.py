@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +47,11 @@ def describe_url(url: str) -> str:
         return "<invalid database URL>"
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine for ``url``; for a SQLite file: the file made 0600, WAL and a busy timeout."""
+def create_database_engine(url: str, *, existing: bool = False) -> Engine:
+    """An engine for ``url``; for a SQLite file: the file made 0600, WAL and a busy timeout.
+
+    With ``existing``, a SQLite file is never created (a mistyped path is an error, not a new
+    empty database), and one this process may not write is opened read-only."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -54,7 +60,7 @@ def create_database_engine(url: str) -> Engine:
             "postgresql://user@host/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        return _sqlite_engine(url, parsed.database, existing=existing)
     options: dict[str, Any] = {"pool_pre_ping": True}
     try:
         return create_engine(url, **options)
@@ -65,14 +71,26 @@ def create_database_engine(url: str) -> Engine:
         ) from None
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, *, existing: bool = False) -> Engine:
     in_memory = not database or database == ":memory:"
+    read_only = False
+    options: dict[str, Any] = {}
     if not in_memory:
         assert database is not None
-        _create_private_file(Path(database))
+        path = Path(database)
+        if not existing:
+            _create_private_file(path)
+        elif not path.is_file():
+            raise DatabaseError(
+                f"no database at {path}; check the path (commands that write create it)"
+            )
+        elif not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            read_only = True
+            options["creator"] = _read_only_connector(path)
     engine = create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        **options,
     )
 
     @event.listens_for(engine, "connect")
@@ -81,7 +99,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         # BEGIN IMMEDIATE takes the write lock up front, which keeps writers from deadlocking.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not in_memory:
+        if not in_memory and not read_only:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -90,10 +108,29 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        readonly = connection.get_execution_options().get(READ_ONLY, False)
+        # On a read-only file every transaction reads: opening the store finds the schema up to
+        # date without writing, and a write fails with SQLite's "readonly database".
+        readonly = read_only or connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _read_only_connector(path: Path) -> Callable[[], sqlite3.Connection]:
+    """Connections that only read the file. In a folder this process may not write, SQLite
+    cannot make the shared-memory file WAL reads use; without a ``-wal`` file no writer is
+    active either, so the file is read as immutable."""
+    query = "mode=ro"
+    if not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists():
+        query += "&immutable=1"
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?{query}"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+
+    return connect
 
 
 def _create_private_file(path: Path) -> None:
@@ -102,5 +139,6 @@ def _create_private_file(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:
-        raise DatabaseError(f"cannot create the database {path}: {exc.strerror}") from None
+        doing = "write" if path.exists() else "create"
+        raise DatabaseError(f"cannot {doing} the database {path}: {exc.strerror}") from None
     os.close(fd)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from pytest_connectors.errors import DatabaseError
 from pytest_connectors.storage.engine import (
@@ -31,17 +31,22 @@ class Store:
         *,
         project_dir: Path | None = None,
         engine: Engine | None = None,
+        existing: bool = False,
     ) -> None:
+        """``existing``: only open a database that is there, read-only if it cannot be written
+        (for commands that only read: a mistyped path must not become a new database)."""
         self.url = (
             engine.url.render_as_string(hide_password=False)
             if engine is not None
             else database_url(db, project_dir)
         )
-        self.engine = engine if engine is not None else create_database_engine(self.url)
+        self.engine = (
+            engine if engine is not None else create_database_engine(self.url, existing=existing)
+        )
         try:
             with self.begin() as connection:
                 self.schema_version = migrate(connection)
-        except OperationalError as exc:
+        except DBAPIError as exc:  # unreachable, not a database, read-only and out of date
             self.engine.dispose()
             raise DatabaseError(
                 f"cannot open {describe_url(self.url)}: {_first_line(exc)}"

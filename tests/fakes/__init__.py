@@ -1,1 +1,2 @@
-"""Faithful fakes of the remote services import connectors read, served by uvicorn in tests."""
+"""Fixtures serving the package's provider fakes (`pytest_connectors.fakes`), and a provider
+that attacks the sync (`hostile`)."""

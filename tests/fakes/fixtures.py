@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from fakes.fullstory import FullStoryServer
-from fakes.langsmith import API_KEY, LangSmithServer
+from pytest_connectors.fakes.fullstory import FullStoryServer
+from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

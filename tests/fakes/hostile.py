@@ -23,7 +23,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from fakes.fullstory import _ThreadedUvicorn
+from pytest_connectors.fakes.threaded import ThreadedServer
 
 PROJECT = "support-prod"
 MIB = 1024 * 1024
@@ -159,7 +159,7 @@ class HostileServer:
 
     def __init__(self) -> None:
         self.app = HostileProvider()
-        self._server = _ThreadedUvicorn(self.app, "hostile-provider")
+        self._server = ThreadedServer(self.app, "hostile provider")
 
     @property
     def url(self) -> str:

@@ -1,6 +1,6 @@
 """A FullStory API fake for the Segment Export flow, on two origins like the real service.
 
-Built from what the real API serves (see the import-connectors notes): ``Authorization: Basic
+Built from what the real API serves: ``Authorization: Basic
 <key>`` with the key as is; ``POST /segments/v1/exports`` (camelCase or snake_case body) answering
 an ``operationId``; ``GET /operations/v1/{id}`` going ``PENDING`` -> ``COMPLETED`` (or ``FAILED``)
 with ``estimatePctComplete`` and ``results.searchExportId``; ``GET
@@ -9,7 +9,8 @@ port: another origin) that serves the gzip NDJSON file and, like a storage bucke
 request carrying an ``Authorization`` header besides its signature. An export is a snapshot of
 the events of its time range taken when it is created.
 
-Tests seed events (`FakeFullStory.add_events`, `session_events`, `synthetic_events`) and turn
+Seed events (`FakeFullStory.add_events`, `session_events`, `synthetic_events`, or a flood
+of sessions generated while the export is downloaded, `FakeFullStory.add_session_flood`) and turn
 knobs on `FakeFullStory.knobs`: 429 with ``Retry-After`` and 5xx per route, an account without
 the export add-on (403), operations that stay pending or fail, expired links, corrupt or cut-short
 gzip, downloads that break off, slow answers. Every request is logged with its headers, so a
@@ -26,20 +27,20 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from pytest_connectors.servers.launch import free_port
+from pytest_connectors.fakes.threaded import ThreadedServer
 
 API_KEY = "na1.fAkE0fUlLsToRyKeY0123456789abcdefABCDEF"
 ORG_ID = "o-1FAKE-na1"
@@ -81,6 +82,27 @@ class Operation:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SessionFlood:
+    """``sessions`` synthetic sessions, session ``n`` starting at ``start + n * spacing``."""
+
+    sessions: int
+    start: datetime
+    spacing: timedelta
+
+    def events(self, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+        """The k-th event of every session, then the next: each session is spread over the
+        whole file, the worst order for a reader that keeps a session until it has ended."""
+        last = self.start + self.spacing * self.sessions + timedelta(hours=1)
+        if end <= self.start or last < start:
+            return
+        for k in range(_FLOOD_EVENTS):
+            for n in range(self.sessions):
+                event = flood_session(n, self.start + self.spacing * n)[k]
+                if _in_range(event["EventStart"], start, end):
+                    yield event
+
+
 @dataclass
 class LoggedRequest:
     origin: Literal["api", "download"]
@@ -110,6 +132,8 @@ class FakeFullStory:
             self.operations: dict[str, Operation] = {}
             self.created_exports: list[dict[str, Any]] = []  # bodies of accepted creations
             self.exports: dict[str, list[dict[str, Any]]] = {}
+            self.floods: list[SessionFlood] = []
+            self.export_floods: dict[str, list[SessionFlood]] = {}
             self.requests: list[LoggedRequest] = []
             self.links_issued = 0
             self._ids = 0
@@ -119,6 +143,14 @@ class FakeFullStory:
     def add_events(self, events: Iterable[Mapping[str, Any]]) -> None:
         with self._lock:
             self.events.extend(dict(e) for e in events)
+
+    def add_session_flood(
+        self, sessions: int, *, start: datetime, spacing: timedelta = timedelta(seconds=1)
+    ) -> None:
+        """``sessions`` sessions (`flood_session`) that are never held: their events are made
+        and compressed while an export holding them is downloaded."""
+        with self._lock:
+            self.floods.append(SessionFlood(sessions, start, spacing))
 
     def forget_exports(self) -> None:
         """Every export so far has expired: its results and downloads are gone (404)."""
@@ -230,6 +262,7 @@ class FakeFullStory:
             self.exports[operation.export_id] = [
                 e for e in self.events if _in_range(e.get("EventStart"), start, end)
             ]
+            self.export_floods[operation.export_id] = list(self.floods)
         return JSONResponse({"operationId": operation.id})
 
     async def _operation(self, request: Request) -> Response:
@@ -331,6 +364,11 @@ class FakeFullStory:
         fault = self._fault(request, "download")
         if fault is not None:
             return fault
+        operation = next(o for o in self.operations.values() if o.export_id == export_id)
+        floods = self.export_floods.get(export_id, [])
+        if floods:
+            lines = _flood_lines(events, floods, operation.start, operation.end)
+            return StreamingResponse(_gzip_stream(lines), media_type="application/gzip")
         payload = gzip.compress(b"".join(_ndjson_line(e) for e in events), mtime=0)
         if self.knobs.corrupt == "garbage":
             payload = payload[:10] + random.Random(7).randbytes(max(64, len(payload) - 10))
@@ -417,10 +455,10 @@ class _Logged:
         self.fake.log_request(self.origin, scope, body)
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
+            if sent:  # the server's own answer: a disconnect when the client goes
+                return await receive()
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -463,55 +501,32 @@ def _ndjson_line(event: Mapping[str, Any]) -> bytes:
 # --- serving ----------------------------------------------------------------------------------
 
 
-class _ThreadedUvicorn:
-    def __init__(self, app: Any, name: str) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the FullStory fake did not start on port {self.port}")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 class FullStoryServer:
-    """A `FakeFullStory` served by uvicorn: the API on one loopback port, downloads on another."""
+    """A `FakeFullStory` served by uvicorn: the API on 127.0.0.1:``port`` (0: a free one),
+    downloads on another free loopback port."""
 
-    def __init__(self, fake: FakeFullStory | None = None) -> None:
+    def __init__(self, fake: FakeFullStory | None = None, *, port: int = 0) -> None:
         self.fake = fake or FakeFullStory()
-        self._servers: list[_ThreadedUvicorn] = []
+        self._port = port
+        self._servers: list[ThreadedServer] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._servers[0].port}"
+        return self._servers[0].url
 
     @property
     def download_origin(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].port}"
+        return self._servers[1].url
 
     def start(self) -> Self:
-        api = _ThreadedUvicorn(_Logged(self.fake, "api", self.fake.api_app), "fullstory-api")
-        downloads = _ThreadedUvicorn(
-            _Logged(self.fake, "download", self.fake.download_app), "fullstory-downloads"
-        )
-        self._servers = [api, downloads]
+        self._servers = [
+            ThreadedServer(
+                _Logged(self.fake, "api", self.fake.api_app), "FullStory fake", port=self._port
+            ),
+            ThreadedServer(
+                _Logged(self.fake, "download", self.fake.download_app), "FullStory download fake"
+            ),
+        ]
         self.fake.download_origin = self.download_origin
         try:
             for server in self._servers:
@@ -606,15 +621,58 @@ def session_events(
         page_id = 1000 + index
         event("navigate", page_id, url)
         for _ in range(clicks_per_page):
-            flag = {flags.pop(0): 1} if flags else {}
+            flag: dict[str, Any] = {flags.pop(0): 1} if flags else {}
             event("click", page_id, url, EventTargetText="Buy", **flag)
     last_page = (1000 + len(page_list) - 1, page_list[-1] if page_list else "")
     while flags:
-        event("click", *last_page, EventTargetText="Buy", **{flags.pop(0): 1})
+        flag = {flags.pop(0): 1}
+        event("click", *last_page, EventTargetText="Buy", **flag)
     for name, properties in custom:
         typed = {f"evt_{key}_{_type_suffix(value)}": value for key, value in properties.items()}
         event("custom", *last_page, EventCustomName=name, CustomVars=json.dumps(typed))
     return events
+
+
+_FLOOD_EVENTS = 5
+
+
+def flood_session(n: int, start: datetime) -> list[dict[str, Any]]:
+    """Session ``n`` of a flood: two pages, a click on each, a chat opened; five events."""
+    events = session_events(
+        5_000_000_000 + n,
+        7_000_000_000_000 + n,
+        start,
+        pages=[f"https://shop.example/p/{n % 50}", f"https://shop.example/p/{n % 7}"],
+        frustrated=n % 2,
+        custom=[("Chat Opened", {"thread_id": f"thread-{n:06d}"})],
+        app_user_id=f"user-{n % 100}",
+    )
+    assert len(events) == _FLOOD_EVENTS
+    return events
+
+
+def _flood_lines(
+    events: list[dict[str, Any]], floods: list[SessionFlood], start: datetime, end: datetime
+) -> Iterator[bytes]:
+    for event in events:
+        yield _ndjson_line(event)
+    for flood in floods:
+        for event in flood.events(start, end):
+            yield _ndjson_line(event)
+
+
+def _gzip_stream(lines: Iterator[bytes], chunk: int = 256 * 1024) -> Iterator[bytes]:
+    """One gzip member, compressed as the lines are made."""
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    buffered: list[bytes] = []
+    size = 0
+    for line in lines:
+        buffered.append(line)
+        size += len(line)
+        if size >= chunk:
+            yield compressor.compress(b"".join(buffered))
+            buffered, size = [], 0
+    yield compressor.compress(b"".join(buffered)) + compressor.flush()
 
 
 def _type_suffix(value: Any) -> str:

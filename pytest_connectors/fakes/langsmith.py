@@ -1,15 +1,16 @@
 """A LangSmith API fake that speaks the dialect the real service and its SDK speak.
 
-Built from what the real API serves (see the import-connectors notes): routes at the root and
+Built from what the real API serves: routes at the root and
 under ``/api/v1``, ``x-api-key`` auth with the workspace rule of organisation-scoped keys,
 ``GET /info`` announcing JSON batch ingestion (so the real tracer posts ``POST /runs/batch``),
 projects (``/sessions``), ingestion (``POST /runs``, ``PATCH /runs/{id}``, ``POST /runs/batch``)
 and reading (``POST /runs/query`` with cursors and its 400s, ``POST /runs/stats``). Runs are
 served as the API serves them: timestamps without a zone, a ``status``, the project's id.
 
-Tests seed it directly (`FakeLangSmith.add_run`, `seed_runs`) or through a real tracer, and
-arm one-shot faults (`fail_next`, `slow_next`, `drop_next`, `malformed_next`). `LangSmithServer`
-serves it with uvicorn on a free loopback port, in a thread of the test process.
+Seed it directly (`FakeLangSmith.add_run`, `seed_runs`) or through a real tracer (point
+``LANGSMITH_ENDPOINT`` at it, with `API_KEY`), and arm one-shot faults (`fail_next`, `slow_next`,
+`drop_next`, `malformed_next`). `LangSmithServer` serves it with uvicorn on a loopback port, in
+a thread of the calling process.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import bisect
 import copy
 import json
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -31,13 +31,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pytest_connectors.fakes.threaded import ThreadedServer
 from pytest_connectors.servers.launch import LocalServer
 
 API_KEY = "lsv2_pt_fake0123456789abcdef0123456789abcdef_0123456789"
@@ -663,55 +663,29 @@ def _cut_headers() -> list[tuple[bytes, bytes]]:
 
 
 class LangSmithServer:
-    """A `FakeLangSmith` served by uvicorn on a free 127.0.0.1 port, in a daemon thread."""
+    """A `FakeLangSmith` served by uvicorn on 127.0.0.1:``port`` (0: a free one), in a thread."""
 
-    def __init__(self, fake: FakeLangSmith | None = None) -> None:
+    def __init__(self, fake: FakeLangSmith | None = None, *, port: int = 0) -> None:
         self.fake = fake or FakeLangSmith()
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._port = port
+        self._server: ThreadedServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else self._port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        # The socket is bound here and handed over: no other process can take the port between
-        # choosing it and listening on it.
-        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind(("127.0.0.1", 0))
-        self.port = listening.getsockname()[1]
-        config = uvicorn.Config(
-            self.fake.app,
-            log_level="critical",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._socket = listening
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [listening]}, name="langsmith-fake", daemon=True
-        )
-        self._thread.start()
-        deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while not server.started:
-            if not self._thread.is_alive() or datetime.now(UTC) > deadline:
-                raise RuntimeError(f"the LangSmith fake did not start on port {self.port}")
-            threading.Event().wait(0.01)
+        self._server = ThreadedServer(self.fake.app, "LangSmith fake", port=self._port).start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> Self:
         return self.start()
@@ -792,6 +766,7 @@ def seed_runs(
 
 _SEED_COUNT = "LANGSMITH_FAKE_SEED_RUNS"
 _SEED_PROJECT = "LANGSMITH_FAKE_SEED_PROJECT"
+_SEED_TURNS = "LANGSMITH_FAKE_SEED_TURNS_PER_THREAD"
 
 
 def app_from_environment() -> ASGIApp:
@@ -799,7 +774,12 @@ def app_from_environment() -> ASGIApp:
     fake = FakeLangSmith()
     count = int(os.environ.get(_SEED_COUNT, "0"))
     if count:
-        seed_runs(fake, count, project=os.environ.get(_SEED_PROJECT, "bench"))
+        seed_runs(
+            fake,
+            count,
+            project=os.environ.get(_SEED_PROJECT, "bench"),
+            turns_per_thread=int(os.environ.get(_SEED_TURNS, "2")),
+        )
     return fake.app
 
 
@@ -808,17 +788,17 @@ class LangSmithProcess(LocalServer):
 
     A fake in the test process competes with the code under test for the interpreter lock;
     measurements want it elsewhere. It has no fault knobs: use `LangSmithServer` for those.
-    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, two turns a thread.
+    Its runs start at 2026-01-01T00:00:00Z, 10 ms apart, ``turns_per_thread`` turns a thread.
     """
 
     name = "LangSmith fake"
 
-    def __init__(self, count: int, *, project: str = "bench") -> None:
+    def __init__(self, count: int, *, project: str = "bench", turns_per_thread: int = 2) -> None:
         command = [
             sys.executable,
             "-m",
             "uvicorn",
-            "fakes.langsmith:app_from_environment",
+            "pytest_connectors.fakes.langsmith:app_from_environment",
             "--factory",
             "--host",
             "{host}",
@@ -826,10 +806,12 @@ class LangSmithProcess(LocalServer):
             "{port}",
             "--log-level",
             "warning",
-            "--app-dir",
-            str(Path(__file__).resolve().parents[1]),
         ]
-        env = {_SEED_COUNT: str(count), _SEED_PROJECT: project}
-        root = str(Path(__file__).resolve().parents[2])
+        env = {
+            _SEED_COUNT: str(count),
+            _SEED_PROJECT: project,
+            _SEED_TURNS: str(turns_per_thread),
+        }
+        root = str(Path(__file__).resolve().parents[2])  # this checkout first, as it is imported
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         super().__init__(command, ready_path="/healthz", env=env, startup_timeout=120)
