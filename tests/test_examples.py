@@ -42,7 +42,11 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     assert proc.returncode == 0, output
     lines = proc.stdout.splitlines()
     assert re.fullmatch(rf"=+ {EXAMPLE_TESTS} passed in .*", lines[-1]), output
-    assert f"connectors: LangGraph Dev (file: {EXAMPLES / 'data' / 'connectors.json'})" in lines
+    # Every connector the run uses is named before the tests run, not only the selected one.
+    assert (
+        "connectors: LangGraph Dev (15 tests), HTTP Agent (1 test) "
+        f"(file: {EXAMPLES / 'data' / 'connectors.json'})"
+    ) in lines
     # Every conversation turn was recorded: 32 on LangGraph (two failing on purpose, one of them
     # replayed from production, both expected by their passing tests), 1 on the HTTP agent,
     # launched by its config.launch. The judge's calls are not among them.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from documentation import block, blocks
+from documentation import block, blocks, text
 
 from pytest_connectors import ToolCall, assert_tool_calls
 from pytest_connectors.models.connector import LaunchConfig
@@ -106,15 +106,12 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
     assert str(failure.value) == sample
 
 
-def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.Pytester) -> None:
-    ini = block("ini", "asyncio_default_fixture_loop_scope")
-    pytester.makepyfile("def test_a():\n    pass\n")
-    strict = ("-p", "no:cacheprovider", "-W", "error::DeprecationWarning")
-    pytester.makeini("[pytest]\n")
-    without = pytester.runpytest_subprocess(*strict)
-    assert without.ret != 0  # the warning pytest-asyncio gives a project without the line
-    pytester.makeini(ini)
-    pytester.runpytest_subprocess(*strict).assert_outcomes(passed=1)
+def test_the_docs_say_what_pytest_reports_when_an_agent_cannot_start() -> None:
+    """tests/test_plugin_fixtures.py shows the tests error at setup: the docs must agree."""
+    section = text("docs/connectors.md").split("## Launched servers", 1)[1].split("\n## ", 1)[0]
+    sentence = " ".join(section.split())
+    assert "If it cannot start, the tests that need it are reported as errors" in sentence
+    assert "agent-logs/<connector>.log" in sentence
 
 
 def test_the_launch_sample_is_the_example_http_agents() -> None:
