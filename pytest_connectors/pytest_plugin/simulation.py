@@ -11,7 +11,6 @@ no next message makes the test *error*, not fail.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_connectors.pytest_plugin.judging import judges_key
-from pytest_connectors.pytest_plugin.reports import report_path
+from pytest_connectors.pytest_plugin.report_sections import add_to_report
 from pytest_connectors.pytest_plugin.state import is_worker, state_key
 
 if TYPE_CHECKING:
@@ -219,18 +218,6 @@ def pytest_terminal_summary(
     terminalreporter.write_sep("=", "simulated users")
     for line in summary_lines(simulations):
         terminalreporter.write_line(line)
-
-
-def add_to_report(config: pytest.Config, key: str, value: object) -> None:
-    """Adds ``key`` to the JSON report the reports part wrote (if any), atomically."""
-    path = report_path(config)
-    if path is None or is_worker(config) or not path.exists():
-        return
-    from pytest_connectors._support.atomic import atomic_write
-
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document[key] = value
-    atomic_write(path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 @pytest.hookimpl(trylast=True)
