@@ -60,8 +60,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "MissingVariableError",
         "OutOfScopeError",
         "RecordNotFoundError",
-        "SchemaVersionError",
         "ScenarioFileError",
+        "SchemaVersionError",
+        "ScoreNotMet",
         "ServerStartError",
         "SimulatorError",
     ),
@@ -77,6 +78,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.scenarios": ("Persona", "Scenario", "ScenarioCase", "load_scenarios"),
+    "evaluation.scorers": ("contains", "json_matches", "matches", "similar"),
     "evaluation.simulation": ("Simulation", "Simulator"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
     "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
@@ -179,6 +181,9 @@ if TYPE_CHECKING:
         SchemaVersionError as SchemaVersionError,
     )
     from pytest_connectors.errors import (
+        ScoreNotMet as ScoreNotMet,
+    )
+    from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
     )
     from pytest_connectors.errors import (
@@ -201,6 +206,10 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.scenarios import Scenario as Scenario
     from pytest_connectors.evaluation.scenarios import ScenarioCase as ScenarioCase
     from pytest_connectors.evaluation.scenarios import load_scenarios as load_scenarios
+    from pytest_connectors.evaluation.scorers import contains as contains
+    from pytest_connectors.evaluation.scorers import json_matches as json_matches
+    from pytest_connectors.evaluation.scorers import matches as matches
+    from pytest_connectors.evaluation.scorers import similar as similar
     from pytest_connectors.evaluation.simulation import Simulation as Simulation
     from pytest_connectors.evaluation.simulation import Simulator as Simulator
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch

@@ -199,3 +199,12 @@ class ScenarioFileError(ConnectorError, ValueError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class ScoreNotMet(ConnectorError, AssertionError):
+    """A deterministic scorer (``contains``, ``matches``, ``json_matches``, ``similar``)
+    rejected an answer; ``score`` holds its verdict, score and reason."""
+
+    def __init__(self, message: str, score: object) -> None:
+        super().__init__(message)
+        self.score = score
