@@ -45,9 +45,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "UpdateConnectorInput",
     ),
     "errors": (
+        "ApiKeyNotFoundError",
         "ConnectorError",
         "ConnectorFileError",
         "ConnectorNotFoundError",
+        "ConversationNotFoundError",
         "CriteriaNotMet",
         "DatabaseError",
         "DuplicateConnectorNameError",
@@ -57,13 +59,17 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "JobNotFoundError",
         "JobTimeoutError",
         "JudgeError",
+        "MissingDependencyError",
         "MissingVariableError",
         "OutOfScopeError",
+        "ProviderError",
         "RecordNotFoundError",
         "ScenarioFileError",
         "SchemaVersionError",
         "ScoreNotMet",
         "ServerStartError",
+        "ServiceAuthError",
+        "ServiceError",
         "SimulatorError",
     ),
     "imports.facade": ("Imports",),
@@ -81,6 +87,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "evaluation.scorers": ("contains", "json_matches", "matches", "similar"),
     "evaluation.simulation": ("Simulation", "Simulator"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
+    "replay.compare": ("ReplayMismatch",),
     "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
     "registry.functions": (
         "create_connector",
@@ -130,6 +137,9 @@ if TYPE_CHECKING:
         test_connector as test_connector,
     )
     from pytest_connectors.errors import (
+        ApiKeyNotFoundError as ApiKeyNotFoundError,
+    )
+    from pytest_connectors.errors import (
         ConnectorError as ConnectorError,
     )
     from pytest_connectors.errors import (
@@ -137,6 +147,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ConnectorNotFoundError as ConnectorNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        ConversationNotFoundError as ConversationNotFoundError,
     )
     from pytest_connectors.errors import (
         CriteriaNotMet as CriteriaNotMet,
@@ -166,10 +179,16 @@ if TYPE_CHECKING:
         JudgeError as JudgeError,
     )
     from pytest_connectors.errors import (
+        MissingDependencyError as MissingDependencyError,
+    )
+    from pytest_connectors.errors import (
         MissingVariableError as MissingVariableError,
     )
     from pytest_connectors.errors import (
         OutOfScopeError as OutOfScopeError,
+    )
+    from pytest_connectors.errors import (
+        ProviderError as ProviderError,
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,
@@ -185,6 +204,12 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
+    )
+    from pytest_connectors.errors import (
+        ServiceAuthError as ServiceAuthError,
+    )
+    from pytest_connectors.errors import (
+        ServiceError as ServiceError,
     )
     from pytest_connectors.errors import (
         SimulatorError as SimulatorError,
@@ -279,3 +304,4 @@ if TYPE_CHECKING:
         update_connector as update_connector,
     )
     from pytest_connectors.registry.json_file import ConnectorStore as ConnectorStore
+    from pytest_connectors.replay.compare import ReplayMismatch as ReplayMismatch

@@ -12,6 +12,7 @@ imported first, and SQLAlchemy cannot be imported twice in one process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from children import python_path
 from fakes.fixtures import TRACED_PROJECT
 from service_support import ServiceProcess, issue_key
 from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
@@ -198,6 +200,7 @@ def test_export_then_replay_without_the_database(
             "Tokyo",
         ],
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )
@@ -373,6 +376,7 @@ def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest_connectors.cli", *command[1:], f"--db={imported.db}"],
         cwd=tmp_path,
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )
@@ -380,11 +384,13 @@ def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
     assert len(list(out.glob("*.json"))) == 3
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["one-process", "xdist"])
 def test_replay_through_the_service(
     project: pytest.Pytester,
     imported: Imported,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    xdist: list[str],
 ) -> None:
     db = imported.copy(tmp_path)
     key = issue_key(str(db), "default", "support-bot")
@@ -396,8 +402,7 @@ def test_replay_through_the_service(
             "Prod Agent",
             f"--connectors-url={service.url}",
             "--connectors-api-key=${REPLAY_SERVICE_KEY}",
-            "-n",
-            "2",
+            *xdist,
         )
         result.assert_outcomes(passed=3)
         assert key not in result.stdout.str() + result.stderr.str()

@@ -377,12 +377,13 @@ def pytest_terminal_summary(
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash[replay_key]
-    state.close()
     if _is_worker(config):
+        state.close()
         return
     _add_to_report(config, state)
     if state.mixed:
         _write_native(config, state)
+    state.close()
 
 
 def _add_to_report(config: pytest.Config, state: ReplayState) -> None:

@@ -97,9 +97,11 @@ class ReplayState:
         return self._imports
 
     def close(self) -> None:
+        """Stop the ahead-of-time runs and let go of the facade; `imports()` opens it again."""
         if self._scheduler is not None:
             self._scheduler.close()
-        close = getattr(self._imports, "close", None)
+        imports, self._imports = self._imports, None
+        close = getattr(imports, "close", None)
         if callable(close):
             close()
 
