@@ -156,3 +156,17 @@ def test_the_library_import_list_imports() -> None:
     names: dict[str, object] = {}
     exec(block("python", "from pytest_connectors import (\n    create_connector"), names)
     assert callable(names["atest_connector"])
+
+
+def test_the_simulated_user_snippet_is_the_examples_own() -> None:
+    """The README's simulated-user test is run by the example suite, line for line."""
+    snippet = blocks("python", "conversation.simulate(")[0]
+    example = (ROOT / "examples" / "test_simulated_users.py").read_text(encoding="utf-8")
+    body = snippet.split("def test_a_simulated_user_reaches_its_goal(conversation):\n")[1]
+    for line in body.split("\n\n\n")[0].splitlines():
+        if "assert_criteria(simulation" in line:
+            continue  # the README shortens the criteria
+        assert line in example, line
+    marked = '@pytest.mark.scenario(path="scenarios")\ndef test_scenarios(conversation, scenario):'
+    assert marked in snippet
+    assert marked in example

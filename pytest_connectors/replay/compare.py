@@ -181,7 +181,8 @@ def _is_problem(line: str) -> bool:
 
 
 def _name(check: AnswerCheck) -> str:
-    return getattr(check, "__name__", None) or type(check).__name__
+    # A scorer (contains, similar...) has a label; a function its name.
+    return getattr(check, "label", None) or getattr(check, "__name__", None) or type(check).__name__
 
 
 def _answer_problems(check: AnswerArg, candidate: str, production: str | None) -> list[str]:
