@@ -64,6 +64,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "OutOfScopeError",
         "ProviderError",
         "RecordNotFoundError",
+        "ReportFileError",
         "ScenarioFileError",
         "SchemaVersionError",
         "ScoreNotMet",
@@ -192,6 +193,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        ReportFileError as ReportFileError,
     )
     from pytest_connectors.errors import (
         ScenarioFileError as ScenarioFileError,

@@ -61,6 +61,10 @@ class MissingVariableError(ConnectorError, LookupError):
         return str(self.args[0])
 
 
+class ReportFileError(ConnectorError, ValueError):
+    """A JSON report (a baseline, a shard) cannot be read as one: missing, not JSON, old."""
+
+
 class InvalidInputError(ConnectorError, ValueError):
     """A call was made with input that cannot be sent (no messages, a bad role, ...)."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_connectors.pytest_plugin.reports import report_path
+from pytest_connectors.pytest_plugin.report_sections import add_to_report
 from pytest_connectors.pytest_plugin.state import is_worker
 
 if TYPE_CHECKING:
@@ -237,14 +237,7 @@ def pytest_terminal_summary(
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Adds every test's judgements to the JSON report, once it is written."""
-    config = session.config
-    path = report_path(config)
-    judgements = config.stash[judges_key].judgements
-    if path is None or is_worker(config) or not judgements or not path.exists():
-        return
-    from pytest_connectors._support.atomic import atomic_write
-
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document["judgements"] = judgements
-    atomic_write(path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+    """Adds every test's judgements to the session's report."""
+    judgements = session.config.stash[judges_key].judgements
+    if judgements:
+        add_to_report(session.config, "judgements", judgements)

@@ -32,9 +32,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write every agent call and the latency summary as JSON; ini: connectors_report",
     )
+    group.addoption(
+        "--connectors-html",
+        dest="connectors_html",
+        metavar="PATH",
+        help="write the report as one self-contained HTML page; ini: connectors_html",
+    )
+    group.addoption(
+        "--connectors-baseline",
+        dest="connectors_baseline",
+        metavar="PATH",
+        help="compare this run with the JSON report of an earlier one (regressions, fixes, "
+        "new and removed tests, latency changes)",
+    )
     parser.addini("connector", type="linelist", default=[], help="default connector name(s)")
     parser.addini("connectors_file", default="", help="connector file, relative to the ini file")
     parser.addini("connectors_report", default="", help="JSON report path, relative to rootdir")
+    parser.addini("connectors_html", default="", help="HTML report path, relative to rootdir")
 
 
 # pytest-asyncio (a dependency) warns in every run of a project that leaves this unset.

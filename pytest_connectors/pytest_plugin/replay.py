@@ -418,19 +418,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _add_to_report(config: pytest.Config, state: ReplayState) -> None:
-    import json
-
-    from pytest_connectors.pytest_plugin.plugin import _report_path
-
-    path = _report_path(config)
-    if path is None or not state.cases or not path.is_file():
+    if not state.cases:
         return
-    from pytest_connectors._support.atomic import atomic_write
+    from pytest_connectors.pytest_plugin.report_sections import add_to_report
     from pytest_connectors.replay.summary import summarize
 
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document["replay"] = summarize(state.cases)
-    atomic_write(path, (json.dumps(document, indent=2) + "\n").encode())
+    add_to_report(config, "replay", summarize(state.cases))
 
 
 def _write_native(config: pytest.Config, state: ReplayState) -> None:

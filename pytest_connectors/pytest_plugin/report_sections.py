@@ -1,22 +1,18 @@
-"""Sections other parts add to the ``--connectors-report`` JSON once the reports part wrote it."""
+"""Sections other parts add to the session's report, which the reports part then renders."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from pytest_connectors.pytest_plugin.reports import report_path
-from pytest_connectors.pytest_plugin.state import is_worker
+from pytest_connectors.pytest_plugin.state import is_worker, state_key
 
 
 def add_to_report(config: pytest.Config, key: str, value: object) -> None:
-    """Sets ``key`` in the JSON report (when one is written), atomically; call it trylast."""
-    path = report_path(config)
-    if path is None or is_worker(config) or not path.is_file():
-        return
-    from pytest_connectors._support.atomic import atomic_write
+    """Sets ``key`` in the session's in-memory report; call it from ``pytest_sessionfinish``.
 
-    document = json.loads(path.read_text(encoding="utf-8"))
-    document[key] = value
-    atomic_write(path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+    The JSON and HTML reports are written from it once every part has added its section, so no
+    part reads back a file another wrote.
+    """
+    if is_worker(config):
+        return
+    config.stash[state_key].sections[key] = value

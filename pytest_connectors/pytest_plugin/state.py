@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +31,10 @@ class PluginState:
         self.selected: list[str] = list(dict.fromkeys(selected))
         self.records: list[CallRecord] = []
         self.problems: list[str] = []
+        # Per test node id: its outcome, connector and failure (see ``reports.test_outcome``).
+        self.tests: dict[str, dict[str, Any]] = {}
+        # Sections other parts add to the report (replay, judgements, pass rates, ...).
+        self.sections: dict[str, object] = {}
         self._known: list[str] | None = None
 
     def known(self) -> list[str]:
@@ -48,6 +52,9 @@ class PluginState:
         calls = getattr(report, "connector_calls", None)
         if calls:
             self.records.extend(calls)
+        from pytest_connectors.pytest_plugin.reports import test_outcome
+
+        test_outcome(self.tests, report)
 
     def check_names(self, names: list[str], where: str) -> None:
         known = self.known()

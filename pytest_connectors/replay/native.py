@@ -25,14 +25,22 @@ NAMESPACE = uuid.UUID("6f1c0f0e-8f3a-4a4e-9d55-2f1f4c7e9b21")
 
 
 def git_revision(root: Path) -> str | None:
+    return _git(root, "rev-parse", "HEAD")
+
+
+def git_branch(root: Path) -> str | None:
+    """The checked-out branch; None when detached (as on many CI checkouts) or not in git."""
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+    return None if branch == "HEAD" else branch
+
+
+def _git(root: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    revision = done.stdout.strip()
-    return revision if done.returncode == 0 and revision else None
+    answer = done.stdout.strip()
+    return answer if done.returncode == 0 and answer else None
 
 
 def turns_of_result(result: ReplayResult) -> list[dict[str, Any]]:

@@ -1,0 +1,199 @@
+"""The JSON report rendered as one self-contained HTML page.
+
+The page is built from the same document as the JSON report, in memory, and asks for nothing:
+CSS and script are inline and allowed by their hashes in a Content-Security-Policy that forbids
+every request, charts are inline SVG, and it opens from ``file://``. Every text is escaped by
+Jinja2's autoescape; the only links are anchors inside the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_connectors.errors import MissingDependencyError
+from pytest_connectors.evaluation.latency import percentile
+
+TEMPLATES = Path(__file__).with_name("templates")
+HISTOGRAM_BINS = 20
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+def anchor(test: str) -> str:
+    """A stable ``id`` for a test: readable, and unique through a short hash of its node id."""
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", test).strip("-")[:80]
+    return f"test-{readable}-{hashlib.sha1(test.encode()).hexdigest()[:8]}"
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+@functools.cache
+def _environment() -> Any:
+    try:
+        import jinja2
+    except ImportError:
+        raise MissingDependencyError(
+            "the HTML report needs Jinja2: pip install 'pytest-connectors[report]'"
+        ) from None
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def check_renderer() -> None:
+    """Raises MissingDependencyError, saying what to install, when the page cannot be written."""
+    _environment()
+
+
+def histogram(latencies: Sequence[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Bars of an SVG latency histogram (linear bins from 0 to the slowest call)."""
+    top = max(latencies, default=0.0) or 1.0
+    counts = [0] * bins
+    for value in latencies:
+        counts[min(bins - 1, int(value / top * bins))] += 1
+    tallest = max(counts, default=0) or 1
+    width, height = 300, 80
+    bar = width / bins
+    return {
+        "width": width,
+        "height": height,
+        "max_ms": top,
+        "bars": [
+            {
+                "x": round(i * bar, 2),
+                "y": round(height - count / tallest * height, 2),
+                "w": round(bar - 1, 2),
+                "h": round(count / tallest * height, 2),
+                "label": f"{i * top / bins:.0f}-{(i + 1) * top / bins:.0f} ms: {count} calls",
+            }
+            for i, count in enumerate(counts)
+        ],
+    }
+
+
+def _strip_connector(test: str, connector: str | None) -> str:
+    """The test's node id without the connector in its parameters: one matrix row per test."""
+    if not connector or not test.endswith("]") or "[" not in test:
+        return test
+    head, _, params = test[:-1].partition("[")
+    if params == connector:
+        return head
+    for candidate in (f"{connector}-", f"-{connector}"):
+        if candidate in params:
+            params = params.replace(candidate, "", 1)
+            return f"{head}[{params}]"
+    return test
+
+
+def view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the template shows, computed once here so the template only lays it out."""
+    tests: list[Mapping[str, Any]] = list(document.get("tests", []))
+    calls: list[Mapping[str, Any]] = list(document.get("calls", []))
+    calls_by_test: dict[str, list[Mapping[str, Any]]] = {}
+    for call in calls:
+        calls_by_test.setdefault(call["test"], []).append(call)
+    known = {t["test"] for t in tests}
+    for test in calls_by_test.keys() - known:  # calls of a test whose outcome was not seen
+        tests.append({"test": test, "connector": calls_by_test[test][0]["connector"]})
+    judgements: dict[str, list[Mapping[str, Any]]] = {}
+    for judgement in document.get("judgements", []):
+        judgements.setdefault(judgement["test"], []).extend(judgement.get("criteria", []))
+    diverged = {d["test"]: d for d in (document.get("replay") or {}).get("diverged", [])}
+
+    rows = []
+    for t in sorted(tests, key=lambda t: t["test"]):
+        name = t["test"]
+        own = sorted(calls_by_test.get(name, []), key=lambda c: c["turn"])
+        connector = t.get("connector") or (own[0]["connector"] if own else None)
+        latencies = [c["latency_ms"] for c in own]
+        criteria = judgements.get(name, [])
+        scores = [c["score"] for c in criteria if isinstance(c.get("score"), int | float)]
+        rows.append(
+            {
+                "test": name,
+                "anchor": anchor(name),
+                "connector": connector or "",
+                "row": _strip_connector(name, connector),
+                "outcome": t.get("outcome", "unknown"),
+                "message": t.get("message") or "",
+                "duration_ms": t.get("duration_ms"),
+                "p50_ms": percentile(latencies, 50) if latencies else None,
+                "score": min(scores) if scores else None,
+                "turns": [
+                    {
+                        **call,
+                        "tool_calls": [
+                            {"name": tc["name"], "args": json.dumps(tc["args"], ensure_ascii=False)}
+                            for tc in call.get("tool_calls", [])
+                        ],
+                    }
+                    for call in own
+                ],
+                "criteria": criteria,
+                "diverged": diverged.get(name),
+            }
+        )
+
+    summary = document.get("connectors", {})
+    names = sorted({r["connector"] for r in rows if r["connector"]} | set(summary))
+    connectors = []
+    for name in names:
+        outcomes = [r["outcome"] for r in rows if r["connector"] == name]
+        latencies = [c["latency_ms"] for c in calls if c["connector"] == name]
+        connectors.append(
+            {
+                "name": name,
+                "tests": {o: outcomes.count(o) for o in OUTCOMES},
+                "summary": summary.get(name),
+                "histogram": histogram(latencies) if latencies else None,
+            }
+        )
+    matrix = None
+    if len(names) > 1:
+        cells: dict[str, dict[str, Mapping[str, Any]]] = {}
+        for r in rows:
+            if r["connector"]:
+                cells.setdefault(r["row"], {})[r["connector"]] = r
+        matrix = {"connectors": names, "rows": sorted(cells.items())}
+    return {
+        "environment": document.get("environment", {}),
+        "comparison": document.get("comparison"),
+        "anchors": {r["test"]: r["anchor"] for r in rows},
+        "connectors": connectors,
+        "matrix": matrix,
+        "tests": rows,
+        "totals": {o: sum(1 for r in rows if r["outcome"] == o) for o in OUTCOMES},
+        "replay": document.get("replay"),
+    }
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    """The report page for a JSON report document."""
+    environment = _environment()
+    style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+    policy = (
+        f"default-src 'none'; style-src {_csp_hash(style)}; script-src {_csp_hash(script)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    import markupsafe
+
+    text: str = environment.get_template("report.html.j2").render(
+        report=view(document),
+        policy=policy,
+        style=markupsafe.Markup(style),
+        script=markupsafe.Markup(script),
+    )
+    return text

@@ -1,0 +1,347 @@
+"""The HTML report (--connectors-html) and the comparison with a baseline run
+(--connectors-baseline): what a reviewer reads, that hostile conversation text stays text, that
+the page asks for nothing outside itself, and that secrets stay out of it.
+
+Against the example HTTP agent, which answers "You said: <text>": whatever a test sends comes
+back in the transcript.
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytester_ini import write_ini
+from test_plugin_reports import http_connector
+
+from pytest_connectors import ConnectorStore
+from pytest_connectors.evaluation.comparison import LATENCY_MIN_MS, LATENCY_RATIO, compare
+from pytest_connectors.evaluation.report_html import anchor
+from pytest_connectors.servers.launch import UvicornServer
+
+BOTH = ("--connector", "HTTP Agent", "--connector", "Echo Agent")
+
+
+class Page(HTMLParser):
+    """Every element with its attributes, and the text under each element path."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.texts: list[str] = []
+        self.script_texts: list[str] = []
+        self._in_script = False
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        (self.script_texts if self._in_script else self.texts).append(data)
+
+    def tags(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.elements if name == tag]
+
+    def by_id(self, element_id: str) -> dict[str, str | None]:
+        found = [attrs for _, attrs in self.elements if attrs.get("id") == element_id]
+        assert len(found) == 1, element_id
+        return found[0]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.texts)
+
+
+@pytest.fixture(autouse=True)
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    write_ini(pytester)
+
+
+@pytest.fixture
+def agents(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> ConnectorStore:
+    monkeypatch.setenv("AGENT_TOKEN", http_agent_token)
+    store = ConnectorStore(pytester.path / "data" / "connectors.json")
+    for name in ("HTTP Agent", "Echo Agent"):
+        store.create(http_connector(name, http_agent_server.url, "${AGENT_TOKEN}"))
+    return store
+
+
+SUITE = """
+import pytest
+
+def test_weather(conversation):
+    assert conversation.send("What's the weather in Paris?").success
+
+def test_wrong_answer(conversation):
+    assert conversation.send("hello").text == "something else"
+
+@pytest.mark.skip(reason="not today")
+def test_skipped(conversation):
+    pass
+"""
+
+
+def test_html_report_shows_connectors_matrix_transcripts_and_failures(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest(*BOTH, "--connectors-html", "out/report.html")
+    result.assert_outcomes(passed=2, failed=2, skipped=2)
+    assert any(line.startswith("connector HTML report: ") for line in result.outlines)
+    page = Page((pytester.path / "out" / "report.html").read_text(encoding="utf-8"))
+
+    for connector in ("HTTP Agent", "Echo Agent"):
+        for test, outcome in (
+            ("test_weather", "passed"),
+            ("test_wrong_answer", "failed"),
+            ("test_skipped", "skipped"),
+        ):
+            article = page.by_id(anchor(f"test_suite.py::{test}[{connector}]"))
+            assert article["data-outcome"] == outcome
+            assert article["data-connector"] == connector
+    text = page.text
+    assert "What's the weather in Paris?" in text  # the user's turn...
+    assert "You said: hello" in text  # ...the agent's answer...
+    assert "get_weather" in text and '{"city": "Paris"}' in text  # ...its tool call...
+    assert "AssertionError" in text and "not today" in text  # ...failures and skip reasons
+    page.by_id("matrix")  # two connectors: side by side
+    assert len(page.tags("svg")) == 2 and page.tags("rect")  # a histogram per connector
+    assert "HTTP Agent" in text and "Echo Agent" in text
+    # Every link stays in the page, and every anchor it links to exists.
+    ids = {attrs.get("id") for _, attrs in page.elements}
+    hrefs = [attrs["href"] for attrs in page.tags("a")]
+    assert hrefs and all(h and h.startswith("#") and h[1:] in ids for h in hrefs)
+
+
+def test_the_html_path_can_come_from_the_ini(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    write_ini(pytester, "connectors_html = reports/connectors.html")
+    pytester.makepyfile(test_suite=SUITE)
+    pytester.runpytest("--connector", "HTTP Agent").assert_outcomes(passed=1, failed=1, skipped=1)
+    assert (pytester.path / "reports" / "connectors.html").is_file()
+
+
+HOSTILE = [
+    "<script>alert('transcript')</script>",
+    '"><img src=x onerror=alert(1)>',
+    '<a href="javascript:alert(2)">click</a>',
+    "<link rel=stylesheet href=https://evil.example/x.css>",
+]
+
+
+def test_hostile_transcript_text_is_shown_as_text_and_the_page_fetches_nothing(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    sends = "\n".join(f"    conversation.send({text!r})" for text in HOSTILE)
+    pytester.makepyfile(
+        test_hostile=f"""
+def test_hostile(conversation):
+{sends}
+    assert False, '''<script>alert("failure")</script>'''
+"""
+    )
+    result = pytester.runpytest("--connector", "HTTP Agent", "--connectors-html", "r.html")
+    result.assert_outcomes(failed=1)
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    page = Page(html)
+    # The one script is the page's own; no hostile element became an element.
+    assert len(page.tags("script")) == 1 and page.tags("script")[0] == {}
+    assert not page.tags("img") and not page.tags("link")
+    assert not [attrs for _, attrs in page.elements if any(k.startswith("on") for k in attrs)]
+    hrefs = [attrs.get("href") or "" for attrs in page.tags("a")]
+    assert all(href.startswith("#") for href in hrefs), hrefs
+    for text in HOSTILE:  # each shown back as the text it was
+        assert text in page.text
+    assert '<script>alert("failure")</script>' in page.text
+    # No resource outside the page: nothing to load, and a policy that forbids loading.
+    for _, attrs in page.elements:
+        for name in ("src", "href", "action", "srcset", "data"):
+            assert not (attrs.get(name) or "").lower().startswith(("http:", "https:", "//"))
+    policy = next(a["content"] for a in page.tags("meta") if a.get("http-equiv"))
+    assert policy is not None and policy.startswith("default-src 'none';")
+    assert "unsafe-inline" not in policy
+
+
+LITERAL_SECRET = "literal-secret-Hn4vB9tRc1"
+URL_PASSWORD = "url-password-Pq7Ws2"
+
+
+def test_no_secret_reaches_the_html_report(
+    pytester: pytest.Pytester,
+    agents: ConnectorStore,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> None:
+    agents.create(http_connector("Literal Agent", http_agent_server.url, LITERAL_SECRET))
+    user_url = http_agent_server.url.replace("http://", f"http://reporter:{URL_PASSWORD}@")
+    agents.create(http_connector("Userinfo Agent", user_url, "${AGENT_TOKEN}"))
+    pytester.makepyfile(
+        test_secrets="""
+        def test_hello(conversation, connector):
+            print(repr(connector))
+            assert conversation.send("hello").success
+        """
+    )
+    result = pytester.runpytest(
+        *BOTH,
+        "--connector",
+        "Literal Agent",
+        "--connector",
+        "Userinfo Agent",
+        "--connectors-html",
+        "r.html",
+        "--connectors-report",
+        "r.json",
+    )
+    result.assert_outcomes(passed=2, failed=2)  # a literal secret, userinfo: refused
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    assert "HTTP 401" in html and "reporter:****@" in html
+    for secret in (http_agent_token, LITERAL_SECRET, URL_PASSWORD):
+        assert secret not in html
+        assert secret not in (pytester.path / "r.json").read_text(encoding="utf-8")
+
+
+# --- comparison with a baseline --------------------------------------------------------------
+
+BEFORE = """
+def test_stays(conversation):
+    assert conversation.send("hello").success
+
+def test_breaks(conversation):
+    assert conversation.send("hello").success
+
+def test_gets_fixed(conversation):
+    assert conversation.send("hello").text == "nope"
+
+def test_goes_away(conversation):
+    conversation.send("hello")
+"""
+
+AFTER = """
+def test_stays(conversation):
+    assert conversation.send("hello").success
+
+def test_breaks(conversation):
+    assert conversation.send("hello").text == "nope"
+
+def test_gets_fixed(conversation):
+    assert conversation.send("hello").success
+
+def test_arrives(conversation):
+    conversation.send("hello")
+"""
+
+
+def test_a_baseline_run_shows_regressions_fixes_new_and_removed_tests_first(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    pytester.makepyfile(test_suite=BEFORE)
+    args = ("--connector", "HTTP Agent")
+    pytester.runpytest(*args, "--connectors-report", "main.json").assert_outcomes(
+        passed=3, failed=1
+    )
+    pytester.makepyfile(test_suite=AFTER)
+    result = pytester.runpytest(
+        *args,
+        "--connectors-baseline",
+        "main.json",
+        "--connectors-report",
+        "branch.json",
+        "--connectors-html",
+        "branch.html",
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    node = "test_suite.py::{}[HTTP Agent]"
+    comparison = json.loads((pytester.path / "branch.json").read_text())["comparison"]
+    assert [r["test"] for r in comparison["regressions"]] == [node.format("test_breaks")]
+    assert comparison["regressions"][0]["after"] == "failed"
+    assert "AssertionError" in comparison["regressions"][0]["message"]
+    assert [r["test"] for r in comparison["fixes"]] == [node.format("test_gets_fixed")]
+    assert comparison["new"] == [node.format("test_arrives")]
+    assert comparison["removed"] == [node.format("test_goes_away")]
+    assert comparison["baseline_tests"] == 4
+    # First in the summary: before the connectors section.
+    lines = result.outlines
+    compared = next(i for i, line in enumerate(lines) if "compared with the baseline" in line)
+    connectors = next(i for i, line in enumerate(lines) if line.strip("= ") == "connectors")
+    assert compared < connectors
+    assert lines[compared + 1].startswith("against a baseline of 4 tests: 1 regressed, 1 fixed")
+    assert f"  REGRESSED  {node.format('test_breaks')} (passed -> failed)" in lines
+    # And at the top of the page.
+    page = Page((pytester.path / "branch.html").read_text(encoding="utf-8"))
+    ids = [attrs["id"] for _, attrs in page.elements if attrs.get("id")]
+    assert ids[0] == "comparison"
+    regression_rows = [a for a in page.tags("tr") if a.get("class") == "regression"]
+    assert len(regression_rows) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such report file"),
+        ("{not json", "not a JSON report"),
+        ('{"version": 1, "connectors": {}, "calls": []}', "not a version 2 connectors report"),
+        ('{"version": 2, "connectors": {}, "calls": []}', "has no per-test outcomes"),
+    ],
+)
+def test_an_unusable_baseline_is_one_line_before_any_test_runs(
+    pytester: pytest.Pytester, content: str | None, expected: str
+) -> None:
+    if content is not None:
+        (pytester.path / "base.json").write_text(content)
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    result = pytester.runpytest("--connectors-baseline", "base.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: --connectors-baseline: ")
+    assert expected in errors[0] and "Traceback" not in "\n".join(result.errlines)
+
+
+def _report(outcome: str, *latencies: float) -> dict[str, Any]:
+    calls = [
+        {"test": "t", "connector": "a", "turn": i, "latency_ms": ms}
+        for i, ms in enumerate(latencies)
+    ]
+    return {"tests": [{"test": "t", "outcome": outcome, "message": None}], "calls": calls}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "flagged"),
+    [
+        (10.0, 10.0 * LATENCY_RATIO * 4, False),  # 4x slower, but only a few ms: noise
+        (1000.0, 1000.0 + LATENCY_MIN_MS * 2, False),  # 200 ms slower, but 1.2x: noise
+        (200.0, 200.0 * LATENCY_RATIO + LATENCY_MIN_MS, True),  # both: a change
+        (600.0, 200.0, True),  # faster counts too
+    ],
+)
+def test_latency_changes_are_flagged_beyond_both_thresholds_only(
+    before: float, after: float, flagged: bool
+) -> None:
+    comparison = compare(_report("passed", before, before), _report("passed", after, after))
+    assert bool(comparison["latency"]) is flagged
+    if flagged:
+        assert comparison["latency"][0]["before_p50_ms"] == before
+
+
+def test_the_comparison_reads_a_report_written_to_disk(tmp_path: Path) -> None:
+    """A baseline is a file from another run: only its JSON matters."""
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps({"version": 2, **_report("passed", 5.0)}))
+    from pytest_connectors.evaluation.comparison import load_report
+
+    comparison = compare(load_report(path), _report("failed", 5.0))
+    assert [r["test"] for r in comparison["regressions"]] == ["t"]
