@@ -45,7 +45,7 @@ EXIT_OK, EXIT_REMOTE_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool ended by `| head`
 
 # Modules (``pytest_connectors.cli.<name>``) whose ``register(commands)`` adds subcommands.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service", "demo")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("imports", "service", "demo", "report")
 
 MAX_TIMEOUT_MS = 86_400_000  # one day: anything longer is a typo, and overflows some clocks
 

@@ -43,7 +43,33 @@ def load_report(path: Path) -> dict[str, Any]:
             f"{path}: the report has no per-test outcomes (written by an older version); "
             "write it again with --connectors-report"
         )
+    problem = _malformed(document)
+    if problem:
+        raise ReportFileError(f"{path}: not a well-formed connectors report ({problem})")
     return document
+
+
+def _malformed(document: Mapping[str, Any]) -> str | None:
+    """What makes a report unusable by compare, merge and html (the rest is optional)."""
+    for index, test in enumerate(document["tests"]):
+        if not (isinstance(test, dict) and isinstance(test.get("test"), str)):
+            return f"tests[{index}] has no test id"
+        if not isinstance(test.get("outcome"), str):
+            return f"tests[{index}] has no outcome"
+    calls = document.get("calls", [])
+    if not isinstance(calls, list):
+        return "calls is not a list"
+    for index, call in enumerate(calls):
+        if not isinstance(call, dict) or not all(
+            isinstance(call.get(key), str) for key in ("test", "connector")
+        ):
+            return f"calls[{index}] has no test or connector"
+        latency, turn = call.get("latency_ms"), call.get("turn")
+        if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
+            return f"calls[{index}] has no latency_ms"
+        if not isinstance(turn, int):
+            return f"calls[{index}] has no turn"
+    return None
 
 
 def _outcomes(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -133,6 +133,9 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 "score": min(scores) if scores else None,
                 "turns": [
                     {
+                        "user": [],
+                        "answer": "",
+                        "error": None,
                         **call,
                         "tool_calls": [
                             {"name": tc["name"], "args": json.dumps(tc["args"], ensure_ascii=False)}
@@ -141,7 +144,7 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                     }
                     for call in own
                 ],
-                "criteria": criteria,
+                "criteria": [{"score": None, "reason": "", "ok": False, **c} for c in criteria],
                 "diverged": diverged.get(name),
             }
         )
@@ -168,7 +171,14 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 cells.setdefault(r["row"], {})[r["connector"]] = r
         matrix = {"connectors": names, "rows": sorted(cells.items())}
     return {
-        "environment": document.get("environment", {}),
+        "environment": {
+            "when": None,
+            "git_commit": None,
+            "git_branch": None,
+            "pytest_args": None,
+            "connectors": [],
+            **document.get("environment", {}),
+        },
         "comparison": document.get("comparison"),
         "anchors": {r["test"]: r["anchor"] for r in rows},
         "connectors": connectors,

@@ -1,0 +1,185 @@
+"""``pytest-connectors report merge | html | compare``: shards of one suite become one report
+with the figures of a single run, rendered as HTML and compared with a baseline in CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cli import ok, run
+from test_html_report import Page
+from test_plugin_reports import http_connector
+
+from pytest_connectors import ConnectorStore
+from pytest_connectors.evaluation.latency import percentile
+from pytest_connectors.servers.launch import UvicornServer
+
+SHARDS = {
+    "test_one": """
+def test_weather(conversation):
+    assert conversation.send("What's the weather in Paris?").success
+
+def test_fails(conversation):
+    assert conversation.send("hello").text == "no"
+""",
+    "test_two": """
+def test_two_turns(conversation):
+    conversation.send("hello")
+    conversation.send("again")
+
+def test_error(conversation):
+    assert not conversation.send("please fail", check=False).success
+""",
+    "test_three": """
+import pytest
+
+def test_invoke(invoke_connector):
+    assert invoke_connector("hi").success
+
+@pytest.mark.skip(reason="later")
+def test_skipped(conversation):
+    pass
+""",
+}
+
+
+def _without_timing(document: dict[str, Any]) -> tuple[Any, ...]:
+    tests = [{k: v for k, v in t.items() if k != "duration_ms"} for t in document["tests"]]
+    calls = [(c["test"], c["connector"], c["turn"], c["success"]) for c in document["calls"]]
+    figures = {
+        name: (s["calls"], s["errors"], s["expected_errors"])
+        for name, s in document["connectors"].items()
+    }
+    return tests, calls, figures
+
+
+def test_three_shards_merged_equal_the_whole_suite_run_at_once(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> None:
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    monkeypatch.setenv("AGENT_TOKEN", http_agent_token)
+    store = ConnectorStore(pytester.path / "data" / "connectors.json")
+    for name in ("HTTP Agent", "Echo Agent"):
+        store.create(http_connector(name, http_agent_server.url, "${AGENT_TOKEN}"))
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(**SHARDS)
+    both = ("--connector", "HTTP Agent", "--connector", "Echo Agent")
+    pytester.runpytest(*both, "--connectors-report", "whole.json").assert_outcomes(
+        passed=8, failed=2, skipped=2
+    )
+    for shard in SHARDS:
+        pytester.runpytest(f"{shard}.py", *both, "--connectors-report", f"{shard}.json")
+    shards = [str(pytester.path / f"{shard}.json") for shard in SHARDS]
+    out = ok(run("report", "merge", *shards, "-o", "merged.json", cwd=pytester.path))
+    assert out == "Merged 3 reports (12 tests, 12 calls) into merged.json.\n"
+    merged = json.loads((pytester.path / "merged.json").read_text())
+    whole = json.loads((pytester.path / "whole.json").read_text())
+    assert _without_timing(merged) == _without_timing(whole)
+    # The percentiles are those of the merged calls, not averages of the shards' percentiles.
+    for name, figures in merged["connectors"].items():
+        latencies = [c["latency_ms"] for c in merged["calls"] if c["connector"] == name]
+        for q in (50, 95, 99):
+            assert figures[f"p{q}_ms"] == percentile(latencies, q)
+        assert figures["max_ms"] == max(latencies)
+
+
+def _report(tests: dict[str, str], latencies: dict[str, list[float]]) -> dict[str, Any]:
+    calls = [
+        {
+            "test": test,
+            "connector": "Agent",
+            "turn": turn,
+            "latency_ms": ms,
+            "success": True,
+            "error": None,
+            "tools": [],
+            "attempts": 1,
+        }
+        for test, values in latencies.items()
+        for turn, ms in enumerate(values, 1)
+    ]
+    return {
+        "version": 2,
+        "connectors": {},
+        "calls": calls,
+        "tests": [
+            {"test": t, "connector": "Agent", "outcome": o, "message": None, "duration_ms": 1.0}
+            for t, o in tests.items()
+        ],
+    }
+
+
+def _write(path: Path, document: dict[str, Any]) -> str:
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+def test_merged_percentiles_are_recomputed_never_averaged(tmp_path: Path) -> None:
+    # Shard a: one slow call among fast ones; shard b: all fast. Averaging the shards' p50
+    # (or p99) gives a latency no call had.
+    a = _write(tmp_path / "a.json", _report({"t1": "passed"}, {"t1": [10.0, 10.0, 900.0]}))
+    b = _write(tmp_path / "b.json", _report({"t2": "passed"}, {"t2": [20.0]}))
+    ok(run("report", "merge", a, b, "-o", "m.json", cwd=tmp_path))
+    figures = json.loads((tmp_path / "m.json").read_text())["connectors"]["Agent"]
+    assert (figures["calls"], figures["p50_ms"], figures["p99_ms"]) == (4, 10.0, 900.0)
+
+
+def test_a_test_failing_in_any_shard_stays_failed_in_the_merge(tmp_path: Path) -> None:
+    a = _write(tmp_path / "a.json", _report({"t": "failed"}, {}))
+    b = _write(tmp_path / "b.json", _report({"t": "passed"}, {}))
+    ok(run("report", "merge", b, a, "-o", "m.json", cwd=tmp_path))
+    tests = json.loads((tmp_path / "m.json").read_text())["tests"]
+    assert [(t["test"], t["outcome"]) for t in tests] == [("t", "failed")]
+
+
+def test_compare_exits_1_on_regressions_only(tmp_path: Path) -> None:
+    base = _write(tmp_path / "base.json", _report({"a": "passed", "b": "failed"}, {}))
+    worse = _write(tmp_path / "worse.json", _report({"a": "failed", "b": "failed"}, {}))
+    better = _write(tmp_path / "better.json", _report({"a": "passed", "b": "passed"}, {}))
+    result = run("report", "compare", base, worse, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout.splitlines()[1] == "  REGRESSED  a (passed -> failed)"
+    out = ok(run("report", "compare", base, better, "--json", cwd=tmp_path))
+    assert [f["test"] for f in json.loads(out)["fixes"]] == ["b"]
+
+
+def test_html_renders_a_report_file_with_its_comparison(tmp_path: Path) -> None:
+    base = _write(tmp_path / "base.json", _report({"a": "passed"}, {"a": [5.0]}))
+    now = _write(tmp_path / "now.json", _report({"a": "failed"}, {"a": [5.0]}))
+    ok(run("report", "html", now, "--baseline", base, "-o", "out/r.html", cwd=tmp_path))
+    page = Page((tmp_path / "out" / "r.html").read_text(encoding="utf-8"))
+    assert page.by_id("comparison") and "1 regressed" in page.text
+    assert [a.get("data-outcome") for a in page.tags("article")] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such report file"),
+        ("[1, 2", "not a JSON report"),
+        (
+            '{"version": 2, "tests": [], "calls": [{"test": "t", "connector": "a", "turn": 1}]}',
+            "not a well-formed connectors report (calls[0] has no latency_ms)",
+        ),
+    ],
+)
+def test_an_unreadable_report_is_one_line_and_exit_2(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    if content is not None:
+        (tmp_path / "bad.json").write_text(content)
+    good = _write(tmp_path / "good.json", _report({"a": "passed"}, {}))
+    for args in (
+        ("merge", good, "bad.json", "-o", "m.json"),
+        ("html", "bad.json", "-o", "r.html"),
+        ("compare", good, "bad.json"),
+    ):
+        result = run("report", *args, cwd=tmp_path)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "r.html").exists()
