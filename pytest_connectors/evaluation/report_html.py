@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ OUTCOMES = ("passed", "failed", "error", "skipped")
 
 
 def anchor(test: str) -> str:
-    """A stable ``id`` for a test: readable, and unique through a short hash of its node id."""
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", test).strip("-")[:80]
-    return f"test-{readable}-{hashlib.sha1(test.encode()).hexdigest()[:8]}"
+    """A stable ``id`` for a test, the same in every run: a short hash of its node id (short, as
+    a page of 10,000 tests holds each three times)."""
+    return f"test-{hashlib.sha1(test.encode()).hexdigest()[:12]}"
 
 
 def _csp_hash(text: str) -> str:
@@ -43,13 +43,23 @@ def _environment() -> Any:
         raise MissingDependencyError(
             "the HTML report needs Jinja2: pip install 'pytest-connectors[report]'"
         ) from None
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["text"] = _element_text
+    return environment
+
+
+def _element_text(value: object) -> Any:
+    """Escaped for an element's content, never an attribute's: quotes stay quotes there (a
+    transcript of JSON tool arguments is much shorter), ``<``, ``>`` and ``&`` are escaped."""
+    import markupsafe
+
+    return markupsafe.Markup(html.escape(str(value), quote=False))
 
 
 def check_renderer() -> None:

@@ -3,7 +3,7 @@
   var status = document.getElementById("filter-status");
   var connector = document.getElementById("filter-connector");
   var search = document.getElementById("filter-text");
-  var tests = document.querySelectorAll(".test");
+  var tests = document.querySelectorAll("article");
   function apply() {
     var s = status.value, c = connector.value, q = search.value.toLowerCase();
     var shown = 0;
