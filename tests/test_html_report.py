@@ -9,11 +9,13 @@ back in the transcript.
 from __future__ import annotations
 
 import json
+import os
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from children import python_path
 from pytester_ini import write_ini
 from test_plugin_reports import http_connector
 
@@ -345,3 +347,35 @@ def test_the_comparison_reads_a_report_written_to_disk(tmp_path: Path) -> None:
 
     comparison = compare(load_report(path), _report("failed", 5.0))
     assert [r["test"] for r in comparison["regressions"]] == ["t"]
+
+
+def test_without_jinja2_the_html_option_is_one_line_before_any_test_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "jinja2.py").write_text("raise ImportError('No module named jinja2')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(shadow), python_path()]))
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    result = pytester.runpytest_subprocess("--connectors-html", "r.html")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert errors == [
+        "ERROR: the HTML report needs Jinja2: pip install 'pytest-connectors[report]'"
+    ]
+    assert not (pytester.path / "r.html").exists()
+
+
+def test_under_xdist_the_page_shows_what_a_serial_run_shows(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    pages = {}
+    for name, workers in (("serial", ()), ("xdist", ("-p", "xdist", "-n", "2"))):
+        result = pytester.runpytest(*BOTH, *workers, "--connectors-html", f"{name}.html")
+        result.assert_outcomes(passed=2, failed=2, skipped=2)
+        page = Page((pytester.path / f"{name}.html").read_text(encoding="utf-8"))
+        pages[name] = sorted(
+            (a["id"], a["data-outcome"], a["data-connector"]) for a in page.tags("article")
+        )
+    assert len(pages["serial"]) == 6 and pages["xdist"] == pages["serial"]

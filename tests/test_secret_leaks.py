@@ -17,6 +17,7 @@ the test ids, terminal, JUnit XML and JSON report are searched for them.
 from __future__ import annotations
 
 import base64
+import html
 import ipaddress
 import json
 import logging
@@ -322,6 +323,8 @@ def test_pytest_outputs(trace: str, project: pytest.Pytester) -> None:
         "junit.xml",
         "--connectors-report",
         "report.json",
+        "--connectors-html",
+        "report.html",
         "-p",
         "no:cacheprovider",
     )
@@ -335,8 +338,11 @@ def test_pytest_outputs(trace: str, project: pytest.Pytester) -> None:
         "terminal": output,
         "junit": (pytester.path / "junit.xml").read_text(encoding="utf-8"),
         "report": (pytester.path / "report.json").read_text(encoding="utf-8"),
+        # Unescaped: a secret with a quote in it would hide behind &#39; otherwise.
+        "html": html.unescape((pytester.path / "report.html").read_text(encoding="utf-8")),
     }
     assert json.loads(texts["report"])["calls"]
+    assert "HTTP 401" in texts["html"]
     for case in CASES:
         assert_no_leak(case, texts)
 
@@ -741,6 +747,8 @@ def replay_outputs(project: pytest.Pytester, db: Path, *extra: str) -> dict[str,
         "junit.xml",
         "--connectors-report",
         "report.json",
+        "--connectors-html",
+        "report.html",
         "-p",
         "no:cacheprovider",
         *extra,
@@ -753,6 +761,7 @@ def replay_outputs(project: pytest.Pytester, db: Path, *extra: str) -> dict[str,
         "junit": (project.path / "junit.xml").read_text(encoding="utf-8"),
         "report": json.dumps(report),  # as JSON writes it: the same escapes
         "report file": (project.path / "report.json").read_text(encoding="utf-8"),
+        "html report": html.unescape((project.path / "report.html").read_text(encoding="utf-8")),
     }
 
 
@@ -764,6 +773,7 @@ def test_replays_from_a_database_keep_production_secrets_out_of_reports(
     for where, text in texts.items():
         for what, secret in PRODUCTION_SECRETS.items():
             assert secret not in text, f"the {what} {secret!r} leaked into the {where}"
+    assert "replay diverged at turn 1" in texts["html report"]  # shown where it diverged
     terminal = texts["terminal"]
     assert "test_production[Echo Agent-t-plain]" in terminal  # plain keys stay as they are
     assert "You said: my card is ****, my key ****" in terminal  # the diff is there, masked
