@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from children import python_path
 from pytester_ini import write_ini
@@ -22,6 +23,7 @@ from test_plugin_reports import http_connector
 from pytest_connectors import ConnectorStore
 from pytest_connectors.evaluation.comparison import LATENCY_MIN_MS, LATENCY_RATIO, compare
 from pytest_connectors.evaluation.report_html import anchor
+from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
 BOTH = ("--connector", "HTTP Agent", "--connector", "Echo Agent")
@@ -268,7 +270,9 @@ def test_a_baseline_run_shows_regressions_fixes_new_and_removed_tests_first(
     )
     result.assert_outcomes(passed=3, failed=1)
     node = "test_suite.py::{}[HTTP Agent]"
-    comparison = json.loads((pytester.path / "branch.json").read_text())["comparison"]
+    document = json.loads((pytester.path / "branch.json").read_text())
+    jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text()))
+    comparison = document["comparison"]
     assert [r["test"] for r in comparison["regressions"]] == [node.format("test_breaks")]
     assert comparison["regressions"][0]["after"] == "failed"
     assert "AssertionError" in comparison["regressions"][0]["message"]

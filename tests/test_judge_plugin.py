@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import jsonschema
 import pytest
 from children import python_path
 from documentation import block
 from fakes.models import MODEL_TOKEN, ModelFake
 from pytester_ini import write_ini
+from test_html_report import Page
 
 from pytest_connectors import ConnectorStore
+from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
 SUITE = """
@@ -194,6 +197,8 @@ def test_junit_and_the_json_report_carry_every_verdict(
         "junit.xml",
         "--connectors-report",
         "report.json",
+        "--connectors-html",
+        "report.html",
     )
     result.assert_outcomes(passed=2)
     tree = ET.parse(pytester.path / "junit.xml")
@@ -213,5 +218,10 @@ def test_junit_and_the_json_report_carry_every_verdict(
         "test_scored[HTTP Agent]",
     ]
     assert report["judgements"][0]["criteria"][1]["kind"] == "failure"
+    jsonschema.validate(report, json.loads(REPORT_SCHEMA.read_text()))
+    # The page shows each verdict with its criterion, under its test.
+    page = Page((pytester.path / "report.html").read_text(encoding="utf-8"))
+    assert page.tags("table").count({"class": "verdicts"}) == 2
+    assert 'says "Your name is Ada"met1.0' in page.text.replace("\n", "")
     assert MODEL_TOKEN not in (pytester.path / "report.json").read_text()
     assert MODEL_TOKEN not in (pytester.path / "junit.xml").read_text()
