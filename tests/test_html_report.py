@@ -383,3 +383,47 @@ def test_under_xdist_the_page_shows_what_a_serial_run_shows(
             (a["id"], a["data-outcome"], a["data-connector"]) for a in page.tags("article")
         )
     assert len(pages["serial"]) == 6 and pages["xdist"] == pages["serial"]
+
+
+API_KEY = "sk-report-api-key-Vb3Nq8"
+
+
+def test_secrets_in_the_command_line_are_masked_in_both_reports(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest(
+        "--connector",
+        "HTTP Agent",
+        "--connectors-api-key",
+        API_KEY,
+        f"--connectors-url=http://reporter:{URL_PASSWORD}@127.0.0.1:9",
+        "--connectors-html",
+        "r.html",
+        "--connectors-report",
+        "r.json",
+    )
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    args = json.loads((pytester.path / "r.json").read_text())["environment"]["pytest_args"]
+    assert args[:4] == ["--connector", "HTTP Agent", "--connectors-api-key", "****"]
+    assert args[4] == "--connectors-url=http://reporter:****@127.0.0.1:9"
+    html = (pytester.path / "r.html").read_text(encoding="utf-8")
+    assert "--connectors-api-key ****" in html
+    for secret in (API_KEY, URL_PASSWORD):
+        assert secret not in html
+
+
+def test_command_line_masking_covers_options_urls_and_ini_overrides() -> None:
+    from pytest_connectors._support.secrets import mask_arguments
+
+    assert mask_arguments(
+        ["-o", "judge_token=abc", "--api-key", "k", "--x", "http://u:p@h/?token=t&a=1", "-v"]
+    ) == [
+        "-o",
+        "judge_token=****",
+        "--api-key",
+        "****",
+        "--x",
+        "http://u:****@h/?token=****&a=1",
+        "-v",
+    ]

@@ -90,6 +90,26 @@ def mask_query(target: str) -> str:
     return f"{path}?{MASK}" if mark and query else target
 
 
+_OPTION_NAME = re.compile(r"-{0,2}[A-Za-z_][\w.-]*")
+
+
+def mask_arguments(args: Iterable[str]) -> list[str]:
+    """A command line as a report may show it: the value of a secret-looking option
+    (``--api-key VALUE``, ``--api-key=VALUE``, ``-o token=VALUE``) masked, URLs as ``mask_url``."""
+    masked: list[str] = []
+    hide_next = False
+    for arg in args:
+        name, equals, value = arg.partition("=")
+        if hide_next:
+            masked.append(mask(arg))
+        elif equals and _OPTION_NAME.fullmatch(name) and is_sensitive_name(name):
+            masked.append(f"{name}={mask(value)}")
+        else:
+            masked.append(mask_url(arg))
+        hide_next = arg.startswith("-") and not equals and is_sensitive_name(arg)
+    return masked
+
+
 class Secret(str):
     """A resolved secret: an ordinary ``str`` to every API, but ``repr`` never shows it.
 

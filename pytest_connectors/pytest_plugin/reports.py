@@ -190,7 +190,7 @@ def html_path(config: pytest.Config) -> Path | None:
 
 def _environment(config: pytest.Config, connectors: list[str]) -> dict[str, Any]:
     """When and where the run happened, and the connectors it used (URLs masked)."""
-    from pytest_connectors._support.secrets import mask_url
+    from pytest_connectors._support.secrets import mask_arguments, mask_url
     from pytest_connectors.models.connector import utc_now
     from pytest_connectors.replay.native import git_branch, git_revision
 
@@ -209,7 +209,7 @@ def _environment(config: pytest.Config, connectors: list[str]) -> dict[str, Any]
         "when": utc_now().isoformat(),
         "git_commit": git_revision(config.rootpath),
         "git_branch": git_branch(config.rootpath),
-        "pytest_args": [str(arg) for arg in config.invocation_params.args],
+        "pytest_args": mask_arguments(str(arg) for arg in config.invocation_params.args),
         "connectors": [{"name": name, "url": url} for name, url in urls.items()],
     }
 
