@@ -427,3 +427,28 @@ def test_command_line_masking_covers_options_urls_and_ini_overrides() -> None:
         "http://u:****@h/?token=****&a=1",
         "-v",
     ]
+
+
+def test_a_report_path_that_is_a_folder_is_one_line_before_any_test_runs(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "reports").mkdir()
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    result = pytester.runpytest("--connectors-html", "reports")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].endswith("reports is a folder; give the path of a file")
+
+
+def test_an_unwritable_report_is_one_line_and_the_run_keeps_its_outcome(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "blocker").write_text("a file where a folder should be")
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    result = pytester.runpytest("--connectors-html", "blocker/r.html")
+    assert result.ret == pytest.ExitCode.OK
+    [line] = [line for line in result.outlines if "not written" in line]
+    assert line.startswith(
+        f"connector report not written: {pytester.path / 'blocker' / 'r.html'}: "
+    )
+    assert "INTERNALERROR" not in "\n".join(result.outlines + result.errlines)

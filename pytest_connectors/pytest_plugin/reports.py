@@ -10,7 +10,7 @@ add their sections to it (``report_sections``) and the JSON and HTML files are r
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Reads the baseline and checks the HTML report can be written, before any test runs."""
     if is_worker(config):
         return
+    for option, path in (
+        ("--connectors-report", report_path(config)),
+        ("--connectors-html", html_path(config)),
+    ):
+        if path is not None and path.is_dir():
+            raise pytest.UsageError(f"{option} {path} is a folder; give the path of a file")
     if html_path(config) is not None:
         from pytest_connectors.errors import MissingDependencyError
         from pytest_connectors.evaluation.report_html import check_renderer
@@ -244,10 +250,21 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, object, obj
     from pytest_connectors._support.atomic import atomic_write
 
     document = _document(config)
+    writes: list[tuple[Path, Callable[[], bytes]]] = []
     if path is not None:
-        atomic_write(path, (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+        writes.append(
+            (path, lambda: (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+        )
     if html is not None:
         from pytest_connectors.evaluation.report_html import render_html
 
-        atomic_write(html, render_html(document).encode())
+        writes.append((html, lambda: render_html(document).encode()))
+    for target, content in writes:
+        try:
+            atomic_write(target, content())
+        except OSError as exc:  # a full disk, a read-only folder: said, and the run's outcome kept
+            terminal = config.pluginmanager.get_plugin("terminalreporter")
+            line = f"connector report not written: {target}: {exc.strerror or exc}"
+            if terminal is not None:
+                terminal.write_line(line, red=True)
     return result
