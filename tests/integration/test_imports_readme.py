@@ -16,7 +16,7 @@ from service_support import on_port, readme_server
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from service_support import ServiceProcess, child_env, client, issue_key, on_port, readme_server
 from test_imports_readme import shell_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("## Connectors service", 1)[1].split("\n## ", 1)[0]
 

@@ -24,16 +24,14 @@ from pathlib import Path
 
 import pytest
 from fakes.fixtures import TRACED_PROJECT
+from replay_agents import CASES, agents_project, literal
 from service_support import ServiceProcess, issue_key
-from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
-from test_replay_plugin import CASES, agents_project, changed_server, literal
+from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
-
-__all__ = ["changed_server"]  # a fixture, shared with the plugin tests
 
 EMAIL = "ada.lovelace@example.com"
 THREADS = {
@@ -322,7 +320,7 @@ def test_a_failed_native_write_is_a_warning_not_a_failure(
 
 # -- the README's replay section is executed ---------------------------------------------------
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 SECTION = README[README.index("## Replay production conversations") :]
 SECTION = SECTION[: SECTION.index("\n## ", 1)]
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", SECTION, flags=re.M | re.S)

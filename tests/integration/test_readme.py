@@ -16,7 +16,7 @@ from pytest_connectors.models.connector import LaunchConfig
 from pytest_connectors.registry.json_file import ConnectorStore, parse_connectors
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
 

@@ -450,7 +450,7 @@ def test_the_readmes_real_model_judge_is_a_valid_connector() -> None:
 
     from pytest_connectors import CreateConnectorInput
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = re.search(r'^```json\n(\{"name": "GPT judge".*?)^```', readme, re.M | re.S)
     assert block is not None
     connector = CreateConnectorInput.model_validate(json.loads(block.group(1)))

@@ -31,7 +31,7 @@ from pytest_connectors.replay.redact import Redaction
 from pytest_connectors.replay.runner import UnreplayableCase, audit_case
 from pytest_connectors.replay.where import Where, select
 
-EXAMPLE_CASES = Path(__file__).resolve().parent.parent / "examples" / "replay"
+EXAMPLE_CASES = Path(__file__).resolve().parents[2] / "examples" / "replay"
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
@@ -406,7 +406,7 @@ def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
 
 
 def test_the_readme_shows_this_diff() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     sample = next(
         block
         for block in re.findall(r"^```text\n(.*?)^```", readme, flags=re.M | re.S)
