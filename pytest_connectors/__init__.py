@@ -45,9 +45,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "UpdateConnectorInput",
     ),
     "errors": (
+        "ApiKeyNotFoundError",
         "ConnectorError",
         "ConnectorFileError",
         "ConnectorNotFoundError",
+        "ConversationNotFoundError",
         "CriteriaNotMet",
         "DatabaseError",
         "DuplicateConnectorNameError",
@@ -57,11 +59,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "JobNotFoundError",
         "JobTimeoutError",
         "JudgeError",
+        "MissingDependencyError",
         "MissingVariableError",
         "OutOfScopeError",
+        "ProviderError",
         "RecordNotFoundError",
         "SchemaVersionError",
         "ServerStartError",
+        "ServiceAuthError",
+        "ServiceError",
     ),
     "imports.facade": ("Imports",),
     "registry.json_file": ("ConnectorStore",),
@@ -75,6 +81,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
+    "replay.compare": ("ReplayMismatch",),
     "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
     "registry.functions": (
         "create_connector",
@@ -124,6 +131,9 @@ if TYPE_CHECKING:
         test_connector as test_connector,
     )
     from pytest_connectors.errors import (
+        ApiKeyNotFoundError as ApiKeyNotFoundError,
+    )
+    from pytest_connectors.errors import (
         ConnectorError as ConnectorError,
     )
     from pytest_connectors.errors import (
@@ -131,6 +141,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ConnectorNotFoundError as ConnectorNotFoundError,
+    )
+    from pytest_connectors.errors import (
+        ConversationNotFoundError as ConversationNotFoundError,
     )
     from pytest_connectors.errors import (
         CriteriaNotMet as CriteriaNotMet,
@@ -160,10 +173,16 @@ if TYPE_CHECKING:
         JudgeError as JudgeError,
     )
     from pytest_connectors.errors import (
+        MissingDependencyError as MissingDependencyError,
+    )
+    from pytest_connectors.errors import (
         MissingVariableError as MissingVariableError,
     )
     from pytest_connectors.errors import (
         OutOfScopeError as OutOfScopeError,
+    )
+    from pytest_connectors.errors import (
+        ProviderError as ProviderError,
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,
@@ -173,6 +192,12 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
+    )
+    from pytest_connectors.errors import (
+        ServiceAuthError as ServiceAuthError,
+    )
+    from pytest_connectors.errors import (
+        ServiceError as ServiceError,
     )
     from pytest_connectors.evaluation.conversation import (
         BoundInvoker as BoundInvoker,
@@ -254,3 +279,4 @@ if TYPE_CHECKING:
         update_connector as update_connector,
     )
     from pytest_connectors.registry.json_file import ConnectorStore as ConnectorStore
+    from pytest_connectors.replay.compare import ReplayMismatch as ReplayMismatch

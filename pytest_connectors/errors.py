@@ -1,7 +1,11 @@
-"""One exception tree for everything the package raises on purpose.
+r"""One exception tree for everything the package raises on purpose; catch ``ConnectorError``.
 
-Remote failures (an agent that is down, slow or wrong) are not exceptions: invoke and test return
-a result with ``success=False``. These exceptions are for local misuse and bad local data.
+Remote failures of an agent (down, slow or wrong) are not exceptions: invoke and test return a
+result with ``success=False``. These exceptions are for local misuse, bad local data, and the
+import providers and connectors service the imports talk to. Every class here is exported from
+``pytest_connectors`` (``tests/test_public_surface.py``); the assertion failures a test sees
+(``ToolCallMismatch``, ``ConnectorCallFailed``, ``ReplayMismatch``) are ``AssertionError``\ s
+exported next to the code that raises them.
 """
 
 from __future__ import annotations
@@ -137,6 +141,48 @@ class JobTimeoutError(ConnectorError, TimeoutError):
 
 class MissingDependencyError(ConnectorError, ImportError):
     """An optional dependency that this call needs is not installed; the message says how."""
+
+
+class ApiKeyNotFoundError(ConnectorError, LookupError):
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        super().__init__(
+            f"no API key with prefix {prefix!r}; `pytest-connectors keys list` shows them"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# -- remote parties: import providers and the connectors service -------------------------------
+
+
+class ProviderError(ConnectorError):
+    """A provider call failed. ``transient`` failures are retried; others fail the job at once.
+
+    ``code`` is stable and machine-readable (``auth_failed``, ``project_not_found``,
+    ``plan_without_export``, ``rate_limited``, ``server_error``, ``timeout``, ``malformed_page``,
+    ``reply_too_large``, ``too_many_pages``, ...); the message is one line saying what happened
+    and what to do, never holding a secret nor quoting the provider's reply.
+    """
+
+    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
+
+
+class ServiceError(ConnectorError):
+    """The service answered with an error, or could not be reached; ``status`` 0 for the latter."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+class ServiceAuthError(ServiceError, PermissionError):
+    """The service refused the API key (none, unknown, revoked or expired)."""
 
 
 # -- judges -------------------------------------------------------------------------------------

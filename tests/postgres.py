@@ -131,9 +131,10 @@ class PostgresServer:
 
 
 def empty_database(url: str) -> None:
-    """Delete every row, so a module's tests start from nothing (the tables stay; the first
-    open records the schema version again)."""
-    from pytest_connectors.storage.schema import metadata
+    """Delete every row, so a module's tests start from nothing. The tables stay, and so does
+    the record of the steps that made them (a step runs once: it may not find its own work)."""
+    from pytest_connectors.storage.migrations import CURRENT_VERSION
+    from pytest_connectors.storage.schema import metadata, schema_version
 
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as connection:
@@ -143,6 +144,12 @@ def empty_database(url: str) -> None:
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             )
         }
-        tables = [t.name for t in metadata.sorted_tables if t.name in present]
+        tables = [
+            t.name for t in metadata.sorted_tables if t.name in present and t is not schema_version
+        ]
         if tables:
             connection.execute(f"TRUNCATE {', '.join(tables)}")
+        if schema_version.name in present:  # a test may have left a newer version behind
+            connection.execute(
+                f"DELETE FROM {schema_version.name} WHERE version > %s", (CURRENT_VERSION,)
+            )

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from children import python_path
 from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
@@ -49,6 +50,8 @@ def agents_project(
 ) -> pytest.Pytester:
     """A user's project whose connectors are "Prod Agent" and "Changed Agent"."""
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    # The project's pytest and CLI children import this checkout, not another install.
+    monkeypatch.setenv("PYTHONPATH", python_path())
     write_ini(pytester)
     store = ConnectorStore(pytester.path / "data" / "connectors.json")
     for name, server in [("Prod Agent", prod), ("Changed Agent", changed)]:

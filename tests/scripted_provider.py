@@ -15,7 +15,7 @@ from typing import Any
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
 from pytest_connectors.imports.sync import Derivation
 from pytest_connectors.models.imports import (
-    Conversation,
+    RecordedConversation,
     RecordedTurn,
     SessionLink,
     UserSession,
@@ -141,7 +141,7 @@ def _thread_key(payload: Mapping[str, Any]) -> str:
     return str(metadata.get("thread_id") or payload["id"])
 
 
-def _derive(runs: list[dict[str, Any]]) -> list[Conversation]:
+def _derive(runs: list[dict[str, Any]]) -> list[RecordedConversation]:
     turns = [
         RecordedTurn(
             index=i,
@@ -153,7 +153,7 @@ def _derive(runs: list[dict[str, Any]]) -> list[Conversation]:
     ]
     metadata = (runs[0].get("extra") or {}).get("metadata") or {}
     return [
-        Conversation(
+        RecordedConversation(
             id=_thread_key(runs[0]),
             thread_key=_thread_key(runs[0]),
             started_at=datetime.fromisoformat(min(r["start_time"] for r in runs)),
@@ -163,7 +163,9 @@ def _derive(runs: list[dict[str, Any]]) -> list[Conversation]:
     ]
 
 
-def _link(conversations: list[Conversation], sessions: list[UserSession]) -> list[SessionLink]:
+def _link(
+    conversations: list[RecordedConversation], sessions: list[UserSession]
+) -> list[SessionLink]:
     by_url = {s.url: s for s in sessions if s.url}
     links = []
     for conversation in conversations:

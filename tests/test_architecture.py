@@ -95,3 +95,13 @@ def test_the_docstring_states_the_rule() -> None:
         for part in layer:
             if (PACKAGE / part).exists() or (PACKAGE / f"{part}.py").exists():
                 assert part in doc, f"{part} is missing from the package docstring"
+
+
+def test_every_class_name_means_one_thing() -> None:
+    # Two classes of one name (say two ``RetryPolicy``) make a reader guess which one is meant.
+    places: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.ClassDef):
+                places.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    assert {name: where for name, where in places.items() if len(where) > 1} == {}

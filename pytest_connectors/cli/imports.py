@@ -2,9 +2,10 @@
 
 Every command takes ``--db`` (a SQLite path or a database URL; default ``$PYTEST_CONNECTORS_DB``,
 else ``connectors.db`` next to the connector file), or ``--url`` and ``--api-key`` of a connectors
-service (default ``$PYTEST_CONNECTORS_URL``, ``$PYTEST_CONNECTORS_API_KEY``; on ``imports create``
-and ``update``, where ``--api-key`` is the provider's key, give the service key before the
-action: ``imports --api-key KEY create ...``, or through the environment). Exit codes as for the
+service (default ``$PYTEST_CONNECTORS_URL``, ``$PYTEST_CONNECTORS_API_KEY``). The provider's key
+of ``imports create`` and ``update`` is ``--provider-key``; there ``--api-key`` still means it, with
+a deprecation note, so the service key goes before the action (``imports --api-key KEY create``)
+or through the environment until that spelling is gone. Exit codes as for the
 other commands: 0 success, 1 a job that did not succeed (``--wait``, ``jobs wait``) or a service
 that cannot be reached, 2 a usage error.
 """
@@ -22,14 +23,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.paths import (
+    DATABASE_FILE_NAME,
+    ENV_API_KEY,
+    ENV_DB,
+    ENV_URL,
+    chosen_database,
+)
 from pytest_connectors._support.text import counted
 from pytest_connectors.cli import export
 from pytest_connectors.cli.main import (
     EXIT_OK,
     EXIT_REMOTE_FAILURE,
     PROG,
+    Command,
+    Commands,
     UsageError,
     format_table,
 )
@@ -42,32 +52,22 @@ from pytest_connectors.models.imports import (
     Job,
     JobStats,
     JobStatus,
+    Scope,
 )
 from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
 
-ENV_DB = "PYTEST_CONNECTORS_DB"
-ENV_URL = "PYTEST_CONNECTORS_URL"
-ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
-Command = Callable[[ConnectorStore, argparse.Namespace], int]
-
-
-class Commands(Protocol):
-    def add(
-        self, name: str, func: Command, help_text: str, json_flag: bool = True
-    ) -> argparse.ArgumentParser: ...
 
 
 # -- plumbing -----------------------------------------------------------------------------------
 
 
 def _db(store: ConnectorStore, args: argparse.Namespace) -> str:
-    chosen: str | None = args.db or os.environ.get(ENV_DB)
-    return chosen or str(Path(store.path).parent / "connectors.db")
+    return chosen_database(args.db) or str(Path(store.path).parent / DATABASE_FILE_NAME)
 
 
 def _service(args: argparse.Namespace) -> tuple[str, str] | None:
@@ -104,7 +104,8 @@ def _imports(
 
     service = _service(args)
     if service is not None:
-        from pytest_connectors.imports.remote import RemoteBackend, ServiceAuthError, ServiceError
+        from pytest_connectors.errors import ServiceAuthError, ServiceError
+        from pytest_connectors.imports.remote import RemoteBackend
 
         remote = RemoteBackend(*service)
         try:
@@ -121,8 +122,8 @@ def _imports(
     from pytest_connectors.storage.store import Store
 
     on_progress = waiting.progress if waiting is not None else None
-    chosen = args.db or os.environ.get(ENV_DB)
-    database = Store(_db(store, args), existing=not writes and bool(chosen))
+    named = chosen_database(args.db) is not None
+    database = Store(_db(store, args), existing=not writes and named)
     backend = LocalBackend(store=database, on_progress=on_progress)
     try:
         yield Imports(backend=backend)
@@ -204,18 +205,29 @@ def _config_pairs(values: list[str]) -> dict[str, str]:
     return config
 
 
-def _api_key(args: argparse.Namespace) -> str | None:
-    value: str | None = args.api_key
+def _provider_key(args: argparse.Namespace) -> str | None:
+    value: str | None = args.provider_key
+    flag = "--provider-key"
+    if args.deprecated_provider_key is not None:
+        if value is not None:
+            raise UsageError("give the provider's key once, as --provider-key")
+        value, flag = args.deprecated_provider_key, "--api-key"
+        print(
+            f"{PROG}: note: on `imports {args.imports_action}`, --api-key is deprecated: spell the "
+            "provider's key --provider-key (--api-key will mean the service's key here too, as "
+            "on every other command)",
+            file=sys.stderr,
+        )
     if value == "-":
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
-            raise UsageError("--api-key -: nothing was read from standard input")
+            raise UsageError(f"{flag} -: nothing was read from standard input")
     return value
 
 
 def _config(args: argparse.Namespace) -> dict[str, str]:
     config = _config_pairs(args.config)
-    key = _api_key(args)
+    key = _provider_key(args)
     if key is not None:
         config["apiKey"] = key
     return config
@@ -368,7 +380,7 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     if config:
         change["config"] = config
     if not change:
-        raise UsageError("nothing to change: give --name, --api-key or --config KEY=VALUE")
+        raise UsageError("nothing to change: give --name, --provider-key or --config KEY=VALUE")
     with _imports(store, args) as imports:
         connector = imports.connectors.update(args.connector, change)
     if args.json:
@@ -485,7 +497,7 @@ def _short(value: Any, limit: int = 200) -> str:
 
 def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> int:
     with _imports(store, args, writes=False) as imports:
-        detail = imports.conversations.get(args.conversation)
+        detail = imports.conversations.get(args.conversation, agent_id=args.agent)
     if args.json:
         _print_json(_dump(detail))
         return EXIT_OK
@@ -509,6 +521,30 @@ def cmd_conversation_show(store: ConnectorStore, args: argparse.Namespace) -> in
     for linked in detail.sessions:
         session = linked.session
         print(f"Session {session.id} (linked by {linked.method}): {session.url or '-'}")
+    return EXIT_OK
+
+
+def cmd_conversations_load_otlp(store: ConnectorStore, args: argparse.Namespace) -> int:
+    """OTLP JSON files (an OpenTelemetry Collector's file exporter) into the database."""
+    if _service(args) is not None:
+        raise UsageError(
+            "load-otlp writes the database (--db); a service takes OTLP at POST /v1/traces"
+        )
+    from pytest_connectors.imports.otlp.files import load_files
+    from pytest_connectors.storage.store import Store
+
+    for path in args.files:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    scope = Scope(tenant_id=args.tenant, agent_id=args.agent)
+    with Store(_db(store, args)) as database:
+        report = load_files(database, args.files, scope)
+    if args.json:
+        _print_json({"files": report.files, "spans": report.spans, "rejected": report.rejected})
+        return EXIT_OK
+    print(f"loaded {counted(report.spans, 'span')} from {counted(report.files, 'file')}")
+    for reason, count in report.rejected.most_common():
+        print(f"skipped {counted(count, 'span')}: {reason}")
     return EXIT_OK
 
 
@@ -600,7 +636,7 @@ def _action(
         help=f"database (default: ${ENV_DB}, else connectors.db next to the connector file)",
     )
     sub.add_argument("--url", metavar="URL", default=argparse.SUPPRESS, help=URL_HELP)
-    if name not in ("create", "update"):  # there --api-key is the provider's key
+    if name not in ("create", "update"):  # there --api-key is still the provider's (deprecated)
         sub.add_argument(
             "--api-key",
             dest="service_api_key",
@@ -653,9 +689,12 @@ def register(commands: Commands) -> None:
         update := _action(imports, "update", cmd_update, "change name or config (no reconnect)"),
     ):
         parser.add_argument(
-            "--api-key",
+            "--provider-key",
             metavar="VALUE",
-            help="the key, a ${VARIABLE} reference (preferred), or - for stdin",
+            help="the provider's key, a ${VARIABLE} reference (preferred), or - for stdin",
+        )
+        parser.add_argument(  # the old spelling: still works, with a note to use the new one
+            "--api-key", dest="deprecated_provider_key", metavar="VALUE", help=argparse.SUPPRESS
         )
         parser.add_argument(
             "--config",
@@ -704,11 +743,26 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
-    _action(
+    show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
-    ).add_argument(
+    )
+    show.add_argument(
         "conversation", metavar="ID_OR_THREAD", help="its id, or the thread key `list` shows"
     )
+    show.add_argument("--agent", metavar="ID", help="whose, when agents share a native id")
+    load = _action(
+        conversations,
+        "load-otlp",
+        cmd_conversations_load_otlp,
+        "store the traces of OTLP JSON files (a Collector's file exporter) as native conversations",
+    )
+    load.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    load.add_argument(
+        "--agent",
+        metavar="ID",
+        help="the agent the traces belong to (default: each resource's pytest_connectors.agent_id)",
+    )
+    load.add_argument("--tenant", default="default", help="the tenant (default: default)")
     export.register(conversations, _action)
 
     sessions = _group(commands, "sessions", "imported user sessions")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pytest_connectors._support.paths import chosen_database
 from pytest_connectors._support.text import counted
+from pytest_connectors._support.times import utc
 from pytest_connectors._support.variables import is_name
 from pytest_connectors.errors import ConnectorError
 
@@ -60,7 +61,7 @@ def _expiry(value: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an ISO date or time, e.g. 2030-01-31 or 2030-01-31T12:00:00Z"
         ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return utc(moment)
 
 
 def _time(value: datetime | None) -> str:
@@ -88,11 +89,9 @@ def key_json(record: ApiKeyRecord) -> dict[str, Any]:
 
 def _open(args: argparse.Namespace, *, writes: bool = True) -> Store:
     """A command that only reads never creates the database it was pointed at."""
-    from pytest_connectors.storage.engine import ENV_DB
     from pytest_connectors.storage.store import Store
 
-    chosen = args.db or os.environ.get(ENV_DB)
-    return Store(args.db, existing=not writes and bool(chosen))
+    return Store(args.db, existing=not writes and chosen_database(args.db) is not None)
 
 
 def cmd_serve(_files: object, args: argparse.Namespace) -> int:

@@ -23,8 +23,8 @@ from pytest_connectors.client.flows import (
     Flow,
     GetThreadState,
     HttpExchange,
+    LangGraphRunOptions,
     Outcome,
-    RunOptions,
     SdkEffect,
     Sleep,
     WaitRun,
@@ -286,7 +286,7 @@ class ConnectorClient(_ClientBase["SyncLangGraphClient"]):
         ``config.body`` in the connector instead, and ignore them).
         """
         messages, run_id = coerce_input(data, run_id)
-        options = RunOptions(config, context) if config or context else None
+        options = LangGraphRunOptions(config, context) if config or context else None
         flow = invoke_flow(self._target(connector), messages, run_id, assume_new, options)
         return self._drive(flow)
 
@@ -414,7 +414,7 @@ class AsyncConnectorClient(_ClientBase["LangGraphClient"]):
         context: Mapping[str, Any] | None = None,
     ) -> ConnectorInvokeResult:
         messages, run_id = coerce_input(data, run_id)
-        options = RunOptions(config, context) if config or context else None
+        options = LangGraphRunOptions(config, context) if config or context else None
         flow = invoke_flow(self._target(connector), messages, run_id, assume_new, options)
         return await self._drive(flow)
 

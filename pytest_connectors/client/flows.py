@@ -113,7 +113,7 @@ Flow = Generator[Effect, Outcome, T]
 
 
 @dataclass(frozen=True, slots=True)
-class RunOptions:
+class LangGraphRunOptions:
     """A LangGraph run's ``config`` (configurable, tags, recursion limit...) and ``context``."""
 
     config: Mapping[str, Any] | None = None
@@ -507,7 +507,7 @@ def langgraph_invoke(
     history: Sequence[Message],
     run_id: str | None,
     assume_new: bool = False,
-    options: RunOptions | None = None,
+    options: LangGraphRunOptions | None = None,
 ) -> Flow[ConnectorInvokeResult]:
     budget = Budget(target.timeout_ms)
     thread_id = langgraph_protocol.thread_id_for(run_id) if run_id is not None else None
@@ -534,7 +534,7 @@ def langgraph_invoke(
             langgraph_protocol.wire_message(m, i) for m, i in zip(to_send, sent_ids, strict=True)
         ]
     }
-    options = options or RunOptions()
+    options = options or LangGraphRunOptions()
     attempted = yield from with_retries(
         lambda left: WaitRun(target, thread_id, run_input, options.config, options.context, left),
         target.retry,
@@ -559,7 +559,7 @@ def invoke_flow(
     messages: Sequence[Message],
     run_id: str | None,
     assume_new: bool = False,
-    options: RunOptions | None = None,
+    options: LangGraphRunOptions | None = None,
 ) -> Flow[ConnectorInvokeResult]:
     if target.type is ConnectorType.LANGGRAPH:
         return langgraph_invoke(target, messages, run_id, assume_new, options)

@@ -1,4 +1,4 @@
-"""When to try a request again, and how long to wait first."""
+"""When to try again, and how long to wait first: for agent calls, provider calls and sync jobs."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ def retry_decision(
     return True, parse_retry_after(headers.get("retry-after") if headers else None)
 
 
+def backoff_s(attempt: int, first_s: float, max_s: float, *, jitter: bool = True) -> float:
+    """The wait after failed ``attempt`` (from 1): ``first_s``, doubled each time, up to ``max_s``.
+
+    With ``jitter`` it is drawn between half and all of that, so clients that failed together
+    do not all come back together.
+    """
+    ceiling = first_s * 2.0 ** min(max(0, attempt - 1), 64)
+    wait = random.uniform(ceiling / 2, ceiling) if jitter else ceiling
+    return min(wait, max_s)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     retries: int = 2
@@ -61,5 +72,4 @@ class RetryPolicy:
         """Exponential backoff with full jitter; a server's Retry-After wins (capped)."""
         if hinted is not None:
             return min(hinted, MAX_DELAY_S)
-        ceiling = self.backoff_ms / 1000 * 2 ** (attempt - 1)
-        return min(random.uniform(ceiling / 2, ceiling), MAX_DELAY_S)
+        return backoff_s(attempt, self.backoff_ms / 1000, MAX_DELAY_S)

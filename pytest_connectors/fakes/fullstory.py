@@ -31,7 +31,6 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any, Literal, Self
 
 from starlette.applications import Starlette
@@ -104,7 +103,7 @@ class SessionFlood:
 
 
 @dataclass
-class LoggedRequest:
+class FullStoryRequest:
     origin: Literal["api", "download"]
     method: str
     path: str
@@ -134,7 +133,7 @@ class FakeFullStory:
             self.exports: dict[str, list[dict[str, Any]]] = {}
             self.floods: list[SessionFlood] = []
             self.export_floods: dict[str, list[SessionFlood]] = {}
-            self.requests: list[LoggedRequest] = []
+            self.requests: list[FullStoryRequest] = []
             self.links_issued = 0
             self._ids = 0
 
@@ -160,7 +159,7 @@ class FakeFullStory:
 
     def requests_to(
         self, origin: Literal["api", "download"], path: str = ""
-    ) -> list[LoggedRequest]:
+    ) -> list[FullStoryRequest]:
         return [r for r in self.requests if r.origin == origin and r.path.startswith(path)]
 
     # --- the API origin -----------------------------------------------------------------------
@@ -398,7 +397,7 @@ class FakeFullStory:
     def log_request(self, origin: Literal["api", "download"], scope: Scope, body: bytes) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.requests.append(
-            LoggedRequest(
+            FullStoryRequest(
                 origin=origin,
                 method=scope["method"],
                 path=scope["path"],
@@ -544,12 +543,7 @@ class FullStoryServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from starlette.applications import Starlette
@@ -37,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pytest_connectors._support.times import parse_utc
 from pytest_connectors.fakes.threaded import ThreadedServer
 from pytest_connectors.servers.launch import LocalServer
 
@@ -56,16 +56,6 @@ def _naive_iso(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 @dataclass
 class Fault:
     kind: str  # "status" | "slow" | "drop" | "malformed"
@@ -79,7 +69,7 @@ class Fault:
 
 
 @dataclass
-class LoggedRequest:
+class LangSmithRequest:
     method: str
     path: str  # without the /api/v1 prefix
     raw_path: str
@@ -129,7 +119,7 @@ class FakeLangSmith:
         self.projects: dict[str, _Project] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
-        self.requests: list[LoggedRequest] = []
+        self.requests: list[LangSmithRequest] = []
         self.page_overlap = 0  # rows each next page repeats from the previous one
         self.generation = 0  # bumped by reset(): a request from before it must not touch state
         self.app: ASGIApp = _Prefixed(_Faulty(self, self._build_app()))
@@ -185,7 +175,7 @@ class FakeLangSmith:
         with self._lock:
             run = self.runs.pop(run_id)
             project = self.projects[run["session_id"]]
-            project.index.remove((_parse_time(run["start_time"]) or _epoch(), run_id))
+            project.index.remove((parse_utc(run["start_time"]) or _epoch(), run_id))
 
     def root_runs(self, project: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -250,7 +240,7 @@ class FakeLangSmith:
             project = self.projects[str(session_id)]
         else:
             project = self.projects[self.add_project(name)]
-        start = _parse_time(run.get("start_time")) or datetime.now(UTC)
+        start = parse_utc(run.get("start_time")) or datetime.now(UTC)
         stored: dict[str, Any] = {
             "id": run_id,
             "name": run.get("name", ""),
@@ -296,7 +286,7 @@ class FakeLangSmith:
                 else:
                     merged[key] = value
             stored["extra"] = merged
-        end = _parse_time(patch.get("end_time"))
+        end = parse_utc(patch.get("end_time"))
         if end is not None:
             stored["end_time"] = _naive_iso(end)
         if stored["end_time"] is not None:
@@ -314,12 +304,12 @@ class FakeLangSmith:
         if sessions:
             found = [self.projects[str(s)] for s in sessions if str(s) in self.projects]
             return sorted(key for project in found for key in project.index)
-        return sorted((_parse_time(r["start_time"]) or _epoch(), i) for i, r in self.runs.items())
+        return sorted((parse_utc(r["start_time"]) or _epoch(), i) for i, r in self.runs.items())
 
     def _scan(self, body: Mapping[str, Any], after: tuple[datetime, str] | None) -> Iterable[Any]:
         """The matching runs in the query's order, strictly after the key ``after`` (keyset)."""
         keys = self._keys(body)
-        low, high = _parse_time(body.get("start_time")), _parse_time(body.get("end_time"))
+        low, high = parse_utc(body.get("start_time")), parse_utc(body.get("end_time"))
         if body.get("order", "desc") == "asc":
             position = bisect.bisect_left(keys, (low, "")) if low else 0
             if after is not None:
@@ -534,8 +524,8 @@ def _selected(run: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
         return False
     if body.get("error") is not None and (run["status"] == "error") != body["error"]:
         return False
-    start = _parse_time(run["start_time"]) or _epoch()
-    low, high = _parse_time(body.get("start_time")), _parse_time(body.get("end_time"))
+    start = parse_utc(run["start_time"]) or _epoch()
+    low, high = parse_utc(body.get("start_time")), parse_utc(body.get("end_time"))
     return (low is None or start >= low) and (high is None or start <= high)
 
 
@@ -609,7 +599,7 @@ class _Faulty:
             logged_body = raw.decode("utf-8", "replace")
         with self.fake._lock:
             self.fake.requests.append(
-                LoggedRequest(
+                LangSmithRequest(
                     scope["method"],
                     path,
                     scope.get("sent_path", path),
@@ -690,12 +680,7 @@ class LangSmithServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

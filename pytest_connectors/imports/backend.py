@@ -8,6 +8,7 @@ scope). Records come back with ``apiKey`` masked. Errors are the package's excep
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -16,14 +17,26 @@ from pydantic import Field
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
 from pytest_connectors.models.connector import CamelModel
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     Job,
+    RecordedConversation,
     SessionLink,
     UserSession,
 )
 
 Origin = Literal["imported", "native"]
+
+
+@dataclass(frozen=True)
+class ConversationQuery:
+    """Which conversations to list, newest first: every given filter holds; then one page,
+    ``limit`` at a time (the backend's default when None), continuing from ``cursor``."""
+
+    connector: str | None = None  # an id or a name
+    agent_id: str | None = None
+    origin: Origin | None = None
+    limit: int | None = None
+    cursor: str | None = None
 
 
 class ConnectResult(CamelModel):
@@ -39,12 +52,12 @@ class LinkedSession(CamelModel):
 class ConversationDetail(CamelModel):
     """A conversation with its turns and the user sessions linked to it."""
 
-    conversation: Conversation
+    conversation: RecordedConversation
     sessions: list[LinkedSession] = Field(default_factory=list)
 
     @classmethod
     def of(
-        cls, conversation: Conversation, links: Sequence[tuple[SessionLink, UserSession]]
+        cls, conversation: RecordedConversation, links: Sequence[tuple[SessionLink, UserSession]]
     ) -> ConversationDetail:
         return cls(
             conversation=conversation,
@@ -53,7 +66,7 @@ class ConversationDetail(CamelModel):
 
 
 class ConversationList(CamelModel):
-    items: list[Conversation]
+    items: list[RecordedConversation]
     next_cursor: str | None = None
 
 
@@ -84,19 +97,15 @@ class Backend(Protocol):
 
     def wait_job(self, job_id: str, timeout: float | None = None) -> Job: ...
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList: ...
+    def list_conversations(self, query: ConversationQuery) -> ConversationList: ...
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail: ...
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail: ...
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]: ...
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]: ...
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]: ...
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_connectors.models.imports import Conversation, RecordedToolCall, RecordedTurn
+from pytest_connectors._support.times import parse_utc
+from pytest_connectors.models.imports import RecordedConversation, RecordedToolCall, RecordedTurn
 from pytest_connectors.wire.http import parse_tool_call
 
-__all__ = ["derive_conversations", "extend_conversation", "parse_run_time", "thread_key_of"]
+__all__ = ["derive_conversations", "thread_key_of"]
 
 THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
 
@@ -60,22 +61,6 @@ class _Message:
 
 
 # --- runs -------------------------------------------------------------------------------------
-
-
-def parse_run_time(value: Any) -> datetime | None:
-    """A LangSmith timestamp as an aware UTC datetime; the API serves them without a zone."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _metadata(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -367,8 +352,8 @@ def _turn(run: Mapping[str, Any], index: int) -> RecordedTurn:
                 answer = message.text
         elif message.role == "tool":
             attach(message.tool_call_id, message.text)
-    start = parse_run_time(run.get("start_time"))
-    end = parse_run_time(run.get("end_time"))
+    start = parse_utc(run.get("start_time"))
+    end = parse_utc(run.get("end_time"))
     latency = (end - start).total_seconds() * 1000 if start and end else None
     return RecordedTurn(
         index=index,
@@ -387,7 +372,7 @@ def _turn(run: Mapping[str, Any], index: int) -> RecordedTurn:
 
 
 def _order_key(run: Mapping[str, Any]) -> tuple[datetime, str]:
-    start = parse_run_time(run.get("start_time")) or datetime.min.replace(tzinfo=UTC)
+    start = parse_utc(run.get("start_time")) or datetime.min.replace(tzinfo=UTC)
     return start, str(run.get("dotted_order") or run.get("id"))
 
 
@@ -404,7 +389,7 @@ def _latest_by_id(runs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return list(chosen.values())
 
 
-def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation]:
+def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[RecordedConversation]:
     """Group root runs into conversations of ordered turns; child runs are ignored.
 
     Conversations come out ordered by their first turn. ``id`` is the thread key (a caller that
@@ -416,15 +401,15 @@ def derive_conversations(runs: Iterable[Mapping[str, Any]]) -> list[Conversation
     conversations = []
     for key, members in threads.items():
         members.sort(key=_order_key)
-        empty = Conversation(id=key, thread_key=key, origin="imported")
+        empty = RecordedConversation(id=key, thread_key=key, origin="imported")
         conversations.append(_appended(empty, members))
     conversations.sort(key=lambda c: (c.started_at or datetime.min.replace(tzinfo=UTC), c.id))
     return conversations
 
 
 def extend_conversation(
-    conversation: Conversation, known_ids: Set[str], runs: Iterable[Mapping[str, Any]]
-) -> Conversation | None:
+    conversation: RecordedConversation, known_ids: Set[str], runs: Iterable[Mapping[str, Any]]
+) -> RecordedConversation | None:
     """``conversation`` with the turns of new ``runs`` of its thread appended, equal to what
     deriving all of its runs again gives, at the cost of the new runs only.
 
@@ -438,14 +423,16 @@ def extend_conversation(
     if last is None:
         return None
     for run in added:
-        start = parse_run_time(run.get("start_time"))
+        start = parse_utc(run.get("start_time"))
         if start is None or start <= last or str(run.get("id")) in known_ids:
             return None
     added.sort(key=_order_key)
     return _appended(conversation, added)
 
 
-def _appended(conversation: Conversation, members: list[Mapping[str, Any]]) -> Conversation:
+def _appended(
+    conversation: RecordedConversation, members: list[Mapping[str, Any]]
+) -> RecordedConversation:
     """The conversation with ``members`` (ordered, all after its turns) as its next turns."""
     first = len(conversation.turns)
     turns = [*conversation.turns, *(_turn(run, first + n) for n, run in enumerate(members))]
@@ -454,7 +441,7 @@ def _appended(conversation: Conversation, members: list[Mapping[str, Any]]) -> C
     for run in members:
         metadata.update(_metadata(run))
         tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
-    ends = [parse_run_time(run.get("end_time")) for run in members]
+    ends = [parse_utc(run.get("end_time")) for run in members]
     return conversation.model_copy(
         update={
             "started_at": turns[0].started_at,

@@ -18,19 +18,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.paths import ENV_API_KEY
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.backend import (
     Backend,
     ConnectResult,
     ConversationDetail,
     ConversationList,
+    ConversationQuery,
     Origin,
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     Job,
+    RecordedConversation,
     Scope,
     UserSession,
 )
@@ -100,15 +102,18 @@ class Conversations:
         cursor: str | None = None,
     ) -> ConversationList:
         return self._backend.list_conversations(
-            connector=connector, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
+            ConversationQuery(connector, agent_id, origin, limit, cursor)
         )
 
-    def get(self, id: str) -> ConversationDetail:
+    def get(self, id: str, agent_id: str | None = None) -> ConversationDetail:
         """``id`` may also be the conversation's thread key; one that several conversations
-        share raises :class:`InvalidInputError` naming them."""
-        return self._backend.get_conversation(id)
+        share raises :class:`InvalidInputError` naming them. Native ids are their agent's own:
+        a key that reaches two agents holding ``id`` gives ``agent_id`` to say which."""
+        return self._backend.get_conversation(id, agent_id=agent_id)
 
-    def write_native(self, conversations: Sequence[Conversation]) -> builtins.list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> builtins.list[RecordedConversation]:
         return self._backend.write_native(conversations)
 
 
@@ -141,7 +146,7 @@ class Imports:
                 "decides the scope"
             )
         if backend is None and url is not None:
-            from pytest_connectors.imports.remote import ENV_API_KEY, RemoteBackend
+            from pytest_connectors.imports.remote import RemoteBackend
 
             backend = RemoteBackend(url, api_key or os.environ.get(ENV_API_KEY, ""))
         if backend is None:

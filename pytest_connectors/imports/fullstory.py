@@ -20,22 +20,21 @@ quotes what FullStory answered: that goes to the log, masked.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import random
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any, NoReturn, Self, TypeVar
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
-from pytest_connectors.client.retry import parse_retry_after
+from pytest_connectors._support.times import utc
+from pytest_connectors.client.retry import backoff_s, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.fullstory_sessions import AggregatedSession
 from pytest_connectors.imports.fullstory_spool import SessionSpool
@@ -44,12 +43,15 @@ from pytest_connectors.imports.gzip_ndjson import (
     GzipNdjsonDecoder,
     MalformedExportError,
 )
+from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
     Page,
     ProviderError,
     Window,
+    decode_checkpoint,
+    encode_checkpoint,
     retry_log,
 )
 from pytest_connectors.imports.replies import (
@@ -58,7 +60,6 @@ from pytest_connectors.imports.replies import (
     ReplyTooLargeError,
     TooManyValuesError,
     decode_json,
-    pause_unless_stopped,
     read_reply,
 )
 
@@ -70,8 +71,6 @@ MAX_RETRY_WAIT_S = 60.0  # a longer Retry-After is cut to this; the retry budget
 _POLL_FIRST_S = 0.25
 _POLL_MAX_S = 15.0
 _BODY_EXCERPT = 200  # of a reply, in the log only
-_CHECKPOINT_VERSION = 1
-_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
 
@@ -98,64 +97,44 @@ class _LinkExpired(Exception):
 
 @dataclass(frozen=True)
 class _Checkpoint:
-    start: str
-    end: str
+    window: Window
     operation: str
     export: str | None = None
     done: int = 0  # sessions of the export already handed over
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "v": _CHECKPOINT_VERSION,
-                "window": [self.start, self.end],
-                "operation": self.operation,
-                "export": self.export,
-                "done": self.done,
-            },
-            separators=(",", ":"),
-        )
+        state = {"operation": self.operation, "export": self.export, "done": self.done}
+        return encode_checkpoint(self.window, **state)
 
     @classmethod
     def decode(cls, text: str | None, window: Window) -> _Checkpoint | None:
         """The checkpoint if it is ours and for this window; anything else starts afresh."""
-        if not text:
+        state = decode_checkpoint(text, window)
+        if state is None:
             return None
         try:
-            data = json.loads(text)
-            start, end = data["window"]
-            checkpoint = cls(
-                start=str(start),
-                end=str(end),
-                operation=str(data["operation"]),
-                export=None if data.get("export") is None else str(data["export"]),
-                done=max(0, int(data.get("done", 0))),
+            export = state.get("export")
+            return cls(
+                window=window,
+                operation=str(state["operation"]),
+                export=None if export is None else str(export),
+                done=max(0, int(state.get("done", 0))),
             )
         except (ValueError, TypeError, KeyError):
             return None
-        if data.get("v") != _CHECKPOINT_VERSION or (start, end) != _window_key(window):
-            return None
-        return checkpoint
-
-
-def _window_key(window: Window) -> tuple[str, str]:
-    return window.start.isoformat(), window.end.isoformat()
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _in_utc(window: Window) -> Window:
     """Times without a zone are UTC, as everywhere in the import path."""
 
-    def utc(moment: datetime) -> datetime:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
     return Window(start=utc(window.start), end=utc(window.end))
 
 
-class FullStoryProvider:
+class FullStoryProvider(HttpProvider):
     """The `Provider` for FullStory: pages of sessions (``kind="session"``) of a window."""
 
     def __init__(
@@ -189,8 +168,7 @@ class FullStoryProvider:
         self.page_size = max(1, page_size)
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
-        self._sleep = sleep
-        self._should_stop = _NEVER_STOP
+        super().__init__(sleep)
         self._redactor = Redactor([api_key])
         # Two clients: nothing the API host sets (headers, cookies) can reach the download host.
         # The download's timeouts are cut to what its step has left, not to timeout_s.
@@ -208,36 +186,14 @@ class FullStoryProvider:
             f"api_key={MASK!r})"
         )
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._api.close()
         self._downloads.close()  # the transport they share is closed twice, which is harmless
 
     # --- the Provider protocol ----------------------------------------------------------------
 
-    def fetch(
-        self,
-        window: Window,
-        *,
-        resume_from: str | None = None,
-        should_stop: Callable[[], bool] = _NEVER_STOP,
-    ) -> Iterator[Page]:
-        self._should_stop = should_stop
-        try:
-            yield from self._fetch(window, resume_from, should_stop)
-        except Interrupted:  # asked to stop mid-request: the caller sees should_stop() and why
-            return
-        finally:
-            self._should_stop = _NEVER_STOP
-
-    def _fetch(
-        self, window: Window, resume_from: str | None, should_stop: Callable[[], bool]
-    ) -> Iterator[Page]:
+    def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
+        should_stop = self._should_stop
         self._check_settings()
         window = _in_utc(window)
         checkpoint = _Checkpoint.decode(resume_from, window)
@@ -245,7 +201,7 @@ class FullStoryProvider:
             resumed = checkpoint is not None
             if checkpoint is None:
                 operation = self._create_export(window)
-                checkpoint = _Checkpoint(*_window_key(window), operation=operation)
+                checkpoint = _Checkpoint(window, operation=operation)
                 # Handed over at once: a retried job waits on this export instead of a new one.
                 yield Page(records=[], checkpoint=checkpoint.encode())
                 if should_stop():
@@ -593,18 +549,11 @@ class FullStoryProvider:
             )
             self._pause(wait)
 
-    def _pause(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif pause_unless_stopped(seconds, self._should_stop):
-            raise Interrupted(stopped=True)
-
     @staticmethod
     def _backoff(tries: int, hint: float | None) -> float:
         if hint is not None:
             return min(hint, MAX_RETRY_WAIT_S)
-        ceiling = min(2.0 ** (tries - 1), 30.0)
-        return random.uniform(ceiling / 2, ceiling)
+        return backoff_s(tries, 1.0, 30.0)
 
     def _expect_ok(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code

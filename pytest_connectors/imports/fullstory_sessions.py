@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
+from pytest_connectors._support.times import parse_utc
 from pytest_connectors.imports.provider import Window
 from pytest_connectors.models.imports import UserSession
 
@@ -54,19 +55,6 @@ def thread_references(properties: Mapping[str, Any]) -> set[str]:
 
 def session_url(org_id: str, user_id: str, session_id: str) -> str:
     return f"{APP_URL}/ui/{org_id}/session/{user_id}:{session_id}"
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp as an aware UTC datetime; a value without a zone is read as UTC."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _flag(value: Any) -> bool:
@@ -169,7 +157,7 @@ class _Summary:
         raw_start = event.get("SessionStart")
         if raw_start is not None and raw_start != self.declared_raw:  # the same on every event
             self.declared_raw = raw_start
-            declared = parse_time(raw_start)
+            declared = parse_utc(raw_start)
             if declared is not None and (
                 self.declared_start is None or declared < self.declared_start
             ):
@@ -254,7 +242,7 @@ class SessionAggregator:
         (unreadable ones are counted in ``skipped``)."""
         user_id = _text(event.get("UserId")) or _text(event.get("IndvId"))
         session_id = _text(event.get("SessionId"))
-        at = parse_time(event.get("EventStart"))
+        at = parse_utc(event.get("EventStart"))
         if user_id is None or session_id is None or at is None:
             self.skipped += 1
             return None

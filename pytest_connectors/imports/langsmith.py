@@ -24,26 +24,28 @@ what LangSmith said goes to the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Any, NoReturn, Self
+from datetime import datetime
+from typing import Any, NoReturn
 
 import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors._support.text import counted
+from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.conversations import parse_run_time
+from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
     Page,
     ProviderError,
     Window,
+    decode_checkpoint,
+    encode_checkpoint,
     retry_log,
 )
 from pytest_connectors.imports.replies import (
@@ -53,7 +55,6 @@ from pytest_connectors.imports.replies import (
     TooManyValuesError,
     decode_json,
     holds,
-    pause_unless_stopped,
     read_reply,
 )
 
@@ -61,8 +62,6 @@ __all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
 
 DEFAULT_API_URL = "https://api.smith.langchain.com"
 PAGE_SIZE = 100  # the most /runs/query serves in one page
-_CHECKPOINT_VERSION = 1
-_NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
 log = logging.getLogger(__name__)
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -92,11 +91,10 @@ _SELECT = (
 
 
 def _iso(moment: datetime) -> str:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
+    return utc(moment).isoformat()
 
 
-class LangSmithProvider:
+class LangSmithProvider(HttpProvider):
     """Root runs of one LangSmith project; implements the `Provider` protocol."""
 
     def __init__(
@@ -124,8 +122,7 @@ class LangSmithProvider:
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
         self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
-        self._sleep = sleep
-        self._should_stop = _NEVER_STOP
+        super().__init__(sleep)
         self._redactor = Redactor([api_key, api_key.strip()])
         # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
         key = Secret(api_key.strip())  # a key pasted with a newline is still the key
@@ -149,38 +146,14 @@ class LangSmithProvider:
     def __repr__(self) -> str:
         return f"<LangSmithProvider project={self.project_name!r} api_url={self.api_url!r}>"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self._client.close()
 
     # --- the Provider protocol ----------------------------------------------------------------
 
-    def fetch(
-        self,
-        window: Window,
-        *,
-        resume_from: str | None = None,
-        should_stop: Callable[[], bool] = _NEVER_STOP,
-    ) -> Iterator[Page]:
-        """Yield the window's root runs a page at a time; ``resume_from`` is a page's checkpoint.
-
-        A checkpoint from another window is ignored (the scan starts over, which is harmless:
-        the sync engine upserts). A stop asked for mid-request ends the scan at once.
-        """
-        self._should_stop = should_stop
-        try:
-            yield from self._scan(window, resume_from)
-        except Interrupted:  # asked to stop: the caller sees should_stop() and knows why
-            return
-        finally:
-            self._should_stop = _NEVER_STOP
-
     def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
+        """The window's root runs a page at a time. A checkpoint from another window is ignored
+        (the scan starts over, which is harmless: the sync engine upserts)."""
         resumed = _read_checkpoint(resume_from, window)
         if resumed is not None:
             project_id, cursor, pages = resumed
@@ -241,7 +214,9 @@ class LangSmithProvider:
             checkpoint = None
             if following is not None:
                 cursors.add(following)
-                checkpoint = _write_checkpoint(project_id, following, window, pages)
+                checkpoint = encode_checkpoint(
+                    window, project=project_id, cursor=following, pages=pages
+                )  # pages already served: the page limit counts across attempts
             yield Page(records=records, checkpoint=checkpoint, skipped=skipped)
             if following is None:
                 return
@@ -304,7 +279,7 @@ class LangSmithProvider:
     ) -> FetchedRecord | None:
         """The run as a record; None (counted in ``skipped``, and logged) if it cannot be read."""
         run_id = run.get("id") if isinstance(run, Mapping) else None
-        started = parse_run_time(run.get("start_time")) if isinstance(run, Mapping) else None
+        started = parse_utc(run.get("start_time")) if isinstance(run, Mapping) else None
         if not isinstance(run, Mapping):
             problem = "not_an_object"
         elif marker is not None and holds(run, marker):
@@ -436,12 +411,6 @@ class LangSmithProvider:
             transient=False,
         )
 
-    def _pause(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        elif pause_unless_stopped(seconds, self._should_stop):
-            raise Interrupted(stopped=True)
-
     def _status_error(self, what: str, response: httpx.Response, attempt: int) -> ProviderError:
         """A fixed message per status: what LangSmith said goes to the log, never to the job."""
         status = response.status_code
@@ -509,32 +478,11 @@ def _detail(response: httpx.Response) -> str:
     return ""
 
 
-def _write_checkpoint(project_id: str, cursor: str, window: Window, pages: int) -> str:
-    return json.dumps(
-        {
-            "v": _CHECKPOINT_VERSION,
-            "project": project_id,
-            "cursor": cursor,
-            "start": _iso(window.start),
-            "end": _iso(window.end),
-            "pages": pages,  # pages already served: the job's page limit counts across attempts
-        },
-        separators=(",", ":"),
-    )
-
-
 def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str, int] | None:
-    if not checkpoint:
+    state = decode_checkpoint(checkpoint, window)
+    if state is None:
         return None
-    try:
-        data = json.loads(checkpoint)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != _CHECKPOINT_VERSION:
-        return None
-    if data.get("start") != _iso(window.start) or data.get("end") != _iso(window.end):
-        return None
-    project, cursor, pages = data.get("project"), data.get("cursor"), data.get("pages", 0)
+    project, cursor, pages = state.get("project"), state.get("cursor"), state.get("pages", 0)
     if not isinstance(project, str) or not isinstance(cursor, str):
         return None
     return project, cursor, pages if isinstance(pages, int) and pages >= 0 else 0

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pytest_connectors.imports.fullstory_sessions import thread_references
-from pytest_connectors.models.imports import Conversation, SessionLink, UserSession
+from pytest_connectors.models.imports import RecordedConversation, SessionLink, UserSession
 
 __all__ = ["OVERLAP_SLACK", "link_sessions"]
 
@@ -44,7 +44,7 @@ _USER_KEYS = {"userid"}
 
 
 def link_sessions(
-    conversations: Iterable[Conversation],
+    conversations: Iterable[RecordedConversation],
     sessions: Iterable[UserSession],
     *,
     slack: timedelta = OVERLAP_SLACK,
@@ -53,7 +53,9 @@ def link_sessions(
     index = _SessionIndex(sessions)
     best: dict[tuple[str, str], Method] = {}
 
-    def found(conversation: Conversation, session_ids: Iterable[str], method: Method) -> None:
+    def found(
+        conversation: RecordedConversation, session_ids: Iterable[str], method: Method
+    ) -> None:
         for session_id in session_ids:
             key = (conversation.id, session_id)
             if key not in best or RANK[method] < RANK[best[key]]:
@@ -113,7 +115,7 @@ class _SessionIndex:
     def carrying(self, thread_ids: set[str]) -> set[str]:
         return {sid for thread_id in thread_ids for sid in self.by_thread.get(thread_id, ())}
 
-    def overlapping(self, conversation: Conversation, slack: timedelta) -> set[str]:
+    def overlapping(self, conversation: RecordedConversation, slack: timedelta) -> set[str]:
         user = _user_id(conversation.metadata)
         span = _conversation_span(conversation)
         if user is None or span is None:
@@ -147,7 +149,7 @@ def _walk(value: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, Any]
         yield key, value
 
 
-def _thread_ids(conversation: Conversation) -> set[str]:
+def _thread_ids(conversation: RecordedConversation) -> set[str]:
     ids = {conversation.thread_key} if conversation.thread_key else set()
     for key, value in conversation.metadata.items():
         if _normal(str(key)) in _THREAD_KEYS and isinstance(value, str | int) and str(value):
@@ -164,7 +166,7 @@ def _user_id(metadata: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _conversation_span(conversation: Conversation) -> tuple[datetime, datetime] | None:
+def _conversation_span(conversation: RecordedConversation) -> tuple[datetime, datetime] | None:
     moments = [m for m in (conversation.started_at, conversation.ended_at) if m is not None]
     moments += [turn.started_at for turn in conversation.turns if turn.started_at is not None]
     if not moments:

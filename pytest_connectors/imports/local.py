@@ -20,7 +20,7 @@ from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
-    Origin,
+    ConversationQuery,
 )
 from pytest_connectors.imports.config import (
     CreateImportConnectorInput,
@@ -42,11 +42,11 @@ from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, 
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     ImportConnector,
     Job,
     JobStatus,
     JobTrigger,
+    RecordedConversation,
     Scope,
     UserSession,
 )
@@ -263,43 +263,41 @@ class LocalBackend:
     def _connector_id(self, connection: Connection, ref: str | None) -> str | None:
         return None if ref is None else self._find(connection, ref).id
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList:
-        size = DEFAULT_LIMIT if limit is None else limit
+    def list_conversations(self, query: ConversationQuery) -> ConversationList:
+        size = DEFAULT_LIMIT if query.limit is None else query.limit
         if not 1 <= size <= MAX_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
         with self.store.read() as connection:
             page = conversation_rows.list_page(
                 connection,
                 self.scope,
-                connector_id=self._connector_id(connection, connector),
-                agent_id=agent_id,
-                origin=origin,
+                connector_id=self._connector_id(connection, query.connector),
+                agent_id=query.agent_id,
+                origin=query.origin,
                 limit=size,
-                cursor=cursor,
+                cursor=query.cursor,
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
         """By id, or by the thread key the provider (or the test session) gave it."""
         with self.store.read() as connection:
-            found = conversation_rows.get(connection, self.scope, conversation_id)
+            found = conversation_rows.find(
+                connection, self.scope, conversation_id, agent_id=agent_id
+            )
             if found is None:
-                found = self._by_thread_key(connection, conversation_id)
-            links = conversation_rows.linked_sessions(connection, self.scope, found.id)
-        return ConversationDetail.of(found, links)
+                found = self._by_thread_key(connection, conversation_id, agent_id)
+            links = conversation_rows.linked_sessions(connection, found)
+        return ConversationDetail.of(found.conversation, links)
 
-    def _by_thread_key(self, connection: Connection, thread_key: str) -> Conversation:
+    def _by_thread_key(
+        self, connection: Connection, thread_key: str, agent_id: str | None
+    ) -> conversation_rows.StoredConversation:
         shown = 5
         matches = conversation_rows.with_thread_key(
-            connection, self.scope, thread_key, limit=shown + 1
+            connection, self.scope, thread_key, limit=shown + 1, agent_id=agent_id
         )
         if not matches:
             raise ConversationNotFoundError(thread_key)
@@ -307,25 +305,27 @@ class LocalBackend:
             return matches[0]
         names = {c.id: c.name for c in connector_rows.list_all(connection, self.scope)}
 
-        def candidate(conversation: Conversation) -> str:
+        def candidate(conversation: RecordedConversation) -> str:
             source = names.get(conversation.connector_id or "", conversation.origin)
             return f"{conversation.id} ({source})"
 
-        listed = ", ".join(candidate(c) for c in matches[:shown])
+        listed = ", ".join(candidate(c.conversation) for c in matches[:shown])
         more = ", and more" if len(matches) > shown else ""
         raise InvalidInputError(
             f"thread {thread_key!r} is in several conversations: {listed}{more}; give the id"
         )
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]:
         """Store conversations a test session produced next to the imported ones."""
         tenant = self.scope.tenant_id or "default"
-        written: list[Conversation] = []
-        seen: set[str] = set()
+        written: list[RecordedConversation] = []
+        seen: set[tuple[str, str]] = set()
         for conversation in conversations:
             if not conversation.agent_id:
                 raise InvalidInputError(f"conversation {conversation.id!r} has no agentId")
-            if conversation.id in seen:
+            if (conversation.agent_id, conversation.id) in seen:
                 raise InvalidInputError(
                     f"conversation id {conversation.id!r} appears twice; give each one its own id"
                 )
@@ -334,16 +334,14 @@ class LocalBackend:
                     f"conversation id {conversation.id!r}: ids starting with "
                     f"{IMPORTED_ID_PREFIX!r} are kept for imported conversations"
                 )
-            seen.add(conversation.id)
+            seen.add((conversation.agent_id, conversation.id))
             check_may_write(self.scope, tenant, conversation.agent_id)
             written.append(
                 conversation.model_copy(update={"origin": "native", "connector_id": None})
             )
         now = utc_now()
         with self.store.begin() as connection:
-            conversation_rows.save(
-                connection, written, tenant_id=tenant, now=now, origin="native", scope=self.scope
-            )
+            conversation_rows.save(connection, written, tenant_id=tenant, now=now)
         return written
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:

@@ -7,11 +7,17 @@ to ``fetch`` resumes after that page, so a job retried after a crash starts wher
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from pytest_connectors._support.times import utc
+from pytest_connectors.errors import ProviderError as ProviderError  # where providers find it
+
+_CHECKPOINT_VERSION = 1
 
 RecordKind = Literal["trace", "session"]
 
@@ -44,19 +50,31 @@ class Page:
     skipped: Mapping[str, int] = field(default_factory=dict)
 
 
-class ProviderError(Exception):
-    """A provider call failed. ``transient`` failures are retried; others fail the job at once.
+def encode_checkpoint(window: Window, **state: Any) -> str:
+    """A page's checkpoint: the provider's ``state`` (JSON values), tied to the window it scans."""
+    start, end = _window_key(window)
+    body = {"v": _CHECKPOINT_VERSION, "start": start, "end": end, **state}
+    return json.dumps(body, separators=(",", ":"))
 
-    ``code`` is stable and machine-readable (``auth_failed``, ``project_not_found``,
-    ``plan_without_export``, ``rate_limited``, ``server_error``, ``timeout``, ``malformed_page``,
-    ``reply_too_large``, ``too_many_pages``, ...); the message is one line saying what happened
-    and what to do, never holding a secret nor quoting the provider's reply.
-    """
 
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.transient = transient
+def decode_checkpoint(text: str | None, window: Window) -> dict[str, Any] | None:
+    """The state a checkpoint of this window holds; None for anything else, so the scan starts
+    over (harmless: a re-scan writes the same records)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != _CHECKPOINT_VERSION:
+        return None
+    if (data.get("start"), data.get("end")) != _window_key(window):
+        return None
+    return {key: value for key, value in data.items() if key not in ("v", "start", "end")}
+
+
+def _window_key(window: Window) -> tuple[str, str]:
+    return utc(window.start).isoformat(), utc(window.end).isoformat()
 
 
 class Provider(Protocol):

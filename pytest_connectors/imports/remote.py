@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pytest_connectors._support.paths import ENV_API_KEY
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import (
@@ -29,47 +30,23 @@ from pytest_connectors.errors import (
     JobTimeoutError,
     OutOfScopeError,
     RecordNotFoundError,
+    ServiceAuthError,
+    ServiceError,
 )
 from pytest_connectors.imports.backend import (
     ConnectResult,
     ConversationDetail,
     ConversationList,
-    Origin,
+    ConversationQuery,
 )
 from pytest_connectors.imports.config import CreateImportConnectorInput, UpdateImportConnectorInput
-from pytest_connectors.models.imports import Conversation, ImportConnector, Job, UserSession
+from pytest_connectors.models.imports import ImportConnector, Job, RecordedConversation, UserSession
 
 M = TypeVar("M", bound=BaseModel)
 
-ENV_URL = "PYTEST_CONNECTORS_URL"
-ENV_API_KEY = "PYTEST_CONNECTORS_API_KEY"
 # One long poll of jobs.wait; the service holds at most 60 s.
 _POLL_WAIT_S = 30.0
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class ServiceError(ConnectorError):
-    """The service answered with an error, or could not be reached; ``status`` 0 for the latter."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status = status
-        self.code = code
-        super().__init__(message)
-
-
-class ServiceAuthError(ServiceError, PermissionError):
-    """The service refused the API key (none, unknown, revoked or expired)."""
-
-
-class _RemoteDuplicate(DuplicateImportConnectorError):
-    def __init__(self, message: str) -> None:  # the server's sentence, kept as it is
-        ConnectorError.__init__(self, message)
-
-
-class _RemoteNotFound(RecordNotFoundError):
-    def __init__(self, message: str) -> None:
-        ConnectorError.__init__(self, message)
-        self.kind, self.ref = "record", ""
 
 
 def _iso(value: datetime | str | None, what: str) -> str | None:
@@ -165,8 +142,9 @@ class RemoteBackend:
         self, response: httpx.Response, missing: Callable[[str], ConnectorError] | None, ref: str
     ) -> ConnectorError:
         status = response.status_code
+        detail: dict[str, Any] = {}
         try:
-            detail = response.json()["error"]
+            detail = dict(response.json()["error"])
             code, message = str(detail["code"]), str(detail["message"])
         except (ValueError, KeyError, TypeError):
             code, message = "error", f"the service answered {status} {response.reason_phrase}"
@@ -178,9 +156,13 @@ class RemoteBackend:
         if status == 404:
             if missing is not None:
                 return missing(ref)
-            return _RemoteNotFound(message)
-        if status == 409:
-            return _RemoteDuplicate(message)
+            kind, found_ref = detail.get("kind"), detail.get("ref")
+            if isinstance(kind, str) and isinstance(found_ref, str):
+                return RecordNotFoundError(kind, found_ref)
+        # The service names the taken name and its agent, so the error carries them as locally.
+        name, agent_id = detail.get("name"), detail.get("agentId")
+        if status == 409 and isinstance(name, str) and isinstance(agent_id, str):
+            return DuplicateImportConnectorError(name, agent_id)
         if status in (400, 413, 422):
             return InvalidInputError(message)
         return ServiceError(status, code, f"the service failed ({status}): {message}")
@@ -305,41 +287,38 @@ class RemoteBackend:
 
     # -- conversations and sessions ------------------------------------------------------------
 
-    def list_conversations(
-        self,
-        *,
-        connector: str | None = None,
-        agent_id: str | None = None,
-        origin: Origin | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ConversationList:
+    def list_conversations(self, query: ConversationQuery) -> ConversationList:
         params = {
-            "connectorId": connector,
-            "agentId": agent_id,
-            "origin": origin,
-            "limit": limit,
-            "cursor": cursor,
+            "connectorId": query.connector,
+            "agentId": query.agent_id,
+            "origin": query.origin,
+            "limit": query.limit,
+            "cursor": query.cursor,
         }
-        missing = ImportConnectorNotFoundError if connector is not None else None
+        missing = ImportConnectorNotFoundError if query.connector is not None else None
         answer = self._request(
-            "GET", "/api/conversations", params=params, missing=missing, ref=connector or ""
+            "GET", "/api/conversations", params=params, missing=missing, ref=query.connector or ""
         )
         return self._model(ConversationList, answer)
 
-    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+    def get_conversation(
+        self, conversation_id: str, *, agent_id: str | None = None
+    ) -> ConversationDetail:
         answer = self._request(
             "GET",
             f"/api/conversations/{_path(conversation_id)}",
+            params={"agentId": agent_id},
             missing=ConversationNotFoundError,
             ref=conversation_id,
         )
         return self._model(ConversationDetail, answer)
 
-    def write_native(self, conversations: Sequence[Conversation]) -> list[Conversation]:
+    def write_native(
+        self, conversations: Sequence[RecordedConversation]
+    ) -> list[RecordedConversation]:
         body = {"conversations": [c.model_dump(mode="json", by_alias=True) for c in conversations]}
         answer = self._request("POST", "/api/conversations", json=body)
-        return [self._model(Conversation, item) for item in answer["items"]]
+        return [self._model(RecordedConversation, item) for item in answer["items"]]
 
     def list_sessions(self, *, connector: str | None = None) -> list[UserSession]:
         missing = ImportConnectorNotFoundError if connector is not None else None

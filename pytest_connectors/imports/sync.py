@@ -40,10 +40,10 @@ from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportConnector,
     JobStats,
     JobStatus,
+    RecordedConversation,
     Scope,
     SessionLink,
     UserSession,
@@ -75,11 +75,14 @@ class Derivation:
     """
 
     thread_key_of: Callable[[Mapping[str, Any]], str]
-    derive: Callable[[list[dict[str, Any]]], list[Conversation]]
-    link: Callable[[list[Conversation], list[UserSession]], list[SessionLink]]
-    extend: Callable[[Conversation, Set[str], list[dict[str, Any]]], Conversation | None] | None = (
-        None
-    )
+    derive: Callable[[list[dict[str, Any]]], list[RecordedConversation]]
+    link: Callable[[list[RecordedConversation], list[UserSession]], list[SessionLink]]
+    extend: (
+        Callable[
+            [RecordedConversation, Set[str], list[dict[str, Any]]], RecordedConversation | None
+        ]
+        | None
+    ) = None
 
 
 def default_derivation() -> Derivation:
@@ -99,7 +102,7 @@ IMPORTED_ID_PREFIX = "cnv_"
 class _Derived:
     """A conversation as this run stored it, and the ids of the runs it was derived from."""
 
-    conversation: Conversation
+    conversation: RecordedConversation
     run_ids: set[str]
 
 
@@ -140,7 +143,7 @@ class _DerivedThreads:
 
 
 def conversation_id(connector_id: str, thread_key: str) -> str:
-    """Conversation ids are namespaced per connector: two projects may reuse a thread id."""
+    """RecordedConversation ids are namespaced per connector: two projects may reuse a thread id."""
     digest = hashlib.sha256(f"{connector_id}\x00{thread_key}".encode()).hexdigest()
     return f"{IMPORTED_ID_PREFIX}{digest[:32]}"
 
@@ -161,7 +164,7 @@ class LeaseLost(Exception):
     """Another worker owns the job now (this one was presumed dead); stop without writing."""
 
 
-class Outcome(Enum):
+class SyncOutcome(Enum):
     COMPLETED = "completed"  # the window was scanned completely; the job is finished
     STOPPED = "stopped"  # a stop was asked for (disconnect) and honoured after a page
     PAUSED = "paused"  # the in-process runner ran out of time; the job goes back to the queue
@@ -201,7 +204,7 @@ class SyncRun:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self) -> Outcome:
+    def run(self) -> SyncOutcome:
         self.window = self._window()
         checkpoint = self.record.checkpoint
         resumed = checkpoint is not None
@@ -219,12 +222,12 @@ class SyncRun:
             if self.state.should_stop():
                 return self._interrupted()
         self._complete(mark_missing=not resumed)
-        return Outcome.COMPLETED
+        return SyncOutcome.COMPLETED
 
-    def _interrupted(self) -> Outcome:
+    def _interrupted(self) -> SyncOutcome:
         if self.state.lease_lost:
             raise LeaseLost(self.record.id)
-        return Outcome.STOPPED if self.state.stop_requested else Outcome.PAUSED
+        return SyncOutcome.STOPPED if self.state.stop_requested else SyncOutcome.PAUSED
 
     def _window(self) -> Window:
         if self.record.scan_from is not None and self.record.scan_to is not None:
@@ -405,8 +408,8 @@ class SyncRun:
         return _Derived(self._imported(conversation, key, runs), ids)
 
     def _imported(
-        self, conversation: Conversation, key: str, runs: list[dict[str, Any]]
-    ) -> Conversation:
+        self, conversation: RecordedConversation, key: str, runs: list[dict[str, Any]]
+    ) -> RecordedConversation:
         """The derived conversation as this connector stores it; ``runs`` are those it took in
         (a pending run makes it pending, whatever the derivation said)."""
         connector = self.connector

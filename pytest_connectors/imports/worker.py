@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from pytest_connectors._support.secrets import Redactor
+from pytest_connectors.client.retry import backoff_s
 from pytest_connectors.errors import ConnectorError, MissingVariableError
 from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
 from pytest_connectors.imports.limits import ProviderLimits
@@ -29,8 +30,8 @@ from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
     Derivation,
     LeaseLost,
-    Outcome,
     RunState,
+    SyncOutcome,
     SyncRun,
     default_derivation,
 )
@@ -48,13 +49,15 @@ ProgressCallback = Callable[[str, JobStats], None]
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class JobRetryPolicy:
+    """How often a job whose provider failed transiently is queued again, and after how long."""
+
     max_attempts: int = 5
     base_delay: float = 1.0  # seconds before the second attempt; doubled each time
     max_delay: float = 60.0
 
     def delay(self, attempts: int) -> float:
-        return float(min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+        return backoff_s(attempts, self.base_delay, self.max_delay, jitter=False)
 
 
 def default_worker_id() -> str:
@@ -70,7 +73,7 @@ class Worker:
         lease: timedelta = timedelta(seconds=30),
         provider_factory: ProviderFactory | None = None,
         derivation: Derivation | None = None,
-        retry: RetryPolicy | None = None,
+        retry: JobRetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
         reach: Reach = LOCAL,
@@ -87,7 +90,7 @@ class Worker:
         self.limits = limits or ProviderLimits.from_environ(os.environ)
         self.provider_factory = provider_factory
         self._derivation = derivation
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or JobRetryPolicy()
         self.on_progress = on_progress
 
     @property
@@ -223,7 +226,7 @@ class Worker:
             return
         finally:
             heartbeat.stop()
-        if outcome is Outcome.STOPPED:
+        if outcome is SyncOutcome.STOPPED:
             self._finish(
                 record,
                 JobStatus.CANCELLED,
@@ -231,7 +234,7 @@ class Worker:
                 "stopped: disconnected",
                 stats=run.stats,
             )
-        elif outcome is Outcome.PAUSED:
+        elif outcome is SyncOutcome.PAUSED:
             self._finish(
                 record,
                 JobStatus.QUEUED,

@@ -141,7 +141,7 @@ class RecordedTurn(CamelModel):
     pending: bool = False  # the run had not finished when it was imported
 
 
-class Conversation(CamelModel):
+class RecordedConversation(CamelModel):
     """Turns grouped by thread: imported from a tracing provider, or written by a test session."""
 
     id: str

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pytest_connectors.models.imports import Conversation, RecordedTurn, UserSession
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn, UserSession
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:@-]+")
 _UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9_-]+")  # no dots, colons or at signs: any OS
@@ -29,7 +29,7 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
 
 
-def case_id(conversation: Conversation, key: str | None = None) -> str:
+def case_id(conversation: RecordedConversation, key: str | None = None) -> str:
     """The id of a conversation's test: its thread key as written when that is a short plain id.
 
     Any other key (``key``: the thread key as shown, e.g. redacted) is made readable and gets a
@@ -48,7 +48,7 @@ def case_file_name(thread_key: str | None, conversation_id: str) -> str:
     return f"{readable}-{short_hash(conversation_id)}.json"
 
 
-def unreplayable_reason(conversation: Conversation) -> str | None:
+def unreplayable_reason(conversation: RecordedConversation) -> str | None:
     """Why the recorded conversation cannot be re-sent to an agent, or None when it can."""
     if not conversation.turns:
         return "the recorded conversation has no turns"
@@ -68,14 +68,14 @@ class ReplayCase:
 
     id: str
     source: str
-    conversation: Conversation | None
+    conversation: RecordedConversation | None
     sessions: tuple[UserSession, ...] = field(default=())
     skip_reason: str | None = None
 
     @classmethod
     def of(
         cls,
-        conversation: Conversation,
+        conversation: RecordedConversation,
         source: str,
         sessions: tuple[UserSession, ...] = (),
         *,

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pytest_connectors._support.atomic import atomic_write
-from pytest_connectors.models.imports import Conversation, UserSession
+from pytest_connectors.models.imports import RecordedConversation, UserSession
 from pytest_connectors.replay.case import ReplayCase, case_file_name
 
 FORMAT = "pytest-connectors/replay-case"
@@ -24,7 +24,7 @@ VERSION = 1
 
 
 def case_document(
-    conversation: Conversation, sessions: Iterable[UserSession] = ()
+    conversation: RecordedConversation, sessions: Iterable[UserSession] = ()
 ) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -36,7 +36,7 @@ def case_document(
 
 def write_case(
     directory: Path,
-    conversation: Conversation,
+    conversation: RecordedConversation,
     sessions: Iterable[UserSession] = (),
     *,
     name: str | None = None,
@@ -78,7 +78,7 @@ def read_case(path: Path) -> ReplayCase:
             f"{path.name} has version {document.get('version')!r}; this version reads {VERSION}",
         )
     try:
-        conversation = Conversation.model_validate(document.get("conversation"))
+        conversation = RecordedConversation.model_validate(document.get("conversation"))
         sessions = tuple(UserSession.model_validate(s) for s in document.get("sessions") or [])
     except ValidationError as exc:
         return ReplayCase.unreadable(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_connectors.evaluation.latency import CallRecord
-from pytest_connectors.models.imports import Conversation, RecordedToolCall, RecordedTurn
+from pytest_connectors.models.imports import RecordedConversation, RecordedToolCall, RecordedTurn
 from pytest_connectors.replay.compare import ReplayResult
 
 NAMESPACE = uuid.UUID("6f1c0f0e-8f3a-4a4e-9d55-2f1f4c7e9b21")
@@ -82,7 +82,7 @@ def native_conversations(
     session_id: str,
     revision: str | None,
     outcomes: Mapping[str, str] | None = None,
-) -> list[Conversation]:
+) -> list[RecordedConversation]:
     """``records``: every call of the session; ``replayed``: the richer turns of replay tests."""
     now = datetime.now(UTC)
     grouped: dict[tuple[str, str], list[CallRecord]] = {}
@@ -108,7 +108,7 @@ def native_conversations(
         if revision:
             metadata["gitRevision"] = revision
         conversations.append(
-            Conversation(
+            RecordedConversation(
                 id=str(uuid.uuid5(NAMESPACE, f"{session_id}|{test}|{connector}")),
                 agent_id=agent,
                 thread_key=f"{test}|{connector}",

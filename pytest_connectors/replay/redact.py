@@ -1,6 +1,6 @@
 """Redaction of recorded conversations before anything is written outside the database.
 
-A :class:`Redaction` runs, in order: your hook (any function that takes a Conversation and
+A :class:`Redaction` runs, in order: your hook (any function that takes a RecordedConversation and
 returns the one to write, e.g. to drop a metadata key), the exact secret values you list, then
 the patterns: every string of the conversation and its linked sessions (messages, answers, tool
 arguments and results, errors, metadata keys and values, tags, ids) has each match replaced by
@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pytest_connectors._support.secrets import MASK, SHAPES, Redactor, Shape, mask_shapes
-from pytest_connectors.models.imports import Conversation, UserSession
+from pytest_connectors.models.imports import RecordedConversation, UserSession
 
-Hook = Callable[[Conversation], Conversation]
+Hook = Callable[[RecordedConversation], RecordedConversation]
 
 
 def _compile(patterns: Iterable[str | re.Pattern[str]]) -> tuple[re.Pattern[str], ...]:
@@ -77,13 +77,13 @@ class Redaction:
             return walked
         return value
 
-    def conversation(self, conversation: Conversation) -> Conversation:
+    def conversation(self, conversation: RecordedConversation) -> RecordedConversation:
         if self._hook is not None:
             conversation = self._hook(conversation)
-            if not isinstance(conversation, Conversation):
-                raise TypeError("the redaction hook must return the Conversation to write")
+            if not isinstance(conversation, RecordedConversation):
+                raise TypeError("the redaction hook must return the RecordedConversation to write")
         scrubbed = self._walk(conversation.model_dump(mode="json", by_alias=True))
-        return Conversation.model_validate(scrubbed)
+        return RecordedConversation.model_validate(scrubbed)
 
     def session(self, session: UserSession) -> UserSession:
         scrubbed = self._walk(session.model_dump(mode="json", by_alias=True))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from pytest_connectors.imports.backend import Origin
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.models.imports import Conversation, UserSession
+from pytest_connectors.models.imports import RecordedConversation, UserSession
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.frozen import read_cases
 from pytest_connectors.replay.redact import Redaction
@@ -30,7 +30,7 @@ def conversations_of(
     agent_id: str | None = None,
     origin: Origin | None = "imported",
     limit: int | None = None,
-) -> Iterator[Conversation]:
+) -> Iterator[RecordedConversation]:
     """Every matching conversation, newest first, page after page (at most ``limit``)."""
     cursor: str | None = None
     left = limit
@@ -47,8 +47,11 @@ def conversations_of(
             return
 
 
-def linked_sessions(imports: Imports, conversation: Conversation) -> tuple[UserSession, ...]:
-    return tuple(linked.session for linked in imports.conversations.get(conversation.id).sessions)
+def linked_sessions(
+    imports: Imports, conversation: RecordedConversation
+) -> tuple[UserSession, ...]:
+    detail = imports.conversations.get(conversation.id, agent_id=conversation.agent_id)
+    return tuple(linked.session for linked in detail.sessions)
 
 
 def cases_from_imports(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from pytest_connectors._support.times import utc
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.replay.case import ReplayCase
 
@@ -28,7 +29,7 @@ def _instant(value: datetime | str | None, name: str) -> datetime | None:
             raise InvalidInputError(
                 f"where {name}={value!r} is not an ISO date or time (e.g. 2026-11-24T09:00Z)"
             ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return utc(value)
 
 
 @dataclass(frozen=True)

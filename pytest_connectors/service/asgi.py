@@ -6,8 +6,10 @@ Settings come from the environment, so any number of server processes get the sa
 the job of a dead worker is taken over, default 30), ``PYTEST_CONNECTORS_ALLOW_ENV`` (the
 variables callers' configs may name, comma-separated; default none) and
 ``PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS`` (``1``: keys may go over http and to private
-hosts). ``pytest-connectors serve`` hands its flags to :func:`app` instead; they win. The
-environment is read once, here, into :class:`Settings`.
+hosts). ``PYTEST_CONNECTORS_OTLP_TRACE_IDLE`` (seconds after its last span when an OTLP trace
+is closed and stored, pending without its root span; default 60). ``pytest-connectors serve``
+hands its flags to :func:`app` instead; they win. The environment is read once, here, into
+:class:`Settings`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from pytest_connectors._support.paths import chosen_database
 from pytest_connectors._support.variables import is_name
+from pytest_connectors.imports.otlp.receiver import ReceiverLimits
 from pytest_connectors.imports.reach import Reach
 from pytest_connectors.service.app import create_app
 
 ENV_WORKERS = "PYTEST_CONNECTORS_SERVICE_WORKERS"
-ENV_DB = "PYTEST_CONNECTORS_DB"
 ENV_LEASE = "PYTEST_CONNECTORS_JOB_LEASE"
 ENV_ALLOW_ENV = "PYTEST_CONNECTORS_ALLOW_ENV"
 ENV_ALLOW_PRIVATE = "PYTEST_CONNECTORS_ALLOW_PRIVATE_DESTINATIONS"
+ENV_OTLP_TRACE_IDLE = "PYTEST_CONNECTORS_OTLP_TRACE_IDLE"
 
 
 def _number(environ: Mapping[str, str], name: str, default: str) -> float:
@@ -54,6 +58,7 @@ class Settings:
     workers: int
     lease_seconds: float
     reach: Reach
+    otlp_limits: ReceiverLimits
 
     @classmethod
     def read(
@@ -71,10 +76,13 @@ class Settings:
         if allow_private_destinations is None:
             allow_private_destinations = environ.get(ENV_ALLOW_PRIVATE, "") in ("1", "true")
         return cls(
-            db_url=db_url or environ.get(ENV_DB) or None,
+            db_url=chosen_database(db_url, environ),
             workers=int(_number(environ, ENV_WORKERS, "1")) if workers is None else workers,
             lease_seconds=_number(environ, ENV_LEASE, "30") or 30.0,
             reach=Reach.service(allowed_env, private_destinations=allow_private_destinations),
+            otlp_limits=ReceiverLimits(
+                trace_idle_seconds=_number(environ, ENV_OTLP_TRACE_IDLE, "60") or 60.0
+            ),
         )
 
 
@@ -97,4 +105,5 @@ def app(
         workers=settings.workers,
         lease_seconds=settings.lease_seconds,
         reach=settings.reach,
+        otlp_limits=settings.otlp_limits,
     )

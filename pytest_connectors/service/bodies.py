@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from pytest_connectors.models.imports import (
-    Conversation,
     ImportCategory,
     ImportConnector,
     ImportProvider,
+    RecordedConversation,
     UserSession,
 )
 
@@ -67,7 +67,7 @@ class SyncBody(_Body):
 
 
 class NativeConversationsBody(_Body):
-    conversations: list[Conversation] = Field(max_length=1000)
+    conversations: list[RecordedConversation] = Field(max_length=1000)
 
 
 class ConnectorList(_Body):
@@ -75,7 +75,7 @@ class ConnectorList(_Body):
 
 
 class ConversationItems(_Body):
-    items: list[Conversation]
+    items: list[RecordedConversation]
 
 
 class SessionList(_Body):
@@ -90,6 +90,11 @@ class Health(_Body):
 class ErrorDetail(_Body):
     code: str
     message: str
+    # What a client needs to raise the exception the local backend raises (not_found, conflict).
+    kind: str | None = None
+    ref: str | None = None
+    name: str | None = None
+    agent_id: str | None = None
 
 
 class ErrorBody(_Body):

@@ -1,5 +1,8 @@
 """Every error the service answers, as ``{"error": {"code": ..., "message": ...}}``.
 
+A few add what a client needs to raise the same exception as the local backend: a 404 names
+the record's ``kind`` and ``ref``, a 409 conflict the taken ``name`` and its ``agentId``.
+
 ``install`` maps the package's exceptions to a status and a stable code; anything unexpected is
 caught by the guard (``guard.py``) and becomes a bare 500 that says nothing of the cause. A
 message never repeats request input: a rejected body may hold a provider key.
@@ -56,9 +59,15 @@ class ServiceProblem(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **details: str,
 ) -> Response:
-    body = json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
+    """``details``: what a client needs to rebuild the exception (never request secrets)."""
+    error = {"code": code, "message": message, **details}
+    body = json.dumps({"error": error}, ensure_ascii=False)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -102,7 +111,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RecordNotFoundError)
     async def _missing(_request: Request, exc: RecordNotFoundError) -> Response:
-        return error_response(404, "not_found", str(exc))
+        return error_response(404, "not_found", str(exc), kind=exc.kind, ref=exc.ref)
 
     @app.exception_handler(OutOfScopeError)
     async def _forbidden(_request: Request, exc: OutOfScopeError) -> Response:
@@ -110,7 +119,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DuplicateImportConnectorError)
     async def _duplicate(_request: Request, exc: DuplicateImportConnectorError) -> Response:
-        return error_response(409, "conflict", str(exc))
+        return error_response(409, "conflict", str(exc), name=exc.name, agentId=exc.agent_id)
 
     @app.exception_handler(InvalidInputError)
     async def _bad_input(_request: Request, exc: InvalidInputError) -> Response:

@@ -20,7 +20,12 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from pytest_connectors import __version__
-from pytest_connectors.imports.backend import ConnectResult, ConversationDetail, ConversationList
+from pytest_connectors.imports.backend import (
+    ConnectResult,
+    ConversationDetail,
+    ConversationList,
+    ConversationQuery,
+)
 from pytest_connectors.models.imports import ImportConnector, Job
 from pytest_connectors.service.auth import Caller
 from pytest_connectors.service.bodies import (
@@ -209,7 +214,7 @@ def list_conversations(
     page = _data(request).run(
         scope,
         lambda b: b.list_conversations(
-            connector=connector_id, agent_id=agent_id, origin=origin, limit=limit, cursor=cursor
+            ConversationQuery(connector_id, agent_id, origin, limit, cursor)
         ),
     )
     return _send(page)
@@ -232,8 +237,22 @@ def write_native_conversations(
 @router.get(
     "/conversations/{conversation_id}", response_model=ConversationDetail, tags=["conversations"]
 )
-async def get_conversation(request: Request, scope: Caller, conversation_id: RecordId) -> Response:
-    return _send(_data(request).run(scope, lambda b: b.get_conversation(conversation_id)))
+async def get_conversation(
+    request: Request,
+    scope: Caller,
+    conversation_id: RecordId,
+    agent_id: Annotated[
+        str | None,
+        Query(
+            alias="agentId",
+            max_length=128,
+            description="which agent's conversation, when the key reaches several holding the id",
+        ),
+    ] = None,
+) -> Response:
+    return _send(
+        _data(request).run(scope, lambda b: b.get_conversation(conversation_id, agent_id=agent_id))
+    )
 
 
 @router.get("/sessions", response_model=SessionList, tags=["sessions"])

@@ -27,6 +27,8 @@ from typing import Literal
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from pytest_connectors._support.times import utc
+from pytest_connectors.errors import ApiKeyNotFoundError as ApiKeyNotFoundError
 from pytest_connectors.errors import ConnectorError, InvalidInputError
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.storage.schema import api_keys as _table
@@ -45,17 +47,6 @@ _SCOPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 DEFAULT_TOUCH_INTERVAL_S = 60.0
 
 KeyState = Literal["active", "revoked", "expired"]
-
-
-class ApiKeyNotFoundError(ConnectorError, LookupError):
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        super().__init__(
-            f"no API key with prefix {prefix!r}; `pytest-connectors keys list` shows them"
-        )
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +97,7 @@ def _now() -> datetime:
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands datetimes back without a zone; every stored time is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    return None if value is None else utc(value)
 
 
 def key_digest(key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,21 +16,19 @@ from sqlalchemy import (
     Row,
     String,
     and_,
-    bindparam,
     delete,
     func,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from pytest_connectors.errors import InvalidInputError
-from pytest_connectors.models.imports import Conversation, Scope, SessionLink, UserSession
+from pytest_connectors.models.imports import RecordedConversation, Scope, SessionLink, UserSession
 from pytest_connectors.storage.records import to_session
 from pytest_connectors.storage.schema import conversations, session_links, user_sessions
-from pytest_connectors.storage.scoping import within
-from pytest_connectors.storage.upsert import chunks
+from pytest_connectors.storage.scoping import matching, within
+from pytest_connectors.storage.upsert import chunks, upsert
 
 _C = conversations
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,7 +51,7 @@ _LENGTHS = {
 }
 
 
-def to_conversation(row: Row[Any]) -> Conversation:
+def to_conversation(row: Row[Any]) -> RecordedConversation:
     data = row._mapping
     body = dict(data["body"] or {})
     body.update(
@@ -66,12 +65,27 @@ def to_conversation(row: Row[Any]) -> Conversation:
         pending=bool(data["pending"]),
         missing=bool(data["missing"]),
     )
-    return Conversation.model_validate(body)
+    return RecordedConversation.model_validate(body)
 
 
-def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str, Any]:
+NATIVE_STORAGE_PREFIX = "nat_"
+
+
+def storage_id(tenant_id: str, conversation: RecordedConversation) -> str:
+    """Where a conversation is stored. An imported id is unique already (it is derived from its
+    connector); a native id is the client's, so it is stored under its tenant and agent, and the
+    same id written by another tenant or agent is another conversation."""
+    if conversation.origin != "native":
+        return conversation.id
+    scoped = [tenant_id, conversation.agent_id, conversation.id]
+    digest = hashlib.sha256(json.dumps(scoped).encode())
+    return NATIVE_STORAGE_PREFIX + digest.hexdigest()[:60]
+
+
+def _row(conversation: RecordedConversation, tenant_id: str, now: datetime) -> dict[str, Any]:
     body = conversation.model_dump(mode="json", by_alias=False, exclude=_COLUMNS)
     return {
+        "storage_id": storage_id(tenant_id, conversation),
         "id": conversation.id,
         "connector_id": conversation.connector_id,
         "tenant_id": tenant_id,
@@ -89,71 +103,36 @@ def _row(conversation: Conversation, tenant_id: str, now: datetime) -> dict[str,
 
 
 def save(
-    connection: Connection,
-    items: Sequence[Conversation],
-    *,
-    tenant_id: str,
-    now: datetime,
-    origin: str = "imported",
-    scope: Scope | None = None,
+    connection: Connection, items: Sequence[RecordedConversation], *, tenant_id: str, now: datetime
 ) -> None:
-    """Insert or replace conversations by id.
+    """Insert or replace conversations of one tenant (the caller checked it may write them).
 
-    Ids are unique across the database, so a stored conversation is replaced only by one of its
-    own origin, tenant and ``scope``. Any other holder of the id (an imported conversation, or
-    one out of reach) gets the same refusal, which names neither it nor where it lives.
+    A native conversation replaces only the one of its own tenant, agent and id, so no write
+    reaches, or tells anything about, a conversation of another tenant or agent. The one id a
+    writer may not use is one its own agent holds for a conversation of the other origin.
     """
     if not items:
         return
     for conversation in items:
         _check_fits(conversation)
-    reach = scope or Scope.owner()
-    ids = [c.id for c in items]
-    replaceable: set[str] = set()
-    for part in chunks(ids):
-        for key, kind, tenant, agent in connection.execute(
-            select(_C.c.id, _C.c.origin, _C.c.tenant_id, _C.c.agent_id).where(_C.c.id.in_(part))
+    rows = [_row(conversation, tenant_id, now) for conversation in items]
+    keys = {(row["agent_id"], row["id"]): row["storage_id"] for row in rows}
+    for part in chunks(sorted({row["id"] for row in rows})):
+        for key, conversation_id, agent_id in connection.execute(
+            select(_C.c.storage_id, _C.c.id, _C.c.agent_id).where(
+                _C.c.tenant_id == tenant_id, _C.c.id.in_(part)
+            )
         ):
-            if kind != origin or tenant != tenant_id or not _reaches(reach, agent):
-                raise InvalidInputError(_taken(key))
-            replaceable.add(key)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for conversation in items:
-        row = _row(conversation, tenant_id, now)
-        if conversation.id in replaceable:
-            updates.append({f"v_{name}": value for name, value in row.items()})
-        else:
-            inserts.append(row)
-    for part in chunks(inserts):
-        # Another transaction may have taken an id since it was looked up: it is then as taken
-        # as one found above, not a database failure.
-        added = set(connection.execute(_insert_new(connection), list(part)).scalars())
-        for row in part:
-            if row["id"] not in added:
-                raise InvalidInputError(_taken(row["id"]))
-    if updates:
-        _row_names = [key.removeprefix("v_") for key in updates[0]]
-        statement = (
-            update(_C)
-            .where(_C.c.id == bindparam("v_id"), _C.c.tenant_id == bindparam("v_tenant_id"))
-            .values({name: bindparam(f"v_{name}") for name in _row_names if name != "id"})
-        )
-        for part in chunks(updates):
-            connection.execute(statement, list(part))
+            if keys.get((agent_id, conversation_id), key) != key:
+                raise InvalidInputError(_taken(conversation_id))
+    upsert(connection, _C, rows)
 
 
 def _taken(conversation_id: str) -> str:
     return f"conversation id {conversation_id!r} is already taken; choose another id"
 
 
-def _insert_new(connection: Connection) -> Any:
-    """An insert that skips ids already there and returns the ids it added."""
-    dialect: Any = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(_C).on_conflict_do_nothing(index_elements=["id"]).returning(_C.c.id)
-
-
-def _check_fits(conversation: Conversation) -> None:
+def _check_fits(conversation: RecordedConversation) -> None:
     for name, value in (
         ("id", conversation.id),
         ("agentId", conversation.agent_id),
@@ -166,55 +145,95 @@ def _check_fits(conversation: Conversation) -> None:
             )
 
 
-def _reaches(scope: Scope, agent_id: str | None) -> bool:
-    return scope.agent_id is None or agent_id == scope.agent_id
-
-
 def mark_missing(connection: Connection, ids: Iterable[str], now: datetime) -> None:
     for part in chunks(sorted(set(ids))):
-        connection.execute(update(_C).where(_C.c.id.in_(part)).values(missing=True, updated_at=now))
+        connection.execute(
+            update(_C).where(_C.c.storage_id.in_(part)).values(missing=True, updated_at=now)
+        )
 
 
-def get(connection: Connection, scope: Scope, conversation_id: str) -> Conversation | None:
-    row = connection.execute(
-        select(_C).where(_C.c.id == conversation_id, within(_C, scope))
-    ).first()
-    return to_conversation(row) if row is not None else None
+@dataclass(frozen=True)
+class StoredConversation:
+    """A conversation and the tenant it is stored under (its session links are per agent)."""
+
+    conversation: RecordedConversation
+    tenant_id: str
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> StoredConversation:
+        return cls(to_conversation(row), row.tenant_id)
+
+
+def find(
+    connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
+) -> StoredConversation | None:
+    """The conversation with this id in the scope (and agent, if given).
+
+    Native ids are unique per agent only: when the scope reaches two agents holding the id, the
+    caller must say which (one agent's key never meets this).
+    """
+    query = select(_C).where(_C.c.id == conversation_id, within(_C, scope))
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    rows = connection.execute(query.order_by(_C.c.tenant_id, _C.c.agent_id).limit(2)).all()
+    if len(rows) > 1:
+        # Only holders the scope reaches are named; the owner's reach spans tenants.
+        holders = " and ".join(
+            repr(row.agent_id)
+            if scope.tenant_id
+            else f"{row.agent_id!r} of tenant {row.tenant_id!r}"
+            for row in rows
+        )
+        raise InvalidInputError(
+            f"conversation id {conversation_id!r} is held by agents {holders}; "
+            "give agentId to say which"
+        )
+    return StoredConversation.of(rows[0]) if rows else None
+
+
+def get(
+    connection: Connection, scope: Scope, conversation_id: str, *, agent_id: str | None = None
+) -> RecordedConversation | None:
+    found = find(connection, scope, conversation_id, agent_id=agent_id)
+    return found.conversation if found is not None else None
 
 
 def with_thread_key(
-    connection: Connection, scope: Scope, thread_key: str, *, limit: int
-) -> list[Conversation]:
+    connection: Connection,
+    scope: Scope,
+    thread_key: str,
+    *,
+    limit: int,
+    agent_id: str | None = None,
+) -> list[StoredConversation]:
     """The conversations (of any connector, or native) whose thread key is ``thread_key``."""
-    rows = connection.execute(
-        select(_C)
-        .where(_C.c.thread_key == thread_key, within(_C, scope))
-        .order_by(_C.c.id)
-        .limit(limit)
-    )
-    return [to_conversation(row) for row in rows]
+    query = select(_C).where(_C.c.thread_key == thread_key, within(_C, scope))
+    if agent_id is not None:
+        query = query.where(_C.c.agent_id == agent_id)
+    rows = connection.execute(query.order_by(_C.c.id, _C.c.storage_id).limit(limit))
+    return [StoredConversation.of(row) for row in rows]
 
 
 @dataclass(frozen=True)
 class ConversationPage:
-    items: list[Conversation]
+    items: list[RecordedConversation]
     next_cursor: str | None
 
 
-def _encode_cursor(started_at: datetime | None, conversation_id: str) -> str:
+def _encode_cursor(started_at: datetime | None, key: str) -> str:
     moment = (started_at or _EPOCH).isoformat()
-    raw = json.dumps([moment, conversation_id]).encode()
+    raw = json.dumps([moment, key]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, conversation_id = json.loads(raw)
+        moment, key = json.loads(raw)
         when = datetime.fromisoformat(moment)
         if when.tzinfo is None:  # every cursor given out names UTC
             raise ValueError(moment)
-        return when, str(conversation_id)
+        return when, str(key)
     except (ValueError, TypeError):
         raise InvalidInputError(
             f"cursor {cursor!r} is not one this server gave out; start without a cursor"
@@ -234,29 +253,35 @@ def list_page(
 ) -> ConversationPage:
     """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
     started = func.coalesce(_C.c.started_at, _EPOCH)
-    query = select(_C).where(within(_C, scope))
-    if connector_id is not None:
-        query = query.where(_C.c.connector_id == connector_id)
-    if agent_id is not None:
-        query = query.where(_C.c.agent_id == agent_id)
+    query = select(_C).where(
+        matching(
+            _C,
+            scope,
+            connector_id=connector_id,
+            agent_id=agent_id,
+            include_missing=include_missing,
+        )
+    )
     if origin is not None:
         query = query.where(_C.c.origin == origin)
-    if not include_missing:
-        query = query.where(_C.c.missing.is_(False))
     if cursor is not None:
-        moment, last_id = _decode_cursor(cursor)
-        query = query.where(or_(started < moment, and_(started == moment, _C.c.id < last_id)))
-    rows = connection.execute(query.order_by(started.desc(), _C.c.id.desc()).limit(limit + 1)).all()
+        # Ordered by the stored key: a tenant's agents may share a native id.
+        moment, last_key = _decode_cursor(cursor)
+        query = query.where(
+            or_(started < moment, and_(started == moment, _C.c.storage_id < last_key))
+        )
+    order = (started.desc(), _C.c.storage_id.desc())
+    rows = connection.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [to_conversation(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit and items:
-        next_cursor = _encode_cursor(items[-1].started_at, items[-1].id)
+        next_cursor = _encode_cursor(items[-1].started_at, rows[limit - 1].storage_id)
     return ConversationPage(items, next_cursor)
 
 
 def for_agent(
     connection: Connection, tenant_id: str, agent_id: str, *, origin: str | None = None
-) -> list[Conversation]:
+) -> list[RecordedConversation]:
     query = select(_C).where(
         _C.c.tenant_id == tenant_id, _C.c.agent_id == agent_id, _C.c.missing.is_(False)
     )
@@ -327,8 +352,9 @@ def replace_links(
 
 
 def linked_sessions(
-    connection: Connection, scope: Scope, conversation_id: str
+    connection: Connection, found: StoredConversation
 ) -> list[tuple[SessionLink, UserSession]]:
+    """The sessions linked to a conversation :func:`find` returned (links are per agent)."""
     link, session = session_links, user_sessions
     rows = connection.execute(
         select(link.c.method, link.c.session_id, session)
@@ -339,13 +365,25 @@ def linked_sessions(
                 session.c.provider_id == link.c.session_id,
             ),
         )
-        .where(link.c.conversation_id == conversation_id, within(link, scope))
+        .where(
+            link.c.conversation_id == found.conversation.id,
+            link.c.tenant_id == found.tenant_id,
+            link.c.agent_id == found.conversation.agent_id,
+        )
         .order_by(link.c.method, link.c.session_id)
     ).all()
-    found = []
+    found_links = []
     for row in rows:
         record = SessionLink(
-            conversation_id=conversation_id, session_id=row.session_id, method=row.method
+            conversation_id=found.conversation.id, session_id=row.session_id, method=row.method
         )
-        found.append((record, to_session(row)))
-    return found
+        found_links.append((record, to_session(row)))
+    return found_links
+
+
+def remove(connection: Connection, scope: Scope, conversation_ids: Iterable[str]) -> None:
+    """Delete native conversations within ``scope`` (one whose last turn moved elsewhere)."""
+    for part in chunks(sorted(set(conversation_ids))):
+        connection.execute(
+            delete(_C).where(_C.c.id.in_(part), _C.c.origin == "native", within(_C, scope))
+        )

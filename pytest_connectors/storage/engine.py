@@ -13,11 +13,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from pytest_connectors._support.paths import resolve_path
+from pytest_connectors._support.paths import DATABASE_FILE_NAME, chosen_database, resolve_path
 from pytest_connectors.errors import DatabaseError
 
-ENV_DB = "PYTEST_CONNECTORS_DB"
-DEFAULT_FILE_NAME = "connectors.db"
 # How long a SQLite writer waits for another one before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option of a connection that only reads: on SQLite it does not take the write lock.
@@ -26,7 +24,7 @@ READ_ONLY = "pytest_connectors_read_only"
 
 def default_database_path(project_dir: Path | None = None) -> Path:
     """``connectors.db`` next to the connector file (``data/connectors.db`` by default)."""
-    return resolve_path(project_dir=project_dir).parent / DEFAULT_FILE_NAME
+    return resolve_path(project_dir=project_dir).parent / DATABASE_FILE_NAME
 
 
 def database_url(db: str | os.PathLike[str] | None = None, project_dir: Path | None = None) -> str:
@@ -34,10 +32,9 @@ def database_url(db: str | os.PathLike[str] | None = None, project_dir: Path | N
 
     A value with ``://`` is a SQLAlchemy URL; anything else is a SQLite file path.
     """
-    chosen: str | os.PathLike[str] | None = db or os.environ.get(ENV_DB) or None
-    if chosen is None:
+    text = chosen_database(db)
+    if text is None:
         return f"sqlite:///{default_database_path(project_dir)}"
-    text = os.fspath(chosen)
     if "://" in text:
         if text.startswith(("postgresql://", "postgres://")):
             # psycopg 3 is the supported driver; a bare postgresql:// would ask for psycopg2.

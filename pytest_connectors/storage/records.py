@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Table, func, select, update
 
 from pytest_connectors.models.imports import Scope, UserSession
 from pytest_connectors.storage.schema import imported_traces, user_sessions
-from pytest_connectors.storage.scoping import within
+from pytest_connectors.storage.scoping import matching
 from pytest_connectors.storage.upsert import UpsertResult, chunks, upsert_by_hash
 
 
@@ -139,12 +139,10 @@ def list_sessions(
     include_missing: bool = True,
 ) -> list[UserSession]:
     s = user_sessions
-    query = select(s).where(within(s, scope))
-    if connector_id is not None:
-        query = query.where(s.c.connector_id == connector_id)
-    if agent_id is not None:
-        query = query.where(s.c.agent_id == agent_id)
-    if not include_missing:
-        query = query.where(s.c.missing.is_(False))
+    query = select(s).where(
+        matching(
+            s, scope, connector_id=connector_id, agent_id=agent_id, include_missing=include_missing
+        )
+    )
     rows = connection.execute(query.order_by(s.c.occurred_at, s.c.provider_id)).all()
     return [to_session(row) for row in rows]

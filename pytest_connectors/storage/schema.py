@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from pytest_connectors._support.times import utc
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime on the Python side, whatever the database keeps."""
@@ -43,7 +45,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return utc(value)
 
 
 class JsonText(TypeDecorator[Any]):
@@ -162,7 +164,10 @@ imported_traces = Table(
 conversations = Table(
     "conversations",
     metadata,
-    _id(),
+    # An imported conversation's id; for a native one, its id within its tenant and agent
+    # (see storage.conversations.storage_id): a client's id never reaches another's (version 3).
+    _id("storage_id"),
+    Column("id", String(64), nullable=False),  # the id clients see
     Column("connector_id", String(64)),  # None for native conversations
     Column("tenant_id", String(128), nullable=False),
     Column("agent_id", String(128)),
@@ -178,6 +183,7 @@ conversations = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_conversations_list", "tenant_id", "agent_id", "started_at"),
     Index("ix_conversations_connector", "connector_id", "thread_key"),
+    Index("uq_conversations_scoped_id", "id", "tenant_id", "agent_id", unique=True),
 )
 
 user_sessions = Table(

@@ -18,6 +18,26 @@ def within(table: Table, scope: Scope) -> ColumnElement[bool]:
     return and_(true(), *conditions)
 
 
+def matching(
+    table: Table,
+    scope: Scope,
+    *,
+    connector_id: str | None = None,
+    agent_id: str | None = None,
+    include_missing: bool = False,
+) -> ColumnElement[bool]:
+    """Imported rows :func:`within` the scope, of one connector and agent when given, and only
+    those the provider still has unless ``include_missing``."""
+    conditions = [within(table, scope)]
+    if connector_id is not None:
+        conditions.append(table.c.connector_id == connector_id)
+    if agent_id is not None:
+        conditions.append(table.c.agent_id == agent_id)
+    if not include_missing:
+        conditions.append(table.c.missing.is_(False))
+    return and_(*conditions)
+
+
 SCOPE_TENANT = "scope_tenant_id"
 SCOPE_AGENT = "scope_agent_id"
 

@@ -69,16 +69,17 @@ def upsert_by_hash(
             continue
         writes.append({**row, "connector_id": connector_id, "missing": False})
     if writes:
-        _upsert(connection, table, writes, keep_on_update)
+        upsert(connection, table, writes, keep_on_update)
     return result
 
 
-def _upsert(
+def upsert(
     connection: Connection,
     table: Table,
-    writes: list[dict[str, Any]],
-    keep_on_update: Sequence[str],
+    writes: Sequence[dict[str, Any]],
+    keep_on_update: Sequence[str] = (),
 ) -> None:
+    """Insert ``writes`` (rows with the same columns), replacing those whose key is stored."""
     dialect = connection.dialect.name
     insert: Any
     if dialect == "postgresql":

@@ -36,7 +36,7 @@ READ_COMMANDS = [
 ]
 CREATE = [
     *("imports", "create", "--agent", "agt_1", "--name", "LangSmith prod"),
-    *("--category", "llm-tracing", "--provider", "langsmith", "--api-key", "${LANGSMITH_KEY}"),
+    *("--category", "llm-tracing", "--provider", "langsmith", "--provider-key", "${LANGSMITH_KEY}"),
 ]
 
 

@@ -68,7 +68,7 @@ def thread(langsmith_fake: LangSmithServer) -> LangSmithServer:
 def create(cli: Cli, server: LangSmithServer, *extra: str) -> dict[str, Any]:
     code, out, err = cli(
         "imports", "create", "--agent", "agt_123", "--name", "LangSmith prod",
-        "--category", "llm-tracing", "--provider", "langsmith", "--api-key", "-",
+        "--category", "llm-tracing", "--provider", "langsmith", "--provider-key", "-",
         "--config", "projectName=support-prod", "--config", f"apiUrl={server.url}",
         *extra, "--json",
         stdin=API_KEY + "\n",
@@ -105,12 +105,12 @@ def test_create_connect_wait_and_read_the_conversation(cli: Cli, thread: LangSmi
 
 def test_conversations_list_filters_by_origin(cli: Cli, thread: LangSmithServer) -> None:
     from pytest_connectors.imports.facade import Imports
-    from pytest_connectors.models.imports import Conversation, RecordedTurn
+    from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 
     create(cli, thread)
     code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
     assert code == 0, err
-    native = Conversation(
+    native = RecordedConversation(
         id="native-1",
         agent_id="agt_123",
         thread_key="test-run-1",
@@ -132,9 +132,29 @@ def test_conversations_list_filters_by_origin(cli: Cli, thread: LangSmithServer)
     assert code == 2 and "invalid choice" in err
 
 
+def test_the_provider_key_has_its_own_flag_and_the_old_spelling_still_works(
+    cli: Cli, thread: LangSmithServer
+) -> None:
+    created = create(cli, thread)  # --provider-key
+    assert created["config"]["apiKey"] == "****"
+    # --api-key on create/update is the provider's key still, with a note saying what to write.
+    code, out, err = cli(
+        "imports", "update", "LangSmith prod", "--api-key", "-", "--json", stdin="new-key-5678\n"
+    )
+    assert code == 0, err
+    assert "--api-key is deprecated" in err and "--provider-key" in err
+    assert json.loads(out)["config"]["apiKey"] == "****" and "new-key-5678" not in out + err
+    code, _, err = cli(
+        "imports", "update", "LangSmith prod", "--api-key", "a-key", "--provider-key", "b-key"
+    )
+    assert code == 2 and "--provider-key" in err and "a-key" not in err and "b-key" not in err
+    code, out, _ = cli("imports", "create", "--help")
+    assert "--provider-key" in out and "--api-key" not in out
+
+
 def test_a_refused_key_fails_the_job_with_exit_1(cli: Cli, thread: LangSmithServer) -> None:
     create(cli, thread)
-    cli("imports", "update", "LangSmith prod", "--api-key", "-", stdin="wrong-key-1234\n")
+    cli("imports", "update", "LangSmith prod", "--provider-key", "-", stdin="wrong-key-1234\n")
     code, out, err = cli("imports", "connect", "LangSmith prod", "--wait")
     assert code == 1
     assert "failed" in err and "wrong-key-1234" not in out + err
@@ -245,7 +265,7 @@ def test_a_traced_langgraph_thread_through_connect_wait_and_show(
     code, _, err = cli(
         "imports", "create", "--agent", "weather-agent", "--name", "traced",
         "--category", "llm-tracing", "--provider", "langsmith",
-        "--api-key", "${CLI_E2E_LANGSMITH_KEY}", "--config", f"projectName={TRACED_PROJECT}",
+        "--provider-key", "${CLI_E2E_LANGSMITH_KEY}", "--config", f"projectName={TRACED_PROJECT}",
         "--config", f"apiUrl={langsmith_fake.url}",
     )  # fmt: skip
     assert code == 0, err
@@ -266,13 +286,15 @@ def test_a_traced_langgraph_thread_through_connect_wait_and_show(
 
 def _native_conversations(db: Path, count: int) -> None:
     from pytest_connectors.imports.facade import Imports
-    from pytest_connectors.models.imports import Conversation, RecordedTurn
+    from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 
     turn = RecordedTurn(index=0, user_messages=["What's the weather in Paris?"], answer="Sunny")
     with Imports(db) as imports:
         imports.conversations.write_native(
             [
-                Conversation(id=f"native-{i}", agent_id="agt_1", thread_key=f"t-{i}", turns=[turn])
+                RecordedConversation(
+                    id=f"native-{i}", agent_id="agt_1", thread_key=f"t-{i}", turns=[turn]
+                )
                 for i in range(count)
             ]
         )
@@ -317,7 +339,7 @@ def test_show_takes_the_thread_key_and_lists_the_candidates_when_several_share_i
     cli: Cli, thread: LangSmithServer
 ) -> None:
     from pytest_connectors.imports.facade import Imports
-    from pytest_connectors.models.imports import Conversation, RecordedTurn
+    from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 
     create(cli, thread)
     code, _, err = cli("imports", "connect", "LangSmith prod", "--wait")
@@ -328,7 +350,7 @@ def test_show_takes_the_thread_key_and_lists_the_candidates_when_several_share_i
     assert code == 0, err
     assert out.startswith(f"Conversation {imported['id']} (thread t-42, imported, 2 turns)")
 
-    native = Conversation(
+    native = RecordedConversation(
         id="native-1",
         agent_id="agt_123",
         thread_key="t-42",
@@ -354,7 +376,7 @@ def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     code, _, err = cli(
         "imports", "create", "--agent", "a", "--name", "down", "--category", "llm-tracing",
-        "--provider", "langsmith", "--api-key", "lsv2-key-1234567890",
+        "--provider", "langsmith", "--provider-key", "lsv2-key-1234567890",
         "--config", "projectName=p", "--config", f"apiUrl={closed}",
     )  # fmt: skip
     assert code == 0, err

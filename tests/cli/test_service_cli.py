@@ -18,7 +18,7 @@ from service_support import ServiceProcess, child_env, issue_key
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.models.imports import Conversation, RecordedTurn
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 from pytest_connectors.servers.launch import free_port
 
 PROJECT = "cli-remote"
@@ -52,7 +52,7 @@ def test_imports_jobs_and_conversations_through_the_service(
     remote = {"PYTEST_CONNECTORS_URL": service.url, "PYTEST_CONNECTORS_API_KEY": key}
     created = cli(
         "imports", "create", "--agent", "a1", "--name", "LangSmith prod",
-        "--category", "llm-tracing", "--provider", "langsmith", "--api-key", API_KEY,
+        "--category", "llm-tracing", "--provider", "langsmith", "--provider-key", API_KEY,
         "--config", f"projectName={PROJECT}", "--config", f"apiUrl={langsmith_fake.url}",
         "--json", cwd=tmp_path, env=remote,
     )  # fmt: skip
@@ -76,7 +76,7 @@ def test_imports_jobs_and_conversations_through_the_service(
     with Imports(url=service.url, api_key=key) as imports:
         imports.conversations.write_native(
             [
-                Conversation(
+                RecordedConversation(
                     id="native-1",
                     agent_id="a1",
                     thread_key="test-run-1",
@@ -149,7 +149,7 @@ def test_an_unset_variable_of_a_service_job_says_it_belongs_to_the_services_envi
         created = cli(
             "imports", *flags, "create", "--agent", "a1", "--name", "LangSmith prod",
             "--category", "llm-tracing", "--provider", "langsmith",
-            "--api-key", "${LANGSMITH_API_KEY}", "--config", f"projectName={PROJECT}",
+            "--provider-key", "${LANGSMITH_API_KEY}", "--config", f"projectName={PROJECT}",
             "--config", f"apiUrl={langsmith_fake.url}", cwd=tmp_path,
             env={"LANGSMITH_API_KEY": API_KEY},  # set for the user: not what the job reads
         )  # fmt: skip

@@ -10,9 +10,11 @@ import pytest
 from pytest_connectors.client.retry import (
     MAX_DELAY_S,
     RetryPolicy,
+    backoff_s,
     parse_retry_after,
     retry_decision,
 )
+from pytest_connectors.imports.worker import JobRetryPolicy
 
 BASE = "http://agent.test"
 
@@ -70,3 +72,16 @@ def test_retry_policy_counts_attempts_and_caps_delays() -> None:
     for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0)]:
         assert ceiling / 2 <= policy.delay_s(attempt) <= ceiling
     assert policy.delay_s(20) == MAX_DELAY_S
+
+
+def test_one_backoff_serves_agent_calls_provider_calls_and_jobs() -> None:
+    # Without jitter (sync jobs): 1, 2, 4, ... seconds, never past the cap, even far out.
+    assert [backoff_s(n, 1.0, 60.0, jitter=False) for n in range(1, 9)] == [
+        1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0,
+    ]  # fmt: skip
+    assert backoff_s(10_000, 1.0, 60.0, jitter=False) == 60.0
+    # With jitter (agent and provider calls): between half and all of the same ceiling.
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (4, 4.0)]:
+        assert ceiling / 2 <= backoff_s(attempt, 0.5, 30.0) <= ceiling
+    assert backoff_s(10_000, 0.5, 30.0) == 30.0
+    assert JobRetryPolicy(base_delay=1.0, max_delay=60.0).delay(7) == 60.0

@@ -22,8 +22,8 @@ from pytest_connectors.client.flows import (
     Flow,
     GetThreadState,
     HttpExchange,
+    LangGraphRunOptions,
     Outcome,
-    RunOptions,
     Sleep,
     WaitRun,
     http_invoke,
@@ -226,7 +226,7 @@ def test_a_thread_call_reads_the_state_then_runs_with_what_is_left() -> None:
 
 
 def test_run_options_reach_the_run() -> None:
-    options = RunOptions(config={"configurable": {"x": 1}}, context={"user": "u"})
+    options = LangGraphRunOptions(config={"configurable": {"x": 1}}, context={"user": "u"})
     effects, _ = drive(
         langgraph_invoke(target("langgraph"), HI, None, options=options), _state_after
     )

@@ -71,7 +71,7 @@ class Cli:
         self.json(
             "imports", "create", "--agent", "agt_hostile", "--name", "hostile",
             "--category", "llm-tracing" if provider == "langsmith" else "session-data",
-            "--provider", provider, "--api-key", PROVIDER_KEY, *config,
+            "--provider", provider, "--provider-key", PROVIDER_KEY, *config,
         )  # fmt: skip
         job_id: str = self.json("imports", "connect", "hostile")["job"]["id"]
         return job_id

@@ -22,9 +22,9 @@ from pytest_connectors.errors import (
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     ImportConnector,
     JobStatus,
+    RecordedConversation,
     RecordedTurn,
     Scope,
 )
@@ -310,7 +310,7 @@ def test_scoped_facades_see_only_their_agent_or_tenant(store: Store, providers: 
 
 
 def test_native_conversations_live_next_to_imported_ones(imports: Imports) -> None:
-    native = Conversation(
+    native = RecordedConversation(
         id="native-1",
         agent_id="agt_1",
         thread_key="test-run-1",

@@ -21,7 +21,7 @@ from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langsmith import PAGE_SIZE
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.imports.sync import Derivation, default_derivation
-from pytest_connectors.models.imports import Conversation, JobStatus
+from pytest_connectors.models.imports import JobStatus, RecordedConversation
 from pytest_connectors.storage import records
 from pytest_connectors.storage.store import Store
 
@@ -56,7 +56,7 @@ class CountingDerivation:
         self.derivation = replace(default, derive=self._derive)
         self._default = default
 
-    def _derive(self, runs: list[dict[str, Any]]) -> list[Conversation]:
+    def _derive(self, runs: list[dict[str, Any]]) -> list[RecordedConversation]:
         self.derived_runs += len(runs)
         return self._default.derive(runs)
 
@@ -89,7 +89,7 @@ def synced(db: str, fake: LangSmithServer, derivation: Derivation) -> Iterator[I
         yield imports
 
 
-def derived_at_once(db: str, conversation: Conversation) -> Conversation:
+def derived_at_once(db: str, conversation: RecordedConversation) -> RecordedConversation:
     """The conversation derived from all the stored traces of its thread in one go."""
     assert conversation.connector_id is not None
     with Store(db) as store, store.read() as connection:
@@ -99,7 +99,7 @@ def derived_at_once(db: str, conversation: Conversation) -> Conversation:
     return whole
 
 
-def comparable(conversation: Conversation) -> dict[str, Any]:
+def comparable(conversation: RecordedConversation) -> dict[str, Any]:
     fields = {"thread_key", "started_at", "ended_at", "turns", "metadata", "tags", "pending"}
     return conversation.model_dump(include=fields)
 

@@ -21,8 +21,9 @@ from scripted_provider import (
 )
 from sqlalchemy import select, update
 
+from pytest_connectors.imports.backend import ConversationQuery
 from pytest_connectors.imports.local import LocalBackend
-from pytest_connectors.imports.worker import RetryPolicy, Worker
+from pytest_connectors.imports.worker import JobRetryPolicy, Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, JobStatus, Scope
 from pytest_connectors.storage import records
@@ -35,7 +36,7 @@ from pytest_connectors.storage.schema import (
 from pytest_connectors.storage.store import Store
 
 SECRET = "fs-and-ls-secret-value-123"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
+FAST = JobRetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 DAY = {"from_": BASE, "to": BASE + timedelta(days=1)}
 
 
@@ -111,7 +112,7 @@ def test_a_transient_failure_is_retried_and_resumes_from_the_checkpoint(
     assert provider.resumed_from[-2:] == [None, "6"]  # two pages stored before the failure
     assert done.stats.fetched == 10 and done.stats.created == 10
     assert len(harness.stored()) == 10
-    conversation = harness.backend.list_conversations(connector="prod").items
+    conversation = harness.backend.list_conversations(ConversationQuery(connector="prod")).items
     assert sorted(len(c.turns) for c in conversation) == [2, 2, 3, 3]
 
 
@@ -171,7 +172,11 @@ def test_changed_runs_are_updated_missing_ones_tombstoned_and_revived(
     assert (done.stats.updated, done.stats.marked_missing, done.stats.unchanged) == (1, 1, 8)
     stored = harness.stored()
     assert stored[removed["id"]]["missing"] is True
-    thread = next(c for c in harness.backend.list_conversations().items if c.thread_key == "t1")
+    thread = next(
+        c
+        for c in harness.backend.list_conversations(ConversationQuery()).items
+        if c.thread_key == "t1"
+    )
     assert [t.user_messages for t in thread.turns] == [["q1"], ["q9"]]  # q5 left the thread
     provider.records.append(removed)
     revived = harness.sync()
@@ -200,13 +205,13 @@ def test_pending_runs_are_stored_pending_and_completed_by_a_later_sync(
     ]
     harness.sync(from_=now - timedelta(hours=3), to=now)
     assert harness.stored()["run-00002"]["pending"] is True
-    assert harness.backend.list_conversations().items[0].pending
+    assert harness.backend.list_conversations(ConversationQuery()).items[0].pending
     provider.records[1] = run(2, thread="t", at=late)  # finished remotely meanwhile
     done = harness.backend.wait_job(harness.backend.sync(harness.connector.id).id)
     assert provider.windows[-1].start <= late  # the incremental sync reached back to it
     assert done.stats.updated == 1
     assert harness.stored()["run-00002"]["pending"] is False
-    assert not harness.backend.list_conversations().items[0].pending
+    assert not harness.backend.list_conversations(ConversationQuery()).items[0].pending
 
 
 def test_pending_sessions_are_stored_pending_and_read_again_by_a_later_sync(

@@ -15,7 +15,7 @@ from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import Window
 from pytest_connectors.models.imports import (
-    Conversation,
+    RecordedConversation,
     RecordedTurn,
     SessionLink,
     UserSession,
@@ -51,8 +51,8 @@ def conversation(
     start: datetime | None = T0 + timedelta(minutes=5),
     minutes: int = 3,
     **metadata: Any,
-) -> Conversation:
-    return Conversation(
+) -> RecordedConversation:
+    return RecordedConversation(
         id=cid,
         thread_key=thread or f"thread-of-{cid}",
         started_at=start,
@@ -163,7 +163,7 @@ def test_the_overlap_allows_for_clock_skew_but_no_more() -> None:
 
 
 def test_the_conversation_span_comes_from_its_turns_when_it_has_no_times() -> None:
-    turned = Conversation(
+    turned = RecordedConversation(
         id="c1",
         thread_key="t",
         metadata={"user_id": "u-7"},

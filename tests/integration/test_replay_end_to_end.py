@@ -12,6 +12,7 @@ imported first, and SQLAlchemy cannot be imported twice in one process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from children import python_path
 from fakes.fixtures import TRACED_PROJECT
 from replay_agents import CASES, agents_project, literal
 from service_support import ServiceProcess, issue_key
@@ -196,6 +198,7 @@ def test_export_then_replay_without_the_database(
             "Tokyo",
         ],
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )
@@ -371,6 +374,7 @@ def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest_connectors.cli", *command[1:], f"--db={imported.db}"],
         cwd=tmp_path,
         capture_output=True,
+        env={**os.environ, "PYTHONPATH": python_path()},
         text=True,
         timeout=120,
     )

@@ -17,7 +17,7 @@ from production_threads import IMPORT_CONNECTOR, import_threads
 from pytest_connectors.cli.main import main as cli_main
 from pytest_connectors.fakes.langsmith import LangSmithServer
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.models.imports import Conversation
+from pytest_connectors.models.imports import RecordedConversation
 from pytest_connectors.replay.export import export_conversations
 from pytest_connectors.replay.frozen import read_cases
 from pytest_connectors.replay.redact import Redaction
@@ -88,7 +88,7 @@ def test_a_failed_export_writes_nothing(hard_db: Path, tmp_path: Path) -> None:
     (out / "kept.json").write_text("{}")
     seen: list[str] = []
 
-    def fail_on_the_fifth(conversation: Conversation) -> Conversation:
+    def fail_on_the_fifth(conversation: RecordedConversation) -> RecordedConversation:
         seen.append(conversation.id)
         if len(seen) == 5:
             raise RuntimeError("the hook gave up")

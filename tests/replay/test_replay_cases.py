@@ -14,7 +14,7 @@ import pytest
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.connector import ToolCall
 from pytest_connectors.models.imports import (
-    Conversation,
+    RecordedConversation,
     RecordedToolCall,
     RecordedTurn,
     UserSession,
@@ -47,8 +47,10 @@ def weather_turn(index: int, city: str, latency: float = 400.0) -> RecordedTurn:
     )
 
 
-def conversation(key: str, *turns: RecordedTurn, hours: int = 0, **fields: object) -> Conversation:
-    return Conversation(
+def conversation(
+    key: str, *turns: RecordedTurn, hours: int = 0, **fields: object
+) -> RecordedConversation:
+    return RecordedConversation(
         id=f"id-{key}",
         thread_key=key,
         started_at=START + timedelta(hours=hours),
@@ -238,7 +240,7 @@ SECRET = "sk-live-9f8e7d6c5b4a39281706"
 EMAIL = "grace.hopper@example.com"
 
 
-def leaky() -> Conversation:
+def leaky() -> RecordedConversation:
     return conversation(
         "t-leak",
         RecordedTurn(
@@ -268,7 +270,7 @@ def test_default_redaction_removes_emails_and_secrets_everywhere(tmp_path: Path)
 
 
 def test_custom_patterns_secrets_and_hook() -> None:
-    def drop_metadata(c: Conversation) -> Conversation:
+    def drop_metadata(c: RecordedConversation) -> RecordedConversation:
         return c.model_copy(update={"metadata": {}})
 
     redaction = Redaction(patterns=[r"Hello"], secrets=["my key"], hook=drop_metadata)

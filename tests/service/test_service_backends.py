@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,14 +23,17 @@ from pytest_connectors.errors import (
     InvalidInputError,
     JobNotFoundError,
     OutOfScopeError,
+    ServiceAuthError,
+    ServiceError,
 )
+from pytest_connectors.imports.backend import ConversationQuery
 from pytest_connectors.imports.facade import Imports
-from pytest_connectors.imports.remote import RemoteBackend, ServiceAuthError, ServiceError
+from pytest_connectors.imports.remote import RemoteBackend
 from pytest_connectors.models.imports import (
     ConnectorStatus,
-    Conversation,
     JobStatus,
     JobTrigger,
+    RecordedConversation,
     RecordedTurn,
     Scope,
 )
@@ -100,8 +104,11 @@ def test_create_get_list(imports: Imports, agent: str) -> None:
 
 def test_bad_input_raises_the_same_errors(imports: Imports, agent: str) -> None:
     imports.connectors.create(_langsmith(agent))
-    with pytest.raises(DuplicateImportConnectorError):
+    with pytest.raises(DuplicateImportConnectorError) as duplicate:
         imports.connectors.create(_langsmith(agent))
+    # The service names what is taken, so the remote error is the local one, fields and all.
+    assert (duplicate.value.name, duplicate.value.agent_id) == ("LangSmith prod", agent)
+    assert str(duplicate.value) == str(DuplicateImportConnectorError("LangSmith prod", agent))
     wrong_pair = _langsmith(agent, "x") | {"provider": "fullstory"}
     with pytest.raises(InvalidInputError, match="does not belong"):
         imports.connectors.create(wrong_pair)
@@ -126,8 +133,9 @@ def test_update_merges_without_reconnecting(imports: Imports, agent: str) -> Non
     # Nothing new was queued: connecting again returns the job queued before the update.
     assert imports.connectors.connect(created.id).job.id == connected.job.id
     other = imports.connectors.create(_langsmith(agent, "other"))
-    with pytest.raises(DuplicateImportConnectorError):
+    with pytest.raises(DuplicateImportConnectorError) as duplicate:
         imports.connectors.update(other.id, {"name": "LangSmith production"})
+    assert (duplicate.value.name, duplicate.value.agent_id) == ("LangSmith production", agent)
     with pytest.raises(ImportConnectorNotFoundError):
         imports.connectors.update("no-such-connector", {"name": "x"})
 
@@ -174,7 +182,7 @@ def test_conversations_page_and_detail(imports: Imports, agent: str) -> None:
     base = datetime(2026, 3, 1, tzinfo=UTC)
     written = imports.conversations.write_native(
         [
-            Conversation(
+            RecordedConversation(
                 id=f"{agent}-c{i}",
                 agent_id=agent,
                 thread_key=f"thread-{i}",
@@ -198,6 +206,11 @@ def test_conversations_page_and_detail(imports: Imports, agent: str) -> None:
         imports.conversations.get("no-such-conversation")
     with pytest.raises(InvalidInputError, match="cursor"):
         imports.conversations.list(cursor="not-a-cursor")
+    # Every backend takes the one query object the facade builds.
+    query = ConversationQuery(agent_id=agent, origin="native", limit=2)
+    assert imports.backend.list_conversations(query) == first
+    after = imports.backend.list_conversations(replace(query, cursor=first.next_cursor, limit=10))
+    assert after == rest
 
 
 def test_a_tenant_scope_reaches_every_agent_of_the_tenant(

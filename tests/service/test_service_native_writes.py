@@ -1,9 +1,9 @@
 """``POST /api/conversations`` is scoped like the reads: against the real service, on SQLite and
 PostgreSQL, with keys of two agents of one tenant, the tenant, and a second tenant.
 
-Conversation ids are unique across the service. A write never changes a conversation out of the
-key's reach, and the answer for an id held out of reach is the very answer for an id held by an
-imported conversation of the key's own: nothing tells whose it is, or where.
+A native conversation's id is its writer's own: it names a conversation within one tenant and
+agent. A write never changes a conversation out of the key's reach, and an id held out of reach
+answers exactly like one nobody holds: the write makes the key's own conversation.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import pytest
 from service_support import ServiceProcess, client, issue_key
 from sqlalchemy import text
 
-from pytest_connectors.errors import InvalidInputError
-from pytest_connectors.models.imports import Conversation, RecordedTurn, Scope
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
 
@@ -62,7 +61,7 @@ def service(
         "acme": issue_key(db, "acme"),
         "globex": issue_key(db, "globex"),
     }
-    imported = Conversation(
+    imported = RecordedConversation(
         id="imported-a1",
         connector_id="cnc_a1",
         agent_id="a1",
@@ -96,29 +95,42 @@ FOREIGN = [
     ("globex", "g1", "imported-a1", "acme"),
 ]
 
+HOLDER = {"native-a1": "a1", "native-a2": "a2", "native-g1": "g1", "imported-a1": "a1"}
+
 
 @pytest.mark.parametrize(("key", "agent", "foreign", "owner"), FOREIGN)
-def test_a_foreign_id_is_never_changed_and_answers_like_any_taken_id(
+def test_a_foreign_id_answers_like_an_unknown_one_and_is_never_changed(
     service: Service, key: str, agent: str, foreign: str, owner: str
 ) -> None:
-    before = service.call(owner, "GET", f"/api/conversations/{foreign}")
+    # The owner says which agent's: a tenant's key may see other writers' ids as well.
+    held = {"agentId": HOLDER[foreign]}
+    before = service.call(owner, "GET", f"/api/conversations/{foreign}", params=held)
     assert before.status_code == 200, before.text
+    unknown = f"unknown-{uuid.uuid4().hex[:8]}"
 
     answer = _write(service, key, foreign, agent)
+    fresh = _write(service, key, unknown, agent)
 
-    after = service.call(owner, "GET", f"/api/conversations/{foreign}")
+    assert (answer.status_code, fresh.status_code) == (201, 201), answer.text
+    assert answer.text.replace(foreign, "ID") == fresh.text.replace(unknown, "ID")
+    after = service.call(owner, "GET", f"/api/conversations/{foreign}", params=held)
     assert after.status_code == 200 and after.json() == before.json()
-    assert service.call(key, "GET", f"/api/conversations/{foreign}").status_code == 404
-    # The key's own imported conversation, the one conflict it can see: the same answer.
+    # The writer got a conversation of its own under that id, like any new id.
+    own = service.call(key, "GET", f"/api/conversations/{foreign}", params={"agentId": agent})
+    assert own.status_code == 200, own.text
+    assert own.json()["conversation"]["agentId"] == agent
+    assert own.json()["conversation"]["turns"][0]["answer"] == "overwritten"
+
+
+def test_the_id_of_an_agents_own_imported_conversation_is_refused(service: Service) -> None:
+    """The one id a writer may not use is one it can read already: nothing is revealed."""
     own = service.call("a1", "GET", "/api/conversations/imported-a1").json()
-    taken = _write(service, "a1", "imported-a1", "a1")
+    for key in ("a1", "acme"):
+        taken = _write(service, key, "imported-a1", "a1")
+        assert taken.status_code == 422, taken.text
+        message = "conversation id 'imported-a1' is already taken; choose another id"
+        assert taken.json() == {"error": {"code": "invalid_input", "message": message}}
     assert service.call("a1", "GET", "/api/conversations/imported-a1").json() == own
-    assert taken.status_code == 422, taken.text
-    expected = taken.json()["error"]["message"].replace("imported-a1", foreign)
-    assert (answer.status_code, answer.json()) == (
-        422,
-        {"error": {"code": "invalid_input", "message": expected}},
-    )
 
 
 def test_unknown_and_own_ids_are_written(service: Service) -> None:
@@ -128,10 +140,41 @@ def test_unknown_and_own_ids_are_written(service: Service) -> None:
     assert replaced.status_code == 201, replaced.text
     shown = service.call("acme", "GET", "/api/conversations/native-a1").json()
     assert shown["conversation"]["turns"][0]["answer"] == "overwritten"
-    # A tenant key reaches each of its agents' conversations, and may write them.
-    moved = _write(service, "acme", "native-a1-new", "a2")
-    assert moved.status_code == 201, moved.text
-    assert service.call("a2", "GET", "/api/conversations/native-a1-new").status_code == 200
+    # A tenant key writes for each of its agents; the same id for another agent is another
+    # conversation, and the first one stays where it was.
+    other = _write(service, "acme", "native-a1-new", "a2")
+    assert other.status_code == 201, other.text
+    for agent in ("a1", "a2"):
+        seen = service.call(agent, "GET", "/api/conversations/native-a1-new")
+        assert seen.status_code == 200 and seen.json()["conversation"]["agentId"] == agent
+
+
+def test_a_key_that_reaches_two_holders_of_an_id_must_say_which(service: Service) -> None:
+    conversation_id = f"shared-{uuid.uuid4().hex[:8]}"
+    for agent in ("a1", "a2"):
+        assert _write(service, agent, conversation_id, agent).status_code == 201
+    path = f"/api/conversations/{conversation_id}"
+
+    unsaid = service.call("acme", "GET", path)
+
+    assert unsaid.status_code == 422, unsaid.text
+    assert unsaid.json()["error"]["message"] == (
+        f"conversation id {conversation_id!r} is held by agents 'a1' and 'a2'; "
+        "give agentId to say which"
+    )
+    said = service.call("acme", "GET", path, params={"agentId": "a2"})
+    assert said.status_code == 200 and said.json()["conversation"]["agentId"] == "a2"
+    listed = service.call("acme", "GET", "/api/conversations", params={"limit": 1})
+    pages = [listed.json()]
+    while pages[-1]["nextCursor"]:
+        cursor = pages[-1]["nextCursor"]
+        pages.append(
+            service.call(
+                "acme", "GET", "/api/conversations", params={"limit": 1, "cursor": cursor}
+            ).json()
+        )
+    holders = [c["agentId"] for p in pages for c in p["items"] if c["id"] == conversation_id]
+    assert sorted(holders) == ["a1", "a2"]  # one page at a time, neither is skipped
 
 
 def test_a_batch_that_repeats_an_id_is_refused_whole(service: Service) -> None:
@@ -147,6 +190,9 @@ def test_a_batch_that_repeats_an_id_is_refused_whole(service: Service) -> None:
     assert "batch-1" in answer.json()["error"]["message"]
     for written in ("batch-1", "batch-2"):
         assert service.call("a1", "GET", f"/api/conversations/{written}").status_code == 404
+    # One id for two agents is two conversations, not a repeat.
+    both = {"conversations": [native("batch-3", "a1", "one"), native("batch-3", "a2", "two")]}
+    assert service.call("acme", "POST", "/api/conversations", json=both).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -169,11 +215,11 @@ def test_ids_the_database_cannot_hold_are_refused(
     assert value not in listed.text
 
 
-def test_clients_racing_for_one_new_id_get_one_201_and_the_taken_answer(
+def test_clients_racing_on_one_new_id_each_get_their_own_conversation(
     service: Service,
 ) -> None:
-    """Tenants and agents write the same new id at once: one wins, the others see what they see
-    for any taken id, and nothing answers 5xx (on PostgreSQL the inserts truly race)."""
+    """Tenants and agents write the same new id at once (on PostgreSQL the inserts truly race):
+    every write succeeds, nothing answers 5xx, and each agent ends with one conversation."""
     writers = [("a1", "a1"), ("a2", "a2"), ("globex", "g1"), ("acme", "a1")] * 6
     racing = f"race-{uuid.uuid4().hex[:8]}"
 
@@ -182,66 +228,49 @@ def test_clients_racing_for_one_new_id_get_one_201_and_the_taken_answer(
 
     with ThreadPoolExecutor(len(writers)) as pool:
         answers = list(pool.map(write, writers))
-    statuses = {a.status_code for a in answers}
-    assert statuses <= {201, 422}, [a.text for a in answers]
-    # One tenant wins. Within acme the writes may follow one another (the tenant key moves the
-    # conversation between its agents, each agent then replaces its own), but never across.
-    tenant_of = {"a1": "acme", "a2": "acme", "acme": "acme", "globex": "globex"}
-    won = {
-        tenant_of[key] for (key, _), a in zip(writers, answers, strict=True) if a.status_code == 201
-    }
-    assert len(won) == 1, won
-    message = f"conversation id {racing!r} is already taken; choose another id"
-    for (key, _), answer in zip(writers, answers, strict=True):
-        if tenant_of[key] not in won:
-            assert answer.status_code == 422
-            assert answer.json() == {"error": {"code": "invalid_input", "message": message}}
+    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    for key, agent in (("a1", "a1"), ("a2", "a2"), ("globex", "g1")):
+        listed = service.call(key, "GET", "/api/conversations", params={"origin": "native"})
+        mine = [c for c in listed.json()["items"] if c["id"] == racing]
+        assert [c["agentId"] for c in mine] == [agent]
 
 
-def test_a_write_that_loses_a_race_for_a_new_id_gets_the_taken_answer(
+def test_a_write_racing_for_its_own_new_id_replaces_instead_of_failing(
     postgres_database: str,
 ) -> None:
-    """On PostgreSQL both writers may find the id free; the second then waits on the first's
-    insert. Once that commits, the second must get the taken answer, not a database error."""
+    """On PostgreSQL two writers of one agent may both find the id free; the second then waits on
+    the first's insert. Once that commits, the second replaces it: no database error."""
     racing = f"race-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC)
 
-    def conversation(agent: str) -> Conversation:
-        return Conversation(id=racing, agent_id=agent, thread_key="t", origin="native")
+    def conversation(answer: str) -> RecordedConversation:
+        turn = RecordedTurn(index=0, user_messages=["hello"], answer=answer)
+        return RecordedConversation(
+            id=racing, agent_id="a1", thread_key="t", origin="native", turns=[turn]
+        )
 
     outcome: list[BaseException | None] = []
 
     def second_writer(store: Store) -> None:
         try:
             with store.begin() as connection:
-                conversations.save(
-                    connection,
-                    [conversation("g1")],
-                    tenant_id="globex",
-                    now=now,
-                    origin="native",
-                    scope=Scope("globex"),
-                )
+                conversations.save(connection, [conversation("second")], tenant_id="acme", now=now)
             outcome.append(None)
         except BaseException as exc:
             outcome.append(exc)
 
-    with Store(postgres_database) as store, store.begin() as first:
-        conversations.save(
-            first,
-            [conversation("a1")],
-            tenant_id="acme",
-            now=now,
-            origin="native",
-            scope=Scope("acme", "a1"),
-        )
-        writer = threading.Thread(target=second_writer, args=(store,))
-        writer.start()
-        _wait_until_blocked(store)
-        first.commit()
-        writer.join(timeout=60)
-    assert len(outcome) == 1 and isinstance(outcome[0], InvalidInputError), outcome
-    assert str(outcome[0]) == f"conversation id {racing!r} is already taken; choose another id"
+    with Store(postgres_database) as store:
+        with store.begin() as first:
+            conversations.save(first, [conversation("first")], tenant_id="acme", now=now)
+            writer = threading.Thread(target=second_writer, args=(store,))
+            writer.start()
+            _wait_until_blocked(store)
+            first.commit()
+            writer.join(timeout=60)
+        with store.read() as connection:
+            stored = conversations.get(connection, Scope("acme", "a1"), racing)
+    assert outcome == [None]
+    assert stored is not None and stored.turns[0].answer == "second"
 
 
 def _wait_until_blocked(store: Store) -> None:

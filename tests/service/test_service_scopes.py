@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_support import headers, issue_key, langsmith_connector
 
-from pytest_connectors.models.imports import Conversation, RecordedTurn
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn
 from pytest_connectors.service import create_app
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
@@ -40,7 +40,7 @@ class World:
 
 
 def _seed_conversation(db: str, connector: dict[str, Any]) -> str:
-    conversation = Conversation(
+    conversation = RecordedConversation(
         id=f"conv-{connector['id']}",
         connector_id=connector["id"],
         agent_id=connector["agentId"],

@@ -1,0 +1,1 @@
+"""OpenTelemetry traces as native conversations: OTLP decoding, the LLM conventions, assembly."""

@@ -1,0 +1,336 @@
+"""What an LLM span says, in each convention that coexists in OpenTelemetry traces.
+
+- OTel GenAI: ``gen_ai.input.messages`` / ``gen_ai.output.messages`` (JSON, v1.37 on), or the
+  older message events (``gen_ai.user.message``, ``gen_ai.choice``, ...); execute-tool spans.
+- OpenInference: ``llm.input_messages.{i}.message.*``, ``llm.output_messages.{i}...``,
+  ``openinference.span.kind = TOOL`` with ``input.value`` / ``output.value``.
+- OpenLLMetry: ``gen_ai.prompt.{i}.*``, ``gen_ai.completion.{i}.*``, ``traceloop.span.kind``.
+
+Everything here is pure: a span in, messages or a tool use out. A value of the wrong shape is
+read as absent, never as an error: one odd attribute must not cost the trace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_connectors.imports.otlp.spans import Span
+
+
+@dataclass
+class ToolUse:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    result: str | None = None
+
+
+@dataclass
+class Message:
+    role: str
+    text: str | None = None
+    tool_calls: list[ToolUse] = field(default_factory=list)
+    tool_call_id: str | None = None
+
+
+_ROLES = {"human": "user", "ai": "assistant", "model": "assistant", "function": "tool"}
+
+
+def _role(value: Any) -> str:
+    text = value.lower() if isinstance(value, str) else ""
+    return _ROLES.get(text, text or "user")
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}, ...]
+        texts = [_text(v) for v in value]
+        joined = "".join(t for t in texts if t)
+        return joined or None
+    if isinstance(value, dict):
+        for key in ("text", "content"):
+            if isinstance(value.get(key), str):
+                found: str = value[key]
+                return found
+    return None
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return value
+
+
+def _args(value: Any) -> dict[str, Any]:
+    parsed = _json(value)
+    if isinstance(parsed, dict):
+        return parsed
+    if parsed is None and value in (None, ""):
+        return {}
+    return {"input": value if isinstance(value, str) else parsed}
+
+
+def _result(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """``prefix.0.a``, ``prefix.1.b`` as ``[{"a": ...}, {"b": ...}]``, in index order."""
+    found: dict[int, dict[str, Any]] = {}
+    for key, value in attributes.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, rest = key[len(prefix) :].partition(".")
+        if index.isdigit() and rest:
+            found.setdefault(int(index), {})[rest] = value
+    return [found[i] for i in sorted(found)]
+
+
+# --- OTel GenAI -----------------------------------------------------------------------------
+
+
+def _genai_message(item: Any) -> Message | None:
+    if not isinstance(item, dict):
+        return None
+    message = Message(role=_role(item.get("role")))
+    texts: list[str] = []
+    for part in item.get("parts") or []:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("content"), str):
+            texts.append(part["content"])
+        elif kind == "tool_call" and isinstance(part.get("name"), str):
+            call_id = part.get("id")
+            message.tool_calls.append(
+                ToolUse(
+                    part["name"],
+                    _args(part.get("arguments")),
+                    call_id if isinstance(call_id, str) else None,
+                )
+            )
+        elif kind == "tool_call_response":
+            call_id = part.get("id")
+            message.tool_call_id = call_id if isinstance(call_id, str) else None
+            texts.append(_result(part.get("response")) or "")
+    message.text = "".join(texts) or None
+    return message
+
+
+def _genai_messages(value: Any) -> list[Message] | None:
+    parsed = _json(value)
+    if not isinstance(parsed, list):
+        return None
+    return [m for m in (_genai_message(item) for item in parsed) if m is not None]
+
+
+_EVENT_ROLES = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+def _event_message(role: str, attributes: Mapping[str, Any]) -> Message:
+    body = _json(attributes.get("gen_ai.event.content"))
+    if not isinstance(body, dict):
+        body = dict(attributes)
+    if isinstance(body.get("message"), dict):  # gen_ai.choice: {"message": {...}}
+        body = body["message"]
+    message = Message(role=_role(body.get("role") or role), text=_text(body.get("content")))
+    for call in _json(body.get("tool_calls")) or []:
+        if isinstance(call, dict):
+            function = call["function"] if isinstance(call.get("function"), dict) else call
+            name = function.get("name")
+            if isinstance(name, str):
+                call_id = call.get("id")
+                message.tool_calls.append(
+                    ToolUse(
+                        name,
+                        _args(function.get("arguments")),
+                        call_id if isinstance(call_id, str) else None,
+                    )
+                )
+    call_id = body.get("id") if role == "tool" else None
+    message.tool_call_id = call_id if isinstance(call_id, str) else None
+    return message
+
+
+def _event_messages(span: Span) -> tuple[list[Message] | None, list[Message] | None]:
+    inputs: list[Message] = []
+    outputs: list[Message] = []
+    for event in span.events:
+        if event.name in _EVENT_ROLES:
+            inputs.append(_event_message(_EVENT_ROLES[event.name], event.attributes))
+        elif event.name == "gen_ai.choice":
+            outputs.append(_event_message("assistant", event.attributes))
+    return inputs or None, outputs or None
+
+
+# --- OpenInference --------------------------------------------------------------------------
+
+
+def _openinference_messages(attributes: Mapping[str, Any], prefix: str) -> list[Message] | None:
+    items = _indexed(attributes, prefix)
+    if not items:
+        return None
+    messages = []
+    for item in items:
+        text = item.get("message.content")
+        if not isinstance(text, str):
+            parts = _indexed(item, "message.contents.")
+            text = "".join(
+                p["message_content.text"]
+                for p in parts
+                if isinstance(p.get("message_content.text"), str)
+            )
+        message = Message(role=_role(item.get("message.role")), text=text or None)
+        for call in _indexed(item, "message.tool_calls."):
+            name = call.get("tool_call.function.name")
+            if isinstance(name, str):
+                call_id = call.get("tool_call.id")
+                message.tool_calls.append(
+                    ToolUse(
+                        name,
+                        _args(call.get("tool_call.function.arguments")),
+                        call_id if isinstance(call_id, str) else None,
+                    )
+                )
+        call_id = item.get("message.tool_call_id")
+        message.tool_call_id = call_id if isinstance(call_id, str) else None
+        messages.append(message)
+    return messages
+
+
+# --- OpenLLMetry ----------------------------------------------------------------------------
+
+
+def _openllmetry_messages(attributes: Mapping[str, Any], prefix: str) -> list[Message] | None:
+    items = _indexed(attributes, prefix)
+    if not items:
+        return None
+    messages = []
+    for item in items:
+        message = Message(role=_role(item.get("role")), text=_text(item.get("content")))
+        for call in _indexed(item, "tool_calls."):
+            name = call.get("name")
+            if isinstance(name, str):
+                call_id = call.get("id")
+                message.tool_calls.append(
+                    ToolUse(
+                        name,
+                        _args(call.get("arguments")),
+                        call_id if isinstance(call_id, str) else None,
+                    )
+                )
+        call_id = item.get("tool_call_id")
+        message.tool_call_id = call_id if isinstance(call_id, str) else None
+        messages.append(message)
+    return messages
+
+
+# --- a span, whatever its convention ----------------------------------------------------------
+
+_LLM_OPERATIONS = {"chat", "text_completion", "generate_content", "completion"}
+
+
+def is_llm_span(span: Span) -> bool:
+    attributes = span.attributes
+    return (
+        attributes.get("gen_ai.operation.name") in _LLM_OPERATIONS
+        or attributes.get("openinference.span.kind") == "LLM"
+        or attributes.get("traceloop.span.kind") == "llm"
+        or "llm.request.type" in attributes
+    )
+
+
+def messages(span: Span) -> tuple[list[Message] | None, list[Message] | None]:
+    """The span's input and output messages (None: the span says nothing of them)."""
+    attributes = span.attributes
+    inputs = _genai_messages(attributes.get("gen_ai.input.messages"))
+    outputs = _genai_messages(attributes.get("gen_ai.output.messages"))
+    if inputs is None and outputs is None:
+        inputs = _openinference_messages(attributes, "llm.input_messages.")
+        outputs = _openinference_messages(attributes, "llm.output_messages.")
+    if inputs is None and outputs is None:
+        inputs = _openllmetry_messages(attributes, "gen_ai.prompt.")
+        outputs = _openllmetry_messages(attributes, "gen_ai.completion.")
+    if inputs is None and outputs is None:
+        inputs, outputs = _event_messages(span)
+    return inputs, outputs
+
+
+def tool_use(span: Span) -> ToolUse | None:
+    """The tool a tool span ran, with its arguments and result when content was captured."""
+    attributes = span.attributes
+    if attributes.get("gen_ai.operation.name") == "execute_tool":
+        name = attributes.get("gen_ai.tool.name")
+        args = attributes.get("gen_ai.tool.call.arguments")
+        result = attributes.get("gen_ai.tool.call.result")
+        call_id = attributes.get("gen_ai.tool.call.id")
+    elif attributes.get("openinference.span.kind") == "TOOL":
+        name = attributes.get("tool.name")
+        args = attributes.get("input.value")
+        result = attributes.get("output.value")
+        call_id = attributes.get("tool_call.id") or attributes.get("tool.id")
+    elif attributes.get("traceloop.span.kind") == "tool":
+        name = attributes.get("traceloop.entity.name")
+        args = attributes.get("traceloop.entity.input")
+        result = attributes.get("traceloop.entity.output")
+        call_id = None
+    else:
+        return None
+    if not isinstance(name, str) or not name:
+        name = span.name or "tool"
+    return ToolUse(
+        name,
+        _args(args),
+        call_id if isinstance(call_id, str) else None,
+        _tool_output(result),
+    )
+
+
+def _tool_output(value: Any) -> str | None:
+    """A tool's result; OpenLLMetry and LangChain wrap it as ``{"output": ...}``."""
+    parsed = _json(value)
+    if isinstance(parsed, dict) and set(parsed) <= {"output", "kwargs"} and "output" in parsed:
+        inner = parsed["output"]
+        if isinstance(inner, dict) and isinstance(inner.get("kwargs"), dict):
+            inner = inner["kwargs"].get("content", inner)
+        return _result(inner)
+    return _result(value)
+
+
+def chat_value(value: Any) -> list[Message] | None:
+    """``input.value`` / ``output.value`` of a chain span: a string, or ``{"messages": [...]}``
+    in LangChain's or OpenAI's shape."""
+    parsed = _json(value)
+    if isinstance(value, str) and not isinstance(parsed, (dict, list)):
+        return [Message(role="user", text=value)]
+    if isinstance(parsed, dict):
+        parsed = parsed.get("messages", parsed.get("input"))
+    if isinstance(parsed, str):
+        return [Message(role="user", text=parsed)]
+    if not isinstance(parsed, list):
+        return None
+    found = []
+    for item in parsed:
+        if isinstance(item, list) and len(item) == 2:  # ("user", "hi")
+            found.append(Message(role=_role(item[0]), text=_text(item[1])))
+        elif isinstance(item, dict):
+            data = item["kwargs"] if isinstance(item.get("kwargs"), dict) else item
+            role = data.get("role") or data.get("type") or item.get("type")
+            found.append(Message(role=_role(role), text=_text(data.get("content"))))
+    return found or None
