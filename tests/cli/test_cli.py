@@ -18,7 +18,7 @@ from pytest_connectors.registry.json_file import ConnectorStore
 
 REFERENCE_FILE = Path(__file__).parents[1] / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"
-# The launch object as the README shows it (section "Launched servers").
+# The launch object as docs/connectors.md shows it (section "Launched servers").
 README_LAUNCH = json.dumps(
     {
         "command": "{python} -m uvicorn app:app --host 127.0.0.1 --port {port}",

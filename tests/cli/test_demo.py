@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from documentation import block
+from pytester_ini import write_ini
 from service_support import child_env, readme_server
 
 from pytest_connectors.fakes.fullstory import API_KEY
@@ -16,7 +19,7 @@ from pytest_connectors.imports.facade import Imports
 
 def test_the_fullstory_demo_holds_one_session_per_conversation(tmp_path: Path) -> None:
     with (
-        readme_server("pytest-connectors demo fullstory", "/healthz") as demo,
+        readme_server(block("bash", "pytest-connectors demo fullstory"), "/healthz") as demo,
         Imports(db=tmp_path / "demo.db") as imports,
     ):
         connector = imports.connectors.create(
@@ -50,3 +53,10 @@ def test_a_port_in_use_is_one_line() -> None:
         f"pytest-connectors: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
         "choose another port with --port"
     ]
+
+
+def test_the_documented_fake_in_a_test_of_your_own(pytester: pytest.Pytester) -> None:
+    """docs/fakes.md's test: a sync against the LangSmith fake survives the 503 it arms."""
+    write_ini(pytester)
+    pytester.makepyfile(test_fake=block("python", "def test_a_sync_survives_a_busy_langsmith"))
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -444,16 +444,15 @@ def _judge_with_the_selected_judge(model_fake: ModelFake) -> None:
     assert "Same facts, and polite" in model_fake.requests()[-1]["messages"][1]["content"]
 
 
-def test_the_readmes_real_model_judge_is_a_valid_connector() -> None:
+def test_the_documented_real_model_judge_is_a_valid_connector() -> None:
     import json
-    import re
+
+    from documentation import block
 
     from pytest_connectors import CreateConnectorInput
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    block = re.search(r'^```json\n(\{"name": "GPT judge".*?)^```', readme, re.M | re.S)
-    assert block is not None
-    connector = CreateConnectorInput.model_validate(json.loads(block.group(1)))
+    sample = block("json", '{"name": "GPT judge"')
+    connector = CreateConnectorInput.model_validate(json.loads(sample))
     assert connector.config is not None and connector.config.body == {  # type: ignore[union-attr]
         "model": "gpt-4o-mini",
         "temperature": 0,

@@ -1,5 +1,5 @@
-"""The README's import-connector examples run as written: the shell one against the demo
-provider the README starts, the Python one against the LangSmith fake."""
+"""docs/imports.md's examples run as written: the shell one against the demo provider the page
+starts, the Python one against the LangSmith fake."""
 
 from __future__ import annotations
 
@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.fixtures import recent_thread
 from service_support import on_port, readme_server
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
-
-
-def block(language: str, containing: str) -> str:
-    found = [body for lang, body in BLOCKS if lang == language and containing in body]
-    assert len(found) == 1, f"expected one {language} block with {containing!r}"
-    return found[0]
 
 
 @pytest.fixture
@@ -55,7 +48,7 @@ def shell_env() -> dict[str, str]:
 def test_the_shell_example_runs_against_the_demo(tmp_path: Path) -> None:
     start, exports = block("bash", "pytest-connectors demo langsmith").split("\n", 1)
     with readme_server(start, "/healthz") as demo:
-        # What the demo prints to export is what the README exports.
+        # What the demo prints to export is what the page exports.
         assert on_port(exports.strip(), {1984: demo.port}) in demo.log_tail()
         script = exports + block("bash", "pytest-connectors imports create")
         run = subprocess.run(

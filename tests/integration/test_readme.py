@@ -1,15 +1,16 @@
-"""The README is executed: its commands, snippets and sample output must stay true."""
+"""The README and the connector pages are executed: their commands, snippets and sample output
+must stay true."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from documentation import block, blocks
 
 from pytest_connectors import ToolCall, assert_tool_calls
 from pytest_connectors.models.connector import LaunchConfig
@@ -17,18 +18,10 @@ from pytest_connectors.registry.json_file import ConnectorStore, parse_connector
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
-
-
-def blocks(language: str, containing: str = "") -> list[str]:
-    found = [body for lang, body in BLOCKS if lang == language and containing in body]
-    assert found, f"no {language} block containing {containing!r} in the README"
-    return found
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    quickstart = blocks("bash", "pip install")
+    quickstart = blocks("bash", "pip install", page="README.md")
     commands = [line.split("&&", 1)[1].strip() for b in quickstart for line in b.splitlines()]
     assert commands[0] == 'pytest examples --connector "LangGraph Dev"'
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
@@ -53,7 +46,7 @@ def test_the_test_snippet_passes(
 ) -> None:
     _write_langgraph_connector(pytester.path / "data" / "connectors.json", langgraph_server.url)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    pytester.makepyfile(test_snippet=blocks("python", "def test_")[0])
+    pytester.makepyfile(test_snippet=block("python", "def test_remembers_the_users_name"))
     result = pytester.runpytest("--connector", "LangGraph Dev", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
@@ -61,7 +54,7 @@ def test_the_test_snippet_passes(
 def test_the_library_snippet_runs(tmp_path: Path, langgraph_server: LangGraphDevServer) -> None:
     connectors = tmp_path / "connectors.json"
     _write_langgraph_connector(connectors, langgraph_server.url)
-    snippet = blocks("python", "invoke_connector(")[-1]
+    snippet = block("python", "result = invoke_connector(")
     env = {**os.environ, "PYTEST_CONNECTORS_FILE": str(connectors)}
     run = subprocess.run(
         [sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=120
@@ -74,7 +67,7 @@ def test_the_library_snippet_runs(tmp_path: Path, langgraph_server: LangGraphDev
 def test_the_cli_snippet_runs(
     tmp_path: Path, http_agent_server: UvicornServer, http_agent_token: str
 ) -> None:
-    script = blocks("bash", "pytest-connectors create")[0]
+    script = block("bash", 'pytest-connectors create --name "Support bot"')
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,
@@ -99,14 +92,14 @@ def test_the_cli_snippet_runs(
 
 
 def test_the_connector_file_sample_loads(tmp_path: Path) -> None:
-    sample = blocks("json", '"assistantId"')[0]
+    sample = block("json", '"assistantId"')
     (connector,) = parse_connectors(sample.encode(), tmp_path / "sample.json")
     assert connector.name == "LangGraph Dev"
     assert json.loads(sample)[0]["config"]["launch"] == "../langgraph_agent"
 
 
 def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
-    sample = blocks("text", "tool calls do not match")[0].rstrip("\n")
+    sample = block("text", "tool calls do not match (match='strict'").rstrip("\n")
     actual = [ToolCall(name="get_weather", args={"city": "Paris"})]
     with pytest.raises(AssertionError) as failure:
         assert_tool_calls(actual, [{"name": "get_weather", "args": {"city": "Rome"}}])
@@ -114,7 +107,7 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
 
 
 def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.Pytester) -> None:
-    ini = blocks("ini", "asyncio_default_fixture_loop_scope")[0]
+    ini = block("ini", "asyncio_default_fixture_loop_scope")
     pytester.makepyfile("def test_a():\n    pass\n")
     strict = ("-p", "no:cacheprovider", "-W", "error::DeprecationWarning")
     pytester.makeini("[pytest]\n")
@@ -125,7 +118,7 @@ def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.P
 
 
 def test_the_launch_sample_is_the_example_http_agents() -> None:
-    sample = json.loads("{" + blocks("json", '"command"')[0] + "}")["launch"]
+    sample = json.loads("{" + block("json", '"command"') + "}")["launch"]
     LaunchConfig.model_validate(sample)
     examples = json.loads((ROOT / "examples" / "data" / "connectors.json").read_text())
     (http,) = [c for c in examples if c["name"] == "HTTP Agent"]
@@ -150,7 +143,7 @@ def test_the_prepare_hook_snippet_runs(
             "config": {"path": "/v1/chat/completions"},
         }
     )
-    snippet = blocks("python", "def pytest_connectors_prepare")[0]
+    snippet = block("python", "def pytest_connectors_prepare")
     pytester.makeconftest(
         "import os\n\ndef start_my_sandbox():\n    return os.environ['SANDBOX_URL']\n\n" + snippet
     )
@@ -160,3 +153,9 @@ def test_the_prepare_hook_snippet_runs(
     )
     result = pytester.runpytest("--connector", "Staging bot", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_the_library_import_list_imports() -> None:
+    names: dict[str, object] = {}
+    exec(block("python", "from pytest_connectors import (\n    create_connector"), names)
+    assert callable(names["atest_connector"])

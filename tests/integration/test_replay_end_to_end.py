@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.fixtures import TRACED_PROJECT
 from replay_agents import CASES, agents_project, literal
 from service_support import ServiceProcess, issue_key
@@ -321,30 +321,19 @@ def test_a_failed_native_write_is_a_warning_not_a_failure(
     )
 
 
-# -- the README's replay section is executed ---------------------------------------------------
-
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-SECTION = README[README.index("## Replay production conversations") :]
-SECTION = SECTION[: SECTION.index("\n## ", 1)]
-BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", SECTION, flags=re.M | re.S)
+# -- docs/replay.md is executed -----------------------------------------------------------------
 
 
-def readme_block(language: str, containing: str) -> str:
-    found = [body for lang, body in BLOCKS if lang == language and containing in body]
-    assert len(found) == 1, f"one {language} block containing {containing!r} in the section"
-    return found[0]
-
-
-def test_readme_frozen_case_snippet_passes(project: pytest.Pytester) -> None:
+def test_the_documented_frozen_case_snippet_passes(project: pytest.Pytester) -> None:
     shutil.copytree(CASES, project.path / "replay")
-    project.makepyfile(test_replay=readme_block("python", 'path="replay"'))
+    project.makepyfile(test_replay=block("python", 'path="replay"'))
     result = project.runpytest_subprocess("--connector", "Prod Agent", "-v")
     result.assert_outcomes(passed=4)
-    for line in readme_block("text", "PASSED").splitlines():
+    for line in block("text", "PASSED").splitlines():
         result.stdout.fnmatch_lines([literal(line.replace("LangGraph Dev", "Prod Agent")) + "*"])
 
 
-def test_readme_where_snippet_selects_imported_cases(
+def test_the_documented_where_snippet_selects_imported_cases(
     project: pytest.Pytester, tmp_path: Path
 ) -> None:
     db = tmp_path / "empty.db"
@@ -358,7 +347,7 @@ def test_readme_where_snippet_selects_imported_cases(
                 "config": {"apiKey": "${LANGSMITH_API_KEY}", "projectName": "shop"},
             }
         )
-    project.makepyfile(test_where="import pytest\n\n" + readme_block("python", "where="))
+    project.makepyfile(test_where="import pytest\n\n" + block("python", "where="))
     result = project.runpytest_subprocess(
         "--connector", "Prod Agent", f"--connectors-db={db}", "-rs"
     )
@@ -366,8 +355,8 @@ def test_readme_where_snippet_selects_imported_cases(
     result.stdout.fnmatch_lines(["*got empty parameter set*"])
 
 
-def test_readme_export_command_runs(imported: Imported, tmp_path: Path) -> None:
-    command = shlex.split(readme_block("bash", "conversations export").strip())
+def test_the_documented_export_command_runs(imported: Imported, tmp_path: Path) -> None:
+    command = shlex.split(block("bash", "conversations export").strip())
     assert command[:3] == ["pytest-connectors", "conversations", "export"]
     out = tmp_path / "tests" / "replay"
     done = subprocess.run(

@@ -1,6 +1,6 @@
-"""The README's service section stays true: its library snippet runs against the real service,
-every route it lists is in the service's OpenAPI document, and the walkthrough from the demo
-provider to replay runs as written."""
+"""docs/service.md stays true: its library snippet runs against the real service, every route it
+lists is in the service's OpenAPI document, and the walkthrough from the demo provider to replay
+(docs/imports.md, docs/service.md, docs/replay.md) runs as written."""
 
 from __future__ import annotations
 
@@ -11,22 +11,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from documentation import block, text
 from service_support import ServiceProcess, child_env, client, issue_key, on_port, readme_server
 from test_imports_readme import shell_env
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("## Connectors service", 1)[1].split("\n## ", 1)[0]
+SERVE = block("bash", "pytest-connectors serve --db")
 
 
 def test_the_library_snippet_runs_against_the_service(tmp_path: Path) -> None:
-    (snippet,) = re.findall(r"```python\n(.*?)```", SECTION, flags=re.S)
+    snippet = block("python", "Imports(url=")
     db = str(tmp_path / "service.db")
     key = issue_key(db, "acme", "agt_123")
-    # Started as the section starts it: the snippet's ${LANGSMITH_API_KEY} is an allowed name.
-    serve = re.search(r"```bash\n(pytest-connectors serve .*)\n", SECTION)
-    assert serve is not None
-    allowed = re.findall(r"--allow-env (\w+)", serve.group(1))
+    # Started as the page starts it: the snippet's ${LANGSMITH_API_KEY} is an allowed name.
+    allowed = re.findall(r"--allow-env (\w+)", SERVE)
     assert allowed == ["LANGSMITH_API_KEY"]
     with ServiceProcess(db, workers=0, allow_env=allowed) as server:
         result = subprocess.run(
@@ -45,7 +43,8 @@ def test_the_library_snippet_runs_against_the_service(tmp_path: Path) -> None:
                 "projectName": "support-prod-v2",
             }
             document = api.get("/api/openapi.json").json()
-    listed = set(re.findall(r"`((?:GET|POST|PATCH|DELETE)(?:\|[A-Z]+)*) (/api/[^`?\s]*)", SECTION))
+    page = text("docs/service.md")
+    listed = set(re.findall(r"`((?:GET|POST|PATCH|DELETE)(?:\|[A-Z]+)*) (/api/[^`?\s]*)", page))
     assert len(listed) >= 9
     for methods, path in listed - {("GET", "/api/openapi.json")}:  # the document itself
         template = re.sub(r"\{id\}", "{}", path)
@@ -55,34 +54,24 @@ def test_the_library_snippet_runs_against_the_service(tmp_path: Path) -> None:
             assert method.lower() in document["paths"][matches[0]], (method, path)
 
 
-def readme_block(language: str, containing: str) -> str:
-    found = [
-        body
-        for lang, body in re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
-        if lang == language and containing in body
-    ]
-    assert len(found) == 1, f"expected one {language} block with {containing!r}"
-    return str(found[0])
-
-
 def test_the_walkthrough_runs_offline_end_to_end(tmp_path: Path) -> None:
     """Demo provider, import, service, keys, the CLI through the service, then replay: the
-    README's blocks in order, in a copy of the clone, with nothing but loopback."""
+    documentation's blocks in order, in a copy of the clone, with nothing but loopback."""
     ignore = shutil.ignore_patterns("__pycache__", ".langgraph_api", "*.db*")
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=ignore)
-    replay_test = readme_block("python", 'source="LangSmith prod"')
+    replay_test = block("python", 'source="LangSmith prod"')
     (tmp_path / "examples" / "test_prod.py").write_text("import pytest\n\n" + replay_test)
-    start_demo, exports = readme_block("bash", "pytest-connectors demo langsmith").split("\n", 1)
-    serve = re.findall(r"^pytest-connectors serve .*$", SECTION, flags=re.M)[0]
+    start_demo, exports = block("bash", "pytest-connectors demo langsmith").split("\n", 1)
+    serve = SERVE.strip()
     steps = [
         exports,
-        readme_block("bash", "pytest-connectors imports create"),
-        readme_block("bash", "pytest-connectors keys create"),
-        readme_block("bash", "export PYTEST_CONNECTORS_URL"),
-        readme_block("bash", "pytest examples/test_prod.py"),
+        block("bash", "pytest-connectors imports create"),
+        block("bash", "pytest-connectors keys create"),
+        block("bash", "export PYTEST_CONNECTORS_URL"),
+        block("bash", "pytest examples/test_prod.py"),
     ]
     with readme_server(start_demo, "/healthz") as demo:
-        # Started, as the README says, where the provider's variables are exported.
+        # Started, as the page says, where the provider's variables are exported.
         exported = shlex.split(on_port(exports, {1984: demo.port}))[1:]
         provider_env = dict(word.split("=", 1) for word in exported)
         with readme_server(serve, "/api/health", cwd=tmp_path, env=provider_env) as service:

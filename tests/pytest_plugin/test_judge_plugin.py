@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from children import python_path
+from documentation import block
 from fakes.models import MODEL_TOKEN, ModelFake
 from pytester_ini import write_ini
 
@@ -85,6 +86,16 @@ def test_a_judged_suite_passes_and_reports_its_verdicts(
     )
     # Judge calls are not the agent's: only the agent's three calls are in its figures.
     result.stdout.fnmatch_lines(["HTTP Agent: 3 calls, 0 errors, p50 *"])
+    assert model_fake.calls == 3
+
+
+def test_the_documented_judged_test_runs(pytester: pytest.Pytester, model_fake: ModelFake) -> None:
+    """docs/judges.md's example, judged by the rules judge (a criterion without a quoted phrase
+    is met, one with a phrase only when the agent said it)."""
+    pytester.makepyfile(test_judged=block("python", "def test_a_conversation_judged_against"))
+    result = pytester.runpytest(*AGENT, "--judge-connector", "Rules Judge", "--judge-cache=off")
+    result.assert_outcomes(passed=1)
+    # Three criteria, each asked once: a met failure criterion would be asked twice more.
     assert model_fake.calls == 3
 
 

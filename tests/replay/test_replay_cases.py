@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from documentation import block
 
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.connector import ToolCall
@@ -407,13 +407,8 @@ def test_a_different_tool_fails_at_its_turn_with_a_readable_diff() -> None:
     ]
 
 
-def test_the_readme_shows_this_diff() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    sample = next(
-        block
-        for block in re.findall(r"^```text\n(.*?)^```", readme, flags=re.M | re.S)
-        if "diverged at turn 2 of 3" in block
-    )
+def test_the_docs_show_this_diff() -> None:
+    sample = block("text", "diverged at turn 2 of 3")
     result = rome_diverged()
     with pytest.raises(ReplayMismatch) as failure:
         result.assert_matches()

@@ -29,7 +29,7 @@ class ToolUse:
 
 
 @dataclass
-class Message:
+class SpanMessage:
     role: str
     text: str | None = None
     tool_calls: list[ToolUse] = field(default_factory=list)
@@ -100,10 +100,10 @@ def _indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]
 # --- OTel GenAI -----------------------------------------------------------------------------
 
 
-def _genai_message(item: Any) -> Message | None:
+def _genai_message(item: Any) -> SpanMessage | None:
     if not isinstance(item, dict):
         return None
-    message = Message(role=_role(item.get("role")))
+    message = SpanMessage(role=_role(item.get("role")))
     texts: list[str] = []
     for part in item.get("parts") or []:
         if not isinstance(part, dict):
@@ -128,7 +128,7 @@ def _genai_message(item: Any) -> Message | None:
     return message
 
 
-def _genai_messages(value: Any) -> list[Message] | None:
+def _genai_messages(value: Any) -> list[SpanMessage] | None:
     parsed = _json(value)
     if not isinstance(parsed, list):
         return None
@@ -143,13 +143,13 @@ _EVENT_ROLES = {
 }
 
 
-def _event_message(role: str, attributes: Mapping[str, Any]) -> Message:
+def _event_message(role: str, attributes: Mapping[str, Any]) -> SpanMessage:
     body = _json(attributes.get("gen_ai.event.content"))
     if not isinstance(body, dict):
         body = dict(attributes)
     if isinstance(body.get("message"), dict):  # gen_ai.choice: {"message": {...}}
         body = body["message"]
-    message = Message(role=_role(body.get("role") or role), text=_text(body.get("content")))
+    message = SpanMessage(role=_role(body.get("role") or role), text=_text(body.get("content")))
     for call in _json(body.get("tool_calls")) or []:
         if isinstance(call, dict):
             function = call["function"] if isinstance(call.get("function"), dict) else call
@@ -168,9 +168,9 @@ def _event_message(role: str, attributes: Mapping[str, Any]) -> Message:
     return message
 
 
-def _event_messages(span: Span) -> tuple[list[Message] | None, list[Message] | None]:
-    inputs: list[Message] = []
-    outputs: list[Message] = []
+def _event_messages(span: Span) -> tuple[list[SpanMessage] | None, list[SpanMessage] | None]:
+    inputs: list[SpanMessage] = []
+    outputs: list[SpanMessage] = []
     for event in span.events:
         if event.name in _EVENT_ROLES:
             inputs.append(_event_message(_EVENT_ROLES[event.name], event.attributes))
@@ -182,7 +182,7 @@ def _event_messages(span: Span) -> tuple[list[Message] | None, list[Message] | N
 # --- OpenInference --------------------------------------------------------------------------
 
 
-def _openinference_messages(attributes: Mapping[str, Any], prefix: str) -> list[Message] | None:
+def _openinference_messages(attributes: Mapping[str, Any], prefix: str) -> list[SpanMessage] | None:
     items = _indexed(attributes, prefix)
     if not items:
         return None
@@ -196,7 +196,7 @@ def _openinference_messages(attributes: Mapping[str, Any], prefix: str) -> list[
                 for p in parts
                 if isinstance(p.get("message_content.text"), str)
             )
-        message = Message(role=_role(item.get("message.role")), text=text or None)
+        message = SpanMessage(role=_role(item.get("message.role")), text=text or None)
         for call in _indexed(item, "message.tool_calls."):
             name = call.get("tool_call.function.name")
             if isinstance(name, str):
@@ -217,13 +217,13 @@ def _openinference_messages(attributes: Mapping[str, Any], prefix: str) -> list[
 # --- OpenLLMetry ----------------------------------------------------------------------------
 
 
-def _openllmetry_messages(attributes: Mapping[str, Any], prefix: str) -> list[Message] | None:
+def _openllmetry_messages(attributes: Mapping[str, Any], prefix: str) -> list[SpanMessage] | None:
     items = _indexed(attributes, prefix)
     if not items:
         return None
     messages = []
     for item in items:
-        message = Message(role=_role(item.get("role")), text=_text(item.get("content")))
+        message = SpanMessage(role=_role(item.get("role")), text=_text(item.get("content")))
         for call in _indexed(item, "tool_calls."):
             name = call.get("name")
             if isinstance(name, str):
@@ -256,7 +256,7 @@ def is_llm_span(span: Span) -> bool:
     )
 
 
-def messages(span: Span) -> tuple[list[Message] | None, list[Message] | None]:
+def messages(span: Span) -> tuple[list[SpanMessage] | None, list[SpanMessage] | None]:
     """The span's input and output messages (None: the span says nothing of them)."""
     attributes = span.attributes
     inputs = _genai_messages(attributes.get("gen_ai.input.messages"))
@@ -313,24 +313,24 @@ def _tool_output(value: Any) -> str | None:
     return _result(value)
 
 
-def chat_value(value: Any) -> list[Message] | None:
+def chat_value(value: Any) -> list[SpanMessage] | None:
     """``input.value`` / ``output.value`` of a chain span: a string, or ``{"messages": [...]}``
     in LangChain's or OpenAI's shape."""
     parsed = _json(value)
     if isinstance(value, str) and not isinstance(parsed, (dict, list)):
-        return [Message(role="user", text=value)]
+        return [SpanMessage(role="user", text=value)]
     if isinstance(parsed, dict):
         parsed = parsed.get("messages", parsed.get("input"))
     if isinstance(parsed, str):
-        return [Message(role="user", text=parsed)]
+        return [SpanMessage(role="user", text=parsed)]
     if not isinstance(parsed, list):
         return None
     found = []
     for item in parsed:
         if isinstance(item, list) and len(item) == 2:  # ("user", "hi")
-            found.append(Message(role=_role(item[0]), text=_text(item[1])))
+            found.append(SpanMessage(role=_role(item[0]), text=_text(item[1])))
         elif isinstance(item, dict):
             data = item["kwargs"] if isinstance(item.get("kwargs"), dict) else item
             role = data.get("role") or data.get("type") or item.get("type")
-            found.append(Message(role=_role(role), text=_text(data.get("content"))))
+            found.append(SpanMessage(role=_role(role), text=_text(data.get("content"))))
     return found or None

@@ -32,7 +32,7 @@ from pytest_connectors.imports.otlp.spans import (
     decode_protobuf,
 )
 from pytest_connectors.imports.otlp.turns import AGENT_ATTRIBUTE, TraceTurn, trace_turn
-from pytest_connectors.models.imports import Conversation, Scope
+from pytest_connectors.models.imports import RecordedConversation, Scope
 from pytest_connectors.storage import conversations as conversation_rows
 from pytest_connectors.storage.store import Store
 from pytest_connectors.storage.transient import retry_transient
@@ -319,7 +319,7 @@ class Receiver:
                 if target in groups:
                     trace, key, turns = groups[target]
                     scope = trace.scope
-                    fresh = Conversation(
+                    fresh = RecordedConversation(
                         id=target,
                         agent_id=trace.agent,
                         thread_key=_stored_key(key),
@@ -343,7 +343,9 @@ class Receiver:
             trace.stored_as = conversation_id(trace.tenant, trace.agent, turn.thread_key)
 
 
-def _merged(existing: Conversation, turns: Iterable[TraceTurn], dropped: set[str]) -> Conversation:
+def _merged(
+    existing: RecordedConversation, turns: Iterable[TraceTurn], dropped: set[str]
+) -> RecordedConversation:
     """``existing`` with each trace's turn replaced or added, in time order, indexed again."""
     turns = list(turns)
     replacing = {t.turn.trace_id for t in turns} | dropped

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pytest_connectors.imports.otlp import conventions
-from pytest_connectors.imports.otlp.conventions import Message, ToolUse
+from pytest_connectors.imports.otlp.conventions import SpanMessage, ToolUse
 from pytest_connectors.imports.otlp.spans import Span
 from pytest_connectors.models.imports import RecordedToolCall, RecordedTurn
 
@@ -56,7 +56,7 @@ def thread_key(spans: Sequence[Span]) -> str:
     return f"trace:{spans[0].trace_id}"
 
 
-def _trailing_user(messages: Sequence[Message]) -> list[str]:
+def _trailing_user(messages: Sequence[SpanMessage]) -> list[str]:
     said: list[str] = []
     for message in reversed(messages):
         if message.role != "user":
