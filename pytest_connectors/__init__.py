@@ -64,10 +64,13 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "OutOfScopeError",
         "ProviderError",
         "RecordNotFoundError",
+        "ScenarioFileError",
         "SchemaVersionError",
+        "ScoreNotMet",
         "ServerStartError",
         "ServiceAuthError",
         "ServiceError",
+        "SimulatorError",
     ),
     "imports.facade": ("Imports",),
     "registry.json_file": ("ConnectorStore",),
@@ -80,6 +83,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "test_connector",
     ),
     "evaluation.conversation": ("BoundInvoker", "ConnectorCallFailed", "Conversation"),
+    "evaluation.scenarios": ("Persona", "Scenario", "ScenarioCase", "load_scenarios"),
+    "evaluation.scorers": ("contains", "json_matches", "matches", "similar"),
+    "evaluation.simulation": ("Simulation", "Simulator"),
     "evaluation.toolcalls": ("ToolCallMismatch", "assert_tool_calls"),
     "replay.compare": ("ReplayMismatch",),
     "evaluation.judging": ("Judge", "Judgement", "assert_criteria", "judged"),
@@ -188,7 +194,13 @@ if TYPE_CHECKING:
         RecordNotFoundError as RecordNotFoundError,
     )
     from pytest_connectors.errors import (
+        ScenarioFileError as ScenarioFileError,
+    )
+    from pytest_connectors.errors import (
         SchemaVersionError as SchemaVersionError,
+    )
+    from pytest_connectors.errors import (
+        ScoreNotMet as ScoreNotMet,
     )
     from pytest_connectors.errors import (
         ServerStartError as ServerStartError,
@@ -198,6 +210,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ServiceError as ServiceError,
+    )
+    from pytest_connectors.errors import (
+        SimulatorError as SimulatorError,
     )
     from pytest_connectors.evaluation.conversation import (
         BoundInvoker as BoundInvoker,
@@ -212,6 +227,16 @@ if TYPE_CHECKING:
     from pytest_connectors.evaluation.judging import Judgement as Judgement
     from pytest_connectors.evaluation.judging import assert_criteria as assert_criteria
     from pytest_connectors.evaluation.judging import judged as judged
+    from pytest_connectors.evaluation.scenarios import Persona as Persona
+    from pytest_connectors.evaluation.scenarios import Scenario as Scenario
+    from pytest_connectors.evaluation.scenarios import ScenarioCase as ScenarioCase
+    from pytest_connectors.evaluation.scenarios import load_scenarios as load_scenarios
+    from pytest_connectors.evaluation.scorers import contains as contains
+    from pytest_connectors.evaluation.scorers import json_matches as json_matches
+    from pytest_connectors.evaluation.scorers import matches as matches
+    from pytest_connectors.evaluation.scorers import similar as similar
+    from pytest_connectors.evaluation.simulation import Simulation as Simulation
+    from pytest_connectors.evaluation.simulation import Simulator as Simulator
     from pytest_connectors.evaluation.toolcalls import ToolCallMismatch as ToolCallMismatch
     from pytest_connectors.evaluation.toolcalls import assert_tool_calls as assert_tool_calls
     from pytest_connectors.imports.facade import Imports as Imports

@@ -217,3 +217,40 @@ class CriteriaNotMet(ConnectorError, AssertionError):
     def __init__(self, message: str, judgement: object) -> None:
         super().__init__(message)
         self.judgement = judgement
+
+
+class SimulatorError(ConnectorError):
+    """A simulated user gave no next message (down, too slow, or an unreadable reply).
+
+    Like :class:`JudgeError`, the test errors: it is the test's tool that failed, not the agent.
+    """
+
+    def __init__(self, simulator: str, problem: str, reply: str | None = None) -> None:
+        self.simulator = simulator
+        self.problem = problem
+        self.reply = reply
+        message = f"simulated user {simulator!r} gave no next message: {problem}"
+        if reply is not None:
+            message += f"\n  its reply: {reply!r}"
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ScenarioFileError(ConnectorError, ValueError):
+    """A scenario or persona file cannot be read; the message names the file and the field."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class ScoreNotMet(ConnectorError, AssertionError):
+    """A deterministic scorer (``contains``, ``matches``, ``json_matches``, ``similar``)
+    rejected an answer; ``score`` holds its verdict, score and reason."""
+
+    def __init__(self, message: str, score: object) -> None:
+        super().__init__(message)
+        self.score = score

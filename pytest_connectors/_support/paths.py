@@ -44,3 +44,9 @@ def resolve_path(
     # Normalised (``a/./b/../c`` is ``a/c``) so messages and cache keys name one path one way;
     # symlinks are kept, as the user wrote them.
     return Path(os.path.normpath(chosen))
+
+
+def default_database(connector_file: Path) -> str:
+    """The database opened when none is given, by the CLI, the library and the pytest plugin
+    alike: ``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the connector file."""
+    return chosen_database() or str(connector_file.parent / DATABASE_FILE_NAME)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_connectors.client.clients import AsyncConnectorClient, ConnectorClient, InvokeInput
 from pytest_connectors.errors import InvalidInputError
@@ -30,6 +30,10 @@ from pytest_connectors.models.connector import (
     Message,
     ToolCall,
 )
+
+if TYPE_CHECKING:
+    from pytest_connectors.evaluation.scenarios import Persona, Scenario, ScenarioCase
+    from pytest_connectors.evaluation.simulation import Simulation, SimulatorRef
 
 OnResult = Callable[[ConnectorInvokeResult], None]
 # Told what each call sent too, so a record can say what the user asked.
@@ -347,6 +351,32 @@ class Conversation:
         tools = self.tools if tools is None else tools
         result = await self._aexchange(new, tools, self._options(None, None))
         return self._settle(new, result, check)
+
+    def simulate(
+        self,
+        scenario: str | Scenario | ScenarioCase,
+        persona: str | Persona | None = None,
+        *,
+        max_turns: int | None = None,
+        simulator: SimulatorRef = None,
+        until: Callable[[Conversation], bool] | None = None,
+        check: bool = True,
+    ) -> Simulation:
+        """Let a simulated user (``simulator``, default: the selected one) play ``persona``
+        toward ``scenario``'s goal, until it says the goal is reached or abandoned, ``until``
+        holds, or ``max_turns`` user turns (default 10, or the scenario's) were sent."""
+        __tracebackhide__ = True
+        from pytest_connectors.evaluation.simulation import simulate
+
+        return simulate(
+            self,
+            scenario,
+            persona,
+            max_turns=max_turns,
+            simulator=simulator,
+            until=until,
+            check=check,
+        )
 
     def _run_id(self) -> str | None:
         return self.run_id if self._stateful else None

@@ -161,10 +161,16 @@ def summary_lines(records: Iterable[CallRecord]) -> list[str]:
     return lines
 
 
+# The JSON report's format: its keys are snake_case throughout, described by the JSON Schema
+# pytest_connectors/pytest_plugin/report.schema.json. Version 2: the replay object's keys were
+# camelCase in version 1, and a diverged case says why.
+REPORT_VERSION = 2
+
+
 def report_document(records: Sequence[CallRecord]) -> dict[str, Any]:
     """The JSON report: the summary, then every call in the order the tests ran."""
     ordered = sorted(records, key=lambda r: (r["test"], r["connector"], r["turn"]))
-    return {"version": 1, "connectors": summarize(ordered), "calls": ordered}
+    return {"version": REPORT_VERSION, "connectors": summarize(ordered), "calls": ordered}
 
 
 def over_budget(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from pytest_connectors.client.clients import ConnectorClient
 from pytest_connectors.errors import ConnectorError
@@ -47,10 +48,17 @@ class TestThreads:
 
 
 class ConnectorSession:
-    def __init__(self, path: str | os.PathLike[str], *, prepare: Prepare | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        prepare: Prepare | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        """``log_dir`` keeps the logs of the agents the session launches (else removed)."""
         self.store = ConnectorStore(path)
         self.client = ConnectorClient(path=self.store.path)
-        self.agents = ManagedAgents(self.store.path.parent)
+        self.agents = ManagedAgents(self.store.path.parent, log_dir=log_dir)
         self.threads = TestThreads()
         self._prepare = prepare
         self._ready: dict[str, Connector] = {}

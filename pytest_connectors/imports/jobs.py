@@ -78,7 +78,9 @@ def wait(
     """
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
+    signals = store.job_signals
     while True:
+        seen = signals.generation
         with store.read() as connection:
             job = job_rows.get(connection, scope, job_id)
         if job is None:
@@ -91,4 +93,5 @@ def wait(
         # A running job is claimable here too once its worker's lease has run out (it died).
         if run_here is not None and run_here(job_id, left):
             continue
-        time.sleep(POLL_INTERVAL if left is None else max(0.0, min(POLL_INTERVAL, left)))
+        pause = signals.interval(POLL_INTERVAL)
+        signals.wait(seen, pause if left is None else max(0.0, min(pause, left)))

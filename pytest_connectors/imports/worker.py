@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import closing
@@ -143,14 +144,21 @@ class Worker:
     ) -> int:
         """Run jobs until ``stop`` is set (``once``: until none is runnable); return how many."""
         stop = stop or threading.Event()
+        signals = self.store.job_signals
         done = 0
         while not stop.is_set():
+            seen = signals.generation
             if self.run_once() is not None:
                 done += 1
                 continue
             if once:
                 break
-            stop.wait(poll_interval)
+            # Woken by a queued job on PostgreSQL; the interval still bounds how late a retry
+            # comes due or a dead worker's job is taken over. Stop is seen within a second.
+            deadline = time.monotonic() + poll_interval
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                if signals.wait(seen, min(left, 1.0)):
+                    break
         return done
 
     # -- running one job -------------------------------------------------------------------

@@ -29,8 +29,13 @@ no_connector_key = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
-def connectors_session(pytestconfig: pytest.Config) -> Iterator[ConnectorSession]:
-    """The session's connector file, shared client, and any agent server it launched."""
+def connectors_session(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ConnectorSession]:
+    """The session's connector file, shared client, and any agent server it launched.
+
+    Launched agents log under pytest's base temporary folder (``agent-logs/``), kept after the
+    run as pytest keeps its temporary folders, so a start-up error's log can be opened."""
     from pytest_connectors.evaluation.session import ConnectorSession
 
     def prepare(connector: Connector, session: ConnectorSession) -> Connector | None:
@@ -38,7 +43,11 @@ def connectors_session(pytestconfig: pytest.Config) -> Iterator[ConnectorSession
         prepared: Connector | None = hook(connector=connector, session=session, config=pytestconfig)
         return prepared
 
-    session = ConnectorSession(pytestconfig.stash[state_key].file, prepare=prepare)
+    session = ConnectorSession(
+        pytestconfig.stash[state_key].file,
+        prepare=prepare,
+        log_dir=tmp_path_factory.getbasetemp() / "agent-logs",
+    )
     yield session
     session.close()
 

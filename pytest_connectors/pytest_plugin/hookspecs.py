@@ -21,6 +21,7 @@ def pytest_connectors_prepare(
     connector to call (e.g. ``connector.model_copy(update={"base_url": url})`` for a server you
     started; stop it with ``config.add_cleanup``), or None to let the plugin do its default:
     start ``config.launch`` when the base URL does not answer (``session.launch(connector)``).
-    A ``ConnectorError`` raised here fails the tests that use the connector, with its message.
+    A ``ConnectorError`` raised here makes the tests that use the connector error at setup
+    (a fixture that failed: they never ran), with its message.
     """
     raise NotImplementedError  # a hook specification: pluggy never calls its body

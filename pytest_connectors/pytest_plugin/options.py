@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from pytest_connectors.pytest_plugin.state import PluginState, state_key
@@ -35,6 +37,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("connectors_report", default="", help="JSON report path, relative to rootdir")
 
 
+# pytest-asyncio (a dependency) warns in every run of a project that leaves this unset.
+ASYNCIO_LOOP_SCOPE = "asyncio_default_fixture_loop_scope"
+
+
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Give pytest-asyncio's fixture loop scope the default it announces ("function"), so a
+    project that installs this plugin sees no deprecation warning; a value in the project's
+    configuration or ``-o`` still wins. Called for installed plugins once all are loaded."""
+    if early_config.pluginmanager.hasplugin("asyncio"):
+        parser.addini(
+            ASYNCIO_LOOP_SCOPE,
+            type="string",
+            default="function",
+            help="default scope of the asyncio event loop used to execute async fixtures "
+            "(pytest-connectors makes it function)",
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -52,7 +74,37 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    """Under pytest-xdist the workers collect, so the controller names the selection here;
+    otherwise the line comes after collection, with every connector the tests will use."""
     state = config.stash[state_key]
-    if not state.selected:
+    if not state.selected or not config.pluginmanager.hasplugin("dsession"):
         return None
     return f"connectors: {', '.join(state.selected)} (file: {state.file})"
+
+
+def pytest_report_collectionfinish(
+    config: pytest.Config, items: Sequence[pytest.Item]
+) -> str | None:
+    """The connectors the collected tests run against: the selection, and any that a
+    ``@pytest.mark.connector`` adds, each with its number of tests."""
+    if config.get_verbosity() < 0 or getattr(config.option, "no_header", False):
+        return None
+    state = config.stash[state_key]
+    tests = dict.fromkeys(state.selected, 0)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("connector_name") if callspec is not None else None
+        if isinstance(name, str):
+            tests[name] = tests.get(name, 0) + 1
+    if not tests:
+        return None
+    try:
+        known = set(state.known())
+    except pytest.UsageError:  # an unreadable file: already reported where it matters
+        known = set(tests)
+    used = [f"{name} ({_tests(count)})" for name, count in tests.items() if name in known]
+    return f"connectors: {', '.join(used)} (file: {state.file})" if used else None
+
+
+def _tests(count: int) -> str:
+    return "no tests" if count == 0 else "1 test" if count == 1 else f"{count} tests"

@@ -12,6 +12,8 @@ to ``PARTS``.
 - ``reports``: latency budgets, JUnit properties, the terminal summary, the JSON report
 - ``replay``: production conversations replayed as tests
 - ``judging``: judges (``--judge-connector``, the ``judge`` fixture, cached verdicts)
+- ``simulation``: simulated users (``--simulator-connector``, ``@pytest.mark.scenario``)
+- ``repeat``: repeated runs and their pass rates (``@pytest.mark.repeat``)
 - ``hookspecs``: ``pytest_connectors_prepare``, for projects that start agents their own way
 """
 
@@ -28,7 +30,7 @@ __all__ = ["PARTS", "records_key", "report_path", "state_key"]
 
 _report_path = report_path  # the name replay.py imports
 
-PARTS = ("options", "selection", "fixtures", "reports", "replay", "judging")
+PARTS = ("options", "selection", "fixtures", "reports", "replay", "judging", "simulation", "repeat")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -5,7 +5,8 @@ stop_on_divergence=True, tools="subset", args="subset", redact=True)`` on a test
 ``replay`` fixture makes one item per conversation, its id next to the connector's
 (``test_x[LangGraph Dev-t-42]``). ``path`` (a folder or file of frozen cases) is relative to the
 test's own folder; ``source`` names an import connector whose conversations are read from
-``--connectors-db`` or the service (``--connectors-url``).
+``--connectors-db`` or the service (``--connectors-url``), else from the database the CLI opens
+by default (``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the connector file).
 
 Conversations read from ``source`` are production data: what their items show (test ids,
 failure messages, captured output, the call records of the JSON report, JUnit properties) is
@@ -17,8 +18,9 @@ an event loop in a background thread, starting at the first replay test, ahead o
 bodies, which then assert on the results. Under pytest-xdist each worker replays the items it
 was given; with ``-x`` no new conversation starts after a failure.
 
-With a database or service configured, every agent call of the session is written there as a
-native conversation when the session ends (on the xdist controller); a failed write is a warning.
+With a database or service given (``--connectors-db``, ``--connectors-url``), every agent call of
+the session is written there as a native conversation when the session ends (on the xdist
+controller); a failed write is a warning.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_connectors.pytest_plugin.replay_run import Replay, schedule
+from pytest_connectors.pytest_plugin.replay_run import (
+    Replay,
+    is_replay_item,
+    replayable,
+    schedule,
+)
 from pytest_connectors.pytest_plugin.replay_state import (
     DEFAULT_CONCURRENCY,
     ReplayState,
@@ -75,7 +82,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="connectors_db",
         metavar="PATH_OR_URL",
         help="database of imported conversations (a SQLite path or a SQLAlchemy URL); replay "
-        "reads it and native traces of this session are written to it; ini: connectors_db",
+        "reads it and native traces of this session are written to it (without it, replay "
+        "reads $PYTEST_CONNECTORS_DB, else connectors.db next to the connector file, and "
+        "writes nothing); ini: connectors_db",
     )
     group.addoption(
         "--connectors-url",
@@ -292,6 +301,10 @@ def _add_case_record(
         result=result,
         outcome=item.stash.get(outcome_key, "skipped"),
     )
+    marker = item.get_closest_marker("replay")
+    if record["diverged_because"] and marker is not None and state.redacts(marker.kwargs):
+        # Why a turn diverged quotes production: its tool arguments, errors, answers.
+        record["diverged_because"] = state.redaction().text(record["diverged_because"])
     report.replay_case = record  # type: ignore[attr-defined]
     report.user_properties += junit_properties(record)
     if state.mixed and result is not None and not result.audit:
@@ -350,6 +363,24 @@ def _redact_report(report: pytest.TestReport, state: ReplayState) -> None:
         (name, text(value) if isinstance(value, str) else value)
         for name, value in report.user_properties
     ]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest writes the test's location
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Say once, at the first replay test, that the conversations now replay ahead of it."""
+    state = item.config.stash[replay_key]
+    if state.announced or state.audit or _is_worker(item.config) or not is_replay_item(item):
+        return
+    state.announced = True
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or item.config.get_verbosity() < 0:
+        return
+    count = replayable(item.session.items)
+    conversations = "1 conversation" if count == 1 else f"{count} conversations"
+    reporter.write_line(
+        f"replay: {conversations} replayed ahead of their tests, up to "
+        f"{state.concurrency} at once (-v shows each one's turns)"
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:

@@ -44,12 +44,18 @@ def _upcoming(item: pytest.Item) -> list[pytest.Item]:
         chosen = [item, *(items[i] for i in _xdist_queue(item.config) if i < len(items))]
     else:
         chosen = list(session.items)
-    return [i for i in chosen if item_key in i.stash or _replay_item(i)]
+    return [i for i in chosen if item_key in i.stash or is_replay_item(i)]
 
 
-def _replay_item(item: pytest.Item) -> bool:
+def is_replay_item(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     return callspec is not None and "replay_case" in callspec.params
+
+
+def replayable(items: list[pytest.Item]) -> int:
+    """How many of ``items`` replay a conversation (the others are skipped with a reason)."""
+    cases = [i.callspec.params["replay_case"] for i in items if is_replay_item(i)]  # type: ignore[attr-defined]
+    return sum(1 for case in cases if case.replayable)
 
 
 def schedule(item: pytest.Item, sessions: ConnectorSession, state: ReplayState) -> None:

@@ -4,6 +4,7 @@ from reports (on the xdist controller, from every worker)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -43,6 +44,7 @@ class ReplayState:
         self.failures = 0
         self.outcomes: dict[str, str] = {}
         self.warnings: list[str] = []  # shown in the summary: a failed write never fails a run
+        self.announced = False  # the line saying the replays started ahead of their tests
         self.session_id = str(uuid.uuid4())
         self._scheduler: ReplayScheduler | None = None
         self._imports: Any = None
@@ -75,14 +77,10 @@ class ReplayState:
         return self._scheduler
 
     def imports(self) -> Any:
-        """The import facade on the configured database or service."""
+        """The import facade on the configured database or service, else on the database the
+        CLI opens by default (``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the
+        connector file)."""
         if self._imports is None:
-            if not (self.url or self.db):
-                raise pytest.UsageError(
-                    "replay(source=...) reads imported conversations: give --connectors-db "
-                    "PATH_OR_URL or --connectors-url URL (or the connectors_db / connectors_url "
-                    "ini options), or replay frozen cases with replay(path=...)"
-                )
             import importlib
 
             from pytest_connectors._support.variables import resolve
@@ -93,8 +91,23 @@ class ReplayState:
                 key = self.api_key and resolve(self.api_key, connector="--connectors-api-key")
                 self._imports = Imports(url=self.url, api_key=key)
             else:
-                self._imports = Imports(db=self.db)
+                self._imports = Imports(db=self.db or self._default_db())
         return self._imports
+
+    def _default_db(self) -> str:
+        from pytest_connectors._support.paths import default_database
+        from pytest_connectors.pytest_plugin.state import connectors_file
+
+        db = default_database(connectors_file(self.config))
+        if "://" not in db and not Path(db).is_file():  # never create an empty one here
+            raise pytest.UsageError(
+                f"replay(source=...) reads imported conversations from {db} (the default: "
+                "$PYTEST_CONNECTORS_DB, else connectors.db next to the connector file), which "
+                "does not exist: import some first (pytest-connectors imports connect NAME), "
+                "give --connectors-db PATH_OR_URL or --connectors-url URL (or the connectors_db "
+                "/ connectors_url ini options), or replay frozen cases with replay(path=...)"
+            )
+        return db
 
     def close(self) -> None:
         """Stop the ahead-of-time runs and let go of the facade; `imports()` opens it again."""
@@ -111,6 +124,7 @@ class ReplayState:
         case = getattr(report, "replay_case", None)
         if case:
             self.cases.append(case)
+            self._show_progress(case)
         calls = getattr(report, "replay_calls", None)
         if calls:
             self.calls.extend(calls)
@@ -121,6 +135,19 @@ class ReplayState:
             maxfail = self.config.option.maxfail
             if maxfail and self.failures >= maxfail and self._scheduler is not None:
                 self._scheduler.stop()  # -x / --maxfail: start no new conversation
+
+    def _show_progress(self, case: dict[str, Any]) -> None:
+        """With -v, a line under the test: the turns it replayed, where it diverged."""
+        from pytest_connectors.replay.summary import progress_line
+
+        if self.config.get_verbosity() < 1 or hasattr(self.config, "workerinput"):
+            return
+        line = progress_line(case)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line is not None and reporter is not None:
+            reporter.ensure_newline()
+            reporter.write(f"    {line}")
+            reporter.currentfspath = -2  # the next output starts a new line, as xdist's lines do
 
 
 def _concurrency(config: pytest.Config) -> int:

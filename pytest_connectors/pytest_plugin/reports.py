@@ -17,6 +17,8 @@ from pytest_connectors.pytest_plugin.selection import latency_budget
 from pytest_connectors.pytest_plugin.state import is_worker, records_key, state_key
 
 passed_key = pytest.StashKey[bool]()
+# The JSON Schema of the --connectors-report file, shipped with the package.
+REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -71,6 +73,10 @@ def pytest_terminal_summary(
     from pytest_connectors.evaluation.latency import summary_lines
 
     terminalreporter.write_sep("=", "connectors")
+    # Said, as the replay section's p50 is over its replayed turns alone.
+    terminalreporter.write_line(
+        "every agent call of the session (replayed turns included), per connector:"
+    )
     for line in summary_lines(state.records):
         terminalreporter.write_line(line)
     path = report_path(config)

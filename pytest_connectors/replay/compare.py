@@ -181,7 +181,8 @@ def _is_problem(line: str) -> bool:
 
 
 def _name(check: AnswerCheck) -> str:
-    return getattr(check, "__name__", None) or type(check).__name__
+    # A scorer (contains, similar...) has a label; a function its name.
+    return getattr(check, "label", None) or getattr(check, "__name__", None) or type(check).__name__
 
 
 def _answer_problems(check: AnswerArg, candidate: str, production: str | None) -> list[str]:
@@ -251,6 +252,7 @@ class ReplayResult:
     stopped_at: int | None = None  # the diverging turn the run stopped after
     thread_id: str | None = None
     verdict: int | None = None  # the first diverging turn of the last assertion (0: none)
+    verdict_reason: str | None = None  # why that turn diverged
 
     @property
     def replayed(self) -> list[TurnComparison]:
@@ -258,8 +260,17 @@ class ReplayResult:
 
     def diverged_at(self, check: Check | None = None) -> int | None:
         """The first turn (1-based) that differs under ``check``, or None when all match."""
+        divergence = self.divergence(check)
+        return divergence[0] if divergence is not None else None
+
+    def divergence(self, check: Check | None = None) -> tuple[int, str] | None:
+        """The first turn (1-based) that differs under ``check`` and why, or None."""
         check = check or self.check
-        return next((t.position for t in self.turns if check.problems(t)), None)
+        for turn in self.turns:
+            problems = check.problems(turn)
+            if problems:
+                return turn.position, "; ".join(problems)
+        return None
 
     def assert_matches(
         self,
@@ -271,10 +282,10 @@ class ReplayResult:
         """Fail with a per-turn diff unless every recorded turn matches production."""
         __tracebackhide__ = True
         check = Check(tools=tools, args=args, latency_factor=latency_factor, answer=answer)
-        first = self.diverged_at(check)
-        self.verdict = first or 0
-        if first is not None:
-            raise ReplayMismatch(self.diff(check), first)
+        divergence = self.divergence(check)
+        self.verdict, self.verdict_reason = divergence or (0, None)
+        if divergence is not None:
+            raise ReplayMismatch(self.diff(check), divergence[0])
 
     def diff(self, check: Check | None = None) -> str:
         """The per-turn comparison a person reads: turn, what production did, what we did."""

@@ -249,10 +249,12 @@ class LocalServer:
 
     def _start_error(self, problem: str) -> ServerStartError:
         tail = self.log_tail(20) or "(empty)"
+        # A log in the temporary folder is gone once stopped: name only one that is kept.
+        kept = f" (the whole log: {self._log_path})" if self._given_log_path else ""
         return ServerStartError(
             f"{self.name} did not start: {problem}\n"
             f"command: {shlex.join(self.command)}\n"
-            f"last log lines ({self._log_path}):\n{tail}"
+            f"last log lines{kept}:\n{tail}"
         )
 
     def _exited(self) -> bool:

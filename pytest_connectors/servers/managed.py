@@ -12,6 +12,7 @@ Readiness follows Playwright's ``webServer``: a URL is ready when it answers 2xx
 from __future__ import annotations
 
 import contextlib
+import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,10 +92,13 @@ class LaunchPlan:
             return self.configured_url
         return server.url + urlsplit(self.configured_url).path.rstrip("/")
 
-    def server(self) -> LocalServer:
+    def server(self, log_path: Path | None = None) -> LocalServer:
+        """The server to start; without ``log_path`` its log is removed when it stops."""
         env = dict(self.env)
         if self.project is not None:
-            return LangGraphDevServer(self.project, startup_timeout=self.timeout_s, env=env)
+            return LangGraphDevServer(
+                self.project, startup_timeout=self.timeout_s, env=env, log_path=log_path
+            )
         if self.uses_port:
             ready = _join(f"http://{LOOPBACK}:{{port}}", self.ready)
         else:
@@ -107,6 +111,7 @@ class LaunchPlan:
             env=env,
             startup_timeout=self.timeout_s,
             name=f"the agent of connector {self.connector!r}",
+            log_path=log_path,
         )
 
 
@@ -122,8 +127,11 @@ class CommandServer(LocalServer):
         env: Mapping[str, str] | None = None,
         startup_timeout: float = DEFAULT_START_TIMEOUT_MS / 1000,
         name: str = "agent",
+        log_path: Path | None = None,
     ) -> None:
-        super().__init__(command, cwd=cwd, env=env, startup_timeout=startup_timeout)
+        super().__init__(
+            command, cwd=cwd, env=env, startup_timeout=startup_timeout, log_path=log_path
+        )
         self.ready_url = ready_url
         self.name = name
 
@@ -207,11 +215,14 @@ def _absolute(path: str, base_dir: Path) -> Path:
 class ManagedAgents:
     """Starts the agents of launchable connectors on demand and stops them on ``close()``.
 
-    ``base_dir`` is the connector file's folder, which relative launch paths start from.
+    ``base_dir`` is the connector file's folder, which relative launch paths start from. With
+    ``log_dir``, each agent's log is kept there (``<connector>.log``), so the one a start-up
+    error points to can still be opened after the agent stopped.
     """
 
-    def __init__(self, base_dir: str | Path) -> None:
+    def __init__(self, base_dir: str | Path, log_dir: Path | None = None) -> None:
         self.base_dir = Path(base_dir)
+        self.log_dir = log_dir
         self._servers: dict[LaunchPlan, LocalServer] = {}
         self._failures: dict[LaunchPlan, ServerStartError] = {}
 
@@ -228,11 +239,21 @@ class ManagedAgents:
             if plan in self._failures:  # tried once: do not pay the start-up again
                 raise self._failures[plan]
             try:
-                server = self._servers[plan] = plan.server().start()
+                server = self._servers[plan] = plan.server(self._log_path(plan)).start()
             except ServerStartError as exc:
                 self._failures[plan] = exc
                 raise
         return connector.model_copy(update={"base_url": plan.base_url_on(server)})
+
+    def _log_path(self, plan: LaunchPlan) -> Path | None:
+        if self.log_dir is None:
+            return None
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", plan.connector).strip("-.") or "agent"
+        path, n = self.log_dir / f"{stem}.log", 1
+        while path.exists():  # another launch of the session, or a name that reads the same
+            n += 1
+            path = self.log_dir / f"{stem}-{n}.log"
+        return path
 
     @property
     def servers(self) -> list[LocalServer]:

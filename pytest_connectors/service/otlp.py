@@ -10,6 +10,7 @@ the API's (``Authorization: Bearer`` or ``x-api-key``, as ``OTEL_EXPORTER_OTLP_H
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, Response
@@ -27,6 +28,7 @@ from pytest_connectors.imports.otlp.receiver import (
     decode_request,
 )
 from pytest_connectors.service.auth import Caller
+from pytest_connectors.service.bodies import ErrorBody
 from pytest_connectors.service.data import Data
 
 OTLP_PATH = "/v1/traces"
@@ -84,7 +86,34 @@ def _success(request: Request, receipt: Receipt) -> Response:
     return Response(answer.SerializeToString(), 200, media_type=PROTOBUF)
 
 
-@otlp_router.post(OTLP_PATH, tags=["otlp"], summary="OTLP/HTTP trace export (protobuf or JSON)")
+# A refusal is a google.rpc.Status, in the encoding the exporter sent (JSON, else protobuf).
+_RPC_STATUS: dict[str, Any] = {
+    JSON: {
+        "schema": {
+            "type": "object",
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+        }
+    },
+    PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+}
+_OTLP_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": _RPC_STATUS}
+    for status, description in {
+        400: "a body that cannot be read",
+        413: "too large a body, or too many spans",
+        415: "neither protobuf nor JSON, or an unknown content encoding",
+        429: "the receiver holds too many open traces: retry after Retry-After seconds",
+    }.items()
+}
+_OTLP_ERRORS[401] = {"model": ErrorBody, "description": "no valid API key"}
+
+
+@otlp_router.post(
+    OTLP_PATH,
+    tags=["otlp"],
+    summary="OTLP/HTTP trace export (protobuf or JSON)",
+    responses=_OTLP_ERRORS,
+)
 async def export_traces(request: Request, scope: Caller) -> Response:
     receiver: Receiver = request.app.state.receiver
     data: Data = request.app.state.data

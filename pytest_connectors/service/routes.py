@@ -45,7 +45,7 @@ from pytest_connectors.service.problems import ServiceProblem
 
 # The longest a GET /api/jobs/{id}?wait= holds the connection; clients ask again after it.
 MAX_WAIT_S = 60.0
-_POLL_S = 0.1
+_POLL_S = 0.1  # SQLite; on PostgreSQL waits wake on NOTIFY
 MAX_PAGE = 500
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -187,6 +187,8 @@ async def get_job(
     def look() -> Job:
         return data.run(scope, lambda b: b.get_job(job_id))
 
+    signals = request.app.state.store.job_signals
+    seen = signals.generation
     job = look()
     if wait:
         deadline = time.monotonic() + wait
@@ -194,7 +196,9 @@ async def get_job(
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            await anyio.sleep(min(_POLL_S, left))
+            # On PostgreSQL a finished job wakes this at once; elsewhere it is a short poll.
+            await anyio.to_thread.run_sync(signals.wait, seen, min(signals.interval(_POLL_S), left))
+            seen = signals.generation
             job = look()
     return _send(job)
 

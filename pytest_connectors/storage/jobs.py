@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from pytest_connectors.models.imports import Job, JobStats, JobStatus, JobTrigger, Scope
 from pytest_connectors.storage.schema import import_jobs
 from pytest_connectors.storage.scoping import within
+from pytest_connectors.storage.signals import announce
 
 _J = import_jobs
 
@@ -114,6 +115,7 @@ def insert(
             updated_at=job.created_at,
         )
     )
+    announce(connection, job.id)
     return job
 
 
@@ -159,6 +161,8 @@ def cancel_queued(connection: Connection, connector_id: str, now: datetime) -> i
         .where(_J.c.connector_id == connector_id, _J.c.status == JobStatus.QUEUED.value)
         .values(status=JobStatus.CANCELLED.value, finished_at=now, updated_at=now)
     )
+    if result.rowcount:
+        announce(connection, connector_id)
     return result.rowcount
 
 
@@ -168,6 +172,8 @@ def request_stop(connection: Connection, connector_id: str, now: datetime) -> in
         .where(_J.c.connector_id == connector_id, _J.c.status == JobStatus.RUNNING.value)
         .values(stop_requested=True, updated_at=now)
     )
+    if result.rowcount:
+        announce(connection, connector_id)
     return result.rowcount
 
 
@@ -300,6 +306,8 @@ def finish(
             updated_at=now,
         )
     )
+    if result.rowcount == 1:
+        announce(connection, job_id)
     return result.rowcount == 1
 
 
@@ -318,6 +326,7 @@ def fail_unclaimed(
             updated_at=now,
         )
     )
+    announce(connection, job_id)
 
 
 def status_of(connection: Connection, job_id: str) -> str | None:

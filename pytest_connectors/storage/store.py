@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pytest_connectors.storage.engine import (
     describe_url,
 )
 from pytest_connectors.storage.migrations import migrate
+from pytest_connectors.storage.signals import JobSignals
 
 __all__ = ["Connection", "Store"]  # Connection: for the type hints of callers above storage
 
@@ -55,6 +57,11 @@ class Store:
             self.engine.dispose()
             raise
 
+    @functools.cached_property
+    def job_signals(self) -> JobSignals:
+        """Wake-ups when a job of this database changes (LISTEN/NOTIFY on PostgreSQL)."""
+        return JobSignals(self.engine)
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
@@ -76,6 +83,9 @@ class Store:
                 yield connection
 
     def close(self) -> None:
+        signals = self.__dict__.pop("job_signals", None)
+        if signals is not None:
+            signals.close()
         self.engine.dispose()
 
     def __enter__(self) -> Store:

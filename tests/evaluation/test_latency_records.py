@@ -229,7 +229,7 @@ def test_report_document_orders_calls_and_is_json() -> None:
         record(8, test="t.py::test_a", turn=1),
     ]
     document = report_document(records)
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert [(c["test"], c["connector"], c["turn"]) for c in document["calls"]] == [
         ("t.py::test_a", "A", 1),
         ("t.py::test_a", "A", 2),

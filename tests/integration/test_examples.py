@@ -17,7 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 CONNECTORS = EXAMPLES / "data" / "connectors.json"
-EXAMPLE_TESTS = 16  # 8 in test_agent_eval.py, 8 replayed conversations in test_replay.py
+# 8 in test_agent_eval.py, 8 replayed conversations in test_replay.py, 6 in
+# test_simulated_users.py (one by hand, one per persona of scenarios/, three repeated runs)
+EXAMPLE_TESTS = 22
 
 
 def run_examples(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -42,18 +44,33 @@ def test_examples_pass_against_the_managed_langgraph_server() -> None:
     assert proc.returncode == 0, output
     lines = proc.stdout.splitlines()
     assert re.fullmatch(rf"=+ {EXAMPLE_TESTS} passed in .*", lines[-1]), output
-    assert f"connectors: LangGraph Dev (file: {EXAMPLES / 'data' / 'connectors.json'})" in lines
-    # Every conversation turn was recorded: 32 on LangGraph (two failing on purpose, one of them
+    # Every connector the run uses is named before the tests run, not only the selected one.
+    assert (
+        "connectors: LangGraph Dev (21 tests), HTTP Agent (1 test) "
+        f"(file: {EXAMPLES / 'data' / 'connectors.json'})"
+    ) in lines
+    # Every conversation turn was recorded: 44 on LangGraph (two failing on purpose, one of them
     # replayed from production, both expected by their passing tests), 1 on the HTTP agent,
-    # launched by its config.launch. The judge's calls are not among them.
+    # launched by its config.launch. The judge's and the simulated user's calls are not among
+    # them.
     assert any(
-        line.startswith("LangGraph Dev: 32 calls, 2 errors (2 expected: their tests passed), p50 ")
+        line.startswith("LangGraph Dev: 44 calls, 2 errors (2 expected: their tests passed), p50 ")
         for line in lines
     ), output
     assert "8 cases: 8 passed, 0 failed, 0 skipped" in lines
-    # The rules judge, launched by its config.launch, gave 8 verdicts (some cached by an
+    # The rules judge, launched by its config.launch, gave 17 verdicts (some cached by an
     # earlier run of the examples, which is what the cache is for).
-    assert any(line.startswith("judge: 8 verdicts (") for line in lines), output
+    assert any(line.startswith("judge: 17 verdicts (") for line in lines), output
+    # The rules user played three conversations to their goal; three runs made a pass rate.
+    assert any(
+        line.startswith("simulated users: 3 conversations (3 goal reached, 0 abandoned, ")
+        for line in lines
+    ), output
+    assert any(
+        line.startswith("test_simulated_users.py::test_the_weather_answer_holds_across_runs[")
+        and line.endswith("3 of 3 runs passed (100%, 95% CI 44%-100%); needs 67%: met")
+        for line in lines
+    ), output
     assert any(line.startswith("HTTP Agent: 1 call, 0 errors, p50 ") for line in lines), output
     assert not (EXAMPLES / "conftest.py").exists()
 

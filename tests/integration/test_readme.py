@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from documentation import block, blocks
+from documentation import block, blocks, text
 
 from pytest_connectors import ToolCall, assert_tool_calls
 from pytest_connectors.models.connector import LaunchConfig
@@ -106,15 +106,12 @@ def test_the_tool_call_diff_sample_is_what_the_helper_prints() -> None:
     assert str(failure.value) == sample
 
 
-def test_the_loop_scope_line_silences_pytest_asyncios_warning(pytester: pytest.Pytester) -> None:
-    ini = block("ini", "asyncio_default_fixture_loop_scope")
-    pytester.makepyfile("def test_a():\n    pass\n")
-    strict = ("-p", "no:cacheprovider", "-W", "error::DeprecationWarning")
-    pytester.makeini("[pytest]\n")
-    without = pytester.runpytest_subprocess(*strict)
-    assert without.ret != 0  # the warning pytest-asyncio gives a project without the line
-    pytester.makeini(ini)
-    pytester.runpytest_subprocess(*strict).assert_outcomes(passed=1)
+def test_the_docs_say_what_pytest_reports_when_an_agent_cannot_start() -> None:
+    """tests/test_plugin_fixtures.py shows the tests error at setup: the docs must agree."""
+    section = text("docs/connectors.md").split("## Launched servers", 1)[1].split("\n## ", 1)[0]
+    sentence = " ".join(section.split())
+    assert "If it cannot start, the tests that need it are reported as errors" in sentence
+    assert "agent-logs/<connector>.log" in sentence
 
 
 def test_the_launch_sample_is_the_example_http_agents() -> None:
@@ -159,3 +156,17 @@ def test_the_library_import_list_imports() -> None:
     names: dict[str, object] = {}
     exec(block("python", "from pytest_connectors import (\n    create_connector"), names)
     assert callable(names["atest_connector"])
+
+
+def test_the_simulated_user_snippet_is_the_examples_own() -> None:
+    """The README's simulated-user test is run by the example suite, line for line."""
+    snippet = blocks("python", "conversation.simulate(")[0]
+    example = (ROOT / "examples" / "test_simulated_users.py").read_text(encoding="utf-8")
+    body = snippet.split("def test_a_simulated_user_reaches_its_goal(conversation):\n")[1]
+    for line in body.split("\n\n\n")[0].splitlines():
+        if "assert_criteria(simulation" in line:
+            continue  # the README shortens the criteria
+        assert line in example, line
+    marked = '@pytest.mark.scenario(path="scenarios")\ndef test_scenarios(conversation, scenario):'
+    assert marked in snippet
+    assert marked in example

@@ -7,10 +7,12 @@ take about a second each, so the HTTP agent is used wherever the connector type 
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
 import pytest
+from children import python_path
 from pytester_ini import write_ini
 
 from pytest_connectors import ConnectorStore
@@ -518,6 +520,39 @@ def test_a_managed_server_that_cannot_start_is_tried_once_per_session(
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*langgraph dev did not start*", "*this agent cannot load*"])
     assert attempts.read_text().splitlines() == ["start"]
+
+
+def test_an_agent_that_cannot_start_errors_its_tests_and_keeps_its_log(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests never ran: errors at setup, as for any fixture that failed; the message
+    points to the whole log, which can still be opened after the session."""
+    boot = "import sys; print('loading the model failed: weights.bin is missing'); sys.exit(3)"
+    ConnectorStore(connectors_path(pytester)).create(
+        {
+            "name": "Broken Agent",
+            "type": "http",
+            "baseUrl": "http://127.0.0.1:9",
+            "config": {
+                "path": "/v1/chat/completions",
+                "launch": {"command": ["{python}", "-c", boot, "{port}"]},
+            },
+        }
+    )
+    pytester.makepyfile("def test_a(conversation): pass\ndef test_b(invoke_connector): pass")
+    monkeypatch.setenv("PYTHONPATH", python_path())
+    result = pytester.runpytest_subprocess("--connector", "Broken Agent")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_a*",
+            "the agent of connector 'Broken Agent' did not start: the process exited with code 3*",
+            "last log lines (the whole log: *agent-logs?Broken-Agent.log):",
+            "loading the model failed: weights.bin is missing",
+        ]
+    )
+    (log,) = re.findall(r"the whole log: (.+?)\):", result.stdout.str())[:1]
+    assert "loading the model failed" in Path(log).read_text()
 
 
 # --- pytest_connectors_prepare -------------------------------------------------------------

@@ -472,17 +472,52 @@ def test_a_connector_test_with_none_selected_fails_with_a_hint(
 def test_header_names_the_selected_connectors_and_file(
     pytester: pytest.Pytester, project: Path
 ) -> None:
-    pytester.makepyfile("def test_plain(): pass")
+    pytester.makepyfile("def test_plain(): pass\ndef test_name(connector_name): pass")
     result = pytester.runpytest("--connector", "HTTP Agent", "--connector", "LangGraph Dev")
-    result.assert_outcomes(passed=1)
-    assert f"connectors: HTTP Agent, LangGraph Dev (file: {project})" in result.outlines
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "collected 3 items",
+            f"connectors: HTTP Agent (1 test), LangGraph Dev (1 test) (file: {project})",
+        ]
+    )
+
+
+def test_header_names_every_connector_the_tests_will_use(
+    pytester: pytest.Pytester, project: Path
+) -> None:
+    """A connector that a marker adds to the selection is named before the tests run."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_a(connector_name): pass
+        def test_b(connector_name): pass
+
+        @pytest.mark.connector("HTTP Agent")
+        def test_pinned(connector_name): pass
+        """
+    )
+    result = pytester.runpytest("--connector", "LangGraph Dev")
+    result.assert_outcomes(passed=3)
+    assert (
+        f"connectors: LangGraph Dev (2 tests), HTTP Agent (1 test) (file: {project})"
+        in result.outlines
+    )
 
 
 def test_header_shows_the_ini_selection(pytester: pytest.Pytester, project: Path) -> None:
     write_ini(pytester, "connector = LangGraph Dev")
     pytester.makepyfile("def test_plain(): pass")
     result = pytester.runpytest()
-    assert f"connectors: LangGraph Dev (file: {project})" in result.outlines
+    assert f"connectors: LangGraph Dev (no tests) (file: {project})" in result.outlines
+
+
+def test_header_names_the_selection_under_xdist(pytester: pytest.Pytester, project: Path) -> None:
+    pytester.makepyfile("def test_name(connector_name): pass")
+    result = pytester.runpytest_subprocess("--connector", "HTTP Agent", "-n", "2")
+    result.assert_outcomes(passed=1)
+    assert f"connectors: HTTP Agent (file: {project})" in result.outlines
 
 
 def test_no_header_line_when_nothing_is_selected(pytester: pytest.Pytester) -> None:
@@ -506,7 +541,7 @@ def test_connectors_file_option_relative_to_the_invocation_dir(
     )
     result.assert_outcomes(passed=1)
     assert f"rootdir: {pytester.path}" in result.outlines
-    assert f"connectors: Other Agent (file: {other})" in result.outlines
+    assert f"connectors: Other Agent (1 test) (file: {other})" in result.outlines
 
 
 def test_connectors_file_ini_is_relative_to_the_ini_file(pytester: pytest.Pytester) -> None:
@@ -520,7 +555,7 @@ def test_connectors_file_ini_is_relative_to_the_ini_file(pytester: pytest.Pytest
     )
     result = pytester.runpytest("proj")  # run from the parent: cwd is not the ini's folder
     result.assert_outcomes(passed=1)
-    assert f"connectors: Other Agent (file: {agents})" in result.outlines
+    assert f"connectors: Other Agent (1 test) (file: {agents})" in result.outlines
 
 
 def test_connectors_file_option_wins_over_the_ini(pytester: pytest.Pytester) -> None:
@@ -530,7 +565,7 @@ def test_connectors_file_option_wins_over_the_ini(pytester: pytest.Pytester) -> 
     pytester.makepyfile("def test_name(connector): assert connector.name == 'Cli Agent'")
     result = pytester.runpytest("--connectors-file", str(cli), "--connector", "Cli Agent")
     result.assert_outcomes(passed=1)
-    assert f"connectors: Cli Agent (file: {cli})" in result.outlines
+    assert f"connectors: Cli Agent (1 test) (file: {cli})" in result.outlines
 
 
 def test_connectors_file_from_the_environment(
@@ -541,7 +576,7 @@ def test_connectors_file_from_the_environment(
     pytester.makepyfile("def test_name(connector): assert connector.name == 'Env Agent'")
     result = pytester.runpytest("--connector", "Env Agent")
     result.assert_outcomes(passed=1)
-    assert f"connectors: Env Agent (file: {env_file})" in result.outlines
+    assert f"connectors: Env Agent (1 test) (file: {env_file})" in result.outlines
 
 
 def test_a_corrupt_file_is_a_usage_error_when_a_connector_is_selected(

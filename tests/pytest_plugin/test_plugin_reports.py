@@ -12,13 +12,16 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import jsonschema
 import pytest
 from pytester_ini import INI, write_ini
 
 from pytest_connectors import ConnectorStore
+from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
 CALL_KEYS = {
@@ -124,8 +127,11 @@ def test_terminal_summary_has_a_connectors_section(
     lines = result.outlines
     start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ connectors =+", line))
     number = r"\d+\.\d"
+    assert lines[start + 1] == (
+        "every agent call of the session (replayed turns included), per connector:"
+    )
     seen: dict[str, set[tuple[str, int]]] = {}
-    position = start + 1
+    position = start + 2
     for name in ("Echo Agent", "HTTP Agent"):  # sorted by name
         assert re.fullmatch(
             # test_error fails a call on purpose and passes: the summary says so.
@@ -161,7 +167,8 @@ def test_no_connectors_section_without_calls(
 
 
 def check_document(document: dict[str, Any], connectors: tuple[str, ...]) -> None:
-    assert document["version"] == 1
+    jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text()))
+    assert document["version"] == 2
     assert set(document["connectors"]) == set(connectors)
     expected = set().union(*(expected_calls(name) for name in connectors))
     assert call_set(document) == expected
@@ -185,6 +192,14 @@ def check_document(document: dict[str, Any], connectors: tuple[str, ...]) -> Non
         assert len(summary["slowest"]) == 5
         assert [s["latency_ms"] for s in summary["slowest"]] == latencies[::-1]
         assert all(set(s) == {"test", "turn", "latency_ms"} for s in summary["slowest"])
+
+
+def test_the_report_schema_is_valid_and_shipped_with_the_package() -> None:
+    jsonschema.Draft202012Validator.check_schema(json.loads(REPORT_SCHEMA.read_text()))
+    package = REPORT_SCHEMA.parents[1]
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["pytest_connectors"]
+    assert REPORT_SCHEMA.relative_to(package).as_posix() in shipped
 
 
 def test_json_report_from_the_command_line(

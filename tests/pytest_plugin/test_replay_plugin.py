@@ -14,11 +14,13 @@ import shutil
 import xml.etree.ElementTree as ET
 
 import httpx
+import jsonschema
 import pytest
 from documentation import block
 from pytester_ini import write_ini
 from replay_agents import CASES, agents_project, literal
 
+from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import LangGraphDevServer
 
 TEST_MODULE = """
@@ -62,7 +64,8 @@ def test_one_item_per_conversation_passes_against_the_same_agent(
             literal("test_replay.py::test_case[Prod Agent-t-1044] PASSED") + "*",
             "*= replay =*",
             "4 cases: 4 passed, 0 failed, 0 skipped",
-            "latency p50: candidate * ms, production * ms, p50 ratio *",
+            "latency p50 of the * replayed turns: candidate * ms, production (recorded) * ms, "
+            "p50 ratio *",
         ]
     )
 
@@ -100,8 +103,26 @@ def test_a_changed_agent_fails_at_the_turn_that_diverged(project: pytest.Pyteste
             "  diverged at turn 3 of 3: test_replay.py::test_case[[]Changed Agent-t-1043[]]",
         ]
     )
-    sample = block("text", "==== replay ====").splitlines()[:4]  # the latency line varies
+    sample = block("text", "==== replay ====").splitlines()[:6]  # the latency line varies
     result.stdout.fnmatch_lines(["*= replay =*", *(literal(line) for line in sample[1:])])
+
+
+def test_a_replay_run_shows_progress_beyond_dots(project: pytest.Pytester) -> None:
+    announced = "replay: 4 conversations replayed ahead of their tests, up to 8 at once*"
+    quiet = project.runpytest("--connector", "Changed Agent")
+    quiet.stdout.fnmatch_lines([announced, "test_replay.py F.F. *"])
+    quiet.stdout.no_fnmatch_line("    replayed *")
+    verbose = project.runpytest("--connector", "Changed Agent", "-v")
+    verbose.assert_outcomes(passed=2, failed=2)
+    verbose.stdout.fnmatch_lines(
+        [
+            announced,
+            literal("test_replay.py::test_case[Changed Agent-t-1041] FAILED") + "*",
+            "    replayed 1 of 2 turns, diverged at turn 1 (agent time * ms)",
+            literal("test_replay.py::test_case[Changed Agent-t-1042] PASSED") + "*",
+            "    replayed 3 of 3 turns, matching production (agent time * ms)",
+        ]
+    )
 
 
 def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], dict[str, object]]:
@@ -124,16 +145,29 @@ def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], d
         failure = case.find("failure")
         text = "passed" if failure is None else failure.get("message", "") + (failure.text or "")
         outcomes[case.get("name", "")] = re.sub(r"\(\d+ ms\)", "(? ms)", text)
-    replay = json.loads(report.read_text())["replay"]
+    document = json.loads(report.read_text())
+    jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text()))
+    replay = document["replay"]
     replay.pop("latency")
     return outcomes, replay
 
 
 def test_concurrent_runs_give_the_serial_results(project: pytest.Pytester) -> None:
     serial = _normalized(project, "--replay-concurrency", "1")
+    why = "tool calls do not match (match='subset', args='subset'); missing: get_weather({})"
     assert serial[1]["diverged"] == [
-        {"test": "test_replay.py::test_case[Changed Agent-t-1041]", "turn": 1, "turns": 2},
-        {"test": "test_replay.py::test_case[Changed Agent-t-1043]", "turn": 3, "turns": 3},
+        {
+            "test": "test_replay.py::test_case[Changed Agent-t-1041]",
+            "turn": 1,
+            "turns": 2,
+            "reason": why.format('{"city": "Paris"}'),
+        },
+        {
+            "test": "test_replay.py::test_case[Changed Agent-t-1043]",
+            "turn": 3,
+            "turns": 3,
+            "reason": why.format('{"city": "London"}'),
+        },
     ]
     assert sum(v == "passed" for v in serial[0].values()) == 2
     assert _normalized(project, "--replay-concurrency", "8") == serial
@@ -257,7 +291,10 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     result = project.runpytest("test_bad.py", "--connector", "Prod Agent")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: replay(source=...) reads imported conversations: give --connectors-db *"]
+        [
+            "ERROR: replay(source=...) reads imported conversations from *connectors.db (the "
+            "default: *), which does not exist: *give --connectors-db PATH_OR_URL*"
+        ]
     )
 
 

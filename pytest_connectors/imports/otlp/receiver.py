@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from pytest_connectors._support.times import utc
 from pytest_connectors.imports.otlp.spans import (
     Decoded,
     MalformedRequest,
@@ -354,7 +355,7 @@ def _merged(
     all_turns.sort(
         key=lambda t: (
             t.started_at is None,
-            t.started_at or datetime.max.replace(tzinfo=UTC),
+            t.started_at or utc(datetime.max),
             t.trace_id or "",
         )
     )
