@@ -24,7 +24,11 @@ from service_support import ServiceProcess, client, issue_key, langsmith_connect
 
 EXAMPLES = 150
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
     ),
@@ -76,7 +80,9 @@ class Document:
         if kind == "integer":
             return st.integers(schema.get("minimum"), schema.get("maximum"))
         if kind == "number":
-            return st.floats(schema.get("minimum"), schema.get("maximum"), allow_nan=False)
+            return st.floats(
+                schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False
+            )
         if kind == "boolean":
             return st.booleans()
         if kind == "null":
