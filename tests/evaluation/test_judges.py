@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.models import MODEL_TOKEN, ModelFake
+from fakes.models import EXAMPLES, MODEL_TOKEN, ModelFake
 
 from pytest_connectors import (
     Connector,
@@ -25,6 +25,8 @@ from pytest_connectors import (
 from pytest_connectors.evaluation.judging import Judge, judges_from
 from pytest_connectors.evaluation.prompts import Prompts, UnreadableVerdict, parse_verdict
 from pytest_connectors.evaluation.verdict_cache import VerdictCache
+from pytest_connectors.registry.json_file import ConnectorStore
+from pytest_connectors.servers.launch import UvicornServer
 
 MakeConnector = Callable[..., Connector]
 
@@ -189,6 +191,33 @@ def test_a_slow_judge_errors_within_its_timeout(
     model_fake.script({"sleep_ms": 3000})
     with pytest.raises(JudgeError, match="timed out after 300 ms"):
         assert_criteria(WEATHER, ['says "Paris"'], judge=model_connector(**fast(timeout=300)))
+
+
+def test_the_model_server_holds_every_verdict_for_its_configured_delay(tmp_path: Path) -> None:
+    """MODEL_SERVER_DELAY_MS (the benchmarks' 200 ms judge) delays every call, unscripted."""
+    slow = UvicornServer(
+        "app:app", app_dir=EXAMPLES / "model_server", env={"MODEL_SERVER_DELAY_MS": "1500"}
+    )
+    with slow:
+        store = ConnectorStore(tmp_path / "judges.json")
+
+        def judge(timeout_ms: int) -> Connector:
+            return store.create(
+                {
+                    "name": f"Slow Judge {timeout_ms}",
+                    "type": "http",
+                    "baseUrl": slow.url,
+                    "config": {
+                        "path": "/v1/chat/completions",
+                        "body": {"model": "rules-judge"},
+                        **fast(timeout=timeout_ms, retries=0),
+                    },
+                }
+            )
+
+        with pytest.raises(JudgeError, match="timed out after 300 ms"):
+            assert_criteria(WEATHER, ['says "Paris"'], judge=judge(300))
+        assert assert_criteria(WEATHER, ['says "Paris"'], judge=judge(30_000)).passed
 
 
 def test_429_and_5xx_are_retried_within_the_budget(

@@ -24,6 +24,7 @@ MEASUREMENTS = (
     "6. Latency truth",
     "8. Replay",
     "9. Service",
+    "10. Judges",
 )
 TIMEOUT_S = 600
 
