@@ -46,6 +46,7 @@ from pytest_connectors.cli.main import (
 from pytest_connectors.errors import JobTimeoutError
 from pytest_connectors.models.imports import (
     PROVIDER_CATEGORY,
+    PROVIDER_SECRET_KEY,
     ImportCategory,
     ImportConnector,
     ImportProvider,
@@ -229,7 +230,8 @@ def _config(args: argparse.Namespace) -> dict[str, str]:
     config = _config_pairs(args.config)
     key = _provider_key(args)
     if key is not None:
-        config["apiKey"] = key
+        provider = getattr(args, "provider", None)
+        config[PROVIDER_SECRET_KEY[ImportProvider(provider)] if provider else "apiKey"] = key
     return config
 
 
