@@ -14,8 +14,12 @@ from test_cli_imports import Cli
 
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer, iso
+from pytest_connectors.imports.config import CONFIG_KEYS, DESTINATION_KEYS
+from pytest_connectors.imports.conversations import derive_conversations
 from pytest_connectors.imports.langfuse import LangfuseProvider
 from pytest_connectors.imports.provider import ProviderError, Window
+from pytest_connectors.imports.providers import PROVIDERS
+from pytest_connectors.models.imports import PROVIDER_SECRET_KEY, ImportProvider
 from pytest_connectors.storage.store import Store
 
 
@@ -281,3 +285,26 @@ def test_the_langfuse_sdk_reaches_the_fake_with_its_basic_auth(
         )
         assert client.health.health().status == "OK"
     assert langfuse_fake.fake.requests == ["GET /health?"]
+
+
+def test_a_trace_whose_observations_are_still_open_stays_pending_until_they_land(
+    langfuse_fake: LangfuseServer,
+) -> None:
+    base = datetime.now(UTC) - timedelta(minutes=30)
+    trace, observations = openai_turn("tr-late", base, session="s-9", question="Rome?", city="Rome")
+    answering = observations.pop()
+    langfuse_fake.fake.add_trace(trace, [*observations, {**answering, "endTime": None}])
+    with _provider(langfuse_fake, []) as provider:
+        [first] = [r for page in provider.fetch(_window()) for r in page.records]
+        langfuse_fake.fake.observations["tr-late"].pop()
+        langfuse_fake.fake.add_observation("tr-late", answering)
+        [again] = [r for page in provider.fetch(_window()) for r in page.records]
+    assert first.pending and not again.pending
+    turn = derive_conversations([again.payload])[0].turns[0]
+    assert turn.answer == "Sunny in Rome." and not turn.pending
+
+
+def test_every_provider_is_in_the_one_table_with_its_config() -> None:
+    for provider in ImportProvider:
+        assert provider in PROVIDERS and provider in CONFIG_KEYS and provider in DESTINATION_KEYS
+        assert PROVIDER_SECRET_KEY[provider] in CONFIG_KEYS[provider]

@@ -679,7 +679,9 @@ def register(commands: Commands) -> None:
     providers = [p.value for p in ImportProvider]
     pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
 
-    imports = _group(commands, "imports", "manage import connectors (LangSmith, FullStory)")
+    imports = _group(
+        commands, "imports", "manage import connectors (LangSmith, Langfuse, FullStory)"
+    )
     create = _action(imports, "create", cmd_create, f"add an import connector ({pairs})")
     create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
     create.add_argument("--name", required=True, help="unique per agent")
