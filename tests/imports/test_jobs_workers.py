@@ -16,7 +16,7 @@ from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.storage.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 JOBS = 100
 WORKERS = 4
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from agent_connectors import TOKEN_VARIABLE, make_connector
 
 from pytest_connectors.client.clients import ConnectorClient
 from pytest_connectors.errors import InvalidInputError
@@ -26,26 +26,7 @@ from pytest_connectors.evaluation.conversation import (
 from pytest_connectors.models.connector import Connector
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
-TOKEN_VARIABLE = "PYTEST_CONNECTORS_TEST_AGENT_TOKEN"
 WEATHER = "What's the weather in Paris?"
-
-
-def make_connector(base_url: str, kind: str = "http", **config: Any) -> Connector:
-    now = datetime.now(UTC)
-    defaults = {"assistantId": "agent"} if kind == "langgraph" else {"path": "/v1/chat/completions"}
-    return Connector.model_validate(
-        {
-            "id": str(uuid.uuid4()),
-            "name": "chat",
-            "type": kind,
-            "baseUrl": base_url,
-            "authType": "bearer",
-            "authValue": f"${{{TOKEN_VARIABLE}}}",
-            "config": {**defaults, **config},
-            "createdAt": now,
-            "updatedAt": now,
-        }
-    )
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ LangSmith tracer into the fake, read back by the provider and derived into a con
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from fakes.fixtures import TRACED_PROJECT
+from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
@@ -20,32 +18,6 @@ from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
-
-
-def send_turns(
-    server: LangGraphDevServer, thread_id: str, texts: list[str], *, failing: bool = False
-) -> None:
-    with httpx.Client(base_url=server.url, timeout=120, trust_env=False) as client:
-        client.post("/threads", json={"thread_id": thread_id}).raise_for_status()
-        for text in texts:
-            body = {
-                "assistant_id": "agent",
-                "input": {"messages": [{"role": "user", "content": text}]},
-            }
-            reply = client.post(f"/threads/{thread_id}/runs/wait", json=body)
-            reply.raise_for_status()
-            assert ("__error__" in reply.json()) is failing
-
-
-def wait_for_finished_roots(fake: LangSmithServer, count: int) -> list[dict[str, Any]]:
-    """The tracer posts in the background: wait until its batches have arrived."""
-    deadline = time.monotonic() + 60
-    while True:
-        roots = fake.fake.root_runs(TRACED_PROJECT)
-        if len(roots) >= count and all(r["status"] != "pending" for r in roots):
-            return roots
-        assert time.monotonic() < deadline, f"the tracer posted {len(roots)} of {count} roots"
-        time.sleep(0.2)
 
 
 def test_a_traced_langgraph_thread_comes_back_as_its_conversation(

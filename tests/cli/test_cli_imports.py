@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from children import python_path
 from fakes.fixtures import TRACED_PROJECT, recent_thread
-from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
+from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.servers.launch import LangGraphDevServer
 from pytest_connectors.storage.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Cli:

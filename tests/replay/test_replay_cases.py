@@ -31,7 +31,7 @@ from pytest_connectors.replay.redact import Redaction
 from pytest_connectors.replay.runner import UnreplayableCase, audit_case
 from pytest_connectors.replay.where import Where, select
 
-EXAMPLE_CASES = Path(__file__).resolve().parent.parent / "examples" / "replay"
+EXAMPLE_CASES = Path(__file__).resolve().parents[2] / "examples" / "replay"
 START = datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 

@@ -26,16 +26,14 @@ import pytest
 from children import python_path
 from documentation import block
 from fakes.fixtures import TRACED_PROJECT
+from replay_agents import CASES, agents_project, literal
 from service_support import ServiceProcess, issue_key
-from test_langsmith_end_to_end import send_turns, wait_for_finished_roots
-from test_replay_plugin import CASES, agents_project, changed_server, literal
+from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
-
-__all__ = ["changed_server"]  # a fixture, shared with the plugin tests
 
 EMAIL = "ada.lovelace@example.com"
 THREADS = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import documentation
 import pytest
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 CHECKED_LANGUAGES = ("python", "bash")
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 

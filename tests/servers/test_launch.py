@@ -25,7 +25,7 @@ from pytest_connectors.servers.launch import (
 )
 from pytest_connectors.servers.managed import ManagedAgents, launch_plan, ready_status
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def assert_gone(pid: int) -> None:

@@ -15,7 +15,7 @@ from documentation import block, text
 from service_support import ServiceProcess, child_env, client, issue_key, on_port, readme_server
 from test_imports_readme import shell_env
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVE = block("bash", "pytest-connectors serve --db")
 
 

@@ -16,7 +16,7 @@ from children import python_path
 
 from pytest_connectors.registry.json_file import ConnectorStore
 
-REFERENCE_FILE = Path(__file__).parent / "data" / "reference_connectors.json"
+REFERENCE_FILE = Path(__file__).parents[1] / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"
 # The launch object as docs/connectors.md shows it (section "Launched servers").
 README_LAUNCH = json.dumps(

@@ -26,7 +26,7 @@ from pytest_connectors.errors import (
 from pytest_connectors.models.connector import Connector, ConnectorType, HttpConnectorConfig
 from pytest_connectors.registry.json_file import ConnectorStore
 
-REFERENCE_FILE = Path(__file__).parent / "data" / "reference_connectors.json"
+REFERENCE_FILE = Path(__file__).parents[1] / "data" / "reference_connectors.json"
 SECRET = "sk-live-SECRET-123"
 
 

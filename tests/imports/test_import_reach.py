@@ -1,7 +1,7 @@
 """Which addresses a service may send a key to, and how a job's rules meet its worker's.
 
 The end-to-end cases (the service under uvicorn refusing configs and jobs) are in
-tests/test_secret_leaks.py; these pin the address classes a resolver can hand back.
+tests/integration/test_secret_leaks.py; these pin the address classes a resolver can hand back.
 """
 
 from __future__ import annotations

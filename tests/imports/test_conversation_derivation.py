@@ -17,7 +17,7 @@ from pytest_connectors.imports.conversations import (
     thread_key_of,
 )
 
-DATA = Path(__file__).parent / "data" / "langsmith-langgraph-two-turn-thread.json"
+DATA = Path(__file__).parents[1] / "data" / "langsmith-langgraph-two-turn-thread.json"
 
 
 def real_thread() -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_client_conversation import TOKEN_VARIABLE, make_connector
+from agent_connectors import TOKEN_VARIABLE, make_connector
 
 from pytest_connectors.client.clients import AsyncConnectorClient
 from pytest_connectors.models.connector import Connector, ToolCall
@@ -25,7 +25,7 @@ from pytest_connectors.replay.runner import RunOptions, replay_case
 from pytest_connectors.replay.tool_answers import RecordedAnswers
 from pytest_connectors.servers.launch import UvicornServer
 
-EXAMPLE_CASE = Path(__file__).resolve().parent.parent / "examples" / "replay" / "t-1041.json"
+EXAMPLE_CASE = Path(__file__).resolve().parents[2] / "examples" / "replay" / "t-1041.json"
 
 
 @pytest.fixture

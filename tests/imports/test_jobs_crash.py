@@ -25,7 +25,7 @@ from pytest_connectors.storage import jobs as job_rows
 from pytest_connectors.storage.schema import import_jobs, imported_traces
 from pytest_connectors.storage.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RUNS = 450  # five pages of at most 100
 
 

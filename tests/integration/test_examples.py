@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 CONNECTORS = EXAMPLES / "data" / "connectors.json"
 # 8 in test_agent_eval.py, 8 replayed conversations in test_replay.py, 6 in

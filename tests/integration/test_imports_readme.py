@@ -17,7 +17,7 @@ from service_support import on_port, readme_server
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pytest_connectors.fakes.fullstory import API_KEY, FullStoryServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 1, 1, tzinfo=UTC)
 SPACING = timedelta(seconds=1)
 SMALL = 500

@@ -39,7 +39,7 @@ from pytest_connectors.imports.facade import Imports
 from pytest_connectors.registry.json_file import ConnectorStore
 from pytest_connectors.servers.launch import UvicornServer
 
-AGENTS = Path(__file__).parent / "agents"
+AGENTS = Path(__file__).parents[1] / "agents"
 CHAT = "/v1/chat"
 
 # name -> (the connector's fields, the secret, the environment it needs)

@@ -17,7 +17,7 @@ from pytest_connectors.models.connector import LaunchConfig
 from pytest_connectors.registry.json_file import ConnectorStore, parse_connectors
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
