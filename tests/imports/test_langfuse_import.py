@@ -3,16 +3,18 @@ and tool observations become turns, through the library and the CLI, with the se
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from test_cli_imports import Cli
 
 from pytest_connectors import Imports
+from pytest_connectors.cli.main import main
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer, iso
 from pytest_connectors.imports.config import CONFIG_KEYS, DESTINATION_KEYS
 from pytest_connectors.imports.conversations import derive_conversations
@@ -20,7 +22,6 @@ from pytest_connectors.imports.langfuse import LangfuseProvider
 from pytest_connectors.imports.provider import ProviderError, Window
 from pytest_connectors.imports.providers import PROVIDERS
 from pytest_connectors.models.imports import PROVIDER_SECRET_KEY, ImportProvider
-from pytest_connectors.storage.store import Store
 
 
 def _at(base: datetime, seconds: float) -> str:
@@ -173,36 +174,46 @@ def test_cli_create_connect_wait_and_show_without_the_secret(
     langfuse_fake: LangfuseServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seed(langfuse_fake)
     monkeypatch.chdir(tmp_path)
-    Store(tmp_path / "imports.db").close()
-    cli = Cli(tmp_path / "imports.db", capsys, monkeypatch)
-    code, out, err = cli(
+    outputs: list[str] = []
+
+    def cli(*argv: str, stdin: str = "") -> tuple[int, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            code = main([*argv, "--db", str(tmp_path / "imports.db")])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        outputs.extend([out, err])
+        return code, out + err
+
+    code, out = cli(
         "imports", "create", "--agent", "agt_1", "--name", "Langfuse prod",
         "--category", "llm-tracing", "--provider", "langfuse", "--provider-key", "-",
         "--config", f"publicKey={PUBLIC_KEY}", "--config", f"baseUrl={langfuse_fake.url}",
         "--json",
         stdin=SECRET_KEY + "\n",
     )  # fmt: skip
-    assert code == 0, err
+    assert code == 0, out
     assert json.loads(out)["config"]["secretKey"] == "****"
 
-    code, out, err = cli("imports", "connect", "Langfuse prod", "--wait")
-    assert code == 0, err
+    code, out = cli("imports", "connect", "Langfuse prod", "--wait")
+    assert code == 0, out
     assert "succeeded: 3 fetched, 3 created" in out
-    page = cli.json("conversations", "list", "--connector", "Langfuse prod")
-    session = next(c for c in page["items"] if c["threadKey"] == "s-1")
-    code, out, _ = cli("conversations", "show", session["id"])
+    code, out = cli("conversations", "list", "--connector", "Langfuse prod", "--json")
+    session = next(c for c in json.loads(out)["items"] if c["threadKey"] == "s-1")
+    code, out = cli("conversations", "show", session["id"])
     assert code == 0
     assert "user: Paris?" in out
     assert 'tool: get_weather({"city": "Paris"}) -> 18C sunny' in out
     assert "assistant: Sunny in Tokyo." in out
 
-    code, out, err = cli("imports", "sync", "Langfuse prod", "--wait")
-    assert code == 0, err
-    assert not any(SECRET_KEY in text for text in cli.outputs)
+    code, out = cli("imports", "sync", "Langfuse prod", "--wait")
+    assert code == 0, out
+    assert not any(SECRET_KEY in text for text in outputs)
 
 
 def _window() -> Window:
