@@ -2,9 +2,9 @@
 
 It starts its own servers on free loopback ports and stops them at the end, on errors and on
 Ctrl-C or SIGTERM: the example HTTP agent under uvicorn, ``langgraph dev`` on the example graph
-(measurement 2 only) and ``delay_app.py`` (measurements 6 and 7). It runs every measurement
-several times and prints one row per figure with its target and PASS / MISS (INFO: no target
-was set):
+(measurement 2 only), ``delay_app.py`` (measurements 6, 8 and 10) and the example model
+server as a judge (measurement 10). It runs every measurement several times and prints one row
+per figure with its target and PASS / MISS (INFO: no target was set):
 
 1. call overhead, HTTP: ``ConnectorClient().invoke`` and ``invoke_connector`` vs raw ``httpx``
 2. call overhead, LangGraph: ``ConnectorClient().invoke`` vs raw ``langgraph_sdk`` ``runs.wait``
@@ -20,6 +20,8 @@ was set):
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 9. the connectors service: req/s and p50/p99 of ``GET /api/connectors/{id}`` and
    ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL
+10. judges: measurement 8's replay with every turn judged pairwise (``answer="judge"``) by the
+    example model server held to 200 ms a verdict, cold and fully cached
 
 Figures are medians, and every comparison is measured side by side in the same run, because
 these machines are shared and noisy: compare ratios, not absolute times across runs.
@@ -53,6 +55,7 @@ from types import FrameType
 
 import bench_calls
 import bench_imports
+import bench_judges
 import bench_replay
 import bench_service
 import bench_suites
@@ -263,6 +266,19 @@ def replay(b: Bench) -> list[Row]:
     )
 
 
+def judges(b: Bench) -> list[Row]:
+    return bench_judges.judges(
+        b.work / "judges",
+        b.runner,
+        b.store,
+        EXAMPLES,
+        exact_delay_connector(b.store, "Judged Delay"),
+        b.plan.scale_small,
+        b.plan.scale_rounds,
+        b.plan.warm_up,
+    )
+
+
 def service(b: Bench) -> list[Row]:
     # 32 clients x this many requests per round and route; quick: a smoke run of the harness.
     per_client = 60 if b.plan.warm_up else 5
@@ -280,6 +296,7 @@ MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("7. Import sync", import_sync),
     ("8. Replay", replay),
     ("9. Service", service),
+    ("10. Judges", judges),
 ]
 
 

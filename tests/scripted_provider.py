@@ -1,7 +1,7 @@
 """An in-memory provider and derivation for the store and jobs suites.
 
 The sync engine is tested against this script of pages and faults; the real providers are tested
-against the LangSmith and FullStory fakes, and end to end in tests/test_imports_e2e.py.
+against the LangSmith and FullStory fakes (tests/imports/), and end to end in tests/integration/.
 """
 
 from __future__ import annotations

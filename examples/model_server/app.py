@@ -25,7 +25,10 @@ per call: ``"pass"``/``"fail"`` (forced verdict), ``"garbage"`` (a reply that is
 ``"leak"`` (a reason quoting the request's Authorization header), an HTTP status (``429``,
 ``500``...) or ``{"sleep_ms": N}``. ``GET /calls`` returns how many completions were asked and
 their request bodies; ``POST /control`` with ``{"reset": true}`` forgets both. When
-``MODEL_SERVER_TOKEN`` is set, completions need ``Authorization: Bearer <token>``.
+``MODEL_SERVER_TOKEN`` is set, completions need ``Authorization: Bearer <token>``. When
+``MODEL_SERVER_DELAY_MS`` is set, every completion answers that many milliseconds after its
+request arrived (on top of any scripted sleep), as a model that takes its time does: the
+benchmarks judge against a 200 ms judge this way.
 """
 
 from __future__ import annotations
@@ -220,6 +223,9 @@ async def _complete(scope: Scope, body: Any) -> dict[str, Any]:
         raise HTTPError(422, {"detail": "body needs a 'messages' list"})
     STATE.requests.append(body)
     step = STATE.script.pop(0) if STATE.script else None
+    delay_ms = float(os.environ.get("MODEL_SERVER_DELAY_MS") or 0)
+    if delay_ms > 0:
+        await asyncio.sleep(delay_ms / 1000)
     if isinstance(step, dict) and "sleep_ms" in step:
         await asyncio.sleep(step["sleep_ms"] / 1000)
         step = None

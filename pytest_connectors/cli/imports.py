@@ -46,6 +46,7 @@ from pytest_connectors.cli.main import (
 from pytest_connectors.errors import JobTimeoutError
 from pytest_connectors.models.imports import (
     PROVIDER_CATEGORY,
+    PROVIDER_SECRET_KEY,
     ImportCategory,
     ImportConnector,
     ImportProvider,
@@ -229,7 +230,8 @@ def _config(args: argparse.Namespace) -> dict[str, str]:
     config = _config_pairs(args.config)
     key = _provider_key(args)
     if key is not None:
-        config["apiKey"] = key
+        provider = getattr(args, "provider", None)
+        config[PROVIDER_SECRET_KEY[ImportProvider(provider)] if provider else "apiKey"] = key
     return config
 
 
@@ -677,7 +679,9 @@ def register(commands: Commands) -> None:
     providers = [p.value for p in ImportProvider]
     pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
 
-    imports = _group(commands, "imports", "manage import connectors (LangSmith, FullStory)")
+    imports = _group(
+        commands, "imports", "manage import connectors (LangSmith, Langfuse, FullStory)"
+    )
     create = _action(imports, "create", cmd_create, f"add an import connector ({pairs})")
     create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
     create.add_argument("--name", required=True, help="unique per agent")

@@ -11,6 +11,7 @@ sync must survive. They need the ``server`` extra (starlette, uvicorn)::
         ...  # point a connector's apiUrl at langsmith.url, with API_KEY
 
 - ``langsmith``: `FakeLangSmith` and `LangSmithServer`;
+- ``langfuse``: `FakeLangfuse` and `LangfuseServer` (the public API's traces and sessions);
 - ``fullstory``: `FakeFullStory` and `FullStoryServer` (API and download origins);
 - ``demo``: both filled with the example agent's conversations from the last hour
   (``pytest-connectors demo``).

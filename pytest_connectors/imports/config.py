@@ -1,6 +1,7 @@
 """What a connector's input may hold, checked in one place for the library, CLI and service.
 
-Config keys per provider are fixed by the import-connector contract. ``apiKey`` is a secret:
+Config keys per provider are fixed by the import-connector contract. A provider's secret
+(``apiKey``; Langfuse's ``secretKey``) is a secret:
 records leave the package with it masked (``${VAR}`` references stay readable, they are names),
 and job records never hold it at all.
 """
@@ -17,6 +18,7 @@ from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.models.connector import CamelModel
 from pytest_connectors.models.imports import (
     PROVIDER_CATEGORY,
+    PROVIDER_SECRET_KEY,
     ImportCategory,
     ImportConnector,
     ImportProvider,
@@ -24,6 +26,8 @@ from pytest_connectors.models.imports import (
 from pytest_connectors.registry.merge import merge_keys
 
 SECRET_KEY = "apiKey"
+SECRET_KEYS = PROVIDER_SECRET_KEY
+_SECRET_NAMES = frozenset(SECRET_KEYS.values())
 
 # Allowed config keys per provider: True when the key must be set before the first sync.
 CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
@@ -39,12 +43,18 @@ CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
         "segmentId": False,
         "orgId": False,
     },
+    ImportProvider.LANGFUSE: {
+        "publicKey": True,
+        "secretKey": True,
+        "baseUrl": False,
+    },
 }
 
 # Where each provider sends the key: a change of one of these must give the key again.
 DESTINATION_KEYS: dict[ImportProvider, tuple[str, ...]] = {
     ImportProvider.LANGSMITH: ("apiUrl",),
     ImportProvider.FULLSTORY: ("apiUrl",),
+    ImportProvider.LANGFUSE: ("baseUrl",),
 }
 
 
@@ -112,13 +122,15 @@ def check_config(provider: ImportProvider, config: Mapping[str, Any]) -> None:
             )
         if not isinstance(value, str) or not value.strip():
             raise InvalidInputError(f"config.{key} must be a non-empty string")
-    url = config.get("apiUrl")
-    if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
-        raise InvalidInputError("config.apiUrl must start with http:// or https://")
-    secret = config.get(SECRET_KEY)
+    for where in DESTINATION_KEYS[provider]:
+        url = config.get(where)
+        if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
+            raise InvalidInputError(f"config.{where} must start with http:// or https://")
+    secret_key = SECRET_KEYS[provider]
+    secret = config.get(secret_key)
     if isinstance(secret, str) and MASK in secret and mask(secret) == secret:
         raise InvalidInputError(
-            f"config.{SECRET_KEY} is the masked placeholder {MASK}: give the key itself "
+            f"config.{secret_key} is the masked placeholder {MASK}: give the key itself "
             "(or a ${VARIABLE} reference), or leave it out to keep the stored one"
         )
 
@@ -138,10 +150,11 @@ def updated_config(connector: ImportConnector, change: Mapping[str, Any]) -> dic
         for key in DESTINATION_KEYS[connector.provider]
         if merged.get(key) != connector.config.get(key)
     ]
-    if moved and connector.config.get(SECRET_KEY) and SECRET_KEY not in change:
+    secret_key = SECRET_KEYS[connector.provider]
+    if moved and connector.config.get(secret_key) and secret_key not in change:
         raise InvalidInputError(
             f"changing config.{moved[0]} changes where the connector sends its key: give "
-            f"config.{SECRET_KEY} again in the same change"
+            f"config.{secret_key} again in the same change"
         )
     return merged
 
@@ -162,13 +175,14 @@ def check_complete(connector: ImportConnector) -> None:
 
 def masked_config(config: Mapping[str, Any]) -> dict[str, Any]:
     shown = dict(config)
-    if isinstance(shown.get(SECRET_KEY), str):
-        shown[SECRET_KEY] = mask(shown[SECRET_KEY])
+    for key in _SECRET_NAMES & shown.keys():
+        if isinstance(shown[key], str):
+            shown[key] = mask(shown[key])
     return shown
 
 
 def public(connector: ImportConnector) -> ImportConnector:
-    """The connector as anyone may see it: ``apiKey`` masked."""
+    """The connector as anyone may see it: its secret masked."""
     return connector.model_copy(update={"config": masked_config(connector.config)})
 
 
@@ -178,6 +192,6 @@ def job_snapshot(
     """What a queued job keeps of its connector: everything but the key, which the job reads
     (and resolves) from the connector when it runs, so no job record ever holds it; and the
     rules it runs within (``reach``, None locally)."""
-    config = {k: v for k, v in connector.config.items() if k != SECRET_KEY}
+    config = {k: v for k, v in connector.config.items() if k not in _SECRET_NAMES}
     snapshot = {"provider": connector.provider.value, "name": connector.name, "config": config}
     return snapshot if reach is None else {**snapshot, "reach": reach}

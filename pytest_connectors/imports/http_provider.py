@@ -3,11 +3,26 @@ and ``with provider:`` closing its connections."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Self
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NoReturn, Self
 
-from pytest_connectors.imports.provider import Page, Window
-from pytest_connectors.imports.replies import Interrupted, pause_unless_stopped
+import httpx
+
+from pytest_connectors._support.secrets import Redactor
+from pytest_connectors._support.text import counted
+from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
+from pytest_connectors.imports.limits import ProviderLimits, limit_name
+from pytest_connectors.imports.provider import Page, ProviderError, Window, retry_log
+from pytest_connectors.imports.replies import (
+    DecodedJson,
+    Interrupted,
+    ReplyTooLargeError,
+    TooManyValuesError,
+    decode_json,
+    pause_unless_stopped,
+    read_reply,
+)
 
 NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
 
@@ -55,3 +70,165 @@ class HttpProvider:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class JsonApiProvider(HttpProvider):
+    """A provider of a JSON API: each call retried with backoff on 429 (honouring
+    ``Retry-After``), 5xx, timeouts and dropped connections, within the page's deadline and
+    the reply bounds of `ProviderLimits`. Failures carry fixed messages: what the API said goes
+    to the log, scrubbed of the key.
+
+    A subclass sets ``label`` and ``url_setting``, the attributes ``__init__`` sets here, and
+    says what each refusal means (``_status_error``).
+    """
+
+    label = "the provider"
+    url_setting = "apiUrl"
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        client: httpx.Client,
+        redactor: Redactor,
+        limits: ProviderLimits,
+        timeout_s: float | None,
+        max_retries: int,
+        sleep: Callable[[float], None] | None,
+        key_problem: str | None = None,
+    ) -> None:
+        super().__init__(sleep)
+        self.api_url = api_url
+        self.limits = limits
+        self.timeout_s = timeout_s or limits.request_timeout_s
+        self._client = client
+        self._redactor = redactor
+        self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
+        self._key_problem = key_problem
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _fail(self, code: str, message: str, *, transient: bool = False) -> NoReturn:
+        raise ProviderError(code, self._redactor.scrub(message), transient=transient)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> DecodedJson:
+        """One API call with retries, all within the page timeout; the decoded JSON, or a
+        `ProviderError`. `Interrupted` if the job is asked to stop meanwhile."""
+        if self._key_problem is not None:
+            self._fail("auth_failed", self._key_problem, transient=False)
+        what = f"{method} /{path}"
+        page_deadline = time.perf_counter() + self.limits.page_timeout_s
+        request = self._client.build_request(method, path, params=params, json=body)
+        for attempt in range(1, self._policy.attempts + 1):
+            deadline = min(time.perf_counter() + self.timeout_s, page_deadline)
+            decoded, failure, hinted = self._attempt(request, what, attempt, deadline)
+            if decoded is not None:
+                return decoded
+            assert failure is not None
+            delay = self._policy.delay_s(attempt, hinted)
+            last = attempt >= self._policy.attempts
+            if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
+                self._fail(failure.code, str(failure), transient=failure.transient)
+            retry_log.info(
+                "%s %s: %s; retry %d of %d in %.1f s",
+                self.label,
+                what,
+                self._redactor.scrub(str(failure)),
+                attempt,
+                self._policy.attempts - 1,
+                delay,
+            )
+            self._pause(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self, request: httpx.Request, what: str, attempt: int, deadline: float
+    ) -> tuple[DecodedJson | None, ProviderError | None, float | None]:
+        """One try: the decoded answer, or why not and the wait the server asked for.
+
+        Failures are returned, not raised in the handlers: a chained httpx error would carry
+        its request, and the request the key.
+        """
+        limits = self.limits
+        try:
+            response = read_reply(
+                self._client,
+                request,
+                deadline=deadline,
+                max_bytes=limits.max_reply_bytes,
+                should_stop=self._should_stop,
+            )
+        except Interrupted as exc:
+            if exc.stopped:
+                raise
+            return None, self._timeout(what, attempt), None
+        except ReplyTooLargeError:
+            return None, self._too_large(what, f"{limits.max_reply_bytes} bytes"), None
+        except httpx.TimeoutException:
+            return None, self._timeout(what, attempt), None
+        except httpx.TransportError as exc:
+            failure = ProviderError(
+                "connection_failed",
+                f"the connection to {self.label} at {self.api_url} failed during {what} "
+                f"({type(exc).__name__}, {counted(attempt, 'attempt')}); "
+                f"check {self.url_setting} and the network",
+                transient=True,
+            )
+            return None, failure, None
+        if response.status_code >= 300:
+            hinted = parse_retry_after(response.headers.get("retry-after"))
+            return None, self._status_error(what, response, attempt), hinted
+        try:
+            return decode_json(response.content, max_values=limits.max_reply_values), None, None
+        except TooManyValuesError:
+            return None, self._too_large(what, f"{limits.max_reply_values} JSON values"), None
+        except ValueError:
+            failure = ProviderError(
+                "malformed_page",
+                f"{self.label} answered {what} with a body that is not JSON "
+                f"({counted(attempt, 'attempt')}); try again later",
+                transient=True,
+            )
+            return None, failure, None
+
+    def _timeout(self, what: str, attempt: int) -> ProviderError:
+        return ProviderError(
+            "timeout",
+            f"{self.label} did not answer {what} completely within {self.timeout_s:g} s "
+            f"({counted(attempt, 'attempt')}; {limit_name('request_timeout_s')} sets the limit); "
+            "try again later",
+            transient=True,
+        )
+
+    def _too_large(self, what: str, limit: str) -> ProviderError:
+        return ProviderError(
+            "reply_too_large",
+            f"{self.label}'s answer to {what} holds more than {limit}, the limit of one answer "
+            f"({limit_name('max_reply_bytes')}); raise it if the records are that large",
+            transient=False,
+        )
+
+    def _status_error(self, what: str, response: httpx.Response, attempt: int) -> ProviderError:
+        raise NotImplementedError
+
+
+def reply_detail(response: httpx.Response) -> str:
+    """The API's own one-line reason, if it gave one (``detail`` or ``error``), for the log."""
+    try:
+        data = decode_json(response.content, max_values=10_000).value
+    except ValueError:
+        return ""
+    if isinstance(data, Mapping):
+        for key in ("detail", "error", "message"):
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                return " ".join(value.split())[:300]
+    return ""

@@ -25,19 +25,17 @@ what LangSmith said goes to the log.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 
 from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import parse_utc, utc
-from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.http_provider import HttpProvider
+from pytest_connectors.imports.http_provider import JsonApiProvider, reply_detail
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
@@ -46,16 +44,9 @@ from pytest_connectors.imports.provider import (
     Window,
     decode_checkpoint,
     encode_checkpoint,
-    retry_log,
 )
 from pytest_connectors.imports.replies import (
-    DecodedJson,
-    Interrupted,
-    ReplyTooLargeError,
-    TooManyValuesError,
-    decode_json,
     holds,
-    read_reply,
 )
 
 __all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
@@ -94,8 +85,11 @@ def _iso(moment: datetime) -> str:
     return utc(moment).isoformat()
 
 
-class LangSmithProvider(HttpProvider):
+class LangSmithProvider(JsonApiProvider):
     """Root runs of one LangSmith project; implements the `Provider` protocol."""
+
+    label = "LangSmith"
+    url_setting = "apiUrl"
 
     def __init__(
         self,
@@ -117,18 +111,14 @@ class LangSmithProvider(HttpProvider):
         early when the job is asked to stop.
         """
         self.project_name = project_name
-        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.workspace_id = workspace_id or None
-        self.limits = limits or ProviderLimits()
-        self.timeout_s = timeout_s or self.limits.request_timeout_s
-        self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
-        super().__init__(sleep)
-        self._redactor = Redactor([api_key, api_key.strip()])
+        api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        limits = limits or ProviderLimits()
         # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
         key = Secret(api_key.strip())  # a key pasted with a newline is still the key
-        self._key_problem: str | None = None
+        key_problem: str | None = None
         if not key or not all("!" <= char <= "~" for char in key):
-            self._key_problem = (
+            key_problem = (
                 "the connector's apiKey is empty or holds characters an HTTP header cannot "
                 "carry (spaces, control or non-ASCII characters); set the key LangSmith gave you"
             )
@@ -136,18 +126,24 @@ class LangSmithProvider(HttpProvider):
         headers = {"x-api-key": key, "accept": "application/json"}
         if self.workspace_id:
             headers["x-tenant-id"] = self.workspace_id
-        self._client = httpx.Client(
-            base_url=self.api_url + "/",
-            headers=headers,
-            transport=DeadlineTransport(transport or httpx.HTTPTransport()),
-            timeout=httpx.Timeout(self.timeout_s),
+        super().__init__(
+            api_url=api_url,
+            client=httpx.Client(
+                base_url=api_url + "/",
+                headers=headers,
+                transport=DeadlineTransport(transport or httpx.HTTPTransport()),
+                timeout=httpx.Timeout(timeout_s or limits.request_timeout_s),
+            ),
+            redactor=Redactor([api_key, api_key.strip()]),
+            limits=limits,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            sleep=sleep,
+            key_problem=key_problem,
         )
 
     def __repr__(self) -> str:
         return f"<LangSmithProvider project={self.project_name!r} api_url={self.api_url!r}>"
-
-    def close(self) -> None:
-        self._client.close()
 
     # --- the Provider protocol ----------------------------------------------------------------
 
@@ -305,116 +301,10 @@ class LangSmithProvider(HttpProvider):
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    def _fail(self, code: str, message: str, *, transient: bool = False) -> NoReturn:
-        raise ProviderError(code, self._redactor.scrub(message), transient=transient)
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> DecodedJson:
-        """One API call with retries, all within the page timeout; the decoded JSON, or a
-        `ProviderError`. `Interrupted` if the job is asked to stop meanwhile."""
-        if self._key_problem is not None:
-            self._fail("auth_failed", self._key_problem, transient=False)
-        what = f"{method} /{path}"
-        page_deadline = time.perf_counter() + self.limits.page_timeout_s
-        request = self._client.build_request(method, path, params=params, json=body)
-        for attempt in range(1, self._policy.attempts + 1):
-            deadline = min(time.perf_counter() + self.timeout_s, page_deadline)
-            decoded, failure, hinted = self._attempt(request, what, attempt, deadline)
-            if decoded is not None:
-                return decoded
-            assert failure is not None
-            delay = self._policy.delay_s(attempt, hinted)
-            last = attempt >= self._policy.attempts
-            if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
-                self._fail(failure.code, str(failure), transient=failure.transient)
-            retry_log.info(
-                "LangSmith %s: %s; retry %d of %d in %.1f s",
-                what,
-                self._redactor.scrub(str(failure)),
-                attempt,
-                self._policy.attempts - 1,
-                delay,
-            )
-            self._pause(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(
-        self, request: httpx.Request, what: str, attempt: int, deadline: float
-    ) -> tuple[DecodedJson | None, ProviderError | None, float | None]:
-        """One try: the decoded answer, or why not and the wait the server asked for.
-
-        Failures are returned, not raised in the handlers: a chained httpx error would carry
-        its request, and the request the key.
-        """
-        limits = self.limits
-        try:
-            response = read_reply(
-                self._client,
-                request,
-                deadline=deadline,
-                max_bytes=limits.max_reply_bytes,
-                should_stop=self._should_stop,
-            )
-        except Interrupted as exc:
-            if exc.stopped:
-                raise
-            return None, self._timeout(what, attempt), None
-        except ReplyTooLargeError:
-            return None, self._too_large(what, f"{limits.max_reply_bytes} bytes"), None
-        except httpx.TimeoutException:
-            return None, self._timeout(what, attempt), None
-        except httpx.TransportError as exc:
-            failure = ProviderError(
-                "connection_failed",
-                f"the connection to LangSmith at {self.api_url} failed during {what} "
-                f"({type(exc).__name__}, {counted(attempt, 'attempt')}); "
-                "check apiUrl and the network",
-                transient=True,
-            )
-            return None, failure, None
-        if response.status_code >= 300:
-            hinted = parse_retry_after(response.headers.get("retry-after"))
-            return None, self._status_error(what, response, attempt), hinted
-        try:
-            return decode_json(response.content, max_values=limits.max_reply_values), None, None
-        except TooManyValuesError:
-            return None, self._too_large(what, f"{limits.max_reply_values} JSON values"), None
-        except ValueError:
-            failure = ProviderError(
-                "malformed_page",
-                f"LangSmith answered {what} with a body that is not JSON "
-                f"({counted(attempt, 'attempt')}); try again later",
-                transient=True,
-            )
-            return None, failure, None
-
-    def _timeout(self, what: str, attempt: int) -> ProviderError:
-        return ProviderError(
-            "timeout",
-            f"LangSmith did not answer {what} completely within {self.timeout_s:g} s "
-            f"({counted(attempt, 'attempt')}; {limit_name('request_timeout_s')} sets the limit); "
-            "try again later",
-            transient=True,
-        )
-
-    def _too_large(self, what: str, limit: str) -> ProviderError:
-        return ProviderError(
-            "reply_too_large",
-            f"LangSmith's answer to {what} holds more than {limit}, the limit of one answer "
-            f"({limit_name('max_reply_bytes')}); raise it if the project's runs are that large",
-            transient=False,
-        )
-
     def _status_error(self, what: str, response: httpx.Response, attempt: int) -> ProviderError:
         """A fixed message per status: what LangSmith said goes to the log, never to the job."""
         status = response.status_code
-        detail = self._redactor.scrub(_detail(response))
+        detail = self._redactor.scrub(reply_detail(response))
         if detail:
             log.warning("LangSmith answered %s with HTTP %s: %s", what, status, detail)
         if status == 401:
@@ -462,20 +352,6 @@ class LangSmithProvider(HttpProvider):
             "and workspaceId (the service's log holds LangSmith's reason)",
             transient=False,
         )
-
-
-def _detail(response: httpx.Response) -> str:
-    """The API's own one-line reason, if it gave one (``detail`` or ``error``), for the log."""
-    try:
-        data = decode_json(response.content, max_values=10_000).value
-    except ValueError:
-        return ""
-    if isinstance(data, Mapping):
-        for key in ("detail", "error", "message"):
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                return " ".join(value.split())[:300]
-    return ""
 
 
 def _read_checkpoint(checkpoint: str | None, window: Window) -> tuple[str, str, int] | None:

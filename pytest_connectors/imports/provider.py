@@ -1,8 +1,9 @@
 """What a provider gives the sync engine: pages of records over a time window, resumable.
 
-A provider speaks one remote API (LangSmith, FullStory) and knows nothing of the database; the
-sync engine knows nothing of the remote API. A page's ``checkpoint`` is opaque: handing it back
-to ``fetch`` resumes after that page, so a job retried after a crash starts where it stopped.
+A provider speaks one remote API (LangSmith, Langfuse, FullStory) and knows nothing of the
+database; the sync engine knows nothing of the remote API. A page's ``checkpoint`` is opaque:
+handing it back to ``fetch`` resumes after that page, so a job retried after a crash starts
+where it stopped.
 """
 
 from __future__ import annotations

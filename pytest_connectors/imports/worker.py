@@ -23,7 +23,7 @@ from typing import Any
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.client.retry import backoff_s
 from pytest_connectors.errors import ConnectorError, MissingVariableError
-from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEY
+from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEYS
 from pytest_connectors.imports.limits import ProviderLimits
 from pytest_connectors.imports.provider import Provider, ProviderError, retry_log
 from pytest_connectors.imports.providers import destination, provider_for, resolved_values
@@ -183,7 +183,7 @@ class Worker:
             return
         # The job runs with the config it was queued with, but the connector's current key and
         # the destination that key was given for: the two always travel together.
-        travelling = (SECRET_KEY, *DESTINATION_KEYS[connector.provider])
+        travelling = (SECRET_KEYS[connector.provider], *DESTINATION_KEYS[connector.provider])
         config = {k: v for k, v in record.snapshot.get("config", {}).items() if k not in travelling}
         config |= {k: connector.config[k] for k in travelling if k in connector.config}
         job_connector = connector.model_copy(update={"config": config})

@@ -25,12 +25,21 @@ class ImportCategory(StrEnum):
 class ImportProvider(StrEnum):
     LANGSMITH = "langsmith"
     FULLSTORY = "fullstory"
+    LANGFUSE = "langfuse"
 
 
 # The only category/provider pairs the contract allows.
 PROVIDER_CATEGORY: dict[ImportProvider, ImportCategory] = {
     ImportProvider.LANGSMITH: ImportCategory.LLM_TRACING,
     ImportProvider.FULLSTORY: ImportCategory.SESSION_DATA,
+    ImportProvider.LANGFUSE: ImportCategory.LLM_TRACING,
+}
+
+# The config key holding each provider's secret: masked wherever a connector is shown.
+PROVIDER_SECRET_KEY: dict[ImportProvider, str] = {
+    ImportProvider.LANGSMITH: "apiKey",
+    ImportProvider.FULLSTORY: "apiKey",
+    ImportProvider.LANGFUSE: "secretKey",
 }
 
 

@@ -49,7 +49,8 @@ def _upcoming(item: pytest.Item) -> list[pytest.Item]:
 
 def is_replay_item(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
-    return callspec is not None and "replay_case" in callspec.params
+    # A selection that found no case leaves pytest's NOTSET there: that item is a skip, not a case.
+    return callspec is not None and hasattr(callspec.params.get("replay_case"), "replayable")
 
 
 def replayable(items: list[pytest.Item]) -> int:

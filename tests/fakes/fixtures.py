@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_connectors.fakes.fullstory import FullStoryServer
+from pytest_connectors.fakes.langfuse import LangfuseServer
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.servers.launch import LangGraphDevServer
 
@@ -97,3 +98,17 @@ def fullstory_fake(fullstory_server: FullStoryServer) -> FullStoryServer:
     """The shared FullStory fake, emptied for this test: no events, exports, faults or log."""
     fullstory_server.fake.reset()
     return fullstory_server
+
+
+@pytest.fixture(scope="session")
+def langfuse_server() -> Iterator[LangfuseServer]:
+    """The Langfuse fake under uvicorn on a free loopback port, shared by the session."""
+    with LangfuseServer() as server:
+        yield server
+
+
+@pytest.fixture
+def langfuse_fake(langfuse_server: LangfuseServer) -> LangfuseServer:
+    """The shared Langfuse fake, emptied for this test: no traces, faults or request log."""
+    langfuse_server.fake.reset()
+    return langfuse_server

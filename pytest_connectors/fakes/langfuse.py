@@ -1,0 +1,318 @@
+"""A Langfuse public-API fake: what an import connector and the SDK's API client read.
+
+Built from Langfuse's public API reference: routes under ``/api/public``, HTTP Basic auth
+(public key as the user, secret key as the password; 401 otherwise), ``GET /traces`` with
+``page`` (from 1), ``limit`` (at most 100; 400 above), ``fromTimestamp`` (inclusive),
+``toTimestamp`` (exclusive), ``sessionId``, ``userId`` and ``orderBy`` (``timestamp.asc`` or
+``.desc``, newest first by default), answering ``{"data": [...], "meta": {"page", "limit",
+"totalItems", "totalPages"}}``; list items carry observation ids, ``GET /traces/{id}`` the full
+observations and scores. ``GET /observations?traceId=``, ``GET /sessions`` and
+``GET /sessions/{id}`` (a session with its traces) page the same way. Times are ISO 8601 UTC
+with milliseconds and ``Z``.
+
+Seed it with `FakeLangfuse.add_trace` (and `add_observation` for observations that arrive late)
+and arm one-shot faults with `fail_next` (a status, e.g. 429 with ``Retry-After``, or 5xx).
+`LangfuseServer` serves it with uvicorn on a loopback port, in a thread of this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pytest_connectors._support.times import parse_utc
+from pytest_connectors.fakes.threaded import ThreadedServer
+
+PUBLIC_KEY = "pk-lf-fake-0123456789abcdef"
+SECRET_KEY = "sk-lf-fake-fedcba9876543210fedcba98"
+PROJECT_ID = "fake-project"
+MAX_LIMIT = 100
+PREFIX = "/api/public"
+
+
+def iso(moment: datetime) -> str:
+    """How Langfuse writes times: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class _Fault:
+    path: str  # a request path under /api/public, or a prefix of it ending in "/"
+    status: int
+    retry_after: str | None
+    times: int
+
+
+@dataclass
+class FakeLangfuse:
+    """Traces and observations of one project, as Langfuse stores them."""
+
+    public_key: str = PUBLIC_KEY
+    secret_key: str = SECRET_KEY
+    traces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    observations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    raw_traces: list[Any] = field(default_factory=list)  # served as they are, for bad records
+    requests: list[str] = field(default_factory=list)  # "GET /traces?page=1..." as received
+    _faults: list[_Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.traces.clear()
+            self.observations.clear()
+            self.raw_traces.clear()
+            self.requests.clear()
+            self._faults.clear()
+
+    def add_trace(
+        self, trace: Mapping[str, Any], observations: Iterable[Mapping[str, Any]] = ()
+    ) -> dict[str, Any]:
+        """Store ``trace`` (``id`` and ``timestamp`` required) and its observations."""
+        stored = {
+            "projectId": PROJECT_ID,
+            "name": None,
+            "input": None,
+            "output": None,
+            "sessionId": None,
+            "userId": None,
+            "metadata": None,
+            "tags": [],
+            "public": False,
+            "environment": "default",
+            **copy.deepcopy(dict(trace)),
+        }
+        with self._lock:
+            self.traces[stored["id"]] = stored
+            self.observations.setdefault(stored["id"], [])
+        for observation in observations:
+            self.add_observation(stored["id"], observation)
+        return stored
+
+    def add_observation(self, trace_id: str, observation: Mapping[str, Any]) -> dict[str, Any]:
+        """Store an observation (``id``, ``type``, ``startTime``) of trace ``trace_id``."""
+        stored = {
+            "traceId": trace_id,
+            "projectId": PROJECT_ID,
+            "parentObservationId": None,
+            "name": None,
+            "level": "DEFAULT",
+            "statusMessage": None,
+            "endTime": None,
+            "input": None,
+            "output": None,
+            "metadata": None,
+            "model": None,
+            **copy.deepcopy(dict(observation)),
+        }
+        with self._lock:
+            self.observations.setdefault(trace_id, []).append(stored)
+        return stored
+
+    def fail_next(
+        self, path: str, status: int, *, retry_after: str | None = None, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` requests to ``path`` (e.g. ``/traces``) with ``status``."""
+        with self._lock:
+            self._faults.append(_Fault(path, status, retry_after, times))
+
+    def take_fault(self, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if path == fault.path or (fault.path.endswith("/") and path.startswith(fault.path)):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _summary(self, trace: Mapping[str, Any]) -> dict[str, Any]:
+        ids = [o["id"] for o in self.observations.get(trace["id"], [])]
+        return {**trace, "observations": ids, "scores": [], "htmlPath": f"/trace/{trace['id']}"}
+
+    def _full(self, trace: Mapping[str, Any]) -> dict[str, Any]:
+        found = sorted(self.observations.get(trace["id"], []), key=lambda o: o["startTime"])
+        return {**trace, "observations": copy.deepcopy(found), "scores": []}
+
+    @property
+    def app(self) -> Starlette:
+        return _app(self)
+
+
+def _paged(items: list[Any], query: Mapping[str, str]) -> Response:
+    try:
+        page = int(query.get("page", "1"))
+        limit = int(query.get("limit", "50"))
+    except ValueError:
+        return _error(400, "page and limit must be integers")
+    if page < 1 or not 1 <= limit <= MAX_LIMIT:
+        return _error(400, f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
+    total = len(items)
+    chosen = items[(page - 1) * limit : page * limit]
+    pages = (total + limit - 1) // limit
+    meta = {"page": page, "limit": limit, "totalItems": total, "totalPages": pages}
+    return JSONResponse({"data": chosen, "meta": meta})
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"message": message}, status_code=status, headers=dict(headers or {}))
+
+
+def _in_window(trace: Mapping[str, Any], query: Mapping[str, str]) -> bool:
+    stamp = parse_utc(trace.get("timestamp"))
+    start, end = parse_utc(query.get("fromTimestamp")), parse_utc(query.get("toTimestamp"))
+    if stamp is None:
+        return True  # a raw record: served whatever the window
+    for key in ("sessionId", "userId", "name", "environment"):
+        if key in query and trace.get(key) != query[key]:
+            return False
+    return (start is None or stamp >= start) and (end is None or stamp < end)
+
+
+def _app(fake: FakeLangfuse) -> Starlette:
+    expected = "Basic " + base64.b64encode(f"{fake.public_key}:{fake.secret_key}".encode()).decode(
+        "ascii"
+    )
+
+    def guard(request: Request) -> Response | None:
+        path = request.url.path.removeprefix(PREFIX)
+        with fake._lock:
+            fake.requests.append(f"{request.method} {path}?{request.url.query}")
+        if request.headers.get("authorization") != expected:
+            return _error(
+                401, "Invalid credentials. Confirm that you've configured the correct host."
+            )
+        fault = fake.take_fault(path)
+        if fault is not None:
+            headers = {"retry-after": fault.retry_after} if fault.retry_after else None
+            return _error(fault.status, "fault injected by the fake", headers)
+        return None
+
+    async def health(request: Request) -> Response:  # open, as Langfuse's is
+        with fake._lock:
+            fake.requests.append(f"{request.method} /health?{request.url.query}")
+        return JSONResponse({"status": "OK", "version": "3.0.0-fake"})
+
+    async def list_traces(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        query = request.query_params
+        order = query.get("orderBy", "timestamp.desc")
+        if order not in ("timestamp.asc", "timestamp.desc"):
+            return _error(400, f"orderBy {order!r} is not supported by this fake")
+        with fake._lock:
+            chosen = [t for t in fake.traces.values() if _in_window(t, query)]
+            chosen.sort(key=lambda t: (t["timestamp"], t["id"]), reverse=order.endswith("desc"))
+            items = [*fake.raw_traces, *(fake._summary(t) for t in chosen)]
+        return _paged(items, query)
+
+    async def read_trace(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        with fake._lock:
+            trace = fake.traces.get(request.path_params["trace_id"])
+            body = fake._full(trace) if trace is not None else None
+        if body is None:
+            return _error(404, "Trace not found within authorized project")
+        return JSONResponse(body)
+
+    async def list_observations(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        trace_id = request.query_params.get("traceId")
+        with fake._lock:
+            found = [
+                o
+                for trace, listed in fake.observations.items()
+                if trace_id in (None, trace)
+                for o in listed
+            ]
+        return _paged(sorted(found, key=lambda o: (o["startTime"], o["id"])), request.query_params)
+
+    def sessions() -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for trace in sorted(fake.traces.values(), key=lambda t: t["timestamp"]):
+            if trace.get("sessionId"):
+                grouped.setdefault(trace["sessionId"], []).append(trace)
+        return grouped
+
+    async def list_sessions(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        with fake._lock:
+            items = [
+                {"id": key, "createdAt": traces[0]["timestamp"], "projectId": PROJECT_ID}
+                for key, traces in sessions().items()
+            ]
+        return _paged(items, request.query_params)
+
+    async def read_session(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        with fake._lock:
+            traces = sessions().get(request.path_params["session_id"])
+            body = None
+            if traces:
+                body = {
+                    "id": request.path_params["session_id"],
+                    "createdAt": traces[0]["timestamp"],
+                    "projectId": PROJECT_ID,
+                    "traces": copy.deepcopy(traces),
+                }
+        if body is None:
+            return _error(404, "Session not found")
+        return JSONResponse(body)
+
+    return Starlette(
+        routes=[
+            Route(f"{PREFIX}/health", health),
+            Route(f"{PREFIX}/traces", list_traces),
+            Route(f"{PREFIX}/traces/{{trace_id}}", read_trace),
+            Route(f"{PREFIX}/observations", list_observations),
+            Route(f"{PREFIX}/sessions", list_sessions),
+            Route(f"{PREFIX}/sessions/{{session_id}}", read_session),
+        ]
+    )
+
+
+class LangfuseServer:
+    """A `FakeLangfuse` served by uvicorn on 127.0.0.1:``port`` (0: a free one), in a thread."""
+
+    def __init__(self, fake: FakeLangfuse | None = None, *, port: int = 0) -> None:
+        self.fake = fake or FakeLangfuse()
+        self._port = port
+        self._server: ThreadedServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._server = ThreadedServer(self.fake.app, "Langfuse fake", port=self._port).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
