@@ -27,3 +27,15 @@ def make_connector(base_url: str, kind: str = "http", **config: Any) -> Connecto
             "updatedAt": now,
         }
     )
+
+
+def http_connector(name: str, url: str, auth_value: str) -> dict[str, Any]:
+    """A connector to the example HTTP agent, as a connector file holds it (for pytester)."""
+    return {
+        "name": name,
+        "type": "http",
+        "baseUrl": url,
+        "authType": "bearer",
+        "authValue": auth_value,
+        "config": {"method": "POST", "path": "/v1/chat/completions", "timeout": 10_000},
+    }

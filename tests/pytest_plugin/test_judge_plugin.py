@@ -12,7 +12,7 @@ from children import python_path
 from documentation import block
 from fakes.models import MODEL_TOKEN, ModelFake
 from pytester_ini import write_ini
-from test_html_report import Page
+from report_pages import Page
 
 from pytest_connectors import ConnectorStore
 from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA

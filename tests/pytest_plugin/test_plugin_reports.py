@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from agent_connectors import http_connector
 from pytester_ini import INI, write_ini
 
 from pytest_connectors import ConnectorStore
@@ -46,17 +47,6 @@ SUMMARY_KEYS |= {"slowest"}
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
     write_ini(pytester)
-
-
-def http_connector(name: str, url: str, auth_value: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "http",
-        "baseUrl": url,
-        "authType": "bearer",
-        "authValue": auth_value,
-        "config": {"method": "POST", "path": "/v1/chat/completions", "timeout": 10_000},
-    }
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agent_connectors import http_connector
+from report_pages import Page
 from test_cli import ok, run
-from test_html_report import Page
-from test_plugin_reports import http_connector
 
 from pytest_connectors import ConnectorStore
 from pytest_connectors.evaluation.latency import percentile
