@@ -404,7 +404,7 @@ def pytest_terminal_summary(
         terminalreporter.write_line(line)
 
 
-@pytest.hookimpl(trylast=True)  # after the connector report is written: the replay object joins it
+@pytest.hookimpl(trylast=True)  # the replay object joins the report the reports part writes after
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash[replay_key]
