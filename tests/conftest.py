@@ -13,7 +13,7 @@ from postgres import PostgresServer, available, empty_database
 
 from pytest_connectors.servers.launch import LangGraphDevServer, UvicornServer
 
-pytest_plugins = ["fakes.fixtures", "fakes.models", "replay_agents"]
+pytest_plugins = ["browser", "fakes.fixtures", "fakes.models", "replay_agents"]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
