@@ -63,6 +63,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "MissingVariableError",
         "OutOfScopeError",
         "ProviderError",
+        "ProviderPluginError",
         "RecordNotFoundError",
         "ReportFileError",
         "ScenarioFileError",
@@ -190,6 +191,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ProviderError as ProviderError,
+    )
+    from pytest_connectors.errors import (
+        ProviderPluginError as ProviderPluginError,
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,

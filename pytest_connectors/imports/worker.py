@@ -22,19 +22,28 @@ from typing import Any
 
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors.client.retry import backoff_s
-from pytest_connectors.errors import ConnectorError, MissingVariableError
-from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEYS
+from pytest_connectors.errors import ConnectorError, InvalidInputError, MissingVariableError
 from pytest_connectors.imports.limits import ProviderLimits
-from pytest_connectors.imports.provider import Provider, ProviderError, retry_log
-from pytest_connectors.imports.providers import destination, provider_for, resolved_values
+from pytest_connectors.imports.provider import (
+    Derivation,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    retry_log,
+)
+from pytest_connectors.imports.providers import (
+    destination,
+    provider_for,
+    resolved_values,
+    spec_of,
+)
 from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
-    Derivation,
     LeaseLost,
     RunState,
     SyncOutcome,
     SyncRun,
-    default_derivation,
+    derivation_of,
 )
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, Job, JobStats, JobStatus, Scope
@@ -94,11 +103,11 @@ class Worker:
         self.retry = retry or JobRetryPolicy()
         self.on_progress = on_progress
 
-    @property
-    def derivation(self) -> Derivation:
-        if self._derivation is None:
-            self._derivation = default_derivation()
-        return self._derivation
+    def _derivation_for(self, spec: ProviderSpec) -> Derivation:
+        """The worker's own (tests give one), else the provider's, else the default."""
+        if self._derivation is not None:
+            return self._derivation
+        return derivation_of(spec)
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -183,7 +192,12 @@ class Worker:
             return
         # The job runs with the config it was queued with, but the connector's current key and
         # the destination that key was given for: the two always travel together.
-        travelling = (SECRET_KEYS[connector.provider], *DESTINATION_KEYS[connector.provider])
+        try:
+            spec = spec_of(connector.provider)
+        except InvalidInputError as exc:  # its plugin uninstalled or broken since
+            self._fail(record, connector, "provider_unavailable", str(exc))
+            return
+        travelling = (*spec.secret_keys, *spec.url_keys)
         config = {k: v for k, v in record.snapshot.get("config", {}).items() if k not in travelling}
         config |= {k: connector.config[k] for k in travelling if k in connector.config}
         job_connector = connector.model_copy(update={"config": config})
@@ -193,7 +207,7 @@ class Worker:
         heartbeat = _Heartbeat(self, record.id, state)
         try:
             reach.check_variables(config)
-            for key in DESTINATION_KEYS[connector.provider]:
+            for key in spec.url_keys:
                 reach.check_destination(destination(job_connector, key, environ), key)
             redactor = Redactor(resolved_values(job_connector, environ))
             provider = self._provider(job_connector, environ, reach)
@@ -206,7 +220,7 @@ class Worker:
                     provider=provider,
                     worker_id=self.worker_id,
                     lease=self.lease,
-                    derivation=self.derivation,
+                    derivation=self._derivation_for(spec),
                     state=state,
                     on_progress=self._progress_of(record.id),
                 )

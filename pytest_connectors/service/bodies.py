@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from pytest_connectors.models.imports import (
+    PROVIDER_NAME_PATTERN,
     ImportCategory,
     ImportConnector,
-    ImportProvider,
     RecordedConversation,
     UserSession,
 )
@@ -44,7 +44,7 @@ class CreateConnectorBody(_Body):
     agent_id: AgentId | None = None
     name: Name
     category: ImportCategory
-    provider: ImportProvider
+    provider: Annotated[str, StringConstraints(pattern=PROVIDER_NAME_PATTERN)]
     config: dict[str, Any] = Field(default_factory=dict)
 
 

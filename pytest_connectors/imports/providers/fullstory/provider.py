@@ -36,13 +36,6 @@ from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors._support.times import utc
 from pytest_connectors.client.retry import backoff_s, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.fullstory_sessions import AggregatedSession
-from pytest_connectors.imports.fullstory_spool import SessionSpool
-from pytest_connectors.imports.gzip_ndjson import (
-    ExportTooLargeError,
-    GzipNdjsonDecoder,
-    MalformedExportError,
-)
 from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
@@ -54,6 +47,13 @@ from pytest_connectors.imports.provider import (
     encode_checkpoint,
     retry_log,
 )
+from pytest_connectors.imports.providers.fullstory.gzip_ndjson import (
+    ExportTooLargeError,
+    GzipNdjsonDecoder,
+    MalformedExportError,
+)
+from pytest_connectors.imports.providers.fullstory.sessions import AggregatedSession
+from pytest_connectors.imports.providers.fullstory.spool import SessionSpool
 from pytest_connectors.imports.replies import (
     Interrupted,
     ReplyStream,
