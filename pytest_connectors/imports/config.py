@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from pytest_connectors._support.secrets import MASK, mask
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.provider import ProviderSpec
-from pytest_connectors.imports.providers import REGISTRY, spec_of
+from pytest_connectors.imports.providers import find_spec, spec_of
 from pytest_connectors.models.connector import CamelModel
 from pytest_connectors.models.imports import PROVIDER_NAME_PATTERN, ImportCategory, ImportConnector
 from pytest_connectors.registry.merge import merge_keys
@@ -133,7 +133,7 @@ def check_complete(connector: ImportConnector) -> None:
 def secret_keys(provider: str) -> frozenset[str] | None:
     """The config keys ``provider`` keeps secrets in; None when it is not installed (or its
     plugin is broken), and so every key may be one."""
-    spec = REGISTRY.find(provider)
+    spec = find_spec(provider)
     return None if spec is None else frozenset(spec.secret_keys)
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from children import python_path
+from provider_plugins import distribution
 from service_support import ServiceProcess, client, issue_key
 
 TOKEN = "acme-token-7f3a9c1e5b"
@@ -100,21 +100,6 @@ SPEC = ProviderSpec(
     ),
 )
 '''
-
-
-def distribution(site: Path, name: str, module: str, source: str, entries: dict[str, str]) -> None:
-    """An installed distribution, as pip leaves one: its package and its ``.dist-info``."""
-    (site / module).mkdir(parents=True)
-    (site / module / "__init__.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n", encoding="utf-8"
-    )
-    lines = "".join(f"{key} = {value}\n" for key, value in entries.items())
-    (info / "entry_points.txt").write_text(
-        f"[pytest_connectors.providers]\n{lines}", encoding="utf-8"
-    )
 
 
 @pytest.fixture

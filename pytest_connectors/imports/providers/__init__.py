@@ -73,7 +73,7 @@ class ProviderRegistry:
             if found is None:
                 found = self._loaded[name] = _load(name, sources)
         if isinstance(found, ProviderPluginError):
-            raise found
+            raise found.with_traceback(None)  # cached: each raise starts afresh
         return found
 
     def find(self, name: str) -> ProviderSpec | None:
@@ -131,6 +131,10 @@ REGISTRY = ProviderRegistry()
 
 def spec_of(name: str) -> ProviderSpec:
     return REGISTRY.spec(name)
+
+
+def find_spec(name: str) -> ProviderSpec | None:
+    return REGISTRY.find(name)
 
 
 def _setting(connector: ImportConnector, key: str, environ: Mapping[str, str] | None) -> str | None:
