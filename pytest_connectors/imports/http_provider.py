@@ -103,7 +103,7 @@ class JsonApiProvider(HttpProvider):
         self.timeout_s = timeout_s or limits.request_timeout_s
         self._client = client
         self._redactor = redactor
-        self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
+        self._policy = RetryPolicy(retries=max(0, max_retries))
         self._key_problem = key_problem
 
     def close(self) -> None:

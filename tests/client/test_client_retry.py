@@ -14,7 +14,7 @@ from pytest_connectors.client.retry import (
     parse_retry_after,
     retry_decision,
 )
-from pytest_connectors.imports.worker import JobRetryPolicy
+from pytest_connectors.imports.worker import JOB_RETRY
 
 BASE = "http://agent.test"
 
@@ -65,7 +65,7 @@ def test_retry_decision(
 
 
 def test_retry_policy_counts_attempts_and_caps_delays() -> None:
-    policy = RetryPolicy(retries=4, backoff_ms=1000)
+    policy = RetryPolicy(retries=4, first_delay_s=1.0)
     assert policy.attempts == 5
     assert policy.delay_s(1, hinted=2.0) == 2.0
     assert policy.delay_s(1, hinted=10_000) == MAX_DELAY_S
@@ -84,4 +84,4 @@ def test_one_backoff_serves_agent_calls_provider_calls_and_jobs() -> None:
     for attempt, ceiling in [(1, 0.5), (2, 1.0), (4, 4.0)]:
         assert ceiling / 2 <= backoff_s(attempt, 0.5, 30.0) <= ceiling
     assert backoff_s(10_000, 0.5, 30.0) == 30.0
-    assert JobRetryPolicy(base_delay=1.0, max_delay=60.0).delay(7) == 60.0
+    assert JOB_RETRY.delay_s(7) == 60.0 and JOB_RETRY.delay_s(3) == 4.0

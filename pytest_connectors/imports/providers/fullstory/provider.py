@@ -34,7 +34,7 @@ import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
 from pytest_connectors._support.times import utc
-from pytest_connectors.client.retry import backoff_s, parse_retry_after
+from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.http_provider import HttpProvider
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
@@ -165,6 +165,12 @@ class FullStoryProvider(HttpProvider):
         self.org_id = org_id
         self.operation_timeout_s = operation_timeout_s
         self.max_retries = max(0, max_retries)
+        self._policy = RetryPolicy(
+            retries=self.max_retries,
+            first_delay_s=1.0,
+            max_delay_s=30.0,
+            max_hint_s=MAX_RETRY_WAIT_S,
+        )
         self.page_size = max(1, page_size)
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
@@ -530,7 +536,7 @@ class FullStoryProvider(HttpProvider):
             except _Retry as caught:
                 retry = caught
             # Outside the handler: nothing chains onto the error raised here.
-            wait = self._backoff(tries, retry.hint)
+            wait = self._policy.delay_s(tries, retry.hint)
             if tries > self.max_retries or time.perf_counter() + wait >= deadline:
                 attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
                 raise ProviderError(
@@ -548,12 +554,6 @@ class FullStoryProvider(HttpProvider):
                 wait,
             )
             self._pause(wait)
-
-    @staticmethod
-    def _backoff(tries: int, hint: float | None) -> float:
-        if hint is not None:
-            return min(hint, MAX_RETRY_WAIT_S)
-        return backoff_s(tries, 1.0, 30.0)
 
     def _expect_ok(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code
