@@ -17,89 +17,15 @@ from typing import Any
 
 import pytest
 from children import python_path
+from documentation import block
 from provider_plugins import distribution
 from service_support import ServiceProcess, client, issue_key
 
 TOKEN = "acme-token-7f3a9c1e5b"
 
-# The whole third-party provider: a spec, a provider and its own way to make conversations.
-ACME = '''
-"""acme-traces: imports the Acme trace store's turns into pytest-connectors."""
-
-from __future__ import annotations
-
-from datetime import datetime
-
-import httpx
-
-from pytest_connectors.imports.provider import (
-    ConfigKey,
-    Derivation,
-    FetchedRecord,
-    Page,
-    ProviderError,
-    ProviderSpec,
-)
-from pytest_connectors.models.imports import ImportCategory, RecordedConversation, RecordedTurn
-
-
-class AcmeProvider:
-    def __init__(self, settings):
-        self._client = httpx.Client(
-            base_url=settings.get("url"),
-            headers={"Authorization": f"Bearer {settings.get('token')}"},
-            transport=settings.transport,
-            trust_env=False,
-            timeout=10,
-        )
-
-    def fetch(self, window, *, resume_from=None, should_stop=lambda: False):
-        reply = self._client.get("/turns")
-        if reply.status_code == 401:
-            raise ProviderError("auth_failed", "Acme refused the token", transient=False)
-        turns = reply.json()
-        yield Page(
-            records=[
-                FetchedRecord("trace", t["id"], datetime.fromisoformat(t["at"]), t)
-                for t in turns
-            ]
-        )
-
-    def close(self):
-        self._client.close()
-
-
-def derive(turns):
-    threads = {}
-    for turn in sorted(turns, key=lambda t: t["at"]):
-        threads.setdefault(turn["thread"], []).append(turn)
-    return [
-        RecordedConversation(
-            id=key,
-            thread_key=key,
-            started_at=datetime.fromisoformat(members[0]["at"]),
-            turns=[
-                RecordedTurn(index=i, user_messages=[t["question"]], answer=t["answer"])
-                for i, t in enumerate(members)
-            ],
-        )
-        for key, members in threads.items()
-    ]
-
-
-SPEC = ProviderSpec(
-    name="acme",
-    category=ImportCategory.LLM_TRACING,
-    config={
-        "token": ConfigKey(required=True, secret=True),
-        "url": ConfigKey(required=True, url=True),
-    },
-    build=AcmeProvider,
-    derivation=lambda: Derivation(
-        thread_key_of=lambda turn: turn["thread"], derive=derive, link=lambda c, s: []
-    ),
-)
-'''
+# The whole third-party provider, as docs/imports.md shows it: a spec, a provider and its own
+# way to make conversations.
+ACME = block("python", 'name="acme"')
 
 
 @pytest.fixture
