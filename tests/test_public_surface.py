@@ -44,7 +44,7 @@ INTERNAL_EXCEPTIONS = {
     "pytest_connectors.evaluation.prompts.UnreadableVerdict": "the judge -> JudgeError",
     f"{FULLSTORY}.provider._Gone": "the FullStory provider",
     f"{FULLSTORY}.provider._LinkExpired": "the FullStory provider",
-    f"{FULLSTORY}.provider._Retry": "the FullStory provider's retry loop",
+    "pytest_connectors.imports.http_provider.TryAgain": "the providers' retry loop",
     f"{FULLSTORY}.gzip_ndjson.ExportTooLargeError": "FullStory -> ProviderError",
     f"{FULLSTORY}.gzip_ndjson.MalformedExportError": "FullStory -> ProviderError",
     "pytest_connectors.imports.otlp.receiver.DecodedTooLarge": "the OTLP route: a 413 answer",
