@@ -223,13 +223,18 @@ def _provider_key(args: argparse.Namespace) -> str | None:
     return value
 
 
-def _config(args: argparse.Namespace) -> dict[str, str]:
+def _config(args: argparse.Namespace, provider: Callable[[], str]) -> dict[str, str]:
+    """The ``--config`` pairs, and the ``--provider-key`` under the name ``provider()``'s spec
+    keeps its secret in."""
     config = _config_pairs(args.config)
     key = _provider_key(args)
     if key is not None:
-        provider = getattr(args, "provider", None)
-        config[_secret_key(provider) if provider else "apiKey"] = key
+        config[_secret_key(provider())] = key
     return config
+
+
+def _gives_key(args: argparse.Namespace) -> bool:
+    return args.provider_key is not None or args.deprecated_provider_key is not None
 
 
 def _secret_key(provider: str) -> str:
@@ -335,7 +340,7 @@ def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
         "name": args.name,
         "category": args.category,
         "provider": args.provider,
-        "config": _config(args),
+        "config": _config(args, lambda: str(args.provider)),
     }
     if args.tenant:
         data["tenantId"] = args.tenant
@@ -385,12 +390,12 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     change: dict[str, Any] = {}
     if args.name is not None:
         change["name"] = args.name
-    config = _config(args)
-    if config:
-        change["config"] = config
-    if not change:
+    if args.name is None and not args.config and not _gives_key(args):
         raise UsageError("nothing to change: give --name, --provider-key or --config KEY=VALUE")
     with _imports(store, args) as imports:
+        config = _config(args, lambda: imports.connectors.get(args.connector).provider)
+        if config:
+            change["config"] = config
         connector = imports.connectors.update(args.connector, change)
     if args.json:
         _print_json(_dump(connector))

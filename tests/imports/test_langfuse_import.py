@@ -210,6 +210,17 @@ def test_cli_create_connect_wait_and_show_without_the_secret(
 
     code, out = cli("imports", "sync", "Langfuse prod", "--wait")
     assert code == 0, out
+    # A new key goes where this provider keeps it: secretKey, not LangSmith's apiKey.
+    code, out = cli(
+        "imports", "update", "Langfuse prod", "--provider-key", "-", "--json",
+        stdin=SECRET_KEY + "\n",
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["config"] == {
+        "publicKey": PUBLIC_KEY,
+        "secretKey": "****",
+        "baseUrl": langfuse_fake.url,
+    }
     assert not any(SECRET_KEY in text for text in outputs)
 
 
