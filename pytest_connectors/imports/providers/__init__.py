@@ -117,9 +117,10 @@ def _load(name: str, sources: list[_Source]) -> ProviderSpec | ProviderPluginErr
         )
     if not isinstance(spec, ProviderSpec) or spec.name != name:
         what = f"a ProviderSpec named {spec.name!r}" if isinstance(spec, ProviderSpec) else None
+        distribution = source.distribution or "pytest-connectors"
         return ProviderPluginError(
-            source.distribution or "pytest-connectors",
-            f"provider {name!r} of {source.distribution}: {source.target} is "
+            distribution,
+            f"provider {name!r} of {distribution}: {source.target} is "
             f"{what or type(spec).__name__}, not a ProviderSpec named {name!r}; "
             "reinstall or uninstall it",
         )
