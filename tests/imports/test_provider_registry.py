@@ -16,8 +16,10 @@ from pytest_connectors import Imports
 from pytest_connectors.errors import InvalidInputError, ProviderPluginError
 from pytest_connectors.imports import providers
 from pytest_connectors.imports.config import job_snapshot, public
+from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.imports.provider import ProviderSpec
 from pytest_connectors.imports.providers import BUILT_IN, ProviderRegistry
+from pytest_connectors.imports.reach import Reach
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportCategory, ImportConnector
 
@@ -30,7 +32,10 @@ from pytest_connectors.models.imports import ImportCategory
 SPEC = ProviderSpec(
     name={name!r},
     category=ImportCategory.LLM_TRACING,
-    config={{"token": ConfigKey(required=True, secret=True)}},
+    config={{
+        "token": ConfigKey(required=True, secret=True),
+        "url": ConfigKey(url=True, default="https://acme.example"),
+    }},
     build=lambda settings: None,
 )
 """
@@ -218,4 +223,29 @@ def test_a_job_of_a_provider_uninstalled_since_fails_saying_so(
     assert failed.status.value == "failed" and failed.error_code == "provider_unavailable"
     assert failed.error == (
         "unknown provider 'acme'; known providers: fullstory, langfuse, langsmith"
+    )
+
+
+def test_a_plugins_url_keys_are_where_its_secret_may_go(
+    site: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    site.install("acme-traces", SPEC_SOURCE.format(name="acme"), ["acme"])
+    monkeypatch.setattr(providers, "REGISTRY", site.registry())
+    body = {
+        "agentId": "agt_1",
+        "name": "acme prod",
+        "category": "llm-tracing",
+        "provider": "acme",
+        "config": {"token": "acme-token-123456", "url": "https://127.0.0.1:9/"},
+    }
+    service = LocalBackend(str(tmp_path / "imports.db"), reach=Reach.service())
+    with Imports(backend=service) as imports:
+        with pytest.raises(InvalidInputError, match=r"^config\.url .*127\.0\.0\.1"):
+            imports.connectors.create(body)
+        imports.connectors.create({**body, "config": {"token": "acme-token-123456"}})
+        with pytest.raises(InvalidInputError) as caught:
+            imports.connectors.update("acme prod", {"config": {"url": "https://elsewhere.example"}})
+    assert str(caught.value) == (
+        "changing config.url changes where the connector sends its key: give config.token "
+        "again in the same change"
     )
