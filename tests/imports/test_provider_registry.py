@@ -92,6 +92,16 @@ def test_an_unknown_provider_lists_the_known_ones(site: Site) -> None:
     )
 
 
+def test_a_name_no_provider_could_have_is_unknown_too(tmp_path: Path) -> None:
+    with Imports(str(tmp_path / "imports.db")) as imports, pytest.raises(InvalidInputError) as no:
+        imports.connectors.create(
+            {"agentId": "a", "name": "n", "category": "llm-tracing", "provider": "LangSmith"}
+        )
+    assert str(no.value) == (
+        "unknown provider 'LangSmith'; known providers: fullstory, langfuse, langsmith"
+    )
+
+
 def test_plugins_are_found_on_first_use_and_only_once(site: Site) -> None:
     site.install("acme-traces", SPEC_SOURCE.format(name="acme"), ["acme"])
     calls: list[int] = []
