@@ -259,3 +259,22 @@ def test_a_plugins_url_keys_are_where_its_secret_may_go(
         "changing config.url changes where the connector sends its key: give config.token "
         "again in the same change"
     )
+
+
+def test_a_distribution_whose_entry_points_cannot_be_read_hides_no_other(site: Site) -> None:
+    site.install("acme-traces", SPEC_SOURCE.format(name="acme"), ["acme"])
+    info = site.folder / "garbled_traces-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: garbled-traces\nVersion: 2.0\n")
+    (info / "entry_points.txt").write_text("[pytest_connectors.providers]\nnot an entry\n")
+    registry = ProviderRegistry()  # what is installed: this site on sys.path, and the rest
+    assert registry.spec("acme").name == "acme"
+    assert registry.spec("langfuse").name == "langfuse"
+    with pytest.raises(ProviderPluginError) as caught:
+        registry.spec("garbled")
+    assert caught.value.distribution == "garbled-traces 2.0"
+    assert str(caught.value).startswith(
+        "unknown provider 'garbled'; known providers: acme, fullstory, langfuse, langsmith; "
+        "the entry points of garbled-traces 2.0 cannot be read (TypeError: "
+    )
+    assert str(caught.value).endswith("): reinstall or uninstall it")

@@ -10,10 +10,11 @@ runs: that is when ``${VAR}`` is resolved.
 from __future__ import annotations
 
 import importlib
+import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import Distribution, EntryPoint, distributions
 
 import httpx
 
@@ -39,22 +40,52 @@ class _Source:
     distribution: str | None  # None: built in
 
 
-def _installed() -> Iterable[EntryPoint]:
-    return entry_points(group=ENTRY_POINT_GROUP)
+@dataclass(frozen=True)
+class Unreadable:
+    """An installed distribution whose entry points cannot be read (a malformed
+    ``entry_points.txt``): it may declare a provider, so an unknown name says so."""
+
+    distribution: str
+    problem: str
+
+
+def _installed() -> Iterator[EntryPoint | Unreadable]:
+    """This group's entry points, distribution by distribution: one whose entry points cannot
+    be read is named, and the others still count. The first of a name on the path wins, as
+    ``importlib.metadata.entry_points`` has it."""
+    seen: set[str] = set()
+    for dist in distributions():
+        name = re.sub(r"[-_.]+", "-", str(dist.metadata["Name"] or "")).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            found = list(dist.entry_points.select(group=ENTRY_POINT_GROUP))
+        except Exception as exc:  # one bad distribution must not hide the others
+            yield Unreadable(_named(dist), f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        yield from found
+
+
+def _named(dist: Distribution) -> str:
+    return f"{dist.metadata['Name']} {dist.version}"
 
 
 def _distribution(entry: EntryPoint) -> str:
     dist = getattr(entry, "dist", None)
-    return f"{dist.name} {dist.version}" if dist is not None else f"the entry point {entry.value}"
+    return _named(dist) if dist is not None else f"the entry point {entry.value}"
 
 
 class ProviderRegistry:
     """Provider specs by name; ``entry_points`` lists the installed plugins (tests pass some)."""
 
-    def __init__(self, entry_points: Callable[[], Iterable[EntryPoint]] = _installed) -> None:
+    def __init__(
+        self, entry_points: Callable[[], Iterable[EntryPoint | Unreadable]] = _installed
+    ) -> None:
         self._entry_points = entry_points
         self._lock = threading.Lock()
         self._sources: dict[str, list[_Source]] | None = None
+        self._unreadable: list[Unreadable] = []
         self._loaded: dict[str, ProviderSpec | ProviderPluginError] = {}
 
     def names(self) -> list[str]:
@@ -65,9 +96,15 @@ class ProviderRegistry:
         is none, `ProviderPluginError` if its plugin cannot be used."""
         sources = self._scan().get(name)
         if not sources:
-            raise InvalidInputError(
-                f"unknown provider {name!r}; known providers: {', '.join(self.names())}"
-            )
+            unknown = f"unknown provider {name!r}; known providers: {', '.join(self.names())}"
+            if self._unreadable:
+                bad = self._unreadable[0]
+                raise ProviderPluginError(
+                    bad.distribution,
+                    f"{unknown}; the entry points of {bad.distribution} cannot be read "
+                    f"({bad.problem}): reinstall or uninstall it",
+                )
+            raise InvalidInputError(unknown)
         with self._lock:
             found = self._loaded.get(name)
             if found is None:
@@ -88,6 +125,9 @@ class ProviderRegistry:
             if self._sources is None:
                 sources = {name: [_Source(target, None)] for name, target in BUILT_IN.items()}
                 for entry in self._entry_points():
+                    if isinstance(entry, Unreadable):
+                        self._unreadable.append(entry)
+                        continue
                     source = _Source(entry.value, _distribution(entry))
                     sources.setdefault(entry.name, []).append(source)
                 self._sources = sources
