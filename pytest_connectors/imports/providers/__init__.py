@@ -55,16 +55,17 @@ def _installed() -> Iterator[EntryPoint | Unreadable]:
     ``importlib.metadata.entry_points`` has it."""
     seen: set[str] = set()
     for dist in distributions():
-        name = re.sub(r"[-_.]+", "-", str(dist.metadata["Name"] or "")).lower()
-        if name in seen:
-            continue
-        seen.add(name)
         try:
             found = list(dist.entry_points.select(group=ENTRY_POINT_GROUP))
         except Exception as exc:  # one bad distribution must not hide the others
             yield Unreadable(_named(dist), f"{type(exc).__name__}: {exc}"[:200])
             continue
-        yield from found
+        if not found:
+            continue  # most distributions: their metadata is not even read
+        name = re.sub(r"[-_.]+", "-", str(dist.metadata["Name"] or "")).lower()
+        if name not in seen:
+            seen.add(name)
+            yield from found
 
 
 def _named(dist: Distribution) -> str:
