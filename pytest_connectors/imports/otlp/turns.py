@@ -122,6 +122,8 @@ def trace_turn(spans: Sequence[Span]) -> TraceTurn:
                 add_call(use)
             if message.role == "assistant" and message.text:
                 answer = message.text
+        for use in conventions.chain_tool_calls(span):
+            add_call(use)
         tool = conventions.tool_use(span)
         if tool is not None:
             if tool.id and tool.id in by_id:
