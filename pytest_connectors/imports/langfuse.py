@@ -10,8 +10,8 @@ secret key as the password:
   (`langfuse_runs.run_of`); a session is a conversation.
 
 Retries, deadlines and reply bounds are `JsonApiProvider`'s (429 honours ``Retry-After``). A
-trace that cannot be read (no id, no timestamp, not an object) is skipped and counted on its
-page. The secret key never appears in a message, a repr or a checkpoint.
+trace that cannot be read (no id, no timestamp, not an object, deleted since it was listed: its
+detail answers 404) is skipped and counted on its page. The secret key never appears in a message, a repr or a checkpoint.
 """
 
 from __future__ import annotations
@@ -170,9 +170,16 @@ class LangfuseProvider(JsonApiProvider):
         elif started is None:
             problem = "no_start_time"
         else:
-            detail = self._call("GET", f"traces/{trace_id}")
-            full = detail.value
-            if not isinstance(full, Mapping) or full.get("id") != trace_id:
+            try:
+                detail = self._call("GET", f"traces/{trace_id}")
+            except ProviderError as exc:
+                if exc.code != "not_found":
+                    raise
+                detail = None  # deleted since the list was served
+            full = detail.value if detail is not None else None
+            if detail is None:
+                problem = "deleted"
+            elif not isinstance(full, Mapping) or full.get("id") != trace_id:
                 problem = "not_an_object"
             elif detail.marker is not None and holds(full, detail.marker):
                 problem = "nested_too_deep"

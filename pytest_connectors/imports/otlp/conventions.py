@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_connectors.imports.otlp.spans import Span
+from pytest_connectors.wire.otlp import Span
 
 
 @dataclass

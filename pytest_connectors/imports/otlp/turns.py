@@ -16,8 +16,8 @@ from typing import Any
 
 from pytest_connectors.imports.otlp import conventions
 from pytest_connectors.imports.otlp.conventions import SpanMessage, ToolUse
-from pytest_connectors.imports.otlp.spans import Span
 from pytest_connectors.models.imports import RecordedToolCall, RecordedTurn
+from pytest_connectors.wire.otlp import Span
 
 # Where a span names its conversation, strongest first; the trace itself is the last resort.
 CONVERSATION_ATTRIBUTES = ("gen_ai.conversation.id", "session.id", "langfuse.session.id")
