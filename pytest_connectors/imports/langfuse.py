@@ -11,7 +11,8 @@ secret key as the password:
 
 Retries, deadlines and reply bounds are `JsonApiProvider`'s (429 honours ``Retry-After``). A
 trace that cannot be read (no id, no timestamp, not an object, deleted since it was listed: its
-detail answers 404) is skipped and counted on its page. The secret key never appears in a message, a repr or a checkpoint.
+detail answers 404) is skipped and counted on its page. The secret key never appears in a
+message, a repr or a checkpoint.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def thread_key(spans: Sequence[Span]) -> str:
     for name in CONVERSATION_ATTRIBUTES:
         for span in spans:
             value = span.attributes.get(name)
-            if isinstance(value, (str, int)) and str(value):
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
                 return str(value)
     for span in spans:
         for name in ("metadata", "langgraph.metadata"):
@@ -51,8 +51,9 @@ def thread_key(spans: Sequence[Span]) -> str:
                     continue
             if isinstance(metadata, dict):
                 for key in THREAD_METADATA_KEYS:
-                    if isinstance(metadata.get(key), (str, int)) and str(metadata[key]):
-                        return str(metadata[key])
+                    found = metadata.get(key)
+                    if isinstance(found, (str, int)) and not isinstance(found, bool) and str(found):
+                        return str(found)
     return f"trace:{spans[0].trace_id}"
 
 
