@@ -332,6 +332,23 @@ def _message_tool_calls(fields: Mapping[str, Any]) -> list[ToolUse]:
     return found
 
 
+def sent_call_ids(span: Span) -> set[str]:
+    """Ids of the tool calls already in a span's input messages: earlier turns' calls, which a
+    subgraph's output repeats with the whole thread."""
+    parsed = _json(span.attributes.get("input.value"))
+    if isinstance(parsed, dict):
+        parsed = parsed.get("messages")
+    if not isinstance(parsed, list):
+        return set()
+    return {
+        use.id
+        for item in parsed
+        if isinstance(item, dict)
+        for use in _message_tool_calls(_langchain_fields(item))
+        if use.id
+    }
+
+
 def chain_tool_calls(span: Span) -> list[ToolUse]:
     """Tool calls an agent or chain span's output asks for (OpenInference on LangGraph: the
     agent node's output holds the AI message, with ids the tool spans do not repeat)."""

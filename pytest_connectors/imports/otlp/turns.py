@@ -90,6 +90,7 @@ def trace_turn(spans: Sequence[Span]) -> TraceTurn:
     """``spans``: every span held of one trace, in any order (at least one)."""
     ordered = sorted(spans, key=lambda s: (s.start is None, s.start or datetime.max, s.span_id))
     root = next((s for s in ordered if s.is_root), None)
+    sent_before = conventions.sent_call_ids(root) if root is not None else set()
     calls: list[ToolUse] = []
     by_id: dict[str, ToolUse] = {}
     user: list[str] = []
@@ -124,7 +125,8 @@ def trace_turn(spans: Sequence[Span]) -> TraceTurn:
             if message.role == "assistant" and message.text:
                 answer = message.text
         for use in conventions.chain_tool_calls(span):
-            add_call(use)
+            if use.id not in sent_before:
+                add_call(use)
         tool = conventions.tool_use(span)
         if tool is not None:
             if tool.id and tool.id in by_id:
