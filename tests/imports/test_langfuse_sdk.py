@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -146,3 +147,33 @@ def test_a_trace_deleted_after_the_list_is_skipped_not_the_page(
     assert job.status.value == "succeeded", job.error
     assert set(conversations) == {"t-0", "t-2"}
     assert job.stats.skipped == {"deleted": 1}
+
+
+def test_the_otel_endpoint_checks_keys_and_bodies_as_langfuse_does(
+    langfuse_fake: LangfuseServer,
+) -> None:
+    url = f"{langfuse_fake.url}/api/public/otel/v1/traces"
+    span = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "chat",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+        "attributes": [
+            {"key": "langfuse.observation.type", "value": {"stringValue": "generation"}},
+            {"key": "langfuse.observation.input", "value": {"stringValue": '"hi"'}},
+        ],
+    }
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+    json_type = {"Content-Type": "application/json"}
+    with httpx.Client(timeout=30) as http:
+        refused = http.post(url, content=body, headers=json_type, auth=(PUBLIC_KEY, "sk-lf-no"))
+        unreadable = http.post(
+            url, content=b"\xff\xff", headers={"Content-Type": "application/x-protobuf"},
+            auth=(PUBLIC_KEY, SECRET_KEY),
+        )  # fmt: skip
+        taken = http.post(url, content=body, headers=json_type, auth=(PUBLIC_KEY, SECRET_KEY))
+    assert refused.status_code == 401 and unreadable.status_code == 400
+    assert taken.status_code == 200 and taken.json() == {}
+    [observation] = langfuse_fake.fake.observations["0af7651916cd43dd8448eb211c80319c"]
+    assert (observation["type"], observation["input"]) == ("GENERATION", "hi")
