@@ -31,7 +31,7 @@ import base64
 import copy
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -309,7 +309,10 @@ def _update_trace(trace: dict[str, Any], span: Span, observation: Mapping[str, A
                 trace[field_name] = observation[field_name]
 
 
-def _paged(items: list[Any], query: Mapping[str, str]) -> Response:
+def _paged(
+    items: list[Any], query: Mapping[str, str], shape: Callable[[Any], Any] = lambda item: item
+) -> Response:
+    """One page of ``items``; ``shape`` makes the served form of the page's items only."""
     try:
         page = int(query.get("page", "1"))
         limit = int(query.get("limit", "50"))
@@ -318,7 +321,7 @@ def _paged(items: list[Any], query: Mapping[str, str]) -> Response:
     if page < 1 or not 1 <= limit <= MAX_LIMIT:
         return _error(400, f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
     total = len(items)
-    chosen = items[(page - 1) * limit : page * limit]
+    chosen = [shape(item) for item in items[(page - 1) * limit : page * limit]]
     pages = (total + limit - 1) // limit
     meta = {"page": page, "limit": limit, "totalItems": total, "totalPages": pages}
     return JSONResponse({"data": chosen, "meta": meta})
@@ -394,8 +397,9 @@ def _app(fake: FakeLangfuse) -> Starlette:
         with fake._lock:
             chosen = [t for t in fake.traces.values() if _in_window(t, query)]
             chosen.sort(key=lambda t: (t["timestamp"], t["id"]), reverse=order.endswith("desc"))
-            items = [*fake.raw_traces, *(fake._summary(t) for t in chosen)]
-        return _paged(items, query)
+            # (raw, trace): a raw record is served as it is, a trace as its list summary.
+            items = [*((True, r) for r in fake.raw_traces), *((False, t) for t in chosen)]
+            return _paged(items, query, lambda item: item[1] if item[0] else fake._summary(item[1]))
 
     async def read_trace(request: Request) -> Response:
         if (refused := guard(request)) is not None:
