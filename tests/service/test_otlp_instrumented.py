@@ -13,22 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_connectors import TOKEN_VARIABLE, make_connector
+from agent_connectors import TOKEN_VARIABLE, http_connector, make_connector
+from children import python_path
 from instrumented_apps import run_child
+from pytester_ini import write_ini
 from service_support import ServiceProcess, child_env, client, issue_key
 
+from pytest_connectors import ConnectorStore
 from pytest_connectors.client.clients import AsyncConnectorClient
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.compare import ReplayResult
-from pytest_connectors.replay.frozen import read_case
 from pytest_connectors.replay.runner import replay_case
 from pytest_connectors.replay.sources import conversations_of
 from pytest_connectors.servers.launch import UvicornServer
@@ -36,6 +38,7 @@ from pytest_connectors.servers.launch import UvicornServer
 pytest.importorskip("openinference.instrumentation.langchain")
 pytest.importorskip("opentelemetry.instrumentation.openai_v2")
 
+AGENT_TOKEN = "AGENT_TOKEN"
 LANGGRAPH_THREADS = {
     "lg-weather": ["What's the weather in Paris?", "What about the weather in Tokyo?"],
     "lg-name": ["My name is Ada", "What is my name?"],
@@ -88,8 +91,21 @@ def replay(case: ReplayCase, connector: Any) -> ReplayResult:
     return asyncio.run(run())
 
 
+FROZEN_REPLAY = """
+import pytest
+
+@pytest.mark.replay(path="cases")
+def test_production(replay):
+    replay.run().assert_matches(tools="strict", args="exact")
+"""
+
+
 def test_the_openinference_langgraph_agent_is_listed_exported_and_replayed(
-    service: Service, http_agent: Any, tmp_path: Path
+    service: Service,
+    http_agent: Any,
+    http_agent_server: UvicornServer,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_child(
         "langgraph",
@@ -141,18 +157,25 @@ def test_the_openinference_langgraph_agent_is_listed_exported_and_replayed(
     for case in cases:
         replay(case, http_agent).assert_matches(tools="strict", args="exact")
 
-    # Exported as frozen cases (native ones), which replay without the service.
-    out = tmp_path / "cases"
+    # Exported as frozen cases (native ones), which pytest replays without the service.
+    out = pytester.path / "cases"
     exported = subprocess.run(
         [sys.executable, "-m", "pytest_connectors.cli", "conversations", "export", "--origin",
          "native", "--agent", "langgraph", "--out", str(out), "--db", service.server.db],
         capture_output=True, text=True, env=child_env(), timeout=60, check=False,
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
-    files = sorted(out.glob("*.json"))
-    assert len(files) == 2
-    for path in files:
-        replay(read_case(path), http_agent).assert_matches(tools="strict", args="exact")
+    assert len(list(out.glob("*.json"))) == 2
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", python_path())
+    monkeypatch.setenv(AGENT_TOKEN, os.environ[TOKEN_VARIABLE])
+    write_ini(pytester)
+    ConnectorStore(pytester.path / "data" / "connectors.json").create(
+        http_connector("HTTP Agent", http_agent_server.url, f"${{{AGENT_TOKEN}}}")
+    )
+    pytester.makepyfile(test_frozen=FROZEN_REPLAY)
+    result = pytester.runpytest_subprocess("--connector", "HTTP Agent")
+    result.assert_outcomes(passed=2)
 
 
 def test_the_openai_v2_app_becomes_conversations_with_tool_calls(
