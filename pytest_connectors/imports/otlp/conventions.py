@@ -332,19 +332,24 @@ def _message_tool_calls(fields: Mapping[str, Any]) -> list[ToolUse]:
     return found
 
 
-def sent_call_ids(span: Span) -> set[str]:
-    """Ids of the tool calls already in a span's input messages: earlier turns' calls, which a
-    subgraph's output repeats with the whole thread."""
-    parsed = _json(span.attributes.get("input.value"))
+def _value_messages(value: Any) -> list[Mapping[str, Any]]:
+    """The messages of a chain's ``input.value`` / ``output.value`` (``{"messages": [...]}``),
+    each as its own fields."""
+    parsed = _json(value)
     if isinstance(parsed, dict):
         parsed = parsed.get("messages")
     if not isinstance(parsed, list):
-        return set()
+        return []
+    return [_langchain_fields(item) for item in parsed if isinstance(item, dict)]
+
+
+def sent_call_ids(span: Span) -> set[str]:
+    """Ids of the tool calls already in a span's input messages: earlier turns' calls, which a
+    subgraph's output repeats with the whole thread."""
     return {
         use.id
-        for item in parsed
-        if isinstance(item, dict)
-        for use in _message_tool_calls(_langchain_fields(item))
+        for fields in _value_messages(span.attributes.get("input.value"))
+        for use in _message_tool_calls(fields)
         if use.id
     }
 
@@ -354,17 +359,11 @@ def chain_tool_calls(span: Span) -> list[ToolUse]:
     agent node's output holds the AI message, with ids the tool spans do not repeat)."""
     if span.is_root or span.attributes.get("openinference.span.kind") not in ("AGENT", "CHAIN"):
         return []
-    parsed = _json(span.attributes.get("output.value"))
-    if isinstance(parsed, dict):
-        parsed = parsed.get("messages")
-    if not isinstance(parsed, list):
-        return []
     return [
         use
-        for item in parsed
-        if isinstance(item, dict)
-        and _role(_langchain_fields(item).get("type") or item.get("type")) == "assistant"
-        for use in _message_tool_calls(_langchain_fields(item))
+        for fields in _value_messages(span.attributes.get("output.value"))
+        if _role(fields.get("type") or fields.get("role")) == "assistant"
+        for use in _message_tool_calls(fields)
     ]
 
 
