@@ -21,10 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from bench_report import Row, check, median, spread
+from langfuse_app import FIRST_TRACE, SPACING
 
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY
@@ -194,9 +196,7 @@ def receiver(*, traces: int, rounds: int) -> list[Row]:
 # --- the Langfuse connector ---------------------------------------------------------------------
 
 
-def _window(count: int) -> tuple[object, object]:
-    from langfuse_app import FIRST_TRACE, SPACING
-
+def _window(count: int) -> tuple[datetime, datetime]:
     return FIRST_TRACE, FIRST_TRACE + SPACING * count
 
 
@@ -218,7 +218,7 @@ def _connector(imports: Imports, url: str) -> str:
 def _sync(imports: Imports, connector_id: str, count: int) -> tuple[Job, float]:
     start, end = _window(count)
     began = time.perf_counter()
-    job = imports.connectors.sync(connector_id, from_=start, to=end)  # type: ignore[arg-type]
+    job = imports.connectors.sync(connector_id, from_=start, to=end)
     done = imports.jobs.wait(job.id, timeout=900)
     elapsed = time.perf_counter() - began
     if done.status is not JobStatus.SUCCEEDED:
