@@ -41,7 +41,6 @@ from pytest_connectors.service.bodies import (
     UpdateConnectorBody,
 )
 from pytest_connectors.service.data import Data
-from pytest_connectors.service.problems import ServiceProblem
 
 # The longest a GET /api/jobs/{id}?wait= holds the connection; clients ask again after it.
 MAX_WAIT_S = 60.0
@@ -104,20 +103,7 @@ async def list_connectors(
     responses=_WRITE_ERRORS,
 )
 def create_connector(request: Request, scope: Caller, body: CreateConnectorBody) -> Response:
-    agent_id = body.agent_id or scope.agent_id
-    if agent_id is None:
-        raise ServiceProblem(
-            422, "agentId: a tenant-scoped key must name the agent the connector belongs to"
-        )
-    data = {
-        "agentId": agent_id,
-        "name": body.name,
-        "category": body.category,
-        "provider": body.provider,
-        "config": body.config,
-    }
-    created = _data(request).run(scope, lambda b: b.create_connector(data))
-    return _send(created, 201)
+    return _send(_data(request).create_connector(scope, body), 201)
 
 
 @router.get("/connectors/{ref}", response_model=ImportConnector, tags=["connectors"])
