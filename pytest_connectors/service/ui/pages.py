@@ -86,12 +86,13 @@ _TITLES = {
 }
 
 
-class SignInRequired(Exception):
+def sign_in_required() -> ServiceProblem:
     """No session, an expired one, or one whose key was revoked: the page asks to sign in."""
+    return ServiceProblem(401, "sign in")
 
 
-class CrossSiteRefused(Exception):
-    pass
+def cross_site() -> ServiceProblem:
+    return ServiceProblem(403, FORBIDDEN)
 
 
 def _safe_link(value: object) -> str | None:
@@ -173,15 +174,13 @@ class PageRoute(APIRoute):
         async def page(request: Request) -> Response:
             try:
                 return await handler(request)
-            except SignInRequired:
-                return _to_sign_in()
-            except CrossSiteRefused:
-                return _error_page(request, 403, FORBIDDEN)
             except RecordNotFoundError as exc:
                 return _error_page(request, 404, str(exc))
             except RequestValidationError as exc:
                 return _error_page(request, 400, validation_message(list(exc.errors())))
             except ServiceProblem as exc:
+                if exc.status == 401:
+                    return _to_sign_in()
                 return _error_page(request, exc.status, exc.message)
 
         return page
@@ -205,12 +204,12 @@ def signed_in(request: Request) -> Viewer:
     table = _sessions(request)
     session = table.get(request.cookies.get(COOKIE))
     if session is None:
-        raise SignInRequired
+        raise sign_in_required()
     verifier: ApiKeyVerifier = request.app.state.verifier
     scope = verifier.verify_proof(session.proof)
     if scope is None:
         table.close(session.id)
-        raise SignInRequired
+        raise sign_in_required()
     return Viewer(scope, session)
 
 
@@ -223,10 +222,10 @@ def check_same_origin(request: Request) -> None:
     or the ``Origin`` it sends, whichever is there."""
     site = request.headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
-        raise CrossSiteRefused
+        raise cross_site()
     origin = request.headers.get("origin")
     if origin is not None and origin != _own_origin(request):
-        raise CrossSiteRefused
+        raise cross_site()
 
 
 async def form_fields(request: Request) -> dict[str, str]:
@@ -244,7 +243,7 @@ async def posted(request: Request) -> tuple[Viewer, dict[str, str]]:
     viewer = signed_in(request)
     fields = await form_fields(request)
     if not viewer.session.accepts(fields.get("csrf")):
-        raise CrossSiteRefused
+        raise cross_site()
     return viewer, fields
 
 
