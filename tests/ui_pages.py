@@ -5,7 +5,8 @@ of a page, and conversations (with a linked FullStory session) written straight 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,16 @@ def signed_in(base_url: str, key: str) -> tuple[httpx.Client, str]:
     page = browser.get("/ui/connectors")
     assert page.status_code == 200, page.text
     return browser, csrf_of(page.text)
+
+
+@contextmanager
+def browsing(base_url: str, key: str) -> Iterator[tuple[httpx.Client, str]]:
+    """:func:`signed_in`, the client closed at the end."""
+    browser, token = signed_in(base_url, key)
+    try:
+        yield browser, token
+    finally:
+        browser.close()
 
 
 def seed(
