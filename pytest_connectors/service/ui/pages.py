@@ -115,7 +115,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["safe_link"] = _safe_link
-    environment.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False, indent=1)
+    environment.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False)
     return environment
 
 
@@ -275,6 +275,12 @@ FORM_ERRORS = (
 @router.get("/")
 def root() -> Response:
     return RedirectResponse(HOME, 303)
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon, said without an error: browsers ask for one on every site."""
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/ui/style.css")
