@@ -283,6 +283,9 @@ class LocalBackend:
                 origin=query.origin,
                 limit=size,
                 cursor=query.cursor,
+                since=as_utc(query.since, "since"),
+                until=as_utc(query.until, "until"),
+                text=query.text or None,
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 

@@ -13,6 +13,7 @@ lock, and the larger conversation pages run in the thread pool.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -200,13 +201,15 @@ def list_conversations(
     origin: Literal["imported", "native"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    since: Annotated[datetime | None, Query(description="started at or after")] = None,
+    until: Annotated[datetime | None, Query(description="started before")] = None,
+    text: Annotated[
+        str | None,
+        Query(max_length=200, description="in the thread key, messages, tool calls or answers"),
+    ] = None,
 ) -> Response:
-    page = _data(request).run(
-        scope,
-        lambda b: b.list_conversations(
-            ConversationQuery(connector_id, agent_id, origin, limit, cursor)
-        ),
-    )
+    query = ConversationQuery(connector_id, agent_id, origin, limit, cursor, since, until, text)
+    page = _data(request).run(scope, lambda b: b.list_conversations(query))
     return _send(page)
 
 

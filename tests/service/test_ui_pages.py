@@ -30,6 +30,7 @@ class Service:
     db: str
     key: str  # an agent key of acme/a1
     connector: str  # a1's LangSmith connector (holding PROVIDER_KEY)
+    fullstory: str  # a1's FullStory connector
 
     @property
     def url(self) -> str:
@@ -55,7 +56,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             )
             assert fullstory.status_code == 201, fullstory.text
         _seed_hostile(db, made.json()["id"], fullstory.json()["id"])
-        yield Service(server, db, key, made.json()["id"])
+        yield Service(server, db, key, made.json()["id"], fullstory.json()["id"])
 
 
 def _seed_hostile(db: str, connector: str, fullstory: str) -> None:
@@ -188,14 +189,48 @@ def test_hostile_conversation_text_is_escaped_and_links_are_http_only(service: S
     assert "error failed" in text
 
 
-def test_the_conversation_list_filters_by_origin(service: Service) -> None:
+@pytest.mark.parametrize(
+    ("filters", "listed"),
+    [
+        ({"origin": "imported"}, True),
+        ({"origin": "native"}, False),
+        ({"text": "PWNED"}, True),
+        ({"text": "not said anywhere"}, False),
+        ({"since": "2026-03-01T00:00:00", "until": "2026-03-01T00:00:01"}, True),
+        ({"since": "2026-03-01T00:00:01"}, False),
+        ({"agent": "a1", "connector": "LANGSMITH"}, True),
+        ({"agent": "a1", "connector": "FULLSTORY"}, False),
+    ],
+)
+def test_the_conversation_list_filters(
+    service: Service, filters: dict[str, str], listed: bool
+) -> None:
+    connectors = {"LANGSMITH": service.connector, "FULLSTORY": service.fullstory}
+    filters = {k: connectors.get(v, v) for k, v in filters.items()}
     with browsing(service.url, service.key) as (browser, _token):
-        imported = browser.get("/ui/conversations", params={"origin": "imported"})
-        native = browser.get("/ui/conversations", params={"origin": "native"})
-        wrong = browser.get("/ui/conversations", params={"origin": "both"})
-    assert "/ui/conversations/hostile" in imported.text
-    assert "/ui/conversations/hostile" not in native.text
-    assert wrong.status_code == 400 and "origin is" in (alert_of(wrong.text) or "")
+        page = browser.get("/ui/conversations", params=filters)
+    assert page.status_code == 200, page.text
+    assert ("/ui/conversations/hostile" in page.text) is listed
+    for name, value in filters.items():  # the form shows the filters it applied
+        shown = (
+            f'value="{value}" selected' if name in ("origin", "connector") else f'value="{value}"'
+        )
+        assert shown in page.text
+
+
+@pytest.mark.parametrize(
+    ("filters", "says"),
+    [
+        ({"origin": "both"}, "origin"),
+        ({"since": "last week"}, "since"),
+        ({"cursor": "x"}, "cursor"),
+    ],
+)
+def test_a_bad_filter_says_which(service: Service, filters: dict[str, str], says: str) -> None:
+    with browsing(service.url, service.key) as (browser, _token):
+        page = browser.get("/ui/conversations", params=filters)
+    assert page.status_code in (400, 422)
+    assert says in (alert_of(page.text) or "")
 
 
 def test_provider_secrets_never_come_back(service: Service) -> None:

@@ -14,17 +14,18 @@ import json
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import anyio
 import jinja2
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import (
     DuplicateImportConnectorError,
     InvalidInputError,
@@ -32,7 +33,7 @@ from pytest_connectors.errors import (
     RecordNotFoundError,
 )
 from pytest_connectors.evaluation.report_html import TEMPLATES as REPORT_TEMPLATES
-from pytest_connectors.imports.backend import ConversationQuery
+from pytest_connectors.imports.backend import ConversationList, ConversationQuery
 from pytest_connectors.imports.config import CONFIG_KEYS, SECRET_KEYS
 from pytest_connectors.models.imports import (
     PROVIDER_CATEGORY,
@@ -572,31 +573,48 @@ def job_progress(request: Request, job_id: str) -> Response:
 @router.get("/ui/conversations")
 def conversations(
     request: Request,
-    agent: str = "",
-    connector: str = "",
-    origin: str = "",
-    cursor: str = "",
+    agent: Annotated[str, Query(max_length=128)] = "",
+    connector: Annotated[str, Query(max_length=200)] = "",
+    origin: Literal["", "imported", "native"] = "",
+    since: Annotated[str, Query(max_length=64)] = "",
+    until: Annotated[str, Query(max_length=64)] = "",
+    text: Annotated[str, Query(max_length=200)] = "",
+    cursor: Annotated[str, Query(max_length=512)] = "",
 ) -> Response:
+    """Filters like replay's ``where``: agent, source, origin, a window of start times (UTC)
+    and a text; newest first, a page at a time."""
     viewer = signed_in(request)
-    if origin not in ("", "imported", "native"):
-        raise ServiceProblem(400, "origin is 'imported' or 'native'")
-    query = ConversationQuery(
-        connector=connector or None,
-        agent_id=agent or None,
-        origin="imported" if origin == "imported" else "native" if origin == "native" else None,
-        limit=PAGE_SIZE,
-        cursor=cursor or None,
-    )
-    page = _data(request).run(viewer.scope, lambda b: b.list_conversations(query))
-    filters = {"agent": agent, "connector": connector, "origin": origin}
-    following = None
+    filters = {
+        "agent": agent,
+        "connector": connector,
+        "origin": origin,
+        "since": since,
+        "until": until,
+        "text": text,
+    }
+    status, message, following = 200, None, None
+    try:
+        query = ConversationQuery(
+            connector=connector or None,
+            agent_id=agent or None,
+            origin=origin or None,
+            limit=PAGE_SIZE,
+            cursor=cursor or None,
+            since=as_utc(since or None, "since"),
+            until=as_utc(until or None, "until"),
+            text=text or None,
+        )
+        page = _data(request).run(viewer.scope, lambda b: b.list_conversations(query))
+    except InvalidInputError as exc:
+        status, message, page = 422, str(exc), ConversationList(items=[])
     if page.next_cursor:
         following = "?" + urlencode({**filters, "cursor": page.next_cursor})
     return render(
         request,
         "conversations.html.j2",
-        200,
+        status,
         viewer,
+        message,
         page=page,
         filters=filters,
         following=following,
