@@ -103,6 +103,9 @@ def test_sign_in_sets_a_session_cookie_that_is_not_the_key(service: Service) -> 
         page = browser.get("/ui/connectors")
         assert page.status_code == 200 and "pck_" in page.text  # the key's public prefix
         assert service.key not in page.text
+        # The cookie opens pages only: the API still wants the key, so no form elsewhere can
+        # drive it with a visitor's cookie.
+        assert browser.get("/api/connectors").status_code == 401
     assert service.key not in service.server.log_tail(10_000)
     assert "POST /ui/sign-in" in service.server.log_tail(10_000)  # the log is there; no key
 

@@ -342,10 +342,13 @@ class ConfigField:
     secret: bool
 
 
+_SECRET_FIELDS = frozenset(SECRET_KEYS.values())
+
+
 def config_fields(provider: ImportProvider) -> list[ConfigField]:
-    secret = SECRET_KEYS[provider]
+    """The provider's config keys as form fields, from the table that validates them."""
     return [
-        ConfigField(name, required, name == secret or name in SECRET_KEYS.values())
+        ConfigField(name, required, name in _SECRET_FIELDS)
         for name, required in CONFIG_KEYS[provider].items()
     ]
 
@@ -371,9 +374,9 @@ def _connectors_page(
 
 
 def _shown_fields(fields: Mapping[str, str]) -> dict[str, str]:
-    """What a form may show again: never the CSRF token's neighbours that hold secrets."""
-    secret_names = {f"config.{name}" for name in SECRET_KEYS.values()}
-    return {k: v for k, v in fields.items() if k not in secret_names and k != "csrf"}
+    """What a failed form may show again: what was typed, but never a secret or the token."""
+    hidden = {f"config.{name}" for name in _SECRET_FIELDS} | {"csrf"}
+    return {k: v for k, v in fields.items() if k not in hidden}
 
 
 def _config_from(fields: Mapping[str, str], provider: ImportProvider) -> dict[str, Any]:
