@@ -132,6 +132,15 @@ def test_a_wrong_key_gets_the_form_again_without_the_key(service: Service) -> No
     assert typed not in service.server.log_tail(10_000)
 
 
+def test_a_sign_in_posted_by_another_site_is_refused(service: Service) -> None:
+    # Else a page elsewhere could sign a visitor in with the attacker's key (login CSRF).
+    with client(service.url, follow_redirects=False) as browser:
+        answer = browser.post(
+            "/ui/sign-in", data={"key": service.key}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert answer.status_code == 403 and "set-cookie" not in answer.headers
+
+
 def test_sign_out_ends_the_session_on_the_server(service: Service) -> None:
     with browsing(service.url, service.key) as (browser, token):
         session = browser.cookies["connectors_session"]
