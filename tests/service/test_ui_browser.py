@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from browser import PageWatch
 from service_support import ServiceProcess, issue_key
 from starlette.applications import Starlette
@@ -134,8 +133,3 @@ def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
         page.goto(connector_page)
         assert "connected" in page.locator("#connector").inner_text()
         assert page.locator("#disconnect").count() == 1  # still connected: nothing changed
-
-
-@pytest.fixture(autouse=True)
-def _fresh_project(langsmith_fake: LangSmithServer) -> None:
-    langsmith_fake.fake.add_project(PROJECT)
