@@ -19,7 +19,8 @@ per figure with its target and PASS / MISS (INFO: no target was set):
    first sync of one long thread
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 9. the connectors service: req/s and p50/p99 of ``GET /api/connectors/{id}`` and
-   ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL
+   ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL; and the
+   browser UI's conversation page, signed in, on SQLite
 10. judges: measurement 8's replay with every turn judged pairwise (``answer="judge"``) by the
     example model server held to 200 ms a verdict, cold and fully cached
 11. OpenTelemetry and Langfuse: spans/s of the service's OTLP receiver on SQLite with its
