@@ -73,7 +73,9 @@ class PageWatch:
         return target
 
 
-@pytest.fixture(scope="session")
+# Per module: while Playwright's sync API is open its event loop runs in this thread, so the
+# asyncio tests that the worker runs next would find a loop already running.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright

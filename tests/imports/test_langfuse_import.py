@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from quiet_imports import importorskip_keeping_logging
 
 from pytest_connectors import Imports
 from pytest_connectors.cli.main import main
@@ -297,7 +298,7 @@ def test_the_langfuse_sdk_reaches_the_fake_with_its_basic_auth(
 ) -> None:
     """The SDK 5.x API client lists neither traces nor v1 observations (only cursor-based v2
     ones), so what it can check is the host, the path prefix and the auth the fake expects."""
-    api = pytest.importorskip("langfuse.api")
+    api = importorskip_keeping_logging("langfuse.api")
     with httpx.Client(timeout=30) as http:
         client = api.LangfuseAPI(
             base_url=langfuse_fake.url, username=PUBLIC_KEY, password=SECRET_KEY, httpx_client=http

@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from quiet_imports import importorskip_keeping_logging
 
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer
 
-langfuse = pytest.importorskip("langfuse")
+langfuse = importorskip_keeping_logging("langfuse")
 
 
 @pytest.fixture
