@@ -223,7 +223,8 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 "anchor": anchor(name),
                 "connector": connector or "",
                 "row": _strip_connector(name, connector),
-                "outcome": t.get("outcome", "unknown"),
+                # Known outcomes only: the page writes it unquoted into attributes.
+                "outcome": t["outcome"] if t.get("outcome") in OUTCOMES else "unknown",
                 "message": t.get("message") or "",
                 "duration_ms": t.get("duration_ms"),
                 "p50_ms": percentile(latencies, 50) if latencies else None,
