@@ -3,7 +3,7 @@ shards, and (with Chromium) the page's first paint and a filter.
 
 The documents are built in memory, shaped as a real session's: three connectors, one tool call
 and a short answer per call, one test in ten failed with a message. Run alone with
-``python benchmarks/bench_html.py [TESTS]``, or as measurement 11 of ``benchmarks/run.py``.
+``python benchmarks/bench_html.py [TESTS]``, or as measurement 12 of ``benchmarks/run.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pytest_connectors.evaluation.latency import report_document
 from pytest_connectors.evaluation.report_html import render_html
 from pytest_connectors.evaluation.report_merge import merge_reports
 
-NAME = "11. HTML report: "
+NAME = "12. HTML report: "
 CONNECTORS = ("HTTP Agent", "LangGraph Dev", "Echo Agent")
 MAX_BYTES = 10_000_000
 MAX_WRITE_S = 2.0

@@ -1,4 +1,5 @@
-"""9. The connectors service under load: ``GET /api/connectors/{id}`` and ``GET /api/connectors``.
+"""9. The connectors service under load: ``GET /api/connectors/{id}`` and ``GET /api/connectors``;
+on SQLite also the browser UI's conversation page (``GET /ui/conversations/{id}``, signed in).
 
 The real service (``pytest-connectors serve --workers 0``, one uvicorn process) on SQLite and on
 PostgreSQL, each with an agent-scoped key and 20 connectors; 32 clients on keep-alive
@@ -37,6 +38,8 @@ CLIENTS = 32
 CONNECTORS = 20
 TARGET_RPS = 500
 TARGET_P99_MS = 50.0
+TARGET_PAGE_RPS = 200
+PAGE_TURNS = 6  # each with a tool call, its arguments and result
 
 
 def cpu_seconds(pid: int) -> float:
@@ -92,12 +95,23 @@ async def _client(
         writer.close()
 
 
-def load(url: str, path: str, key: str, *, per_client: int, pid: int | None = None) -> Load:
-    """``CLIENTS`` connections, ``per_client`` requests each, back to back."""
+def load(
+    url: str,
+    path: str,
+    key: str,
+    *,
+    per_client: int,
+    pid: int | None = None,
+    cookie: str | None = None,
+) -> Load:
+    """``CLIENTS`` connections, ``per_client`` requests each, back to back; with ``cookie``,
+    as a signed-in browser (the session cookie) instead of with the key."""
     parsed = httpx.URL(url)
+    credential = f"Cookie: {cookie}" if cookie else f"Authorization: Bearer {key}"
+    accept = "text/html" if cookie else "application/json"
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
-        f"Authorization: Bearer {key}\r\nAccept: application/json\r\n\r\n"
+        f"{credential}\r\nAccept: {accept}\r\n\r\n"
     ).encode()
     latencies: list[float] = []
     failures: list[int] = []
@@ -193,7 +207,71 @@ def _rows(label: str, db: str, *, per_client: int, rounds: int) -> list[Row]:
                     f"{cpu_ms:.2f} ms/request (~{1000 / cpu_ms:.0f} req/s per core)",
                 )
             )
+        if label == "SQLite":
+            rows.append(_page_row(server, api, key, per_client=per_client, rounds=rounds))
         return rows
+
+
+def _conversation_page(api: httpx.Client, key: str) -> tuple[str, str]:
+    """A native conversation of ``PAGE_TURNS`` turns, and a session cookie of ``key``."""
+    turns = [
+        {
+            "index": n,
+            "userMessages": [f"What is the weather in city {n}?"],
+            "toolCalls": [{"name": "get_weather", "args": {"city": f"c{n}"}, "result": "Sunny"}],
+            "answer": f"It is sunny in c{n}.",
+            "latencyMs": 120.0,
+        }
+        for n in range(PAGE_TURNS)
+    ]
+    written = api.post(
+        "/api/conversations",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "conversations": [
+                {
+                    "id": "bench-page",
+                    "threadKey": "t",
+                    "agentId": "agt_bench",
+                    "origin": "native",
+                    "turns": turns,
+                }
+            ]
+        },
+    )
+    written.raise_for_status()
+    signed = api.post("/ui/sign-in", data={"key": key})
+    assert signed.status_code == 303, signed.text
+    return (
+        "/ui/conversations/bench-page",
+        f"connectors_session={signed.cookies['connectors_session']}",
+    )
+
+
+def _page_row(
+    server: ServiceServer, api: httpx.Client, key: str, *, per_client: int, rounds: int
+) -> Row:
+    path, cookie = _conversation_page(api, key)
+    load(server.url, path, key, per_client=max(5, per_client // 10), cookie=cookie)
+    runs = [
+        load(server.url, path, key, per_client=per_client, pid=server.pid, cookie=cookie)
+        for _ in range(rounds)
+    ]
+    best = max(runs, key=lambda r: r.rps)
+    rps = statistics.median(r.rps for r in runs)
+    failures = sum(r.failures for r in runs)
+    cpu_ms = statistics.median(r.cpu_ms_per_request for r in runs)
+    return Row(
+        "9. Service UI conversation page, SQLite",
+        f"{rps:.0f} req/s, p50 {best.percentile(50):.1f} ms, p99 {best.percentile(99):.1f} ms",
+        f">= {TARGET_PAGE_RPS} req/s",
+        check(rps >= TARGET_PAGE_RPS and not failures),
+        value=round(rps, 1),
+        unit="req/s",
+        detail=f"GET /ui/conversations/{{id}} ({PAGE_TURNS} turns with tool calls), signed in "
+        f"with a session cookie, {CLIENTS} clients x {per_client} requests, median of "
+        f"{rounds} rounds; {failures} non-200; server CPU {cpu_ms:.2f} ms/request",
+    )
 
 
 def service_load(*, per_client: int, rounds: int) -> list[Row]:

@@ -19,10 +19,14 @@ per figure with its target and PASS / MISS (INFO: no target was set):
    first sync of one long thread
 8. replay: recorded conversations replayed concurrently against ``delay_app.py``
 9. the connectors service: req/s and p50/p99 of ``GET /api/connectors/{id}`` and
-   ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL
+   ``GET /api/connectors`` with 32 concurrent clients, on SQLite and PostgreSQL; and the
+   browser UI's conversation page, signed in, on SQLite
 10. judges: measurement 8's replay with every turn judged pairwise (``answer="judge"``) by the
     example model server held to 200 ms a verdict, cold and fully cached
-11. HTML report: 10,000 tests x 3 calls written (size, time), ``report merge`` of 8 shards,
+11. OpenTelemetry and Langfuse: spans/s of the service's OTLP receiver on SQLite with its
+    request-to-stored latency; a first sync of many traces from the Langfuse fake (own
+    process), a re-sync, memory
+12. HTML report: 10,000 tests x 3 calls written (size, time), ``report merge`` of 8 shards,
     first paint and a filter in headless Chromium (``bench_html.py``)
 
 Figures are medians, and every comparison is measured side by side in the same run, because
@@ -59,6 +63,7 @@ import bench_calls
 import bench_html
 import bench_imports
 import bench_judges
+import bench_otlp
 import bench_replay
 import bench_service
 import bench_suites
@@ -257,6 +262,12 @@ def import_sync(b: Bench) -> list[Row]:
     return rows + bench_imports.long_thread(count=8_050 if full else 500, rounds=b.plan.rounds)
 
 
+def otlp_and_langfuse(b: Bench) -> list[Row]:
+    full = b.plan.warm_up
+    rows = bench_otlp.receiver(traces=4_000 if full else 400, rounds=b.plan.rounds)
+    return rows + bench_otlp.langfuse_sync(count=10_000 if full else 1_000, rounds=b.plan.rounds)
+
+
 def replay(b: Bench) -> list[Row]:
     return bench_replay.replay(
         b.work / "replay",
@@ -304,7 +315,8 @@ MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("8. Replay", replay),
     ("9. Service", service),
     ("10. Judges", judges),
-    ("11. HTML report", html_report),
+    ("11. OpenTelemetry and Langfuse", otlp_and_langfuse),
+    ("12. HTML report", html_report),
 ]
 
 

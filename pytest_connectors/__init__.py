@@ -11,7 +11,8 @@ Layers, each importing only from the layers below it (checked by ``tests/test_ar
     client | servers | storage      calling agents; launching local agent servers; the database
                                     (only ``storage`` opens it)
     registry                        where connector definitions come from
-    wire                            sans-I/O requests and replies (OpenAI-style HTTP, LangGraph)
+    wire                            sans-I/O requests and replies (OpenAI-style HTTP, LangGraph,
+                                    OTLP trace exports)
     models                          pydantic schemas, no I/O
     _support                        leaf helpers: atomic writes, paths, ${VAR} references, secrets
     errors                          the one exception tree

@@ -33,8 +33,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--metrics-recording-only",
 ]
-# The main views as images a reviewer can open; each browser run refreshes them.
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# The main views as images a reviewer can open are kept in docs/screenshots/. A run refreshes
+# them only when asked (CONNECTORS_TEST_SCREENSHOTS=docs/screenshots); otherwise its images go
+# to the run's temporary folder, so a test run leaves the checkout as it was.
+SCREENSHOTS_ENV = "CONNECTORS_TEST_SCREENSHOTS"
 
 
 def chromium_executable() -> str | None:
@@ -59,13 +61,14 @@ class PageWatch:
     """What a page did: every request it made and every console error or uncaught exception."""
 
     page: Page
+    screenshots: Path
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
 
     def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(exist_ok=True)
-        target = SCREENSHOTS / f"{name}.png"
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        target = self.screenshots / f"{name}.png"
         self.page.screenshot(path=str(target), full_page=False)
         return target
 
@@ -88,11 +91,15 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def browser_page(chromium: Browser) -> Iterator[PageWatch]:
+def browser_page(
+    chromium: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PageWatch]:
     """A fresh page in its own context (no shared cookies), watched for requests and errors."""
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    screenshots = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "screenshots"
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    watch = PageWatch(page)
+    watch = PageWatch(page, screenshots)
 
     def on_console(message: Any) -> None:
         if message.type == "error":

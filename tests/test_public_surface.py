@@ -46,11 +46,8 @@ INTERNAL_EXCEPTIONS = {
     "pytest_connectors.imports.fullstory._Retry": "the FullStory provider's retry loop",
     "pytest_connectors.imports.gzip_ndjson.ExportTooLargeError": "FullStory -> ProviderError",
     "pytest_connectors.imports.gzip_ndjson.MalformedExportError": "FullStory -> ProviderError",
-    "pytest_connectors.imports.otlp.receiver.DecodedTooLarge": "the OTLP route: a 413 answer",
     "pytest_connectors.imports.otlp.receiver.ReceiverBusy": "the OTLP route: a 429 answer",
     "pytest_connectors.imports.otlp.receiver.TooManySpans": "the OTLP route: a 413 answer",
-    "pytest_connectors.imports.otlp.receiver.UnsupportedEncoding": "the OTLP route: a 415 answer",
-    "pytest_connectors.imports.otlp.spans.MalformedRequest": "the OTLP route (400), load-otlp",
     "pytest_connectors.imports.replies.Interrupted": "the providers: the job stops",
     "pytest_connectors.imports.replies.TooManyValuesError": "the providers -> ProviderError",
     "pytest_connectors.imports.sync.LeaseLost": "the worker: leaves the job",
@@ -60,6 +57,9 @@ INTERNAL_EXCEPTIONS = {
     "pytest_connectors.service.problems.ServiceProblem": "the service: an error answer",
     "pytest_connectors.wire.http.ReplyError": "the client: a failed invoke result",
     "pytest_connectors.wire.langgraph.RunError": "the client: a failed invoke result",
+    "pytest_connectors.wire.otlp.DecodedTooLarge": "the OTLP route: a 413 answer; the fakes",
+    "pytest_connectors.wire.otlp.MalformedRequest": "the OTLP route (400), load-otlp; the fakes",
+    "pytest_connectors.wire.otlp.UnsupportedEncoding": "the OTLP route: a 415 answer; the fakes",
 }
 
 

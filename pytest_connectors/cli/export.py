@@ -1,4 +1,4 @@
-"""``pytest-connectors conversations export``: imported conversations as frozen replay cases.
+"""``pytest-connectors conversations export``: conversations as frozen replay cases.
 
 One JSON file per conversation under ``--out``, redacted before it is written: emails and common
 secret shapes by default, plus any ``--redact PATTERN`` and an optional
@@ -59,6 +59,7 @@ def cmd_export(store: ConnectorStore, args: argparse.Namespace) -> int:
                 out,
                 connector=args.connector,
                 agent_id=args.agent,
+                origin=args.origin,
                 limit=args.limit,
                 redaction=redaction,
             )
@@ -89,6 +90,12 @@ def register(conversations: Any, action: Action) -> None:
     )
     export.add_argument("--connector", metavar="NAME_OR_ID", help="only this import connector's")
     export.add_argument("--agent", metavar="ID", help="only this agent's")
+    export.add_argument(
+        "--origin",
+        choices=("imported", "native"),
+        default="imported",
+        help="imported conversations (the default), or native ones (test sessions, OTLP)",
+    )
     export.add_argument("--limit", type=_count, metavar="N", help="the newest N only")
     export.add_argument("--out", required=True, metavar="DIR", help="folder for the case files")
     export.add_argument(

@@ -99,7 +99,7 @@ def cmd_serve(_files: object, args: argparse.Namespace) -> int:
 
     from pytest_connectors.servers.serve import serve_forever
 
-    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("fastapi", "uvicorn", "jinja2") if importlib.util.find_spec(m) is None]
     if missing:
         raise ConnectorError(
             f'the service needs {" and ".join(missing)}: pip install "pytest-connectors[server]"'

@@ -18,15 +18,13 @@ or 422 is asked again without, and never again with, in that process.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pytest_connectors.client.clients import ConnectorClient, connector_of, shared_client
+from pytest_connectors.client.clients import ConnectorClient, shared_client
 from pytest_connectors.errors import CriteriaNotMet, InvalidInputError, JudgeError
 from pytest_connectors.evaluation.prompts import (
     Prompts,
@@ -38,6 +36,7 @@ from pytest_connectors.evaluation.prompts import (
     render_transcript,
     transcript_hash,
 )
+from pytest_connectors.evaluation.roles import Role
 from pytest_connectors.evaluation.verdict_cache import VerdictCache, cache_key
 from pytest_connectors.models.connector import (
     Connector,
@@ -397,7 +396,7 @@ class Judge:
             judgement.criteria.append(
                 self._result(criterion, kind, prompt, samples, confirm, judgement.cost)
             )
-        _observe(judgement)
+        JUDGES.observe(judgement)
         return judgement
 
     def check(
@@ -441,7 +440,7 @@ class Judge:
         judgement.criteria.append(
             self._result(rubric, "pairwise", prompt, samples, confirm, judgement.cost)
         )
-        _observe(judgement)
+        JUDGES.observe(judgement)
         return judgement
 
 
@@ -463,69 +462,23 @@ def _criterion_result(
 # -- which judge ---------------------------------------------------------------------------------
 
 JudgeRef = Judge | Connector | str | None
-# Given a connector or its name (None: the selected judge), the judge to use. The pytest plugin
-# sets one per test, so a judge connector is launched and cached like any of the session's.
-Provider = Callable[[Connector | str | None], Judge]
-_provider: contextvars.ContextVar[Provider | None] = contextvars.ContextVar(
-    "judge_provider", default=None
-)
-_observer: contextvars.ContextVar[Callable[[Judgement], None] | None] = contextvars.ContextVar(
-    "judgement_observer", default=None
-)
-_library_judges: dict[object, tuple[Connector | str, Judge]] = {}
-
-
-def _observe(judgement: Judgement) -> None:
-    observer = _observer.get()
-    if observer is not None:
-        observer(judgement)
-
-
-@contextlib.contextmanager
-def judges_from(
-    provider: Provider | None, observer: Callable[[Judgement], None] | None = None
-) -> Iterator[None]:
-    """Within the block, ``judge=None`` or a name is resolved by ``provider`` and every
-    judgement is shown to ``observer``."""
-    tokens = (_provider.set(provider), _observer.set(observer))
-    try:
-        yield
-    finally:
-        _provider.reset(tokens[0])
-        _observer.reset(tokens[1])
-
-
-def judge_env(environ: Mapping[str, str] | None = None) -> str | None:
-    value = (os.environ if environ is None else environ).get(JUDGE_ENV, "").strip()
-    return value or None
-
 
 NO_JUDGE = (
     "no judge is selected: pass judge=NAME, run pytest with --judge-connector NAME, set "
     f"`judge_connector = NAME` in the ini options, or export {JUDGE_ENV}=NAME"
 )
+# The pytest plugin resolves names per test, so a judge connector is launched and cached like
+# any of the session's.
+JUDGES: Role[Judge, Judgement] = Role(
+    "judge", JUDGE_ENV, lambda connector: Judge(connector), lambda: JudgeError("(none)", NO_JUDGE)
+)
+judge_env = JUDGES.from_env
+judges_from = JUDGES.provided
 
 
 def resolve_judge(ref: JudgeRef) -> Judge:
     """A judge from a Judge, a connector, a connector name, or None (the selected one)."""
-    if isinstance(ref, Judge):
-        return ref
-    provider = _provider.get()
-    if provider is not None:
-        return provider(ref)
-    wanted = ref or judge_env()
-    if wanted is None:
-        raise JudgeError("(none)", NO_JUDGE)
-    # Kept by identity (holding the connector, so an id is never reused while cached).
-    key = wanted if isinstance(wanted, str) else id(wanted)
-    found = _library_judges.get(key)
-    if found is not None and found[0] is wanted:
-        return found[1]
-    if len(_library_judges) >= 64:
-        _library_judges.clear()
-    judge = Judge(connector_of(wanted))
-    _library_judges[key] = (wanted, judge)
-    return judge
+    return ref if isinstance(ref, Judge) else JUDGES.resolve(ref)
 
 
 def assert_criteria(

@@ -12,14 +12,11 @@ errors. Its calls are never the agent's: they count toward no latency figure or 
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_connectors.client.clients import ConnectorClient, connector_of, shared_client
+from pytest_connectors.client.clients import ConnectorClient, shared_client
 from pytest_connectors.errors import InvalidInputError, SimulatorError
 from pytest_connectors.evaluation.judging import Cost
 from pytest_connectors.evaluation.prompts import (
@@ -31,6 +28,7 @@ from pytest_connectors.evaluation.prompts import (
     parse_user_turn,
     render_transcript,
 )
+from pytest_connectors.evaluation.roles import Role
 from pytest_connectors.evaluation.scenarios import Persona, Scenario, ScenarioCase
 from pytest_connectors.models.connector import Connector, Message
 
@@ -135,59 +133,24 @@ class Simulation:
 # -- which simulator -----------------------------------------------------------------------------
 
 SimulatorRef = Simulator | Connector | str | None
-Provider = Callable[[Connector | str | None], Simulator]
-_provider: contextvars.ContextVar[Provider | None] = contextvars.ContextVar(
-    "simulator_provider", default=None
-)
-_observer: contextvars.ContextVar[Callable[[Simulation], None] | None] = contextvars.ContextVar(
-    "simulation_observer", default=None
-)
-_library_simulators: dict[object, tuple[Connector | str, Simulator]] = {}
 
 NO_SIMULATOR = (
     "no simulated user is selected: pass simulator=NAME, run pytest with --simulator-connector "
     f"NAME, set `simulator_connector = NAME` in the ini options, or export {SIMULATOR_ENV}=NAME"
 )
-
-
-def simulator_env(environ: Mapping[str, str] | None = None) -> str | None:
-    value = (os.environ if environ is None else environ).get(SIMULATOR_ENV, "").strip()
-    return value or None
-
-
-@contextlib.contextmanager
-def simulators_from(
-    provider: Provider | None, observer: Callable[[Simulation], None] | None = None
-) -> Iterator[None]:
-    """Within the block, ``simulator=None`` or a name is resolved by ``provider`` and every
-    finished simulation is shown to ``observer``."""
-    tokens = (_provider.set(provider), _observer.set(observer))
-    try:
-        yield
-    finally:
-        _provider.reset(tokens[0])
-        _observer.reset(tokens[1])
+SIMULATORS: Role[Simulator, Simulation] = Role(
+    "simulator",
+    SIMULATOR_ENV,
+    lambda connector: Simulator(connector),
+    lambda: SimulatorError("(none)", NO_SIMULATOR),
+)
+simulator_env = SIMULATORS.from_env
+simulators_from = SIMULATORS.provided
 
 
 def resolve_simulator(ref: SimulatorRef) -> Simulator:
     """A simulator from a Simulator, a connector, its name, or None (the selected one)."""
-    if isinstance(ref, Simulator):
-        return ref
-    provider = _provider.get()
-    if provider is not None:
-        return provider(ref)
-    wanted = ref or simulator_env()
-    if wanted is None:
-        raise SimulatorError("(none)", NO_SIMULATOR)
-    key = wanted if isinstance(wanted, str) else id(wanted)
-    found = _library_simulators.get(key)
-    if found is not None and found[0] is wanted:
-        return found[1]
-    if len(_library_simulators) >= 64:
-        _library_simulators.clear()
-    simulator = Simulator(connector_of(wanted))
-    _library_simulators[key] = (wanted, simulator)
-    return simulator
+    return ref if isinstance(ref, Simulator) else SIMULATORS.resolve(ref)
 
 
 # -- the loop ------------------------------------------------------------------------------------
@@ -256,7 +219,5 @@ def simulate(
             break
     persona_name = persona.name if isinstance(persona, Persona) else persona
     simulation = Simulation(conversation, ended, turns, user.name, label, persona_name, cost)
-    observer = _observer.get()
-    if observer is not None:
-        observer(simulation)
+    SIMULATORS.observe(simulation)
     return simulation

@@ -10,8 +10,18 @@ observations and scores. ``GET /observations?traceId=``, ``GET /sessions`` and
 ``GET /sessions/{id}`` (a session with its traces) page the same way. Times are ISO 8601 UTC
 with milliseconds and ``Z``.
 
+``POST /otel/v1/traces`` takes OTLP/HTTP (protobuf or JSON, gzip), as the ``langfuse`` SDK (v3
+on, built on OpenTelemetry) exports, and maps spans as Langfuse documents it: the trace id and
+span ids as ids, ``langfuse.observation.type`` (else GENERATION for a GenAI inference span,
+else SPAN), ``langfuse.observation.input``/``output`` (JSON; else the GenAI or OpenInference
+attributes), ``level`` and ``status_message`` (an ERROR status otherwise), the model; trace name,
+session, user, tags, environment and metadata from ``langfuse.trace.*``, ``session.id``,
+``user.id`` and ``langfuse.environment``, and the trace's input and output from its root.
+Spans of one trace may come in several requests, children first.
+
 Seed it with `FakeLangfuse.add_trace` (and `add_observation` for observations that arrive late)
-and arm one-shot faults with `fail_next` (a status, e.g. 429 with ``Retry-After``, or 5xx).
+or with OTLP, remove a trace with `delete_trace` (Langfuse then answers 404 for it) and arm
+one-shot faults with `fail_next` (a status, e.g. 429 with ``Retry-After``, or 5xx).
 `LangfuseServer` serves it with uvicorn on a loopback port, in a thread of this process.
 """
 
@@ -19,8 +29,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -32,12 +43,21 @@ from starlette.routing import Route
 
 from pytest_connectors._support.times import parse_utc
 from pytest_connectors.fakes.threaded import ThreadedServer
+from pytest_connectors.wire.otlp import (
+    JSON,
+    DecodedTooLarge,
+    MalformedRequest,
+    Span,
+    UnsupportedEncoding,
+    decode_body,
+)
 
 PUBLIC_KEY = "pk-lf-fake-0123456789abcdef"
 SECRET_KEY = "sk-lf-fake-fedcba9876543210fedcba98"
 PROJECT_ID = "fake-project"
 MAX_LIMIT = 100
 PREFIX = "/api/public"
+MAX_OTLP_BYTES = 64 * 1024 * 1024  # unpacked; the SDK's batches stay far below it
 
 
 def iso(moment: datetime) -> str:
@@ -118,6 +138,26 @@ class FakeLangfuse:
             self.observations.setdefault(trace_id, []).append(stored)
         return stored
 
+    def delete_trace(self, trace_id: str) -> None:
+        """Remove a trace and its observations, as deleting it in Langfuse does."""
+        with self._lock:
+            self.traces.pop(trace_id, None)
+            self.observations.pop(trace_id, None)
+
+    def ingest_spans(self, spans: Iterable[Span]) -> None:
+        """Store OTLP spans as Langfuse's OTel endpoint does: a trace per trace id, an
+        observation per span (a span sent again replaces its observation)."""
+        for span in spans:
+            observation = _observation(span)
+            with self._lock:
+                trace = self.traces.get(span.trace_id)
+                if trace is None:
+                    trace = self.traces[span.trace_id] = _empty_trace(span)
+                _update_trace(trace, span, observation)
+                listed = self.observations.setdefault(span.trace_id, [])
+                listed[:] = [o for o in listed if o["id"] != observation["id"]]
+                listed.append(observation)
+
     def fail_next(
         self, path: str, status: int, *, retry_after: str | None = None, times: int = 1
     ) -> None:
@@ -150,7 +190,129 @@ class FakeLangfuse:
         return _app(self)
 
 
-def _paged(items: list[Any], query: Mapping[str, str]) -> Response:
+# --- OTLP spans as Langfuse traces and observations ---------------------------------------------
+
+_GENERATION_OPERATIONS = {"chat", "text_completion", "generate_content", "completion"}
+
+
+def _parsed(value: Any) -> Any:
+    """An attribute the SDK wrote as JSON, parsed; other strings as they are."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _first(attributes: Mapping[str, Any], *names: str) -> Any:
+    return next((attributes[n] for n in names if attributes.get(n) is not None), None)
+
+
+def _prefixed(attributes: Mapping[str, Any], prefix: str) -> dict[str, Any] | None:
+    found = {
+        key[len(prefix) :]: _parsed(value)
+        for key, value in attributes.items()
+        if key.startswith(prefix)
+    }
+    return found or None
+
+
+def _observation(span: Span) -> dict[str, Any]:
+    attributes = span.attributes
+    kind = attributes.get("langfuse.observation.type")
+    if isinstance(kind, str) and kind:
+        kind = kind.upper()
+    elif attributes.get("gen_ai.operation.name") in _GENERATION_OPERATIONS:
+        kind = "GENERATION"
+    else:
+        kind = "SPAN"
+    level = attributes.get("langfuse.observation.level")
+    status = attributes.get("langfuse.observation.status_message")
+    return {
+        "id": span.span_id,
+        "traceId": span.trace_id,
+        "projectId": PROJECT_ID,
+        "type": kind,
+        "name": span.name or None,
+        "startTime": iso(span.start) if span.start else None,
+        "endTime": iso(span.end) if span.end else None,
+        "parentObservationId": span.parent_id,
+        "input": _parsed(
+            _first(attributes, "langfuse.observation.input", "gen_ai.input.messages", "input.value")
+        ),
+        "output": _parsed(
+            _first(
+                attributes, "langfuse.observation.output", "gen_ai.output.messages", "output.value"
+            )
+        ),
+        "level": level
+        if isinstance(level, str)
+        else "ERROR"
+        if span.error is not None
+        else "DEFAULT",
+        "statusMessage": status if isinstance(status, str) else span.error or None,
+        "model": _first(
+            attributes,
+            "langfuse.observation.model.name",
+            "gen_ai.response.model",
+            "gen_ai.request.model",
+        ),
+        "metadata": _prefixed(attributes, "langfuse.observation.metadata."),
+    }
+
+
+def _empty_trace(span: Span) -> dict[str, Any]:
+    return {
+        "id": span.trace_id,
+        "projectId": PROJECT_ID,
+        "timestamp": iso(span.start or datetime.now(UTC)),
+        "name": None,
+        "input": None,
+        "output": None,
+        "sessionId": None,
+        "userId": None,
+        "metadata": None,
+        "tags": [],
+        "public": False,
+        "environment": "default",
+    }
+
+
+def _update_trace(trace: dict[str, Any], span: Span, observation: Mapping[str, Any]) -> None:
+    """What one span says of its trace: the SDK propagates the trace attributes to every span;
+    the root also gives the name, input and output when the trace attributes do not."""
+    attributes = span.attributes
+    if span.start is not None and iso(span.start) < trace["timestamp"]:
+        trace["timestamp"] = iso(span.start)
+    for field_name, names in (
+        ("name", ("langfuse.trace.name",)),
+        ("sessionId", ("langfuse.session.id", "session.id")),
+        ("userId", ("langfuse.user.id", "user.id")),
+        ("environment", ("langfuse.environment",)),
+        ("input", ("langfuse.trace.input",)),
+        ("output", ("langfuse.trace.output",)),
+    ):
+        value = _first(attributes, *names)
+        if value is not None:
+            trace[field_name] = _parsed(value) if field_name in ("input", "output") else value
+    tags = attributes.get("langfuse.trace.tags")
+    if isinstance(tags, list):
+        trace["tags"] = sorted({*trace["tags"], *(t for t in tags if isinstance(t, str))})
+    metadata = _prefixed(attributes, "langfuse.trace.metadata.")
+    if metadata:
+        trace["metadata"] = {**(trace["metadata"] or {}), **metadata}
+    if span.is_root:
+        trace["name"] = trace["name"] or span.name or None
+        for field_name in ("input", "output"):
+            if trace[field_name] is None:
+                trace[field_name] = observation[field_name]
+
+
+def _paged(
+    items: list[Any], query: Mapping[str, str], shape: Callable[[Any], Any] = lambda item: item
+) -> Response:
+    """One page of ``items``; ``shape`` makes the served form of the page's items only."""
     try:
         page = int(query.get("page", "1"))
         limit = int(query.get("limit", "50"))
@@ -159,7 +321,7 @@ def _paged(items: list[Any], query: Mapping[str, str]) -> Response:
     if page < 1 or not 1 <= limit <= MAX_LIMIT:
         return _error(400, f"page must be >= 1 and limit between 1 and {MAX_LIMIT}")
     total = len(items)
-    chosen = items[(page - 1) * limit : page * limit]
+    chosen = [shape(item) for item in items[(page - 1) * limit : page * limit]]
     pages = (total + limit - 1) // limit
     meta = {"page": page, "limit": limit, "totalItems": total, "totalPages": pages}
     return JSONResponse({"data": chosen, "meta": meta})
@@ -204,6 +366,27 @@ def _app(fake: FakeLangfuse) -> Starlette:
             fake.requests.append(f"{request.method} /health?{request.url.query}")
         return JSONResponse({"status": "OK", "version": "3.0.0-fake"})
 
+    async def export_spans(request: Request) -> Response:
+        if (refused := guard(request)) is not None:
+            return refused
+        body = await request.body()
+        content_type = request.headers.get("content-type", "")
+        try:
+            decoded = decode_body(
+                body, content_type, request.headers.get("content-encoding", ""), MAX_OTLP_BYTES
+            )
+        except MalformedRequest as exc:
+            return _error(400, str(exc))
+        except DecodedTooLarge as exc:
+            return _error(413, str(exc))
+        except UnsupportedEncoding as exc:
+            return _error(415, str(exc))
+        fake.ingest_spans(decoded.spans)
+        if content_type.split(";")[0].strip().lower() == JSON:
+            return JSONResponse({})
+        # An empty ExportTraceServiceResponse: no field set, zero bytes.
+        return Response(b"", media_type="application/x-protobuf")
+
     async def list_traces(request: Request) -> Response:
         if (refused := guard(request)) is not None:
             return refused
@@ -214,8 +397,9 @@ def _app(fake: FakeLangfuse) -> Starlette:
         with fake._lock:
             chosen = [t for t in fake.traces.values() if _in_window(t, query)]
             chosen.sort(key=lambda t: (t["timestamp"], t["id"]), reverse=order.endswith("desc"))
-            items = [*fake.raw_traces, *(fake._summary(t) for t in chosen)]
-        return _paged(items, query)
+            # (raw, trace): a raw record is served as it is, a trace as its list summary.
+            items = [*((True, r) for r in fake.raw_traces), *((False, t) for t in chosen)]
+            return _paged(items, query, lambda item: item[1] if item[0] else fake._summary(item[1]))
 
     async def read_trace(request: Request) -> Response:
         if (refused := guard(request)) is not None:
@@ -277,6 +461,7 @@ def _app(fake: FakeLangfuse) -> Starlette:
     return Starlette(
         routes=[
             Route(f"{PREFIX}/health", health),
+            Route(f"{PREFIX}/otel/v1/traces", export_spans, methods=["POST"]),
             Route(f"{PREFIX}/traces", list_traces),
             Route(f"{PREFIX}/traces/{{trace_id}}", read_trace),
             Route(f"{PREFIX}/observations", list_observations),

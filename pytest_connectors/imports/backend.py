@@ -37,6 +37,9 @@ class ConversationQuery:
     origin: Origin | None = None
     limit: int | None = None
     cursor: str | None = None
+    since: datetime | None = None  # started at or after
+    until: datetime | None = None  # started before
+    text: str | None = None  # in the thread key, a message, a tool call, an answer or metadata
 
 
 class ConnectResult(CamelModel):

@@ -10,8 +10,9 @@ secret key as the password:
   (`langfuse_runs.run_of`); a session is a conversation.
 
 Retries, deadlines and reply bounds are `JsonApiProvider`'s (429 honours ``Retry-After``). A
-trace that cannot be read (no id, no timestamp, not an object) is skipped and counted on its
-page. The secret key never appears in a message, a repr or a checkpoint.
+trace that cannot be read (no id, no timestamp, not an object, deleted since it was listed: its
+detail answers 404) is skipped and counted on its page. The secret key never appears in a
+message, a repr or a checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -44,6 +46,7 @@ __all__ = ["DEFAULT_BASE_URL", "PAGE_SIZE", "LangfuseProvider"]
 
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"  # EU; https://us.cloud.langfuse.com for the US
 PAGE_SIZE = 100  # the most /traces serves in one page
+DETAIL_FETCHES = 4  # trace details read at once
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +131,14 @@ class LangfuseProvider(JsonApiProvider):
             records: list[FetchedRecord] = []
             skipped: dict[str, int] = {}
             served: set[str] = set()
-            for trace in traces:
-                if self._should_stop():
-                    return
-                record = self._record(trace, skipped)
-                if record is None:
+            # One detail request per trace: a few at a time, so their round trips overlap.
+            with ThreadPoolExecutor(DETAIL_FETCHES, thread_name_prefix="langfuse") as pool:
+                read = list(pool.map(self._record, traces))
+            if self._should_stop():
+                return
+            for record in read:
+                if isinstance(record, str):
+                    skipped[record] = skipped.get(record, 0) + 1
                     continue
                 if record.provider_id not in previous and record.provider_id not in served:
                     records.append(record)
@@ -159,8 +165,8 @@ class LangfuseProvider(JsonApiProvider):
             )
         return traces, total
 
-    def _record(self, trace: Any, skipped: dict[str, int]) -> FetchedRecord | None:
-        """The trace with its observations as a record; None (counted) if it cannot be read."""
+    def _record(self, trace: Any) -> FetchedRecord | str:
+        """The trace with its observations as a record, or why it cannot be read."""
         trace_id = trace.get("id") if isinstance(trace, Mapping) else None
         started = parse_utc(trace.get("timestamp")) if isinstance(trace, Mapping) else None
         if not isinstance(trace, Mapping):
@@ -170,9 +176,16 @@ class LangfuseProvider(JsonApiProvider):
         elif started is None:
             problem = "no_start_time"
         else:
-            detail = self._call("GET", f"traces/{trace_id}")
-            full = detail.value
-            if not isinstance(full, Mapping) or full.get("id") != trace_id:
+            try:
+                detail = self._call("GET", f"traces/{trace_id}")
+            except ProviderError as exc:
+                if exc.code != "not_found":
+                    raise
+                detail = None  # deleted since the list was served
+            full = detail.value if detail is not None else None
+            if detail is None:
+                problem = "deleted"
+            elif not isinstance(full, Mapping) or full.get("id") != trace_id:
                 problem = "not_an_object"
             elif detail.marker is not None and holds(full, detail.marker):
                 problem = "nested_too_deep"
@@ -186,10 +199,9 @@ class LangfuseProvider(JsonApiProvider):
                     payload=run,
                     pending=run["status"] == "pending",
                 )
-        skipped[problem] = skipped.get(problem, 0) + 1
         shown = trace_id if isinstance(trace_id, str) else "(no id)"
         log.warning("Langfuse trace %r skipped: %s", shown, problem)
-        return None
+        return problem
 
     # --- HTTP ---------------------------------------------------------------------------------
 

@@ -228,6 +228,13 @@ class LocalBackend:
             raise JobNotFoundError(job_id)
         return job
 
+    def list_jobs(self, limit: int = DEFAULT_LIMIT) -> list[Job]:
+        """The newest jobs within the scope, of every connector."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+        with self.store.read() as connection:
+            return job_rows.list_recent(connection, self.scope, limit=limit)
+
     def wait_job(self, job_id: str, timeout: float | None = None) -> Job:
         return job_queue.wait(
             self.store, self.scope, job_id, timeout=timeout, run_here=self._run_here
@@ -276,6 +283,9 @@ class LocalBackend:
                 origin=query.origin,
                 limit=size,
                 cursor=query.cursor,
+                since=as_utc(query.since, "since"),
+                until=as_utc(query.until, "until"),
+                text=query.text or None,
             )
         return ConversationList(items=page.items, next_cursor=page.next_cursor)
 

@@ -294,6 +294,9 @@ class RemoteBackend:
             "origin": query.origin,
             "limit": query.limit,
             "cursor": query.cursor,
+            "since": query.since.isoformat() if query.since else None,
+            "until": query.until.isoformat() if query.until else None,
+            "text": query.text,
         }
         missing = ImportConnectorNotFoundError if query.connector is not None else None
         answer = self._request(

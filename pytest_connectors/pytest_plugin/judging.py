@@ -21,11 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_connectors.pytest_plugin.report_sections import add_to_report
-from pytest_connectors.pytest_plugin.state import is_worker
+from pytest_connectors.pytest_plugin.roles import (
+    RoleState,
+    add_outcomes_to_report,
+    carry_outcomes,
+    during_test,
+    selected_player,
+    summarize,
+)
 
 if TYPE_CHECKING:
-    from pytest_connectors.evaluation.judging import Judge, Judgement
+    from pytest_connectors.evaluation.judging import Judge
     from pytest_connectors.evaluation.session import ConnectorSession
     from pytest_connectors.models.connector import Connector
 
@@ -61,20 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("judge_prompts", default="", help="JSON file of judge prompts and their version")
 
 
-class JudgeState:
+class JudgeState(RoleState["Judge"]):
     """The session's judges by connector, their cache, and every test's judgements."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.judgements: list[dict[str, Any]] = []
-        self._judges: dict[object, tuple[object, Judge]] = {}
-
-    @property
-    def selected(self) -> str | None:
-        from pytest_connectors.evaluation.judging import judge_env
-
-        config = self.config
-        return config.option.judge_connector or config.getini("judge_connector") or judge_env()
 
     def cache_folder(self) -> Path:
         config = self.config
@@ -90,29 +84,19 @@ class JudgeState:
         return base / "d" / "pytest-connectors" / "judge"
 
     def judge(self, ref: Connector | str | None, session: ConnectorSession) -> Judge:
-        from pytest_connectors.errors import ConnectorError, JudgeError
+        from pytest_connectors.errors import JudgeError
         from pytest_connectors.evaluation.judging import NO_JUDGE, Judge
         from pytest_connectors.evaluation.verdict_cache import VerdictCache
 
-        wanted = ref if ref is not None else self.selected
-        if wanted is None:
-            raise JudgeError("(none)", NO_JUDGE)
-        key = wanted if isinstance(wanted, str) else id(wanted)
-        found = self._judges.get(key)
-        if found is not None and found[0] is wanted:
-            return found[1]
-        try:
-            connector = session.connector(wanted) if isinstance(wanted, str) else wanted
-        except ConnectorError as exc:
-            raise JudgeError(str(wanted), str(exc)) from None
-        mode = self.config.option.judge_cache or self.config.getini("judge_cache")
-        try:
-            cache = VerdictCache(self.cache_folder(), mode)
-        except ValueError as exc:
-            raise pytest.UsageError(f"judge_cache: {exc}") from None
-        judge = Judge(connector, client=session.client, cache=cache, prompts=self.prompts())
-        self._judges[key] = (wanted, judge)
-        return judge
+        def build(connector: Connector) -> Judge:
+            mode = self.config.option.judge_cache or self.config.getini("judge_cache")
+            try:
+                cache = VerdictCache(self.cache_folder(), mode)
+            except ValueError as exc:
+                raise pytest.UsageError(f"judge_cache: {exc}") from None
+            return Judge(connector, client=session.client, cache=cache, prompts=self.prompts())
+
+        return self.player(ref, session, build, JudgeError, NO_JUDGE)
 
     def prompts(self) -> Any:
         from pytest_connectors.evaluation.prompts import Prompts
@@ -126,33 +110,19 @@ class JudgeState:
         except (OSError, ValueError, TypeError) as exc:
             raise pytest.UsageError(f"judge_prompts: {exc}") from None
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        found = getattr(report, "connector_judgements", None)
-        if found:
-            self.judgements.extend(found)
-
 
 def pytest_configure(config: pytest.Config) -> None:
-    state = config.stash[judges_key] = JudgeState(config)
+    from pytest_connectors.evaluation.judging import JUDGES
+
+    state = config.stash[judges_key] = JudgeState(config, JUDGES, "judge_connector", "judgements")
     config.pluginmanager.register(state, "connectors-judges")
 
 
 @pytest.fixture(autouse=True)
 def _connectors_judges(request: pytest.FixtureRequest) -> Iterator[None]:
     """Lets ``assert_criteria`` find the session's judges; costs nothing until one is used."""
-    from pytest_connectors.evaluation.judging import judges_from
-
     state = request.config.stash[judges_key]
-    judgements = request.node.stash.setdefault(judgements_key, [])
-
-    def provider(ref: Connector | str | None) -> Judge:
-        return state.judge(ref, request.getfixturevalue("connectors_session"))
-
-    def observe(judgement: Judgement) -> None:
-        judgements.append({"test": request.node.nodeid, **judgement.as_dict()})
-
-    with judges_from(provider, observe):
-        yield
+    yield from during_test(request, state, judgements_key, state.judge)
 
 
 @pytest.fixture
@@ -161,45 +131,30 @@ def judge(request: pytest.FixtureRequest, connectors_session: ConnectorSession) 
     failure=[...])`` raises on a miss; ``judge.score(conversation, "criterion")`` is 0 to 1."""
     from pytest_connectors.errors import JudgeError
 
-    try:
-        return request.config.stash[judges_key].judge(None, connectors_session)
-    except JudgeError as exc:
-        problem = str(exc)
-    pytest.fail(problem, pytrace=False)
+    state = request.config.stash[judges_key]
+    return selected_player(lambda: state.judge(None, connectors_session), JudgeError)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    judgements = item.stash.get(judgements_key, [])
-    if call.when == "teardown" and judgements:
-        criteria = [c for j in judgements for c in j["criteria"]]
-        item.user_properties += [
-            ("judge", judgements[0]["judge"]),
-            ("judge_verdicts", len(criteria)),
-            ("judge_cached", sum(1 for c in criteria if c["cached"])),
-            ("judge_calls", sum(j["calls"] for j in judgements)),
-            (
-                "judge_criteria",
-                json.dumps(
-                    [
-                        [c["criterion"], c["ok"], round(c["score"], 2), c["reason"]]
-                        for c in criteria
-                    ],
-                    ensure_ascii=False,
-                ),
-            ),
-        ]
-    report = yield
-    if call.when == "teardown" and judgements:
-        report.connector_judgements = judgements  # type: ignore[attr-defined]
-    if call.when == "call" and call.excinfo is not None:
-        from pytest_connectors.errors import JudgeError
+    from pytest_connectors.errors import JudgeError
 
-        if isinstance(call.excinfo.value, JudgeError):
-            report.when = "setup"  # an error of the test's tools, not a failure of the agent
-    return report
+    state = item.config.stash[judges_key]
+    return (yield from carry_outcomes(item, call, state, judgements_key, _properties, JudgeError))
+
+
+def _properties(judgements: list[dict[str, Any]]) -> list[tuple[str, object]]:
+    criteria = [c for j in judgements for c in j["criteria"]]
+    verdicts = [[c["criterion"], c["ok"], round(c["score"], 2), c["reason"]] for c in criteria]
+    return [
+        ("judge", judgements[0]["judge"]),
+        ("judge_verdicts", len(criteria)),
+        ("judge_cached", sum(1 for c in criteria if c["cached"])),
+        ("judge_calls", sum(j["calls"] for j in judgements)),
+        ("judge_criteria", json.dumps(verdicts, ensure_ascii=False)),
+    ]
 
 
 def summary_lines(judgements: list[dict[str, Any]]) -> list[str]:
@@ -227,17 +182,12 @@ def summary_lines(judgements: list[dict[str, Any]]) -> list[str]:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    judgements = config.stash[judges_key].judgements
-    if is_worker(config) or not judgements:
-        return
-    terminalreporter.write_sep("=", "judges")
-    for line in summary_lines(judgements):
-        terminalreporter.write_line(line)
+    state = config.stash[judges_key]
+    summarize(terminalreporter, state, "judges", summary_lines)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Adds every test's judgements to the session's report."""
-    judgements = session.config.stash[judges_key].judgements
-    if judgements:
-        add_to_report(session.config, "judgements", judgements)
+    state = session.config.stash[judges_key]
+    add_outcomes_to_report(state)

@@ -18,13 +18,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_connectors.pytest_plugin.judging import judges_key
-from pytest_connectors.pytest_plugin.report_sections import add_to_report
-from pytest_connectors.pytest_plugin.state import is_worker, state_key
+from pytest_connectors.pytest_plugin.roles import (
+    RoleState,
+    add_outcomes_to_report,
+    carry_outcomes,
+    during_test,
+    selected_player,
+    summarize,
+)
+from pytest_connectors.pytest_plugin.state import state_key
 
 if TYPE_CHECKING:
     from pytest_connectors.evaluation.scenarios import ScenarioCase
     from pytest_connectors.evaluation.session import ConnectorSession
-    from pytest_connectors.evaluation.simulation import Simulation, Simulator
+    from pytest_connectors.evaluation.simulation import Simulator
     from pytest_connectors.models.connector import Connector
 
 simulations_key = pytest.StashKey[list[dict[str, Any]]]()
@@ -48,54 +55,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("simulator_connector", default="", help="connector that plays the user")
 
 
-class SimulatorState:
+class SimulatorState(RoleState["Simulator"]):
     """The session's simulators by connector, and every test's simulations."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.simulations: list[dict[str, Any]] = []
-        self._simulators: dict[object, tuple[object, Simulator]] = {}
-
-    @property
-    def selected(self) -> str | None:
-        from pytest_connectors.evaluation.simulation import simulator_env
-
-        config = self.config
-        return (
-            config.option.simulator_connector
-            or config.getini("simulator_connector")
-            or simulator_env()
-        )
-
     def simulator(self, ref: Connector | str | None, session: ConnectorSession) -> Simulator:
-        from pytest_connectors.errors import ConnectorError, SimulatorError
+        from pytest_connectors.errors import SimulatorError
         from pytest_connectors.evaluation.simulation import NO_SIMULATOR, Simulator
 
-        wanted = ref if ref is not None else self.selected
-        if wanted is None:
-            raise SimulatorError("(none)", NO_SIMULATOR)
-        key = wanted if isinstance(wanted, str) else id(wanted)
-        found = self._simulators.get(key)
-        if found is not None and found[0] is wanted:
-            return found[1]
-        try:
-            connector = session.connector(wanted) if isinstance(wanted, str) else wanted
-        except ConnectorError as exc:
-            raise SimulatorError(str(wanted), str(exc)) from None
-        prompts = self.config.stash[judges_key].prompts()  # judge_prompts may set `simulator`
-        simulator = Simulator(connector, client=session.client, prompts=prompts)
-        self._simulators[key] = (wanted, simulator)
-        return simulator
+        def build(connector: Connector) -> Simulator:
+            prompts = self.config.stash[judges_key].prompts()  # judge_prompts may set `simulator`
+            return Simulator(connector, client=session.client, prompts=prompts)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        found = getattr(report, "connector_simulations", None)
-        if found:
-            self.simulations.extend(found)
+        return self.player(ref, session, build, SimulatorError, NO_SIMULATOR)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
-    state = config.stash[simulators_key] = SimulatorState(config)
+    from pytest_connectors.evaluation.simulation import SIMULATORS
+
+    state = SimulatorState(config, SIMULATORS, "simulator_connector", "simulations")
+    config.stash[simulators_key] = state
     config.pluginmanager.register(state, "connectors-simulators")
 
 
@@ -141,19 +120,8 @@ def scenario() -> ScenarioCase:
 @pytest.fixture(autouse=True)
 def _connectors_simulators(request: pytest.FixtureRequest) -> Iterator[None]:
     """Lets ``conversation.simulate`` find the session's simulators; costs nothing unused."""
-    from pytest_connectors.evaluation.simulation import simulators_from
-
     state = request.config.stash[simulators_key]
-    simulations = request.node.stash.setdefault(simulations_key, [])
-
-    def provider(ref: Connector | str | None) -> Simulator:
-        return state.simulator(ref, request.getfixturevalue("connectors_session"))
-
-    def observe(simulation: Simulation) -> None:
-        simulations.append({"test": request.node.nodeid, **simulation.as_dict()})
-
-    with simulators_from(provider, observe):
-        yield
+    yield from during_test(request, state, simulations_key, state.simulator)
 
 
 @pytest.fixture
@@ -161,33 +129,28 @@ def simulator(request: pytest.FixtureRequest, connectors_session: ConnectorSessi
     """The selected simulated user (``--simulator-connector``)."""
     from pytest_connectors.errors import SimulatorError
 
-    try:
-        return request.config.stash[simulators_key].simulator(None, connectors_session)
-    except SimulatorError as exc:
-        problem = str(exc)
-    pytest.fail(problem, pytrace=False)
+    state = request.config.stash[simulators_key]
+    return selected_player(lambda: state.simulator(None, connectors_session), SimulatorError)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    simulations = item.stash.get(simulations_key, [])
-    if call.when == "teardown" and simulations:
-        item.user_properties += [
-            ("simulator", simulations[0]["simulator"]),
-            ("simulated_turns", sum(s["turns"] for s in simulations)),
-            ("simulation_ended", ",".join(s["ended"] for s in simulations)),
-        ]
-    report = yield
-    if call.when == "teardown" and simulations:
-        report.connector_simulations = simulations  # type: ignore[attr-defined]
-    if call.when == "call" and call.excinfo is not None:
-        from pytest_connectors.errors import SimulatorError
+    from pytest_connectors.errors import SimulatorError
 
-        if isinstance(call.excinfo.value, SimulatorError):
-            report.when = "setup"  # an error of the test's tools, not a failure of the agent
-    return report
+    state = item.config.stash[simulators_key]
+    return (
+        yield from carry_outcomes(item, call, state, simulations_key, _properties, SimulatorError)
+    )
+
+
+def _properties(simulations: list[dict[str, Any]]) -> list[tuple[str, object]]:
+    return [
+        ("simulator", simulations[0]["simulator"]),
+        ("simulated_turns", sum(s["turns"] for s in simulations)),
+        ("simulation_ended", ",".join(s["ended"] for s in simulations)),
+    ]
 
 
 def summary_lines(simulations: list[dict[str, Any]]) -> list[str]:
@@ -212,16 +175,11 @@ def summary_lines(simulations: list[dict[str, Any]]) -> list[str]:
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
-    simulations = config.stash[simulators_key].simulations
-    if is_worker(config) or not simulations:
-        return
-    terminalreporter.write_sep("=", "simulated users")
-    for line in summary_lines(simulations):
-        terminalreporter.write_line(line)
+    state = config.stash[simulators_key]
+    summarize(terminalreporter, state, "simulated users", summary_lines)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    simulations = session.config.stash[simulators_key].simulations
-    if simulations:
-        add_to_report(session.config, "simulations", simulations)
+    state = session.config.stash[simulators_key]
+    add_outcomes_to_report(state)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_connectors._support.atomic import staged_folder
+from pytest_connectors.imports.backend import Origin
 from pytest_connectors.imports.facade import Imports
 from pytest_connectors.replay.case import case_file_name
 from pytest_connectors.replay.frozen import write_case
@@ -25,15 +26,16 @@ def export_conversations(
     *,
     connector: str | None = None,
     agent_id: str | None = None,
+    origin: Origin = "imported",
     limit: int | None = None,
     redaction: Redaction | None = None,
 ) -> list[Path]:
-    """Write the newest ``limit`` imported conversations (all by default) under ``out``."""
+    """Write the newest ``limit`` conversations of ``origin`` (all by default) under ``out``."""
     redaction = redaction or Redaction()
     names: dict[str, str] = {}  # file name -> conversation id
     with staged_folder(out) as staging:
         for conversation in conversations_of(
-            imports, connector=connector, agent_id=agent_id, limit=limit
+            imports, connector=connector, agent_id=agent_id, origin=origin, limit=limit
         ):
             redacted = redaction.conversation(conversation)
             # The id before redaction: ids that redact alike must still name two files.

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pytest_connectors import __version__
 from pytest_connectors.imports.otlp.receiver import Receiver, ReceiverLimits
 from pytest_connectors.imports.reach import Reach
-from pytest_connectors.service import problems
+from pytest_connectors.service import problems, ui
 from pytest_connectors.service.access_log import mask_access_log
 from pytest_connectors.service.data import Data
 from pytest_connectors.service.guard import DEFAULT_MAX_BODY_BYTES, Guard
@@ -81,6 +81,7 @@ def create_app(
     app.include_router(public_router)
     app.include_router(router)
     app.include_router(otlp_router)
+    ui.install(app)
     app.add_middleware(
         Guard,
         max_body_bytes=max_body_bytes,

@@ -14,7 +14,9 @@ from typing import TypeVar
 
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.imports.reach import Reach
-from pytest_connectors.models.imports import Scope
+from pytest_connectors.models.imports import ImportConnector, Scope
+from pytest_connectors.service.bodies import CreateConnectorBody
+from pytest_connectors.service.problems import ServiceProblem
 from pytest_connectors.storage.store import Store
 from pytest_connectors.storage.transient import retry_transient
 
@@ -34,3 +36,20 @@ class Data:
     def run(self, scope: Scope, action: Callable[[LocalBackend], T]) -> T:
         backend = self.backend(scope)
         return retry_transient(lambda: action(backend))
+
+    def create_connector(self, scope: Scope, body: CreateConnectorBody) -> ImportConnector:
+        """The create of the API and of the pages: with an agent key, the key's agent when the
+        body names none."""
+        agent_id = body.agent_id or scope.agent_id
+        if agent_id is None:
+            raise ServiceProblem(
+                422, "agentId: a tenant-scoped key must name the agent the connector belongs to"
+            )
+        data = {
+            "agentId": agent_id,
+            "name": body.name,
+            "category": body.category,
+            "provider": body.provider,
+            "config": body.config,
+        }
+        return self.run(scope, lambda b: b.create_connector(data))

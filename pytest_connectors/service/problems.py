@@ -75,7 +75,7 @@ def unauthorized(message: str) -> ServiceProblem:
     return ServiceProblem(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _validation_message(errors: list[Any]) -> str:
+def validation_message(errors: list[Any]) -> str:
     parts = []
     for error in errors[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "body"
@@ -98,7 +98,7 @@ def install(app: FastAPI) -> None:
         errors = list(exc.errors())
         if _is_json_decode(errors):
             return error_response(400, "invalid_json", "the request body is not valid JSON")
-        return error_response(422, "invalid_input", _validation_message(errors))
+        return error_response(422, "invalid_input", validation_message(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:

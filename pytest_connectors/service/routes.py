@@ -13,6 +13,7 @@ lock, and the larger conversation pages run in the thread pool.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -41,7 +42,6 @@ from pytest_connectors.service.bodies import (
     UpdateConnectorBody,
 )
 from pytest_connectors.service.data import Data
-from pytest_connectors.service.problems import ServiceProblem
 
 # The longest a GET /api/jobs/{id}?wait= holds the connection; clients ask again after it.
 MAX_WAIT_S = 60.0
@@ -104,20 +104,7 @@ async def list_connectors(
     responses=_WRITE_ERRORS,
 )
 def create_connector(request: Request, scope: Caller, body: CreateConnectorBody) -> Response:
-    agent_id = body.agent_id or scope.agent_id
-    if agent_id is None:
-        raise ServiceProblem(
-            422, "agentId: a tenant-scoped key must name the agent the connector belongs to"
-        )
-    data = {
-        "agentId": agent_id,
-        "name": body.name,
-        "category": body.category,
-        "provider": body.provider,
-        "config": body.config,
-    }
-    created = _data(request).run(scope, lambda b: b.create_connector(data))
-    return _send(created, 201)
+    return _send(_data(request).create_connector(scope, body), 201)
 
 
 @router.get("/connectors/{ref}", response_model=ImportConnector, tags=["connectors"])
@@ -214,13 +201,15 @@ def list_conversations(
     origin: Literal["imported", "native"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    since: Annotated[datetime | None, Query(description="started at or after")] = None,
+    until: Annotated[datetime | None, Query(description="started before")] = None,
+    text: Annotated[
+        str | None,
+        Query(max_length=200, description="in the thread key, messages, tool calls or answers"),
+    ] = None,
 ) -> Response:
-    page = _data(request).run(
-        scope,
-        lambda b: b.list_conversations(
-            ConversationQuery(connector_id, agent_id, origin, limit, cursor)
-        ),
-    )
+    query = ConversationQuery(connector_id, agent_id, origin, limit, cursor, since, until, text)
+    page = _data(request).run(scope, lambda b: b.list_conversations(query))
     return _send(page)
 
 

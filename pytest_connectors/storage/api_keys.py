@@ -110,6 +110,23 @@ def split_key(key: str) -> str | None:
     return match.group(1) if match else None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyProof:
+    """What a presented key proves, without the key: its prefix and digest. A browser session
+    keeps this, so the key itself is dropped once it is checked."""
+
+    prefix: str
+    digest: str
+
+    @classmethod
+    def of(cls, key: str) -> KeyProof | None:
+        prefix = split_key(key)
+        return None if prefix is None else cls(prefix, key_digest(key))
+
+    def __repr__(self) -> str:
+        return f"KeyProof(prefix={self.prefix!r}, digest='****')"
+
+
 def looks_like_prefix(value: str) -> bool:
     return _PREFIX_SHAPE.match(value) is not None
 
@@ -262,12 +279,15 @@ class ApiKeyVerifier:
             self._writer.shutdown(wait=True)
 
     def verify(self, key: str) -> Scope | None:
-        prefix = split_key(key)
-        if prefix is None:
-            return None
+        proof = KeyProof.of(key)
+        return None if proof is None else self.verify_proof(proof)
+
+    def verify_proof(self, proof: KeyProof) -> Scope | None:
+        """:meth:`verify` for a key seen earlier, as its proof: a revoked or expired key's
+        proof stops working at once."""
+        prefix, digest = proof.prefix, proof.digest
         with self._store.read() as connection:
             row = connection.execute(self._lookup, {"prefix": prefix}).first()
-        digest = key_digest(key)
         # Compare even when the prefix is unknown, so timing says nothing about which prefixes
         # exist.
         stored = row.secret_hash if row is not None else "0" * len(digest)

@@ -15,7 +15,9 @@ from sqlalchemy import (
     Connection,
     Row,
     String,
+    Text,
     and_,
+    cast,
     delete,
     func,
     or_,
@@ -240,6 +242,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
+# A text search checks at most this many rows a page, read this many at a time.
+SEARCH_SCAN = 2000
+SEARCH_BATCH = 200
+
+
 def list_page(
     connection: Connection,
     scope: Scope,
@@ -250,8 +257,17 @@ def list_page(
     limit: int = 50,
     cursor: str | None = None,
     include_missing: bool = False,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    text: str | None = None,
 ) -> ConversationPage:
-    """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
+    """Newest first, ``limit`` at a time; ``next_cursor`` continues after the last one.
+
+    ``text`` is found in the thread key, messages, tool calls (names, arguments, results),
+    answers, errors, tags and metadata, ignoring case. The database narrows the rows down (its
+    JSON text holds the text); each is then checked here on its values, not its field names. At
+    most ``SEARCH_SCAN`` rows are checked a call: a page may then come back short, with a
+    cursor to go on from where the scan stopped."""
     started = func.coalesce(_C.c.started_at, _EPOCH)
     query = select(_C).where(
         matching(
@@ -264,19 +280,65 @@ def list_page(
     )
     if origin is not None:
         query = query.where(_C.c.origin == origin)
-    if cursor is not None:
-        # Ordered by the stored key: a tenant's agents may share a native id.
-        moment, last_key = _decode_cursor(cursor)
+    if since is not None:
+        query = query.where(_C.c.started_at >= since)
+    if until is not None:
+        query = query.where(_C.c.started_at < until)
+    wanted = text.casefold() if text else None
+    if text:
+        # The record is JSON text: look for the text as JSON writes it inside a string (with
+        # non-ASCII characters as they are, or escaped, whichever the database was given).
+        lowered = text.lower()
+        body = func.lower(cast(_C.c.body, Text))
+        forms = {json.dumps(lowered, ensure_ascii=False)[1:-1], json.dumps(lowered)[1:-1]}
         query = query.where(
-            or_(started < moment, and_(started == moment, _C.c.storage_id < last_key))
+            or_(
+                func.lower(_C.c.thread_key).contains(lowered, autoescape=True),
+                *(body.contains(form, autoescape=True) for form in sorted(forms)),
+            )
         )
     order = (started.desc(), _C.c.storage_id.desc())
-    rows = connection.execute(query.order_by(*order).limit(limit + 1)).all()
-    items = [to_conversation(row) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit and items:
-        next_cursor = _encode_cursor(items[-1].started_at, rows[limit - 1].storage_id)
-    return ConversationPage(items, next_cursor)
+    items: list[RecordedConversation] = []
+    position = _decode_cursor(cursor) if cursor is not None else None
+    taken: tuple[datetime | None, str] | None = None  # where the last item taken stands
+    scanned = 0
+    while True:
+        batch = query
+        if position is not None:
+            # Ordered by the stored key: a tenant's agents may share a native id.
+            moment, last_key = position
+            batch = batch.where(
+                or_(started < moment, and_(started == moment, _C.c.storage_id < last_key))
+            )
+        size = limit + 1 if wanted is None else SEARCH_BATCH
+        rows = connection.execute(batch.order_by(*order).limit(size)).all()
+        for row in rows:
+            conversation = to_conversation(row)
+            here = (conversation.started_at or _EPOCH, str(row.storage_id))
+            scanned += 1
+            if wanted is None or wanted in searchable_text(conversation):
+                if len(items) == limit:  # one more exists: the page ends at the last one taken
+                    assert taken is not None
+                    return ConversationPage(items, _encode_cursor(*taken))
+                items.append(conversation)
+                taken = here
+            position = here
+            if wanted is not None and scanned >= SEARCH_SCAN:
+                return ConversationPage(items, _encode_cursor(*position))
+        if len(rows) < size:
+            return ConversationPage(items, None)
+
+
+def searchable_text(conversation: RecordedConversation) -> str:
+    """The values of a conversation a text search looks at, case-folded."""
+    parts: list[str] = [conversation.thread_key, *conversation.tags]
+    parts.append(json.dumps(conversation.metadata, ensure_ascii=False))
+    for turn in conversation.turns:
+        parts += turn.user_messages
+        parts += [turn.answer or "", turn.error or ""]
+        for call in turn.tool_calls:
+            parts += [call.name, json.dumps(call.args, ensure_ascii=False), call.result or ""]
+    return "\n".join(parts).casefold()
 
 
 def for_agent(

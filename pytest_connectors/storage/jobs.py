@@ -155,6 +155,17 @@ def list_for_connector(connection: Connection, scope: Scope, connector_id: str) 
     return [to_job(row) for row in rows]
 
 
+def list_recent(connection: Connection, scope: Scope, *, limit: int) -> list[Job]:
+    """The scope's newest jobs first, of every connector."""
+    rows = connection.execute(
+        select(_J)
+        .where(within(_J, scope))
+        .order_by(_J.c.created_at.desc(), _J.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [to_job(row) for row in rows]
+
+
 def cancel_queued(connection: Connection, connector_id: str, now: datetime) -> int:
     result = connection.execute(
         update(_J)

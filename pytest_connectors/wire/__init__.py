@@ -1,1 +1,1 @@
-"""Sans-I/O request building and reply parsing for OpenAI-style HTTP agents and LangGraph."""
+"""Sans-I/O request building and reply parsing: OpenAI-style HTTP agents, LangGraph, OTLP."""

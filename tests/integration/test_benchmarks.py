@@ -25,6 +25,8 @@ MEASUREMENTS = (
     "8. Replay",
     "9. Service",
     "10. Judges",
+    "11a. OTLP receiver",
+    "11c. Langfuse",
 )
 TIMEOUT_S = 600
 

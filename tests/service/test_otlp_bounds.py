@@ -19,11 +19,11 @@ from pytest_connectors.imports.otlp.receiver import (
     ReceiverLimits,
     TooManySpans,
 )
-from pytest_connectors.imports.otlp.spans import decode_json_document
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.service.app import create_app
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
+from pytest_connectors.wire.otlp import decode_json_document
 
 AGENT = Scope(tenant_id="acme", agent_id="weather")
 

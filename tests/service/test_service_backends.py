@@ -211,6 +211,14 @@ def test_conversations_page_and_detail(imports: Imports, agent: str) -> None:
     assert imports.backend.list_conversations(query) == first
     after = imports.backend.list_conversations(replace(query, cursor=first.next_cursor, limit=10))
     assert after == rest
+    # The window and the text filter alike on both backends.
+    window = replace(query, since=base + timedelta(minutes=1), until=base + timedelta(minutes=3))
+    assert [c.id for c in imports.backend.list_conversations(window).items] == [
+        f"{agent}-c2",
+        f"{agent}-c1",
+    ]
+    searched = replace(query, text="A3", limit=10)
+    assert [c.id for c in imports.backend.list_conversations(searched).items] == [f"{agent}-c3"]
 
 
 def test_a_tenant_scope_reaches_every_agent_of_the_tenant(

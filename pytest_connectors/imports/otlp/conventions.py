@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_connectors.imports.otlp.spans import Span
+from pytest_connectors.wire.otlp import Span
 
 
 @dataclass
@@ -150,19 +150,7 @@ def _event_message(role: str, attributes: Mapping[str, Any]) -> SpanMessage:
     if isinstance(body.get("message"), dict):  # gen_ai.choice: {"message": {...}}
         body = body["message"]
     message = SpanMessage(role=_role(body.get("role") or role), text=_text(body.get("content")))
-    for call in _json(body.get("tool_calls")) or []:
-        if isinstance(call, dict):
-            function = call["function"] if isinstance(call.get("function"), dict) else call
-            name = function.get("name")
-            if isinstance(name, str):
-                call_id = call.get("id")
-                message.tool_calls.append(
-                    ToolUse(
-                        name,
-                        _args(function.get("arguments")),
-                        call_id if isinstance(call_id, str) else None,
-                    )
-                )
+    message.tool_calls = _message_tool_calls(body)
     call_id = body.get("id") if role == "tool" else None
     message.tool_call_id = call_id if isinstance(call_id, str) else None
     return message
@@ -302,15 +290,81 @@ def tool_use(span: Span) -> ToolUse | None:
     )
 
 
+def _langchain_fields(item: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A LangChain message's own fields: ``dumpd`` nests them in ``kwargs``,
+    ``messages_to_dict`` (what OpenInference writes) in ``data``."""
+    for key in ("kwargs", "data"):
+        if isinstance(item.get(key), dict):
+            inner: Mapping[str, Any] = item[key]
+            return inner
+    return item
+
+
 def _tool_output(value: Any) -> str | None:
-    """A tool's result; OpenLLMetry and LangChain wrap it as ``{"output": ...}``."""
+    """A tool's result; OpenLLMetry and LangChain wrap it as ``{"output": ...}``, OpenInference
+    writes LangChain's ToolMessage (``{"type": "tool", "data": {"content": ...}}``)."""
     parsed = _json(value)
     if isinstance(parsed, dict) and set(parsed) <= {"output", "kwargs"} and "output" in parsed:
-        inner = parsed["output"]
-        if isinstance(inner, dict) and isinstance(inner.get("kwargs"), dict):
-            inner = inner["kwargs"].get("content", inner)
-        return _result(inner)
+        parsed = parsed["output"]
+        value = parsed
+    if isinstance(parsed, dict) and parsed.get("type") == "tool":
+        fields = _langchain_fields(parsed)
+        if "content" in fields:
+            return _text(fields["content"]) or _result(fields["content"])
+    if isinstance(parsed, dict) and isinstance(parsed.get("kwargs"), dict):
+        return _result(parsed["kwargs"].get("content", parsed))
     return _result(value)
+
+
+def _message_tool_calls(fields: Mapping[str, Any]) -> list[ToolUse]:
+    """Tool calls of an assistant message, LangChain-shaped (``name``/``args``) or
+    OpenAI-shaped (``function.name``/``function.arguments`` as a JSON string)."""
+    found = []
+    for call in _json(fields.get("tool_calls")) or []:
+        if not isinstance(call, dict):
+            continue
+        function = call["function"] if isinstance(call.get("function"), dict) else call
+        name = function.get("name")
+        if isinstance(name, str) and name:
+            args = function.get("args", function.get("arguments"))
+            call_id = call.get("id")
+            found.append(ToolUse(name, _args(args), call_id if isinstance(call_id, str) else None))
+    return found
+
+
+def _value_messages(value: Any) -> list[Mapping[str, Any]]:
+    """The messages of a chain's ``input.value`` / ``output.value`` (``{"messages": [...]}``),
+    each as its own fields."""
+    parsed = _json(value)
+    if isinstance(parsed, dict):
+        parsed = parsed.get("messages")
+    if not isinstance(parsed, list):
+        return []
+    return [_langchain_fields(item) for item in parsed if isinstance(item, dict)]
+
+
+def sent_call_ids(span: Span) -> set[str]:
+    """Ids of the tool calls already in a span's input messages: earlier turns' calls, which a
+    subgraph's output repeats with the whole thread."""
+    return {
+        use.id
+        for fields in _value_messages(span.attributes.get("input.value"))
+        for use in _message_tool_calls(fields)
+        if use.id
+    }
+
+
+def chain_tool_calls(span: Span) -> list[ToolUse]:
+    """Tool calls an agent or chain span's output asks for (OpenInference on LangGraph: the
+    agent node's output holds the AI message, with ids the tool spans do not repeat)."""
+    if span.is_root or span.attributes.get("openinference.span.kind") not in ("AGENT", "CHAIN"):
+        return []
+    return [
+        use
+        for fields in _value_messages(span.attributes.get("output.value"))
+        if _role(fields.get("type") or fields.get("role")) == "assistant"
+        for use in _message_tool_calls(fields)
+    ]
 
 
 def chat_value(value: Any) -> list[SpanMessage] | None:
@@ -330,7 +384,7 @@ def chat_value(value: Any) -> list[SpanMessage] | None:
         if isinstance(item, list) and len(item) == 2:  # ("user", "hi")
             found.append(SpanMessage(role=_role(item[0]), text=_text(item[1])))
         elif isinstance(item, dict):
-            data = item["kwargs"] if isinstance(item.get("kwargs"), dict) else item
+            data = _langchain_fields(item)
             role = data.get("role") or data.get("type") or item.get("type")
             found.append(SpanMessage(role=_role(role), text=_text(data.get("content"))))
     return found or None

@@ -17,9 +17,9 @@ from typing import Any
 
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.otlp.receiver import Receiver, ReceiverBusy, ReceiverLimits
-from pytest_connectors.imports.otlp.spans import MalformedRequest, decode_json_document
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.storage.store import Store
+from pytest_connectors.wire.otlp import MalformedRequest, decode_json_document
 
 
 @dataclass

@@ -18,31 +18,31 @@ import logging
 import re
 import threading
 import time
-import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pytest_connectors._support.times import utc
-from pytest_connectors.imports.otlp.spans import (
-    Decoded,
-    MalformedRequest,
-    Span,
-    decode_json,
-    decode_protobuf,
-)
 from pytest_connectors.imports.otlp.turns import AGENT_ATTRIBUTE, TraceTurn, trace_turn
 from pytest_connectors.models.imports import RecordedConversation, Scope
 from pytest_connectors.storage import conversations as conversation_rows
 from pytest_connectors.storage.store import Store
 from pytest_connectors.storage.transient import retry_transient
+from pytest_connectors.wire.otlp import (
+    JSON,
+    PROTOBUF,
+    Decoded,
+    DecodedTooLarge,
+    MalformedRequest,
+    Span,
+    UnsupportedEncoding,
+    decode_body,
+)
 
 log = logging.getLogger("pytest_connectors.otlp")
 
 CONVERSATION_ID_PREFIX = "otlp_"
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 _AGENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _THREAD_KEY_LIMIT = 300
 
@@ -62,14 +62,6 @@ class TooManySpans(Exception):
     """More spans in one request than the receiver takes (answered 413)."""
 
 
-class DecodedTooLarge(Exception):
-    """A gzip body that unpacks past ``max_decoded_bytes`` (answered 413)."""
-
-
-class UnsupportedEncoding(Exception):
-    """A content type or encoding OTLP/HTTP does not use (answered 415)."""
-
-
 class ReceiverBusy(Exception):
     """The open traces hold all the memory allowed: try again after ``retry_after`` seconds."""
 
@@ -85,34 +77,11 @@ class Receipt:
     reasons: Counter[str] = field(default_factory=Counter)
 
 
-def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise MalformedRequest("the body is not valid gzip") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise DecodedTooLarge(f"the body unpacks to more than {limit} bytes")
-    if not inflater.eof:
-        raise MalformedRequest("the gzip body is cut short")
-    return data
-
-
 def decode_request(
     body: bytes, content_type: str, content_encoding: str, limits: ReceiverLimits
 ) -> Decoded:
     """The spans of an OTLP/HTTP request body, as its headers say it is encoded."""
-    encoding = content_encoding.strip().lower()
-    if encoding == "gzip":
-        body = _gunzip(body, limits.max_decoded_bytes)
-    elif encoding not in ("", "identity"):
-        raise UnsupportedEncoding(f"Content-Encoding {encoding!r}: send gzip or none")
-    media = content_type.split(";")[0].strip().lower()
-    if media == PROTOBUF:
-        return decode_protobuf(body)
-    if media == JSON:
-        return decode_json(body)
-    raise UnsupportedEncoding(f"Content-Type must be {PROTOBUF} or {JSON}")
+    return decode_body(body, content_type, content_encoding, limits.max_decoded_bytes)
 
 
 def conversation_id(tenant: str, agent: str, key: str) -> str:

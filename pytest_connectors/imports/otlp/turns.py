@@ -16,8 +16,8 @@ from typing import Any
 
 from pytest_connectors.imports.otlp import conventions
 from pytest_connectors.imports.otlp.conventions import SpanMessage, ToolUse
-from pytest_connectors.imports.otlp.spans import Span
 from pytest_connectors.models.imports import RecordedToolCall, RecordedTurn
+from pytest_connectors.wire.otlp import Span
 
 # Where a span names its conversation, strongest first; the trace itself is the last resort.
 CONVERSATION_ATTRIBUTES = ("gen_ai.conversation.id", "session.id", "langfuse.session.id")
@@ -39,7 +39,7 @@ def thread_key(spans: Sequence[Span]) -> str:
     for name in CONVERSATION_ATTRIBUTES:
         for span in spans:
             value = span.attributes.get(name)
-            if isinstance(value, (str, int)) and str(value):
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
                 return str(value)
     for span in spans:
         for name in ("metadata", "langgraph.metadata"):
@@ -51,8 +51,9 @@ def thread_key(spans: Sequence[Span]) -> str:
                     continue
             if isinstance(metadata, dict):
                 for key in THREAD_METADATA_KEYS:
-                    if isinstance(metadata.get(key), (str, int)) and str(metadata[key]):
-                        return str(metadata[key])
+                    found = metadata.get(key)
+                    if isinstance(found, (str, int)) and not isinstance(found, bool) and str(found):
+                        return str(found)
     return f"trace:{spans[0].trace_id}"
 
 
@@ -89,6 +90,7 @@ def trace_turn(spans: Sequence[Span]) -> TraceTurn:
     """``spans``: every span held of one trace, in any order (at least one)."""
     ordered = sorted(spans, key=lambda s: (s.start is None, s.start or datetime.max, s.span_id))
     root = next((s for s in ordered if s.is_root), None)
+    sent_before = conventions.sent_call_ids(root) if root is not None else set()
     calls: list[ToolUse] = []
     by_id: dict[str, ToolUse] = {}
     user: list[str] = []
@@ -122,6 +124,9 @@ def trace_turn(spans: Sequence[Span]) -> TraceTurn:
                 add_call(use)
             if message.role == "assistant" and message.text:
                 answer = message.text
+        for use in conventions.chain_tool_calls(span):
+            if use.id not in sent_before:
+                add_call(use)
         tool = conventions.tool_use(span)
         if tool is not None:
             if tool.id and tool.id in by_id:

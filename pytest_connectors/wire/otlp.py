@@ -1,6 +1,7 @@
-"""OTLP trace requests, protobuf or JSON, decoded into plain :class:`Span` records.
+"""OTLP trace requests, protobuf or JSON, gzip or not, decoded into plain :class:`Span` records.
 
 Both encodings end in the same records, so the conventions and the assembly never see the wire.
+The service's receiver and the Langfuse fake's OTLP endpoint read requests with this one decoder.
 A request that cannot be read at all raises :class:`MalformedRequest` (the receiver answers
 400); a span that can be read but not kept (an id of the wrong length, too many attributes)
 is counted in ``rejected`` with the reason, and the rest of the request is kept (OTLP's
@@ -14,6 +15,7 @@ import base64
 import binascii
 import json
 import math
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,8 +30,20 @@ MAX_EVENTS_PER_SPAN = 1_000
 ERROR_STATUS = 2
 
 
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+
 class MalformedRequest(ValueError):
     """The body is not an ``ExportTraceServiceRequest`` in the encoding it claims."""
+
+
+class DecodedTooLarge(Exception):
+    """A gzip body that unpacks past the limit given (answered 413)."""
+
+
+class UnsupportedEncoding(Exception):
+    """A content type or encoding OTLP/HTTP does not use (answered 415)."""
 
 
 @dataclass(frozen=True)
@@ -340,3 +354,33 @@ def decode_json(body: bytes) -> Decoded:
     except (ValueError, RecursionError):
         raise MalformedRequest("the body is not valid JSON") from None
     return decode_json_document(document)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise MalformedRequest("the body is not valid gzip") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise DecodedTooLarge(f"the body unpacks to more than {limit} bytes")
+    if not inflater.eof:
+        raise MalformedRequest("the gzip body is cut short")
+    return data
+
+
+def decode_body(
+    body: bytes, content_type: str, content_encoding: str, max_decoded_bytes: int
+) -> Decoded:
+    """The spans of an OTLP/HTTP request body, as its headers say it is encoded."""
+    encoding = content_encoding.strip().lower()
+    if encoding == "gzip":
+        body = _gunzip(body, max_decoded_bytes)
+    elif encoding not in ("", "identity"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding!r}: send gzip or none")
+    media = content_type.split(";")[0].strip().lower()
+    if media == PROTOBUF:
+        return decode_protobuf(body)
+    if media == JSON:
+        return decode_json(body)
+    raise UnsupportedEncoding(f"Content-Type must be {PROTOBUF} or {JSON}")
