@@ -81,9 +81,9 @@ def write_page(document: dict[str, Any], target: Path) -> float:
     return time.perf_counter() - start
 
 
-def html_size_and_time(tests: int, rounds: int) -> tuple[list[Row], Path]:
+def html_size_and_time(tests: int, rounds: int, work: Path) -> tuple[list[Row], Path]:
     document = session_document(tests)
-    target = Path(tempfile.mkdtemp(prefix="bench-html-")) / "report.html"
+    target = work / "report.html"
     seconds = [write_page(document, target) for _ in range(rounds)]
     tracemalloc.start()
     write_page(document, target)
@@ -113,9 +113,8 @@ def html_size_and_time(tests: int, rounds: int) -> tuple[list[Row], Path]:
     ], target
 
 
-def merge_time(calls: int, shards: int, rounds: int) -> list[Row]:
+def merge_time(calls: int, shards: int, rounds: int, folder: Path) -> list[Row]:
     """``report merge`` of ``shards`` JSON reports of ``calls`` calls each, read from disk."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-merge-"))
     paths = []
     for shard in range(shards):
         document = session_document(calls // 3)
@@ -221,19 +220,21 @@ def browser_times(page_path: Path, rounds: int) -> list[Row]:
 
 def html_report(tests: int = 10_000, rounds: int = 3) -> list[Row]:
     rows: list[Row] = []
-    try:
-        written, page = html_size_and_time(tests, rounds)
-        rows += written
-    except Exception as exc:
-        return [error_row(f"{NAME}written", exc)]
-    try:
-        rows += merge_time(tests, 8, rounds)
-    except Exception as exc:
-        rows.append(error_row(f"{NAME}report merge", exc))
-    try:
-        rows += browser_times(page, rounds)
-    except Exception as exc:
-        rows.append(error_row(f"{NAME}in Chromium", exc))
+    with tempfile.TemporaryDirectory(prefix="bench-html-") as folder:
+        work = Path(folder)
+        try:
+            written, page = html_size_and_time(tests, rounds, work)
+            rows += written
+        except Exception as exc:
+            return [error_row(f"{NAME}written", exc)]
+        try:
+            rows += merge_time(tests, 8, rounds, work)
+        except Exception as exc:
+            rows.append(error_row(f"{NAME}report merge", exc))
+        try:
+            rows += browser_times(page, rounds)
+        except Exception as exc:
+            rows.append(error_row(f"{NAME}in Chromium", exc))
     return rows
 
 
