@@ -30,7 +30,7 @@ from pytest_connectors.evaluation.comparison import (
     compare,
     mann_whitney_p,
 )
-from pytest_connectors.evaluation.report_html import anchor
+from pytest_connectors.evaluation.report_html import anchor, render_html
 from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
@@ -515,3 +515,30 @@ def test_the_rank_test_matches_the_textbook_normal_approximation() -> None:
     )
     assert mann_whitney_p([5.0] * 9, [5.0] * 9) == 1.0
     assert mann_whitney_p([1.0, 2.0, 3.0] * 3, [3.0, 1.0, 2.0] * 3) == 1.0
+
+
+def test_a_hostile_report_file_cannot_add_links_or_attributes_to_the_page() -> None:
+    """``report html`` renders files from anywhere: their links and outcomes are checked too."""
+    side = {"answer": "a", "tool_calls": [], "error": None, "latency_ms": 1.0}
+    links = [
+        {"label": "LangSmith trace", "url": "javascript:alert(1)"},
+        {"label": "FullStory session", "url": "data:text/html,<script>x</script>"},
+        {"label": "FullStory session", "url": "https://app.fullstory.com/ui/o/s"},
+    ]
+    turn = {"turn": 1, "user": ["hi"], "production": side, "candidate": side}
+    conversation = {"test": "t", "case": "c", "source": "s", "diverged_at": None}
+    document = {
+        "version": 2,
+        "connectors": {},
+        "calls": [],
+        "tests": [{"test": "t", "outcome": "failed onmouseover=alert(1)", "message": None}],
+        "replay": {
+            "diverged": [],
+            "conversations": [{**conversation, "links": links, "turns": [turn]}],
+        },
+    }
+    page = Page(render_html(document))
+    hrefs = [a["href"] for a in page.tags("a")]
+    assert [h for h in hrefs if h and not h.startswith("#")] == ["https://app.fullstory.com/ui/o/s"]
+    assert not [attrs for _, attrs in page.elements if "onmouseover" in attrs]
+    assert page.tags("article")[0]["data-outcome"] == "unknown"
