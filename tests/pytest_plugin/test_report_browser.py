@@ -229,3 +229,9 @@ def test_a_test_link_opens_and_scrolls_to_its_test(opened: PageWatch, report: Pa
         " return r.top >= 0 && r.top < window.innerHeight; }",
         target,
     )
+    # The filters stay on top of the tests that scroll under them.
+    assert page.evaluate(
+        "() => { const c = document.querySelector('.controls').getBoundingClientRect();"
+        " const hit = document.elementFromPoint(c.left + c.width / 2, c.top + c.height / 2);"
+        " return hit !== null && hit.closest('.controls') !== null; }"
+    )
