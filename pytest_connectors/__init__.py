@@ -64,6 +64,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "MissingVariableError",
         "OutOfScopeError",
         "ProviderError",
+        "ProviderPluginError",
         "RecordNotFoundError",
         "ReportFileError",
         "ScenarioFileError",
@@ -191,6 +192,9 @@ if TYPE_CHECKING:
     )
     from pytest_connectors.errors import (
         ProviderError as ProviderError,
+    )
+    from pytest_connectors.errors import (
+        ProviderPluginError as ProviderPluginError,
     )
     from pytest_connectors.errors import (
         RecordNotFoundError as RecordNotFoundError,

@@ -176,6 +176,16 @@ class ProviderError(ConnectorError):
         self.transient = transient
 
 
+class ProviderPluginError(InvalidInputError):
+    """A provider of the ``pytest_connectors.providers`` entry points cannot be used: it does not
+    load, is not a ``ProviderSpec`` of its entry's name, or two distributions claim its name.
+    Raised only where that provider is asked for; ``distribution`` names the culprit."""
+
+    def __init__(self, distribution: str, problem: str) -> None:
+        super().__init__(problem)
+        self.distribution = distribution
+
+
 class ServiceError(ConnectorError):
     """The service answered with an error, or could not be reached; ``status`` 0 for the latter."""
 

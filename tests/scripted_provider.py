@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
-from pytest_connectors.imports.sync import Derivation
+from pytest_connectors.imports.provider import (
+    Derivation,
+    FetchedRecord,
+    Page,
+    ProviderError,
+    Window,
+)
 from pytest_connectors.models.imports import (
     RecordedConversation,
     RecordedTurn,

@@ -105,3 +105,25 @@ def test_every_class_name_means_one_thing() -> None:
             if isinstance(node, ast.ClassDef):
                 places.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
     assert {name: where for name, where in places.items() if len(where) > 1} == {}
+
+
+PROVIDERS = PACKAGE / "imports" / "providers"
+PROVIDER_FOLDERS = sorted(p.name for p in PROVIDERS.iterdir() if (p / "__init__.py").exists())
+
+
+def test_there_are_provider_folders() -> None:
+    assert {"langsmith", "langfuse", "fullstory"} <= set(PROVIDER_FOLDERS)
+
+
+@pytest.mark.parametrize("provider", PROVIDER_FOLDERS)
+def test_a_provider_imports_no_other_provider_nor_the_registry(provider: str) -> None:
+    # A provider is one folder: what two of them share lives in imports/, below them all.
+    prefix = "pytest_connectors.imports.providers"
+    wrong = []
+    for path in sorted((PROVIDERS / provider).rglob("*.py")):
+        for line, target in imports_of(path):
+            if target == prefix or (
+                target.startswith(f"{prefix}.") and not target.startswith(f"{prefix}.{provider}")
+            ):
+                wrong.append(f"{path.relative_to(PACKAGE)} line {line}: {target}")
+    assert not wrong, "\n".join(wrong)

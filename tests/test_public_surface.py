@@ -33,6 +33,7 @@ def test_unknown_name_is_an_attribute_error() -> None:
         raise AssertionError("expected AttributeError")
 
 
+FULLSTORY = "pytest_connectors.imports.providers.fullstory"
 # Exceptions that never reach a caller: each is caught, or turned into one of the tree's, inside
 # the package. A new exception class goes into errors.py, or here with the place that catches it.
 INTERNAL_EXCEPTIONS = {
@@ -41,11 +42,11 @@ INTERNAL_EXCEPTIONS = {
     "pytest_connectors.client.transport.RedirectRefusedError": "a failed invoke result",
     "pytest_connectors.client.transport.ReplyTooLargeError": "failed result / ProviderError",
     "pytest_connectors.evaluation.prompts.UnreadableVerdict": "the judge -> JudgeError",
-    "pytest_connectors.imports.fullstory._Gone": "the FullStory provider",
-    "pytest_connectors.imports.fullstory._LinkExpired": "the FullStory provider",
-    "pytest_connectors.imports.fullstory._Retry": "the FullStory provider's retry loop",
-    "pytest_connectors.imports.gzip_ndjson.ExportTooLargeError": "FullStory -> ProviderError",
-    "pytest_connectors.imports.gzip_ndjson.MalformedExportError": "FullStory -> ProviderError",
+    f"{FULLSTORY}.provider._Gone": "the FullStory provider",
+    f"{FULLSTORY}.provider._LinkExpired": "the FullStory provider",
+    "pytest_connectors.imports.http_provider.TryAgain": "the providers' retry loop",
+    f"{FULLSTORY}.gzip_ndjson.ExportTooLargeError": "FullStory -> ProviderError",
+    f"{FULLSTORY}.gzip_ndjson.MalformedExportError": "FullStory -> ProviderError",
     "pytest_connectors.imports.otlp.receiver.ReceiverBusy": "the OTLP route: a 429 answer",
     "pytest_connectors.imports.otlp.receiver.TooManySpans": "the OTLP route: a 413 answer",
     "pytest_connectors.imports.replies.Interrupted": "the providers: the job stops",

@@ -45,11 +45,8 @@ from pytest_connectors.cli.main import (
 )
 from pytest_connectors.errors import JobTimeoutError
 from pytest_connectors.models.imports import (
-    PROVIDER_CATEGORY,
-    PROVIDER_SECRET_KEY,
     ImportCategory,
     ImportConnector,
-    ImportProvider,
     Job,
     JobStats,
     JobStatus,
@@ -226,13 +223,28 @@ def _provider_key(args: argparse.Namespace) -> str | None:
     return value
 
 
-def _config(args: argparse.Namespace) -> dict[str, str]:
+def _config(args: argparse.Namespace, provider: Callable[[], str]) -> dict[str, str]:
+    """The ``--config`` pairs, and the ``--provider-key`` under the name ``provider()``'s spec
+    keeps its secret in."""
     config = _config_pairs(args.config)
     key = _provider_key(args)
     if key is not None:
-        provider = getattr(args, "provider", None)
-        config[PROVIDER_SECRET_KEY[ImportProvider(provider)] if provider else "apiKey"] = key
+        config[_secret_key(provider())] = key
     return config
+
+
+def _gives_key(args: argparse.Namespace) -> bool:
+    return args.provider_key is not None or args.deprecated_provider_key is not None
+
+
+def _secret_key(provider: str) -> str:
+    """The config key ``--provider-key`` sets: the provider's (first) secret."""
+    from pytest_connectors.imports.providers import spec_of
+
+    secrets = spec_of(provider).secret_keys
+    if not secrets:
+        raise UsageError(f"provider {provider!r} takes no key: leave out --provider-key")
+    return secrets[0]
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -248,7 +260,7 @@ def _show_connector(connector: ImportConnector, as_json: bool) -> None:
             ("id", connector.id),
             ("agent", connector.agent_id),
             ("tenant", connector.tenant_id),
-            ("provider", f"{connector.provider.value} ({connector.category.value})"),
+            ("provider", f"{connector.provider} ({connector.category.value})"),
             ("status", connector.status.value),
             ("config", json.dumps(connector.config, ensure_ascii=False)),
             ("last synced", _when(connector.last_synced_at)),
@@ -328,7 +340,7 @@ def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
         "name": args.name,
         "category": args.category,
         "provider": args.provider,
-        "config": _config(args),
+        "config": _config(args, lambda: str(args.provider)),
     }
     if args.tenant:
         data["tenantId"] = args.tenant
@@ -357,7 +369,7 @@ def cmd_list(store: ConnectorStore, args: argparse.Namespace) -> int:
             (
                 c.name,
                 c.agent_id,
-                c.provider.value,
+                c.provider,
                 c.status.value,
                 _when(c.last_synced_at),
                 c.id,
@@ -378,12 +390,12 @@ def cmd_update(store: ConnectorStore, args: argparse.Namespace) -> int:
     change: dict[str, Any] = {}
     if args.name is not None:
         change["name"] = args.name
-    config = _config(args)
-    if config:
-        change["config"] = config
-    if not change:
+    if args.name is None and not args.config and not _gives_key(args):
         raise UsageError("nothing to change: give --name, --provider-key or --config KEY=VALUE")
     with _imports(store, args) as imports:
+        config = _config(args, lambda: imports.connectors.get(args.connector).provider)
+        if config:
+            change["config"] = config
         connector = imports.connectors.update(args.connector, change)
     if args.json:
         _print_json(_dump(connector))
@@ -676,17 +688,20 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Commands) -> None:
     categories = [c.value for c in ImportCategory]
-    providers = [p.value for p in ImportProvider]
-    pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
 
     imports = _group(
         commands, "imports", "manage import connectors (LangSmith, Langfuse, FullStory)"
     )
-    create = _action(imports, "create", cmd_create, f"add an import connector ({pairs})")
+    create = _action(imports, "create", cmd_create, "add an import connector")
     create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
     create.add_argument("--name", required=True, help="unique per agent")
     create.add_argument("--category", required=True, choices=categories)
-    create.add_argument("--provider", required=True, choices=providers)
+    create.add_argument(
+        "--provider",
+        required=True,
+        metavar="NAME",
+        help="langsmith, langfuse, fullstory, or a provider another package installs",
+    )
     create.add_argument("--tenant", help="tenant of the agent (default: default)")
     for parser in (
         create,
@@ -705,7 +720,8 @@ def register(commands: Commands) -> None:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="langsmith: projectName, apiUrl, workspaceId; fullstory: apiUrl, segmentId, orgId",
+            help="langsmith: projectName, apiUrl, workspaceId; langfuse: publicKey, baseUrl; "
+            "fullstory: apiUrl, segmentId, orgId",
         )
     update.add_argument("connector", metavar="NAME_OR_ID")
     update.add_argument("--name", help="new name")

@@ -1,4 +1,5 @@
-"""When to try again, and how long to wait first: for agent calls, provider calls and sync jobs."""
+"""When to try again, and how long to wait first: one policy for agent calls, provider calls
+and sync jobs (`RetryPolicy`), one reading of ``Retry-After``, one backoff."""
 
 from __future__ import annotations
 
@@ -61,15 +62,25 @@ def backoff_s(attempt: int, first_s: float, max_s: float, *, jitter: bool = True
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """How many times to try again, and how long to wait before each try.
+
+    The wait doubles from ``first_delay_s`` up to ``max_delay_s`` (drawn between half and all
+    of that with ``jitter``); a server's ``Retry-After`` wins, cut to ``max_hint_s``. Agent calls
+    and provider calls use it with jitter; sync jobs, queued again, without.
+    """
+
     retries: int = 2
-    backoff_ms: float = 500.0
+    first_delay_s: float = 0.5
+    max_delay_s: float = MAX_DELAY_S
+    max_hint_s: float = MAX_DELAY_S
+    jitter: bool = True
 
     @property
     def attempts(self) -> int:
         return self.retries + 1
 
     def delay_s(self, attempt: int, hinted: float | None = None) -> float:
-        """Exponential backoff with full jitter; a server's Retry-After wins (capped)."""
+        """The wait after failed ``attempt`` (from 1)."""
         if hinted is not None:
-            return min(hinted, MAX_DELAY_S)
-        return backoff_s(attempt, self.backoff_ms / 1000, MAX_DELAY_S)
+            return min(hinted, self.max_hint_s)
+        return backoff_s(attempt, self.first_delay_s, self.max_delay_s, jitter=self.jitter)

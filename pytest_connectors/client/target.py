@@ -187,7 +187,7 @@ def resolve_target(connector: Connector, environ: Mapping[str, str] | None = Non
         method=method,
         headers=tuple(headers.items()),
         timeout_ms=float(timeout),
-        retry=RetryPolicy(retries=retries, backoff_ms=backoff),
+        retry=RetryPolicy(retries=retries, first_delay_s=backoff / 1000),
         redactor=Redactor([*secrets, *map(_escaped, secrets)]),
         assistant_id=config.assistant_id if isinstance(config, LangGraphConnectorConfig) else "",
         response_path=config.response_path if isinstance(config, HttpConnectorConfig) else None,

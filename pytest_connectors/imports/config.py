@@ -1,9 +1,9 @@
 """What a connector's input may hold, checked in one place for the library, CLI and service.
 
-Config keys per provider are fixed by the import-connector contract. A provider's secret
-(``apiKey``; Langfuse's ``secretKey``) is a secret:
-records leave the package with it masked (``${VAR}`` references stay readable, they are names),
-and job records never hold it at all.
+The config keys of each provider are its spec's (`ProviderSpec.config`). A provider's secrets
+(``apiKey``; Langfuse's ``secretKey``) leave the package masked (``${VAR}`` references stay
+readable, they are names), and job records never hold them at all. A connector whose provider is
+no longer installed shows every config value masked: which of them are secret is unknown.
 """
 
 from __future__ import annotations
@@ -15,54 +15,18 @@ from pydantic import Field, ValidationError
 
 from pytest_connectors._support.secrets import MASK, mask
 from pytest_connectors.errors import InvalidInputError
+from pytest_connectors.imports.provider import ProviderSpec
+from pytest_connectors.imports.providers import find_spec, spec_of
 from pytest_connectors.models.connector import CamelModel
-from pytest_connectors.models.imports import (
-    PROVIDER_CATEGORY,
-    PROVIDER_SECRET_KEY,
-    ImportCategory,
-    ImportConnector,
-    ImportProvider,
-)
+from pytest_connectors.models.imports import ImportCategory, ImportConnector
 from pytest_connectors.registry.merge import merge_keys
-
-SECRET_KEY = "apiKey"
-SECRET_KEYS = PROVIDER_SECRET_KEY
-_SECRET_NAMES = frozenset(SECRET_KEYS.values())
-
-# Allowed config keys per provider: True when the key must be set before the first sync.
-CONFIG_KEYS: dict[ImportProvider, dict[str, bool]] = {
-    ImportProvider.LANGSMITH: {
-        "apiKey": True,
-        "projectName": True,
-        "apiUrl": False,
-        "workspaceId": False,
-    },
-    ImportProvider.FULLSTORY: {
-        "apiKey": True,
-        "apiUrl": False,
-        "segmentId": False,
-        "orgId": False,
-    },
-    ImportProvider.LANGFUSE: {
-        "publicKey": True,
-        "secretKey": True,
-        "baseUrl": False,
-    },
-}
-
-# Where each provider sends the key: a change of one of these must give the key again.
-DESTINATION_KEYS: dict[ImportProvider, tuple[str, ...]] = {
-    ImportProvider.LANGSMITH: ("apiUrl",),
-    ImportProvider.FULLSTORY: ("apiUrl",),
-    ImportProvider.LANGFUSE: ("baseUrl",),
-}
 
 
 class CreateImportConnectorInput(CamelModel):
     agent_id: str = Field(min_length=1, max_length=128)
     name: str = Field(min_length=1, max_length=200)
     category: ImportCategory
-    provider: ImportProvider
+    provider: str = Field(min_length=1, max_length=200)  # a registered name: see parse_create
     config: dict[str, Any] = Field(default_factory=dict)
     tenant_id: str | None = Field(default=None, min_length=1, max_length=128)
 
@@ -91,13 +55,13 @@ def parse_create(
             parsed = CreateImportConnectorInput.model_validate(dict(data))
         except ValidationError as exc:
             raise _invalid(exc) from None
-    if PROVIDER_CATEGORY[parsed.provider] is not parsed.category:
-        pairs = ", ".join(f"{c.value}/{p.value}" for p, c in PROVIDER_CATEGORY.items())
+    spec = spec_of(parsed.provider)
+    if spec.category is not parsed.category:
         raise InvalidInputError(
-            f"provider {parsed.provider.value!r} does not belong to category "
-            f"{parsed.category.value!r}; allowed pairs: {pairs}"
+            f"provider {spec.name!r} does not belong to category {parsed.category.value!r}; "
+            f"its category is {spec.category.value!r}"
         )
-    check_config(parsed.provider, parsed.config)
+    check_config(spec, parsed.config)
     return parsed
 
 
@@ -112,27 +76,26 @@ def parse_update(
         raise _invalid(exc) from None
 
 
-def check_config(provider: ImportProvider, config: Mapping[str, Any]) -> None:
+def check_config(spec: ProviderSpec, config: Mapping[str, Any]) -> None:
     """Known keys with string values; a URL that looks like one."""
-    allowed = CONFIG_KEYS[provider]
     for key, value in config.items():
-        if key not in allowed:
+        if key not in spec.config:
             raise InvalidInputError(
-                f"config.{key} is not a {provider.value} setting; allowed: {', '.join(allowed)}"
+                f"config.{key} is not a {spec.name} setting; allowed: {', '.join(spec.config)}"
             )
         if not isinstance(value, str) or not value.strip():
             raise InvalidInputError(f"config.{key} must be a non-empty string")
-    for where in DESTINATION_KEYS[provider]:
+    for where in spec.url_keys:
         url = config.get(where)
         if isinstance(url, str) and not url.startswith(("http://", "https://", "${")):
             raise InvalidInputError(f"config.{where} must start with http:// or https://")
-    secret_key = SECRET_KEYS[provider]
-    secret = config.get(secret_key)
-    if isinstance(secret, str) and MASK in secret and mask(secret) == secret:
-        raise InvalidInputError(
-            f"config.{secret_key} is the masked placeholder {MASK}: give the key itself "
-            "(or a ${VARIABLE} reference), or leave it out to keep the stored one"
-        )
+    for secret_key in spec.secret_keys:
+        secret = config.get(secret_key)
+        if isinstance(secret, str) and MASK in secret and mask(secret) == secret:
+            raise InvalidInputError(
+                f"config.{secret_key} is the masked placeholder {MASK}: give the key itself "
+                "(or a ${VARIABLE} reference), or leave it out to keep the stored one"
+            )
 
 
 def updated_config(connector: ImportConnector, change: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,29 +106,23 @@ def updated_config(connector: ImportConnector, change: Mapping[str, Any]) -> dic
     when the site changes. Otherwise anyone who may edit the connector, but never sees its
     key, could point it at a host of their own and have the key sent there.
     """
+    spec = spec_of(connector.provider)
     merged = merge_keys(connector.config, change)
-    check_config(connector.provider, merged)
-    moved = [
-        key
-        for key in DESTINATION_KEYS[connector.provider]
-        if merged.get(key) != connector.config.get(key)
-    ]
-    secret_key = SECRET_KEYS[connector.provider]
-    if moved and connector.config.get(secret_key) and secret_key not in change:
-        raise InvalidInputError(
-            f"changing config.{moved[0]} changes where the connector sends its key: give "
-            f"config.{secret_key} again in the same change"
-        )
+    check_config(spec, merged)
+    moved = [key for key in spec.url_keys if merged.get(key) != connector.config.get(key)]
+    for secret_key in spec.secret_keys:
+        if moved and connector.config.get(secret_key) and secret_key not in change:
+            raise InvalidInputError(
+                f"changing config.{moved[0]} changes where the connector sends its key: give "
+                f"config.{secret_key} again in the same change"
+            )
     return merged
 
 
 def check_complete(connector: ImportConnector) -> None:
     """Everything a sync needs is set; said before a job is queued, not when it fails."""
-    missing = [
-        key
-        for key, required in CONFIG_KEYS[connector.provider].items()
-        if required and not connector.config.get(key)
-    ]
+    spec = spec_of(connector.provider)
+    missing = [key for key in spec.required_keys if not connector.config.get(key)]
     if missing:
         raise InvalidInputError(
             f"import connector {connector.name!r} has no {', '.join(missing)}; set "
@@ -173,17 +130,27 @@ def check_complete(connector: ImportConnector) -> None:
         )
 
 
-def masked_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def secret_keys(provider: str) -> frozenset[str] | None:
+    """The config keys ``provider`` keeps secrets in; None when it is not installed (or its
+    plugin is broken), and so every key may be one."""
+    spec = find_spec(provider)
+    return None if spec is None else frozenset(spec.secret_keys)
+
+
+def masked_config(provider: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    secrets = secret_keys(provider)
     shown = dict(config)
-    for key in _SECRET_NAMES & shown.keys():
+    for key in shown.keys() if secrets is None else secrets & shown.keys():
         if isinstance(shown[key], str):
             shown[key] = mask(shown[key])
     return shown
 
 
 def public(connector: ImportConnector) -> ImportConnector:
-    """The connector as anyone may see it: its secret masked."""
-    return connector.model_copy(update={"config": masked_config(connector.config)})
+    """The connector as anyone may see it: its secrets masked."""
+    return connector.model_copy(
+        update={"config": masked_config(connector.provider, connector.config)}
+    )
 
 
 def job_snapshot(
@@ -192,6 +159,7 @@ def job_snapshot(
     """What a queued job keeps of its connector: everything but the key, which the job reads
     (and resolves) from the connector when it runs, so no job record ever holds it; and the
     rules it runs within (``reach``, None locally)."""
-    config = {k: v for k, v in connector.config.items() if k not in _SECRET_NAMES}
-    snapshot = {"provider": connector.provider.value, "name": connector.name, "config": config}
+    secrets = secret_keys(connector.provider)
+    config = {k: v for k, v in connector.config.items() if secrets is not None and k not in secrets}
+    snapshot = {"provider": connector.provider, "name": connector.name, "config": config}
     return snapshot if reach is None else {**snapshot, "reach": reach}

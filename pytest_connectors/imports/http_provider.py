@@ -1,11 +1,12 @@
-"""What the HTTP providers share: a scan a job can stop mid-request, pauses that end on a stop,
-and ``with provider:`` closing its connections."""
+"""What the HTTP providers share: a scan a job can stop mid-request, one retry loop (the
+`RetryPolicy` of agent calls and jobs, ``Retry-After``, the page's deadline) with pauses that end
+on a stop, and ``with provider:`` closing its connections."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
 
@@ -25,10 +26,29 @@ from pytest_connectors.imports.replies import (
 )
 
 NEVER_STOP: Callable[[], bool] = lambda: False  # noqa: E731
+T = TypeVar("T")
+
+
+class TryAgain(Exception):
+    """One attempt failed in a way that may pass: wait (``hint`` seconds if the server said)."""
+
+    def __init__(self, code: str, reason: str, hint: float | None = None) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.hint = hint
 
 
 class HttpProvider:
-    """Implements the `Provider` protocol's ``fetch`` over the subclass's ``_scan``."""
+    """Implements the `Provider` protocol's ``fetch`` over the subclass's ``_scan``.
+
+    A subclass sets ``label``, ``limits``, ``_policy`` and ``_redactor`` for `_with_retries`.
+    """
+
+    label = "the provider"
+    limits: ProviderLimits
+    _policy: RetryPolicy
+    _redactor: Redactor
 
     def __init__(self, sleep: Callable[[float], None] | None) -> None:
         self._sleep = sleep  # tests pass one; otherwise pauses poll for a stop
@@ -62,6 +82,37 @@ class HttpProvider:
         elif pause_unless_stopped(seconds, self._should_stop):
             raise Interrupted(stopped=True)
 
+    def _with_retries(
+        self,
+        what: str,
+        attempt: Callable[[int, float], T],
+        give_up: Callable[[TryAgain, int], NoReturn],
+    ) -> T:
+        """``attempt(number, page_deadline)`` until it returns, raises anything but `TryAgain`,
+        the policy's attempts are spent or the pause would outlast the page's time: then
+        ``give_up(last failure, attempts)``. Each retry is one line of ``retry_log``."""
+        deadline = time.perf_counter() + self.limits.page_timeout_s
+        for number in range(1, self._policy.attempts + 1):
+            try:
+                return attempt(number, deadline)
+            except TryAgain as caught:
+                failure = caught
+            # Outside the handler: nothing chains onto the error give_up raises.
+            delay = self._policy.delay_s(number, failure.hint)
+            if number >= self._policy.attempts or time.perf_counter() + delay >= deadline:
+                give_up(failure, number)
+            retry_log.info(
+                "%s %s: %s; retry %d of %d in %.1f s",
+                self.label,
+                what,
+                self._redactor.scrub(failure.reason),
+                number,
+                self._policy.retries,
+                delay,
+            )
+            self._pause(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -82,7 +133,6 @@ class JsonApiProvider(HttpProvider):
     says what each refusal means (``_status_error``).
     """
 
-    label = "the provider"
     url_setting = "apiUrl"
 
     def __init__(
@@ -103,7 +153,7 @@ class JsonApiProvider(HttpProvider):
         self.timeout_s = timeout_s or limits.request_timeout_s
         self._client = client
         self._redactor = redactor
-        self._policy = RetryPolicy(retries=max(0, max_retries), backoff_ms=500.0)
+        self._policy = RetryPolicy(retries=max(0, max_retries))
         self._key_problem = key_problem
 
     def close(self) -> None:
@@ -125,29 +175,22 @@ class JsonApiProvider(HttpProvider):
         if self._key_problem is not None:
             self._fail("auth_failed", self._key_problem, transient=False)
         what = f"{method} /{path}"
-        page_deadline = time.perf_counter() + self.limits.page_timeout_s
         request = self._client.build_request(method, path, params=params, json=body)
-        for attempt in range(1, self._policy.attempts + 1):
+
+        def attempt(number: int, page_deadline: float) -> DecodedJson:
             deadline = min(time.perf_counter() + self.timeout_s, page_deadline)
-            decoded, failure, hinted = self._attempt(request, what, attempt, deadline)
+            decoded, failure, hinted = self._attempt(request, what, number, deadline)
             if decoded is not None:
                 return decoded
             assert failure is not None
-            delay = self._policy.delay_s(attempt, hinted)
-            last = attempt >= self._policy.attempts
-            if not failure.transient or last or time.perf_counter() + delay >= page_deadline:
-                self._fail(failure.code, str(failure), transient=failure.transient)
-            retry_log.info(
-                "%s %s: %s; retry %d of %d in %.1f s",
-                self.label,
-                what,
-                self._redactor.scrub(str(failure)),
-                attempt,
-                self._policy.attempts - 1,
-                delay,
-            )
-            self._pause(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            if not failure.transient:
+                self._fail(failure.code, str(failure), transient=False)
+            raise TryAgain(failure.code, str(failure), hinted)
+
+        def give_up(failure: TryAgain, _attempts: int) -> NoReturn:
+            self._fail(failure.code, failure.reason, transient=True)
+
+        return self._with_retries(what, attempt, give_up)
 
     def _attempt(
         self, request: httpx.Request, what: str, attempt: int, deadline: float

@@ -31,11 +31,12 @@ from pytest_connectors.imports.config import (
     public,
     updated_config,
 )
+from pytest_connectors.imports.provider import Derivation
+from pytest_connectors.imports.providers import spec_of
 from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
     IMPORTED_ID_PREFIX,
-    Derivation,
-    default_derivation,
+    derivation_of,
     refresh_links,
 )
 from pytest_connectors.imports.worker import ProgressCallback, ProviderFactory, Worker
@@ -122,7 +123,7 @@ class LocalBackend:
         self, data: CreateImportConnectorInput | Mapping[str, Any]
     ) -> ImportConnector:
         parsed = parse_create(data)
-        self._reach.check_config(parsed.config)
+        self._reach.check_config(parsed.config, spec_of(parsed.provider).url_keys)
         tenant = parsed.tenant_id or self.scope.tenant_id or "default"
         check_may_write(self.scope, tenant, parsed.agent_id)
         now = utc_now()
@@ -152,7 +153,7 @@ class LocalBackend:
                 values["name"] = change.name
             if change.config is not None:
                 config = updated_config(current, change.config)
-                self._reach.check_config(config)
+                self._reach.check_config(config, spec_of(current.provider).url_keys)
                 values["config"] = config
             updated = connector_rows.update_fields(connection, self.scope, current.id, values)
         if updated is None:
@@ -163,7 +164,7 @@ class LocalBackend:
         with self.store.begin() as connection:
             current = self._lock(connection, ref)
             merged = updated_config(current, config or {})
-            self._reach.check_config(merged)
+            self._reach.check_config(merged, spec_of(current.provider).url_keys)
             check_complete(current.model_copy(update={"config": merged}))
             connected = connector_rows.update_fields(
                 connection,
@@ -363,6 +364,7 @@ class LocalBackend:
     def refresh_links(self, ref: str) -> int:
         """Link the sessions and conversations of a connector's agent again (after native
         writes, say)."""
-        derivation = self._derivation or default_derivation()
         with self.store.begin() as connection:
-            return refresh_links(connection, self._find(connection, ref), derivation)
+            connector = self._find(connection, ref)
+            derivation = self._derivation or derivation_of(spec_of(connector.provider))
+            return refresh_links(connection, connector, derivation)

@@ -1,22 +1,35 @@
-"""What a provider gives the sync engine: pages of records over a time window, resumable.
+"""What a provider gives the sync engine: pages of records over a time window, resumable; and
+the `ProviderSpec` that tells the engine, the config checks, the CLI and the service all they
+need to know of one provider.
 
 A provider speaks one remote API (LangSmith, Langfuse, FullStory) and knows nothing of the
-database; the sync engine knows nothing of the remote API. A page's ``checkpoint`` is opaque:
-handing it back to ``fetch`` resumes after that page, so a job retried after a crash starts
-where it stopped.
+database; the sync engine knows nothing of the remote API. A page's ``checkpoint`` is opaque
+(`encode_checkpoint` / `decode_checkpoint` are the codec providers share): handing it back to
+``fetch`` resumes after that page, so a job retried after a crash starts where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+import httpx
+
 from pytest_connectors._support.times import utc
 from pytest_connectors.errors import ProviderError as ProviderError  # where providers find it
+from pytest_connectors.imports.limits import ProviderLimits
+from pytest_connectors.models.imports import (
+    PROVIDER_NAME_PATTERN,
+    ImportCategory,
+    RecordedConversation,
+    SessionLink,
+    UserSession,
+)
 
 _CHECKPOINT_VERSION = 1
 
@@ -90,3 +103,92 @@ class Provider(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """How traces become conversations and how conversations meet sessions.
+
+    ``extend`` (optional) appends new runs to a conversation derived from runs of known ids,
+    exactly as deriving them all would, or answers None and the thread is derived whole.
+    """
+
+    thread_key_of: Callable[[Mapping[str, Any]], str]
+    derive: Callable[[list[dict[str, Any]]], list[RecordedConversation]]
+    link: Callable[[list[RecordedConversation], list[UserSession]], list[SessionLink]]
+    extend: (
+        Callable[
+            [RecordedConversation, Set[str], list[dict[str, Any]]], RecordedConversation | None
+        ]
+        | None
+    ) = None
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a provider's config."""
+
+    required: bool = False  # must be set before the first sync
+    # Masked wherever the connector is shown, and never copied into a job record.
+    secret: bool = False
+    # Where the secret is sent: checked against the service's reach rules, and a change of it
+    # must give the secret again (a stored key goes only where it was given for).
+    url: bool = False
+    default: str | None = None  # the value when the key is not set (a URL key's host)
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """A connector's config as its job runs it (``${VAR}`` resolved), and what every provider
+    takes besides: the HTTP transport (tests pass one) and the job's reply limits."""
+
+    values: Mapping[str, str]
+    transport: httpx.BaseTransport | None = None
+    limits: ProviderLimits | None = None
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+
+_NAME = re.compile(PROVIDER_NAME_PATTERN)  # fits the connectors table's provider column
+
+
+@dataclass(frozen=True, eq=False)
+class ProviderSpec:
+    """Everything provider-specific the package knows: the one thing a provider's folder (or a
+    third-party distribution, through the ``pytest_connectors.providers`` entry points) gives.
+
+    ``derivation`` says how its records become conversations; None: the runs of the LangSmith
+    shape the built-in providers serve (`pytest_connectors.imports.conversations`).
+    """
+
+    name: str
+    category: ImportCategory
+    config: Mapping[str, ConfigKey]
+    build: Callable[[ProviderSettings], Provider]
+    derivation: Callable[[], Derivation] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(
+                f"provider name {self.name!r}: lowercase letters, digits and '-', "
+                "starting with a letter, at most 32 characters"
+            )
+        if not isinstance(self.category, ImportCategory):
+            raise ValueError(
+                f"provider {self.name!r}: category must be one of "
+                f"{', '.join(c.value for c in ImportCategory)}"
+            )
+        object.__setattr__(self, "config", dict(self.config))
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, spec in self.config.items() if spec.secret)
+
+    @property
+    def url_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, spec in self.config.items() if spec.url)
+
+    @property
+    def required_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, spec in self.config.items() if spec.required)

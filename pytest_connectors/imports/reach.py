@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +25,8 @@ import httpx
 
 from pytest_connectors._support.variables import REFERENCE, lookup, references
 from pytest_connectors.errors import InvalidInputError, MissingVariableError
-from pytest_connectors.imports.config import DESTINATION_KEYS
 from pytest_connectors.imports.provider import ProviderError
 
-# Every provider's: a check of a config needs no provider to find where it sends the key.
-_DESTINATIONS = sorted({key for keys in DESTINATION_KEYS.values() for key in keys})
 ALLOW_ENV_FLAG = "serve --allow-env NAME"
 ALLOW_PRIVATE_FLAG = "serve --allow-private-destinations"
 
@@ -135,13 +132,14 @@ class Reach:
 
     # -- the checks ----------------------------------------------------------------------------
 
-    def check_config(self, config: Mapping[str, Any]) -> None:
-        """Refuse, as bad input, a config this process may not act on (create, update, connect).
+    def check_config(self, config: Mapping[str, Any], url_keys: Sequence[str]) -> None:
+        """Refuse, as bad input, a config this process may not act on (create, update, connect);
+        ``url_keys`` are where its provider sends the secret (`ProviderSpec.url_keys`).
 
         A host name that does not resolve now passes: it is checked again when the job runs.
         """
         problems = [self._variable_problem(config)]
-        problems += [self._destination_problem(config.get(k), k, True) for k in _DESTINATIONS]
+        problems += [self._destination_problem(config.get(k), k, True) for k in url_keys]
         for problem in problems:
             if problem is not None:
                 raise InvalidInputError(problem)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -37,7 +37,14 @@ from pytest_connectors.imports.conversations import (
     thread_key_of,
 )
 from pytest_connectors.imports.linking import link_sessions
-from pytest_connectors.imports.provider import FetchedRecord, Page, Provider, Window
+from pytest_connectors.imports.provider import (
+    Derivation,
+    FetchedRecord,
+    Page,
+    Provider,
+    ProviderSpec,
+    Window,
+)
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import (
     ImportConnector,
@@ -66,25 +73,6 @@ LOOKBACK = timedelta(days=7)
 DERIVED_TURNS_KEPT = 50_000
 
 
-@dataclass(frozen=True)
-class Derivation:
-    """How traces become conversations and how conversations meet sessions.
-
-    ``extend`` (optional) appends new runs to a conversation derived from runs of known ids,
-    exactly as deriving them all would, or answers None and the thread is derived whole.
-    """
-
-    thread_key_of: Callable[[Mapping[str, Any]], str]
-    derive: Callable[[list[dict[str, Any]]], list[RecordedConversation]]
-    link: Callable[[list[RecordedConversation], list[UserSession]], list[SessionLink]]
-    extend: (
-        Callable[
-            [RecordedConversation, Set[str], list[dict[str, Any]]], RecordedConversation | None
-        ]
-        | None
-    ) = None
-
-
 def default_derivation() -> Derivation:
     return Derivation(
         thread_key_of=thread_key_of,
@@ -92,6 +80,11 @@ def default_derivation() -> Derivation:
         link=lambda conversations, sessions: link_sessions(conversations, sessions),
         extend=extend_conversation,
     )
+
+
+def derivation_of(spec: ProviderSpec) -> Derivation:
+    """How the records of ``spec``'s provider become conversations."""
+    return spec.derivation() if spec.derivation is not None else default_derivation()
 
 
 # Only imported conversations have ids with this prefix: a native write cannot take one first.

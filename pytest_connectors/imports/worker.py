@@ -16,25 +16,33 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pytest_connectors._support.secrets import Redactor
-from pytest_connectors.client.retry import backoff_s
-from pytest_connectors.errors import ConnectorError, MissingVariableError
-from pytest_connectors.imports.config import DESTINATION_KEYS, SECRET_KEYS
+from pytest_connectors.client.retry import RetryPolicy
+from pytest_connectors.errors import ConnectorError, InvalidInputError, MissingVariableError
 from pytest_connectors.imports.limits import ProviderLimits
-from pytest_connectors.imports.provider import Provider, ProviderError, retry_log
-from pytest_connectors.imports.providers import destination, provider_for, resolved_values
+from pytest_connectors.imports.provider import (
+    Derivation,
+    Provider,
+    ProviderError,
+    ProviderSpec,
+    retry_log,
+)
+from pytest_connectors.imports.providers import (
+    destination,
+    provider_for,
+    resolved_values,
+    spec_of,
+)
 from pytest_connectors.imports.reach import LOCAL, Reach
 from pytest_connectors.imports.sync import (
-    Derivation,
     LeaseLost,
     RunState,
     SyncOutcome,
     SyncRun,
-    default_derivation,
+    derivation_of,
 )
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, Job, JobStats, JobStatus, Scope
@@ -49,16 +57,9 @@ ProviderFactory = Callable[[ImportConnector], Provider]
 ProgressCallback = Callable[[str, JobStats], None]
 
 
-@dataclass(frozen=True)
-class JobRetryPolicy:
-    """How often a job whose provider failed transiently is queued again, and after how long."""
-
-    max_attempts: int = 5
-    base_delay: float = 1.0  # seconds before the second attempt; doubled each time
-    max_delay: float = 60.0
-
-    def delay(self, attempts: int) -> float:
-        return backoff_s(attempts, self.base_delay, self.max_delay, jitter=False)
+# A job whose provider failed transiently is queued again after 1, 2, 4, ... s (at most 60 s),
+# up to 5 attempts in all.
+JOB_RETRY = RetryPolicy(retries=4, first_delay_s=1.0, max_delay_s=60.0, jitter=False)
 
 
 def default_worker_id() -> str:
@@ -74,7 +75,7 @@ class Worker:
         lease: timedelta = timedelta(seconds=30),
         provider_factory: ProviderFactory | None = None,
         derivation: Derivation | None = None,
-        retry: JobRetryPolicy | None = None,
+        retry: RetryPolicy | None = None,
         environ: Mapping[str, str] | None = None,
         on_progress: ProgressCallback | None = None,
         reach: Reach = LOCAL,
@@ -91,14 +92,14 @@ class Worker:
         self.limits = limits or ProviderLimits.from_environ(os.environ)
         self.provider_factory = provider_factory
         self._derivation = derivation
-        self.retry = retry or JobRetryPolicy()
+        self.retry = retry or JOB_RETRY
         self.on_progress = on_progress
 
-    @property
-    def derivation(self) -> Derivation:
-        if self._derivation is None:
-            self._derivation = default_derivation()
-        return self._derivation
+    def _derivation_for(self, spec: ProviderSpec) -> Derivation:
+        """The worker's own (tests give one), else the provider's, else the default."""
+        if self._derivation is not None:
+            return self._derivation
+        return derivation_of(spec)
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -172,18 +173,23 @@ class Worker:
         if connector is None:
             self._finish(record, JobStatus.FAILED, "connector_deleted", "the connector is gone")
             return
-        if record.job.attempts > self.retry.max_attempts:
+        if record.job.attempts > self.retry.attempts:
             last = record.job.error or "no error recorded (the worker running it stopped)"
             self._fail(
                 record,
                 connector,
                 "too_many_attempts",
-                f"gave up after {self.retry.max_attempts} attempts; last error: {last}",
+                f"gave up after {self.retry.attempts} attempts; last error: {last}",
             )
             return
         # The job runs with the config it was queued with, but the connector's current key and
         # the destination that key was given for: the two always travel together.
-        travelling = (SECRET_KEYS[connector.provider], *DESTINATION_KEYS[connector.provider])
+        try:
+            spec = spec_of(connector.provider)
+        except InvalidInputError as exc:  # its plugin uninstalled or broken since
+            self._fail(record, connector, "provider_unavailable", str(exc))
+            return
+        travelling = (*spec.secret_keys, *spec.url_keys)
         config = {k: v for k, v in record.snapshot.get("config", {}).items() if k not in travelling}
         config |= {k: connector.config[k] for k in travelling if k in connector.config}
         job_connector = connector.model_copy(update={"config": config})
@@ -193,7 +199,7 @@ class Worker:
         heartbeat = _Heartbeat(self, record.id, state)
         try:
             reach.check_variables(config)
-            for key in DESTINATION_KEYS[connector.provider]:
+            for key in spec.url_keys:
                 reach.check_destination(destination(job_connector, key, environ), key)
             redactor = Redactor(resolved_values(job_connector, environ))
             provider = self._provider(job_connector, environ, reach)
@@ -206,7 +212,7 @@ class Worker:
                     provider=provider,
                     worker_id=self.worker_id,
                     lease=self.lease,
-                    derivation=self.derivation,
+                    derivation=self._derivation_for(spec),
                     state=state,
                     on_progress=self._progress_of(record.id),
                 )
@@ -216,7 +222,7 @@ class Worker:
             return
         except ProviderError as exc:
             message = redactor.scrub(str(exc))
-            if exc.transient and record.job.attempts < self.retry.max_attempts:
+            if exc.transient and record.job.attempts < self.retry.attempts:
                 self._retry_later(record, exc.code, message)
             else:
                 self._fail(record, connector, exc.code, message)
@@ -268,12 +274,12 @@ class Worker:
         return lambda stats: callback(job_id, stats)
 
     def _retry_later(self, record: JobRecord, code: str, message: str) -> None:
-        delay = self.retry.delay(record.job.attempts)
+        delay = self.retry.delay_s(record.job.attempts)
         retry_log.info(
             "job %s: attempt %d of %d failed (%s); it runs again in %.0f s",
             record.id,
             record.job.attempts,
-            self.retry.max_attempts,
+            self.retry.attempts,
             message,
             delay,
         )

@@ -1,8 +1,8 @@
 """Records of import connectors: the connectors themselves, their sync jobs, and what they import.
 
 JSON keeps the camelCase keys of the import-connector contract; Python attributes are snake_case.
-The ``apiKey`` of a connector's config is a secret: it is masked whenever a record is shown or
-serialised for anyone but the sync job that uses it.
+The secrets of a connector's config (``apiKey``; what its provider's spec marks secret) are
+masked whenever a record is shown or serialised for anyone but the sync job that uses it.
 """
 
 from __future__ import annotations
@@ -22,25 +22,10 @@ class ImportCategory(StrEnum):
     SESSION_DATA = "session-data"
 
 
-class ImportProvider(StrEnum):
-    LANGSMITH = "langsmith"
-    FULLSTORY = "fullstory"
-    LANGFUSE = "langfuse"
-
-
-# The only category/provider pairs the contract allows.
-PROVIDER_CATEGORY: dict[ImportProvider, ImportCategory] = {
-    ImportProvider.LANGSMITH: ImportCategory.LLM_TRACING,
-    ImportProvider.FULLSTORY: ImportCategory.SESSION_DATA,
-    ImportProvider.LANGFUSE: ImportCategory.LLM_TRACING,
-}
-
-# The config key holding each provider's secret: masked wherever a connector is shown.
-PROVIDER_SECRET_KEY: dict[ImportProvider, str] = {
-    ImportProvider.LANGSMITH: "apiKey",
-    ImportProvider.FULLSTORY: "apiKey",
-    ImportProvider.LANGFUSE: "secretKey",
-}
+# A provider's name: one of the registry's (`pytest_connectors.imports.providers`), checked where
+# a connector is created; the records keep the name, so a provider installed later is no schema
+# change.
+PROVIDER_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 
 
 class ConnectorStatus(StrEnum):
@@ -91,7 +76,7 @@ class ImportConnector(CamelModel):
     agent_id: str
     name: str
     category: ImportCategory
-    provider: ImportProvider
+    provider: str = Field(pattern=PROVIDER_NAME_PATTERN)
     config: dict[str, Any] = Field(default_factory=dict)
     status: ConnectorStatus = ConnectorStatus.DISCONNECTED
     last_synced_at: Timestamp | None = None

@@ -16,7 +16,6 @@ from pydantic.alias_generators import to_camel
 from pytest_connectors.models.imports import (
     ImportCategory,
     ImportConnector,
-    ImportProvider,
     RecordedConversation,
     UserSession,
 )
@@ -44,7 +43,7 @@ class CreateConnectorBody(_Body):
     agent_id: AgentId | None = None
     name: Name
     category: ImportCategory
-    provider: ImportProvider
+    provider: Annotated[str, StringConstraints(min_length=1, max_length=200)]  # checked by name
     config: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -57,7 +57,7 @@ def _values(connector: ImportConnector) -> dict[str, Any]:
         "agent_id": connector.agent_id,
         "name": connector.name,
         "category": connector.category.value,
-        "provider": connector.provider.value,
+        "provider": connector.provider,
         "config": connector.config,
         "status": connector.status.value,
         "last_synced_at": connector.last_synced_at,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import email.utils
+from pathlib import Path
 
 import httpx
 import pytest
 
+import pytest_connectors
 from pytest_connectors.client.retry import (
     MAX_DELAY_S,
     RetryPolicy,
@@ -14,7 +16,7 @@ from pytest_connectors.client.retry import (
     parse_retry_after,
     retry_decision,
 )
-from pytest_connectors.imports.worker import JobRetryPolicy
+from pytest_connectors.imports.worker import JOB_RETRY
 
 BASE = "http://agent.test"
 
@@ -65,7 +67,7 @@ def test_retry_decision(
 
 
 def test_retry_policy_counts_attempts_and_caps_delays() -> None:
-    policy = RetryPolicy(retries=4, backoff_ms=1000)
+    policy = RetryPolicy(retries=4, first_delay_s=1.0)
     assert policy.attempts == 5
     assert policy.delay_s(1, hinted=2.0) == 2.0
     assert policy.delay_s(1, hinted=10_000) == MAX_DELAY_S
@@ -84,4 +86,20 @@ def test_one_backoff_serves_agent_calls_provider_calls_and_jobs() -> None:
     for attempt, ceiling in [(1, 0.5), (2, 1.0), (4, 4.0)]:
         assert ceiling / 2 <= backoff_s(attempt, 0.5, 30.0) <= ceiling
     assert backoff_s(10_000, 0.5, 30.0) == 30.0
-    assert JobRetryPolicy(base_delay=1.0, max_delay=60.0).delay(7) == 60.0
+    assert JOB_RETRY.delay_s(7) == 60.0 and JOB_RETRY.delay_s(3) == 4.0
+
+
+def test_every_wait_and_retry_loop_is_the_one_policys() -> None:
+    # Agent calls, provider calls and jobs all wait through RetryPolicy; the providers share one
+    # loop (HttpProvider._with_retries), so a provider cannot grow a backoff or a loop of its own.
+    package = Path(pytest_connectors.__file__).parent
+    waits, loops = [], []
+    for path in sorted(package.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        where = str(path.relative_to(package))
+        if "backoff_s(" in source.replace("def backoff_s(", ""):
+            waits.append(where)
+        if "imports/providers/" in where and "retry_log" in source:
+            loops.append(where)
+    assert waits == ["client/retry.py"]
+    assert loops == []

@@ -17,8 +17,8 @@ import pytest
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.conversations import derive_conversations
-from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.providers.langsmith.provider import LangSmithProvider
 
 langsmith = pytest.importorskip("langsmith")
 

@@ -25,8 +25,8 @@ from pytest_connectors.fakes.fullstory import (
     session_events,
     synthetic_events,
 )
-from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.providers.fullstory.provider import FullStoryProvider
 from pytest_connectors.models.imports import UserSession
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -10,18 +10,18 @@ from typing import Any
 
 import pytest
 
-from pytest_connectors.imports.fullstory_sessions import (
+from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.providers.fullstory.gzip_ndjson import (
+    ExportTooLargeError,
+    GzipNdjsonDecoder,
+    MalformedExportError,
+)
+from pytest_connectors.imports.providers.fullstory.sessions import (
     MAX_CUSTOM_EVENTS,
     SessionAggregator,
     property_name,
     thread_references,
 )
-from pytest_connectors.imports.gzip_ndjson import (
-    ExportTooLargeError,
-    GzipNdjsonDecoder,
-    MalformedExportError,
-)
-from pytest_connectors.imports.provider import Window
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -18,9 +18,10 @@ import pytest
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, synthetic_runs
 from pytest_connectors.imports.conversations import derive_conversations
-from pytest_connectors.imports.langsmith import PAGE_SIZE
 from pytest_connectors.imports.local import LocalBackend
-from pytest_connectors.imports.sync import Derivation, default_derivation
+from pytest_connectors.imports.provider import Derivation
+from pytest_connectors.imports.providers.langsmith.provider import PAGE_SIZE
+from pytest_connectors.imports.sync import default_derivation
 from pytest_connectors.models.imports import JobStatus, RecordedConversation
 from pytest_connectors.storage import records
 from pytest_connectors.storage.store import Store

@@ -21,9 +21,10 @@ from scripted_provider import (
 )
 from sqlalchemy import select, update
 
+from pytest_connectors.client.retry import RetryPolicy
 from pytest_connectors.imports.backend import ConversationQuery
 from pytest_connectors.imports.local import LocalBackend
-from pytest_connectors.imports.worker import JobRetryPolicy, Worker
+from pytest_connectors.imports.worker import Worker
 from pytest_connectors.models.connector import utc_now
 from pytest_connectors.models.imports import ImportConnector, JobStatus, Scope
 from pytest_connectors.storage import records
@@ -36,7 +37,7 @@ from pytest_connectors.storage.schema import (
 from pytest_connectors.storage.store import Store
 
 SECRET = "fs-and-ls-secret-value-123"
-FAST = JobRetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
+FAST = RetryPolicy(retries=2, first_delay_s=0.01, max_delay_s=0.05, jitter=False)
 DAY = {"from_": BASE, "to": BASE + timedelta(days=1)}
 
 
@@ -135,7 +136,7 @@ def test_transient_failures_give_up_after_the_attempt_budget(
     assert (done.status, done.error_code, done.attempts) == (
         JobStatus.FAILED,
         "rate_limited",
-        FAST.max_attempts,
+        FAST.attempts,
     )
 
 
@@ -391,7 +392,7 @@ def test_each_retry_of_a_job_says_why_and_when_it_gives_up(
         r.getMessage() for r in caplog.records if r.name == "pytest_connectors.imports.retry"
     ]
     assert done.status is JobStatus.FAILED
-    assert len(retries) == FAST.max_attempts - 1  # the last attempt fails the job instead
-    assert retries[0].startswith(f"job {done.id}: attempt 1 of {FAST.max_attempts} failed (")
+    assert len(retries) == FAST.attempts - 1  # the last attempt fails the job instead
+    assert retries[0].startswith(f"job {done.id}: attempt 1 of {FAST.attempts} failed (")
     assert "the provider answered 503" in retries[0]  # why
     assert retries[0].endswith(" s") and "runs again in" in retries[0]  # when

@@ -16,12 +16,9 @@ import pytest
 from pytest_connectors import Imports
 from pytest_connectors.cli.main import main
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer, iso
-from pytest_connectors.imports.config import CONFIG_KEYS, DESTINATION_KEYS
 from pytest_connectors.imports.conversations import derive_conversations
-from pytest_connectors.imports.langfuse import LangfuseProvider
 from pytest_connectors.imports.provider import ProviderError, Window
-from pytest_connectors.imports.providers import PROVIDERS
-from pytest_connectors.models.imports import PROVIDER_SECRET_KEY, ImportProvider
+from pytest_connectors.imports.providers.langfuse.provider import LangfuseProvider
 
 
 def _at(base: datetime, seconds: float) -> str:
@@ -213,6 +210,17 @@ def test_cli_create_connect_wait_and_show_without_the_secret(
 
     code, out = cli("imports", "sync", "Langfuse prod", "--wait")
     assert code == 0, out
+    # A new key goes where this provider keeps it: secretKey, not LangSmith's apiKey.
+    code, out = cli(
+        "imports", "update", "Langfuse prod", "--provider-key", "-", "--json",
+        stdin=SECRET_KEY + "\n",
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["config"] == {
+        "publicKey": PUBLIC_KEY,
+        "secretKey": "****",
+        "baseUrl": langfuse_fake.url,
+    }
     assert not any(SECRET_KEY in text for text in outputs)
 
 
@@ -313,9 +321,3 @@ def test_a_trace_whose_observations_are_still_open_stays_pending_until_they_land
     assert first.pending and not again.pending
     turn = derive_conversations([again.payload])[0].turns[0]
     assert turn.answer == "Sunny in Rome." and not turn.pending
-
-
-def test_every_provider_is_in_the_one_table_with_its_config() -> None:
-    for provider in ImportProvider:
-        assert provider in PROVIDERS and provider in CONFIG_KEYS and provider in DESTINATION_KEYS
-        assert PROVIDER_SECRET_KEY[provider] in CONFIG_KEYS[provider]

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_connectors.fakes.langsmith import API_KEY, TENANT_ID, LangSmithServer, seed_runs
-from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import FetchedRecord, Page, ProviderError, Window
+from pytest_connectors.imports.providers.langsmith.provider import LangSmithProvider
 from pytest_connectors.servers.launch import free_port
 
 PROJECT = "support-prod"

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pytest_connectors.fakes.fullstory import API_KEY, ORG_ID, FullStoryServer, session_events
-from pytest_connectors.imports.fullstory import FullStoryProvider
 from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.providers.fullstory.provider import FullStoryProvider
 from pytest_connectors.models.imports import (
     RecordedConversation,
     RecordedTurn,

@@ -14,8 +14,8 @@ from traced_agent import send_turns, wait_for_finished_roots
 from pytest_connectors import Imports
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
 from pytest_connectors.imports.conversations import derive_conversations
-from pytest_connectors.imports.langsmith import LangSmithProvider
 from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.providers.langsmith.provider import LangSmithProvider
 from pytest_connectors.models.imports import JobStatus
 from pytest_connectors.servers.launch import LangGraphDevServer
 

@@ -20,7 +20,6 @@ from pytest_connectors.errors import (
 from pytest_connectors.models.imports import (
     ImportCategory,
     ImportConnector,
-    ImportProvider,
     Job,
     JobStatus,
     JobTrigger,
@@ -42,7 +41,7 @@ def connector(agent: str, name: str = "prod", tenant: str = "default") -> Import
         agent_id=agent,
         name=name,
         category=ImportCategory.LLM_TRACING,
-        provider=ImportProvider.LANGSMITH,
+        provider="langsmith",
         config={"apiKey": "${KEY}", "projectName": "p"},
         created_at=NOW,
         updated_at=NOW,

@@ -34,11 +34,10 @@ from pytest_connectors.errors import (
 )
 from pytest_connectors.evaluation.report_html import TEMPLATES as REPORT_TEMPLATES
 from pytest_connectors.imports.backend import ConversationList, ConversationQuery
-from pytest_connectors.imports.config import CONFIG_KEYS, SECRET_KEYS
+from pytest_connectors.imports.provider import ProviderSpec
+from pytest_connectors.imports.providers import REGISTRY, find_spec, spec_of
 from pytest_connectors.models.imports import (
-    PROVIDER_CATEGORY,
     ImportConnector,
-    ImportProvider,
     Job,
     JobStatus,
     Scope,
@@ -342,15 +341,18 @@ class ConfigField:
     secret: bool
 
 
-_SECRET_FIELDS = frozenset(SECRET_KEYS.values())
+def config_fields(provider: str) -> list[ConfigField]:
+    """The provider's config keys as form fields, from the spec that validates them (none for
+    a provider no longer installed)."""
+    spec = find_spec(provider)
+    if spec is None:
+        return []
+    return [ConfigField(name, key.required, key.secret) for name, key in spec.config.items()]
 
 
-def config_fields(provider: ImportProvider) -> list[ConfigField]:
-    """The provider's config keys as form fields, from the table that validates them."""
-    return [
-        ConfigField(name, required, name in _SECRET_FIELDS)
-        for name, required in CONFIG_KEYS[provider].items()
-    ]
+def _usable_specs() -> list[ProviderSpec]:
+    """Every provider a connector may be created with: a broken plugin is left out."""
+    return [spec for name in REGISTRY.names() if (spec := find_spec(name)) is not None]
 
 
 def _connectors_page(
@@ -367,19 +369,23 @@ def _connectors_page(
         status,
         viewer,
         connectors=found,
-        providers=[(p, PROVIDER_CATEGORY[p], config_fields(p)) for p in ImportProvider],
+        providers=[(s.name, s.category, config_fields(s.name)) for s in _usable_specs()],
         message=message,
         entered=_shown_fields(entered or {}),
     )
 
 
 def _shown_fields(fields: Mapping[str, str]) -> dict[str, str]:
-    """What a failed form may show again: what was typed, but never a secret or the token."""
-    hidden = {f"config.{name}" for name in _SECRET_FIELDS} | {"csrf"}
+    """What a failed form may show again: what was typed, but never a secret or the token (no
+    config at all for a provider that is not installed: which keys are secret is unknown)."""
+    spec = find_spec(fields.get("provider", ""))
+    if spec is None:
+        return {k: v for k, v in fields.items() if k != "csrf" and not k.startswith("config.")}
+    hidden = {f"config.{name}" for name in spec.secret_keys} | {"csrf"}
     return {k: v for k, v in fields.items() if k not in hidden}
 
 
-def _config_from(fields: Mapping[str, str], provider: ImportProvider) -> dict[str, Any]:
+def _config_from(fields: Mapping[str, str], provider: str) -> dict[str, Any]:
     """The non-empty ``config.*`` fields the provider takes (empty: left as it is)."""
     config: dict[str, Any] = {}
     for field in config_fields(provider):
@@ -398,20 +404,20 @@ def connectors(request: Request) -> Response:
 async def create_connector(request: Request) -> Response:
     viewer, fields = await posted(request)
     try:
-        provider = ImportProvider(fields.get("provider", ""))
+        spec = spec_of(fields.get("provider", ""))
         body = CreateConnectorBody.model_validate(
             {
                 "agentId": fields.get("agentId", "").strip() or None,
                 "name": fields.get("name", ""),
-                "category": PROVIDER_CATEGORY[provider].value,
-                "provider": provider.value,
-                "config": _config_from(fields, provider),
+                "category": spec.category.value,
+                "provider": spec.name,
+                "config": _config_from(fields, spec.name),
             }
         )
         data = _data(request)
         created = await anyio.to_thread.run_sync(lambda: data.create_connector(viewer.scope, body))
     except ValueError as exc:
-        if not isinstance(exc, FORM_ERRORS):  # an unknown provider
+        if not isinstance(exc, FORM_ERRORS):  # not a mistake the form can name
             exc = InvalidInputError("choose one of the providers listed")
         status, message = _failure(exc)
         return _connectors_page(request, viewer, status, message, fields)

@@ -33,17 +33,11 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from pytest_connectors._support.secrets import MASK, Redactor, Secret
+from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import utc
-from pytest_connectors.client.retry import backoff_s, parse_retry_after
+from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.client.transport import DeadlineTransport
-from pytest_connectors.imports.fullstory_sessions import AggregatedSession
-from pytest_connectors.imports.fullstory_spool import SessionSpool
-from pytest_connectors.imports.gzip_ndjson import (
-    ExportTooLargeError,
-    GzipNdjsonDecoder,
-    MalformedExportError,
-)
-from pytest_connectors.imports.http_provider import HttpProvider
+from pytest_connectors.imports.http_provider import HttpProvider, TryAgain
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
@@ -52,8 +46,14 @@ from pytest_connectors.imports.provider import (
     Window,
     decode_checkpoint,
     encode_checkpoint,
-    retry_log,
 )
+from pytest_connectors.imports.providers.fullstory.gzip_ndjson import (
+    ExportTooLargeError,
+    GzipNdjsonDecoder,
+    MalformedExportError,
+)
+from pytest_connectors.imports.providers.fullstory.sessions import AggregatedSession
+from pytest_connectors.imports.providers.fullstory.spool import SessionSpool
 from pytest_connectors.imports.replies import (
     Interrupted,
     ReplyStream,
@@ -75,16 +75,6 @@ _BODY_EXCERPT = 200  # of a reply, in the log only
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _Retry(Exception):
-    """One attempt failed in a way that may pass: wait (``hint`` seconds if the server said)."""
-
-    def __init__(self, code: str, reason: str, hint: float | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.hint = hint
 
 
 class _Gone(Exception):
@@ -137,6 +127,8 @@ def _in_utc(window: Window) -> Window:
 class FullStoryProvider(HttpProvider):
     """The `Provider` for FullStory: pages of sessions (``kind="session"``) of a window."""
 
+    label = "FullStory"
+
     def __init__(
         self,
         *,
@@ -165,6 +157,12 @@ class FullStoryProvider(HttpProvider):
         self.org_id = org_id
         self.operation_timeout_s = operation_timeout_s
         self.max_retries = max(0, max_retries)
+        self._policy = RetryPolicy(
+            retries=self.max_retries,
+            first_delay_s=1.0,
+            max_delay_s=30.0,
+            max_hint_s=MAX_RETRY_WAIT_S,
+        )
         self.page_size = max(1, page_size)
         self.limits = limits or ProviderLimits()
         self.timeout_s = timeout_s or self.limits.request_timeout_s
@@ -397,7 +395,7 @@ class FullStoryProvider(HttpProvider):
                     raise _LinkExpired
                 if status == 429 or status >= 500:
                     hint = parse_retry_after(response.headers.get("retry-after"))
-                    raise _Retry(_status_code(status), f"{where} answered {status}", hint)
+                    raise TryAgain(_status_code(status), f"{where} answered {status}", hint)
                 if status != 200:
                     raise ProviderError(
                         "download_failed",
@@ -430,7 +428,7 @@ class FullStoryProvider(HttpProvider):
         except httpx.TimeoutException:
             failure = self._step_timeout(f"downloading the export from {where}")
         except httpx.TransportError as exc:
-            failure = _Retry("network_error", f"the download from {where} broke off ({exc})")
+            failure = TryAgain("network_error", f"the download from {where} broke off ({exc})")
         if failure is not None:
             raise failure
         if decoder.skipped:
@@ -478,7 +476,7 @@ class FullStoryProvider(HttpProvider):
         headers = {"Authorization": auth, "Accept": "application/json"}
 
         def attempt(step_deadline: float) -> httpx.Response:
-            failure: _Retry | ProviderError | None = None
+            failure: TryAgain | ProviderError | None = None
             request = self._api.build_request(
                 method, self.api_url + path, json=json, headers=headers
             )
@@ -493,20 +491,20 @@ class FullStoryProvider(HttpProvider):
             except Interrupted as exc:
                 if exc.stopped:
                     raise
-                failure = _Retry("timeout", "FullStory did not answer in time")
+                failure = TryAgain("timeout", "FullStory did not answer in time")
             except ReplyTooLargeError:
                 failure = self._too_large(what, f"{self.limits.max_reply_bytes} bytes")
             except httpx.TimeoutException:
-                failure = _Retry("timeout", "FullStory did not answer in time")
+                failure = TryAgain("timeout", "FullStory did not answer in time")
             except httpx.TransportError as exc:
-                failure = _Retry("network_error", f"could not reach FullStory ({exc})")
+                failure = TryAgain("network_error", f"could not reach FullStory ({exc})")
             if failure is not None:  # raised outside the handler: no httpx error chained to it
                 raise failure
             status = response.status_code
             if status == 429 or status >= 500:
                 self._log_reply(what, response)
                 hint = parse_retry_after(response.headers.get("retry-after"))
-                raise _Retry(_status_code(status), f"FullStory answered {status}", hint)
+                raise TryAgain(_status_code(status), f"FullStory answered {status}", hint)
             return response
 
         response = self._retrying(what, attempt)
@@ -521,39 +519,16 @@ class FullStoryProvider(HttpProvider):
 
     def _retrying(self, what: str, attempt: Callable[[float], T]) -> T:
         """``attempt(deadline)`` until it succeeds, the retries run out or the step's time does."""
-        deadline = time.perf_counter() + self.limits.page_timeout_s
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return attempt(deadline)
-            except _Retry as caught:
-                retry = caught
-            # Outside the handler: nothing chains onto the error raised here.
-            wait = self._backoff(tries, retry.hint)
-            if tries > self.max_retries or time.perf_counter() + wait >= deadline:
-                attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
-                raise ProviderError(
-                    retry.code,
-                    f"{what} on FullStory gave up after {attempts}: "
-                    f"{self._redactor.scrub(retry.reason)}; sync again later",
-                    transient=True,
-                )
-            retry_log.info(
-                "FullStory %s: %s; retry %d of %d in %.1f s",
-                what,
-                self._redactor.scrub(retry.reason),
-                tries,
-                self.max_retries,
-                wait,
-            )
-            self._pause(wait)
 
-    @staticmethod
-    def _backoff(tries: int, hint: float | None) -> float:
-        if hint is not None:
-            return min(hint, MAX_RETRY_WAIT_S)
-        return backoff_s(tries, 1.0, 30.0)
+        def give_up(failure: TryAgain, attempts: int) -> NoReturn:
+            raise ProviderError(
+                failure.code,
+                f"{what} on FullStory gave up after {counted(attempts, 'attempt')}: "
+                f"{self._redactor.scrub(failure.reason)}; sync again later",
+                transient=True,
+            )
+
+        return self._with_retries(what, lambda _number, deadline: attempt(deadline), give_up)
 
     def _expect_ok(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code

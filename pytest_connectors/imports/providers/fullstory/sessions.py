@@ -227,7 +227,7 @@ class SessionAggregator:
     reported by exactly one window, however long it lasted.
 
     It holds a summary of every session: a whole export is folded by
-    `pytest_connectors.imports.fullstory_spool.SessionSpool`, which uses `place` and `fold` to
+    `.spool.SessionSpool`, which uses `place` and `fold` to
     hold one session at a time.
     """
 

@@ -21,12 +21,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self, overload
 
-from pytest_connectors.imports.fullstory_sessions import (
+from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.providers.fullstory.sessions import (
     SUMMARY_FIELDS,
     AggregatedSession,
     SessionAggregator,
 )
-from pytest_connectors.imports.provider import Window
 from pytest_connectors.models.imports import UserSession
 
 __all__ = ["SessionSpool"]

@@ -30,7 +30,6 @@ from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import parse_utc, utc
 from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.http_provider import JsonApiProvider, reply_detail
-from pytest_connectors.imports.langfuse_runs import run_of
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     FetchedRecord,
@@ -40,6 +39,7 @@ from pytest_connectors.imports.provider import (
     decode_checkpoint,
     encode_checkpoint,
 )
+from pytest_connectors.imports.providers.langfuse.runs import run_of
 from pytest_connectors.imports.replies import holds
 
 __all__ = ["DEFAULT_BASE_URL", "PAGE_SIZE", "LangfuseProvider"]
