@@ -26,6 +26,8 @@ per figure with its target and PASS / MISS (INFO: no target was set):
 11. OpenTelemetry and Langfuse: spans/s of the service's OTLP receiver on SQLite with its
     request-to-stored latency; a first sync of many traces from the Langfuse fake (own
     process), a re-sync, memory
+12. HTML report: 10,000 tests x 3 calls written (size, time), ``report merge`` of 8 shards,
+    first paint and a filter in headless Chromium (``bench_html.py``)
 
 Figures are medians, and every comparison is measured side by side in the same run, because
 these machines are shared and noisy: compare ratios, not absolute times across runs.
@@ -58,6 +60,7 @@ from pathlib import Path
 from types import FrameType
 
 import bench_calls
+import bench_html
 import bench_imports
 import bench_judges
 import bench_otlp
@@ -296,6 +299,10 @@ def service(b: Bench) -> list[Row]:
     return bench_service.service_load(per_client=per_client, rounds=min(b.plan.rounds, 3))
 
 
+def html_report(b: Bench) -> list[Row]:
+    return bench_html.html_report(10_000 if b.plan.warm_up else 500, b.plan.rounds)
+
+
 # Every measurement, in order: (name, function). Add yours with one line.
 MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("1. HTTP call overhead", http_overhead),
@@ -309,6 +316,7 @@ MEASUREMENTS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
     ("9. Service", service),
     ("10. Judges", judges),
     ("11. OpenTelemetry and Langfuse", otlp_and_langfuse),
+    ("12. HTML report", html_report),
 ]
 
 

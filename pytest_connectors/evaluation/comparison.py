@@ -1,14 +1,17 @@
 """A run aligned with a baseline run: what regressed, what was fixed, what got slower.
 
 Both sides are JSON reports (``--connectors-report``), so a baseline is whatever an earlier run
-left, e.g. the main branch's CI artifact. Latency is compared per test on the p50 of its calls,
-and flagged only beyond both a ratio and an absolute difference: shared CI machines are noisy,
-and a 2 ms call that takes 4 ms is not news.
+left, e.g. the main branch's CI artifact. Latency is compared per test. With few calls on a side
+it is flagged only when the p50 moved beyond both a ratio and an absolute difference: shared CI
+machines are noisy, and a 2 ms call that takes 4 ms is not news. With enough calls on both
+sides a rank test (Mann-Whitney U) decides instead, as it looks at every call rather than one
+figure; each flagged change says which method decided.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,9 @@ from pytest_connectors.evaluation.latency import REPORT_VERSION, percentile
 # A test's p50 must change by both this ratio and this many milliseconds to be reported.
 LATENCY_RATIO = 1.5
 LATENCY_MIN_MS = 100.0
+# With at least this many calls on each side, the rank test decides, at this significance.
+RANK_TEST_MIN_CALLS = 8
+RANK_TEST_ALPHA = 0.01
 # A judge score must move by at least this much (scores are 0..1).
 SCORE_DELTA = 0.1
 FAILING = ("failed", "error")
@@ -76,11 +82,56 @@ def _outcomes(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["test"]: t for t in document.get("tests", [])}
 
 
-def _p50_by_test(document: Mapping[str, Any]) -> dict[str, float]:
+def _latencies_by_test(document: Mapping[str, Any]) -> dict[str, list[float]]:
     latencies: dict[str, list[float]] = {}
     for call in document.get("calls", []):
         latencies.setdefault(call["test"], []).append(call["latency_ms"])
-    return {test: percentile(values, 50) for test, values in latencies.items()}
+    return latencies
+
+
+def mann_whitney_p(before: Sequence[float], after: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test: the normal approximation with the tie
+    correction and a continuity correction, good from about 8 values a side. 1.0 when every
+    value is the same."""
+    n1, n2 = len(before), len(after)
+    ordered = sorted([(value, 0) for value in before] + [(value, 1) for value in after])
+    n = n1 + n2
+    rank_sum, ties, start = 0.0, 0.0, 0
+    while start < n:  # runs of equal values share their average rank
+        end = start
+        while end + 1 < n and ordered[end + 1][0] == ordered[start][0]:
+            end += 1
+        size = end - start + 1
+        average = (start + end) / 2 + 1
+        rank_sum += average * sum(1 for _, side in ordered[start : end + 1] if side == 0)
+        ties += size**3 - size
+        start = end + 1
+    u = rank_sum - n1 * (n1 + 1) / 2
+    mean = n1 * n2 / 2
+    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = max(0.0, abs(u - mean) - 0.5) / math.sqrt(variance)
+    return math.erfc(z / math.sqrt(2))
+
+
+def latency_change(before: Sequence[float], after: Sequence[float]) -> dict[str, Any] | None:
+    """How a test's latency changed, when the change exceeds the noise; None when it does not."""
+    old, new = percentile(before, 50), percentile(after, 50)
+    change: dict[str, Any] = {
+        "before_p50_ms": old,
+        "after_p50_ms": new,
+        "ratio": round(new / old, 3) if old else None,
+    }
+    if min(len(before), len(after)) >= RANK_TEST_MIN_CALLS:
+        p_value = mann_whitney_p(before, after)
+        if p_value >= RANK_TEST_ALPHA or old == new:
+            return None
+        return {**change, "method": "rank_test", "p_value": round(p_value, 6)}
+    slower, faster = new >= old * LATENCY_RATIO, old >= new * LATENCY_RATIO
+    if (slower or faster) and abs(new - old) >= LATENCY_MIN_MS:
+        return {**change, "method": "thresholds", "p_value": None}
+    return None
 
 
 def _scores(document: Mapping[str, Any]) -> dict[tuple[str, str], float]:
@@ -105,19 +156,11 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
         elif was in FAILING and now == "passed":
             fixes.append({"test": test, "before": was, "after": now})
     latency = []
-    p50_before, p50_after = _p50_by_test(baseline), _p50_by_test(current)
-    for test in sorted(p50_before.keys() & p50_after.keys()):
-        old, new = p50_before[test], p50_after[test]
-        slower, faster = new >= old * LATENCY_RATIO, old >= new * LATENCY_RATIO
-        if (slower or faster) and abs(new - old) >= LATENCY_MIN_MS:
-            latency.append(
-                {
-                    "test": test,
-                    "before_p50_ms": old,
-                    "after_p50_ms": new,
-                    "ratio": round(new / old, 3) if old else None,
-                }
-            )
+    calls_before, calls_after = _latencies_by_test(baseline), _latencies_by_test(current)
+    for test in sorted(calls_before.keys() & calls_after.keys()):
+        change = latency_change(calls_before[test], calls_after[test])
+        if change is not None:
+            latency.append({"test": test, **change})
     scores_before, scores_after = _scores(baseline), _scores(current)
     scores = [
         {"test": test, "criterion": criterion, "before": scores_before[key], "after": score}
@@ -150,9 +193,10 @@ def comparison_lines(comparison: Mapping[str, Any], *, limit: int = 20) -> list[
     for r in comparison["fixes"]:
         rows.append(f"  fixed      {r['test']} ({r['before']} -> {r['after']})")
     for r in comparison["latency"]:
+        how = f"rank test p={r['p_value']:.2g}" if r.get("method") == "rank_test" else "p50"
         rows.append(
             f"  latency    {r['test']}: p50 {r['before_p50_ms']:.1f} ms -> "
-            f"{r['after_p50_ms']:.1f} ms"
+            f"{r['after_p50_ms']:.1f} ms ({how})"
         )
     for r in comparison["scores"]:
         rows.append(
@@ -172,4 +216,11 @@ def has_regressions(comparison: Mapping[str, Any]) -> bool:
     return bool(comparison["regressions"])
 
 
-__all__: Sequence[str] = ["compare", "comparison_lines", "has_regressions", "load_report"]
+__all__: Sequence[str] = [
+    "compare",
+    "comparison_lines",
+    "has_regressions",
+    "latency_change",
+    "load_report",
+    "mann_whitney_p",
+]

@@ -45,13 +45,14 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 
-def _cut_values(value: Any) -> Any:
+def bounded_json(value: Any) -> Any:
+    """A JSON value with every long text cut, small enough to ride on a report."""
     if isinstance(value, str):
         return _cut(value)
     if isinstance(value, dict):
-        return {str(k): _cut_values(v) for k, v in value.items()}
+        return {str(k): bounded_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_cut_values(v) for v in value]
+        return [bounded_json(v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
     return _cut(str(value))
@@ -88,7 +89,7 @@ def record_of(
         user=user_texts(sent),
         answer=_cut(result.text),
         tool_calls=[
-            ToolCallRecord(name=call.name, args=_cut_values(mask_fields(call.args)))
+            ToolCallRecord(name=call.name, args=bounded_json(mask_fields(call.args)))
             for call in result.tool_calls
         ],
     )

@@ -9,6 +9,7 @@ Jinja2's autoescape; the only links are anchors inside the page.
 from __future__ import annotations
 
 import base64
+import difflib
 import functools
 import hashlib
 import html
@@ -29,6 +30,11 @@ def anchor(test: str) -> str:
     """A stable ``id`` for a test, the same in every run: a short hash of its node id (short, as
     a page of 10,000 tests holds each three times)."""
     return f"test-{hashlib.sha1(test.encode()).hexdigest()[:12]}"
+
+
+def is_web_link(url: str) -> bool:
+    """Links the page may show: http(s) only, never ``javascript:`` or ``data:``."""
+    return url.lower().startswith(("https://", "http://")) and not any(c.isspace() for c in url)
 
 
 def _csp_hash(text: str) -> str:
@@ -107,6 +113,85 @@ def _strip_connector(test: str, connector: str | None) -> str:
     return test
 
 
+def text_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level diff of two answers as ``(op, text)`` pieces: ``=`` same, ``-`` only in
+    ``before``, ``+`` only in ``after``. Texts in a report are cut to a few thousand characters,
+    which bounds the work."""
+    old, new = before.split(" "), after.split(" ")
+    pieces: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pieces.append(("=", " ".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(("-", " ".join(old[i1:i2])))
+        if j2 > j1:
+            pieces.append(("+", " ".join(new[j1:j2])))
+    return pieces
+
+
+def _call_texts(side: Mapping[str, Any] | None) -> list[str]:
+    if side is None:
+        return []
+    return [
+        f"{call['name']} {json.dumps(call.get('args', {}), ensure_ascii=False, sort_keys=True)}"
+        for call in side.get("tool_calls", [])
+    ]
+
+
+def _marked(calls: list[str], other: list[str]) -> list[dict[str, Any]]:
+    """Each tool call, marked when the other side made no such call (same name and arguments)."""
+    left = list(other)
+    marked = []
+    for call in calls:
+        if call in left:
+            left.remove(call)
+            marked.append({"text": call, "differs": False})
+        else:
+            marked.append({"text": call, "differs": True})
+    return marked
+
+
+def replay_view(conversation: Mapping[str, Any]) -> dict[str, Any]:
+    """A replayed conversation laid out turn by turn: both sides' tool calls, the differing ones
+    marked, and the answers' diff."""
+    turns = []
+    for turn in conversation.get("turns", []):
+        blank: dict[str, Any] = {"answer": "", "error": None, "latency_ms": None, "tool_calls": []}
+        production = {**blank, **(turn.get("production") or {})}
+        candidate = {**blank, **turn["candidate"]} if turn.get("candidate") else None
+        ours, theirs = _call_texts(production), _call_texts(candidate)
+        before = str(production.get("answer") or "")
+        after = str(candidate.get("answer") or "") if candidate is not None else ""
+        turns.append(
+            {
+                "turn": turn.get("turn"),
+                "user": turn.get("user", []),
+                "production": {**production, "calls": _marked(ours, theirs)},
+                "candidate": (
+                    {**candidate, "calls": _marked(theirs, ours)} if candidate is not None else None
+                ),
+                "diff": text_diff(before, after)
+                if candidate is not None and before != after
+                else [],
+                "diverged": turn.get("turn") == conversation.get("diverged_at"),
+            }
+        )
+    links = [
+        link
+        for link in conversation.get("links", [])
+        if isinstance(link.get("url"), str) and is_web_link(link["url"])
+    ]
+    return {
+        "case": conversation.get("case"),
+        "source": conversation.get("source"),
+        "diverged_at": conversation.get("diverged_at"),
+        "links": links,
+        "turns": turns,
+    }
+
+
 def view(document: Mapping[str, Any]) -> dict[str, Any]:
     """What the template shows, computed once here so the template only lays it out."""
     tests: list[Mapping[str, Any]] = list(document.get("tests", []))
@@ -120,7 +205,9 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
     judgements: dict[str, list[Mapping[str, Any]]] = {}
     for judgement in document.get("judgements", []):
         judgements.setdefault(judgement["test"], []).extend(judgement.get("criteria", []))
-    diverged = {d["test"]: d for d in (document.get("replay") or {}).get("diverged", [])}
+    replay = document.get("replay") or {}
+    diverged = {d["test"]: d for d in replay.get("diverged", [])}
+    replays = {c["test"]: c for c in replay.get("conversations", [])}
 
     rows = []
     for t in sorted(tests, key=lambda t: t["test"]):
@@ -136,7 +223,8 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 "anchor": anchor(name),
                 "connector": connector or "",
                 "row": _strip_connector(name, connector),
-                "outcome": t.get("outcome", "unknown"),
+                # Known outcomes only: the page writes it unquoted into attributes.
+                "outcome": t["outcome"] if t.get("outcome") in OUTCOMES else "unknown",
                 "message": t.get("message") or "",
                 "duration_ms": t.get("duration_ms"),
                 "p50_ms": percentile(latencies, 50) if latencies else None,
@@ -156,6 +244,7 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 ],
                 "criteria": [{"score": None, "reason": "", "ok": False, **c} for c in criteria],
                 "diverged": diverged.get(name),
+                "replay": replay_view(replays[name]) if name in replays else None,
             }
         )
 

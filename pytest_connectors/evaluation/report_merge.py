@@ -33,6 +33,9 @@ def _merge_replay(replays: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "skipped_cases": sorted(
             (s for r in replays for s in r.get("skipped_cases", [])), key=lambda s: s["test"]
         ),
+        "conversations": sorted(
+            (c for r in replays for c in r.get("conversations", [])), key=lambda c: c["test"]
+        ),
     }
 
 

@@ -302,9 +302,13 @@ def _add_case_record(
         outcome=item.stash.get(outcome_key, "skipped"),
     )
     marker = item.get_closest_marker("replay")
-    if record["diverged_because"] and marker is not None and state.redacts(marker.kwargs):
-        # Why a turn diverged quotes production: its tool arguments, errors, answers.
-        record["diverged_because"] = state.redaction().text(record["diverged_because"])
+    if marker is not None and state.redacts(marker.kwargs):
+        # Why a turn diverged quotes production, and the conversation is production's and the
+        # agent's answers to it: masked as every other part of the report is.
+        redaction = state.redaction()
+        if record["diverged_because"]:
+            record["diverged_because"] = redaction.text(record["diverged_because"])
+        record["conversation"] = redaction.json(record["conversation"])
     report.replay_case = record  # type: ignore[attr-defined]
     report.user_properties += junit_properties(record)
     if state.mixed and result is not None and not result.audit:

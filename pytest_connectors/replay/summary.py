@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_connectors.evaluation.latency import percentile
+from pytest_connectors._support.secrets import mask_fields
+from pytest_connectors.evaluation.latency import bounded_json, percentile
+from pytest_connectors.evaluation.report_html import is_web_link
+from pytest_connectors.models.imports import RecordedTurn
 from pytest_connectors.replay.case import ReplayCase
-from pytest_connectors.replay.compare import ReplayResult
+from pytest_connectors.replay.compare import CandidateTurn, ReplayResult
+
+# Metadata keys of a recorded conversation that may hold a link to its trace or session.
+TRACE_LINK_KEYS = ("langsmith_trace_url", "langsmith_url", "trace_url")
+SESSION_LINK_KEYS = ("fullstory_session_url",)
 
 
 def _divergence(result: ReplayResult) -> tuple[int, str] | None:
@@ -19,6 +26,53 @@ def _divergence(result: ReplayResult) -> tuple[int, str] | None:
     if result.verdict is not None:
         return (result.verdict, result.verdict_reason or "") if result.verdict else None
     return result.divergence()
+
+
+def _side(turn: RecordedTurn | CandidateTurn) -> dict[str, Any]:
+    """One side of a replayed turn as plain JSON: long texts cut, secret-looking arguments
+    masked, as the call records of the report are."""
+    return {
+        "answer": bounded_json(turn.answer or ""),
+        "tool_calls": [
+            {"name": call.name, "args": bounded_json(mask_fields(call.args))}
+            for call in turn.tool_calls
+        ],
+        "error": bounded_json(turn.error) if turn.error else None,
+        "latency_ms": turn.latency_ms,
+    }
+
+
+def _links(case: ReplayCase) -> list[dict[str, str]]:
+    """Where a reader finds the conversation in production: its LangSmith trace and FullStory
+    sessions, when the import knew them. Only http(s) links; the page shows nothing else."""
+    links: list[dict[str, str]] = []
+    metadata = case.conversation.metadata if case.conversation is not None else {}
+    candidates = [("LangSmith trace", metadata.get(key)) for key in TRACE_LINK_KEYS]
+    candidates += [("FullStory session", metadata.get(key)) for key in SESSION_LINK_KEYS]
+    candidates += [("FullStory session", session.url) for session in case.sessions]
+    seen: set[str] = set()
+    for label, url in candidates:
+        if isinstance(url, str) and is_web_link(url) and url not in seen:
+            seen.add(url)
+            links.append({"label": label, "url": url})
+    return links
+
+
+def conversation_record(case: ReplayCase, result: ReplayResult | None) -> dict[str, Any]:
+    """The conversation turn by turn, production and candidate side by side, for the report."""
+    compared = {turn.position: turn for turn in result.turns} if result is not None else {}
+    turns = []
+    for position, recorded in enumerate(case.turns, start=1):
+        candidate = compared[position].candidate if position in compared else None
+        turns.append(
+            {
+                "turn": position,
+                "user": [bounded_json(text) for text in recorded.user_messages],
+                "production": _side(recorded),
+                "candidate": _side(candidate) if candidate is not None else None,
+            }
+        )
+    return {"links": _links(case), "turns": turns}
 
 
 def case_record(
@@ -45,6 +99,7 @@ def case_record(
         "skip_reason": case.skip_reason,
         "candidate_latency_ms": candidate,
         "production_latency_ms": production,
+        "conversation": conversation_record(case, result),
     }
 
 
@@ -118,6 +173,18 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         },
         "skipped_cases": [
             {"test": r["test"], "reason": r["skip_reason"]} for r in ordered if r["skip_reason"]
+        ],
+        "conversations": [
+            {
+                "test": r["test"],
+                "connector": r["connector"],
+                "case": r["case"],
+                "source": r["source"],
+                "diverged_at": r["diverged_at"],
+                **r["conversation"],
+            }
+            for r in ordered
+            if r.get("conversation") and r["conversation"]["turns"] and not r["skip_reason"]
         ],
     }
 

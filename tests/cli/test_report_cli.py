@@ -4,12 +4,13 @@ with the figures of a single run, rendered as HTML and compared with a baseline 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agent_connectors import http_connector
-from report_pages import Page
+from report_pages import Page, diverging_case
 from test_cli import ok, run
 
 from pytest_connectors import ConnectorStore
@@ -41,18 +42,30 @@ def test_invoke(invoke_connector):
 @pytest.mark.skip(reason="later")
 def test_skipped(conversation):
     pass
+
+@pytest.mark.replay(path="cases")
+def test_case(replay):
+    replay.run().assert_matches()
 """,
 }
 
 
 def _without_timing(document: dict[str, Any]) -> tuple[Any, ...]:
-    tests = [{k: v for k, v in t.items() if k != "duration_ms"} for t in document["tests"]]
+    tests = [
+        {**t, "duration_ms": None, "message": re.sub(r"\(\d+ ms\)", "", t["message"] or "")}
+        for t in document["tests"]
+    ]
     calls = [(c["test"], c["connector"], c["turn"], c["success"]) for c in document["calls"]]
     figures = {
         name: (s["calls"], s["errors"], s["expected_errors"])
         for name, s in document["connectors"].items()
     }
-    return tests, calls, figures
+    replay = json.loads(json.dumps(document["replay"]))
+    replay["latency"] = replay["latency"]["replayed_turns"]  # p50s are the calls' (above)
+    for conversation in replay["conversations"]:
+        for turn in conversation["turns"]:
+            turn["candidate"]["latency_ms"] = None
+    return tests, calls, figures, replay
 
 
 def test_three_shards_merged_equal_the_whole_suite_run_at_once(
@@ -68,15 +81,16 @@ def test_three_shards_merged_equal_the_whole_suite_run_at_once(
         store.create(http_connector(name, http_agent_server.url, "${AGENT_TOKEN}"))
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(**SHARDS)
+    diverging_case(pytester.path / "cases")  # a replay on each connector, diverging at turn 2
     both = ("--connector", "HTTP Agent", "--connector", "Echo Agent")
     pytester.runpytest(*both, "--connectors-report", "whole.json").assert_outcomes(
-        passed=8, failed=2, skipped=2
+        passed=8, failed=4, skipped=2
     )
     for shard in SHARDS:
         pytester.runpytest(f"{shard}.py", *both, "--connectors-report", f"{shard}.json")
     shards = [str(pytester.path / f"{shard}.json") for shard in SHARDS]
     out = ok(run("report", "merge", *shards, "-o", "merged.json", cwd=pytester.path))
-    assert out == "Merged 3 reports (12 tests, 12 calls) into merged.json.\n"
+    assert out == "Merged 3 reports (14 tests, 16 calls) into merged.json.\n"
     merged = json.loads((pytester.path / "merged.json").read_text())
     whole = json.loads((pytester.path / "whole.json").read_text())
     assert _without_timing(merged) == _without_timing(whole)

@@ -774,6 +774,7 @@ def test_replays_from_a_database_keep_production_secrets_out_of_reports(
         for what, secret in PRODUCTION_SECRETS.items():
             assert secret not in text, f"the {what} {secret!r} leaked into the {where}"
     assert "replay diverged at turn 1" in texts["html report"]  # shown where it diverged
+    assert 'class="replay"' in texts["html report"]  # production beside the candidate, masked
     terminal = texts["terminal"]
     assert "test_production[Echo Agent-t-plain]" in terminal  # plain keys stay as they are
     assert "You said: my card is ****, my key ****" in terminal  # the diff is there, masked

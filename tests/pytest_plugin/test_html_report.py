@@ -9,6 +9,7 @@ back in the transcript.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,18 @@ import pytest
 from agent_connectors import http_connector
 from children import python_path
 from pytester_ini import write_ini
-from report_pages import Page
+from report_pages import HOSTILE_TURN, REPLAY_SUITE, TRACE_URL, Page, diverging_case
 
 from pytest_connectors import ConnectorStore
-from pytest_connectors.evaluation.comparison import LATENCY_MIN_MS, LATENCY_RATIO, compare
-from pytest_connectors.evaluation.report_html import anchor
+from pytest_connectors.evaluation.comparison import (
+    LATENCY_MIN_MS,
+    LATENCY_RATIO,
+    RANK_TEST_ALPHA,
+    RANK_TEST_MIN_CALLS,
+    compare,
+    mann_whitney_p,
+)
+from pytest_connectors.evaluation.report_html import anchor, render_html
 from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
@@ -418,3 +426,119 @@ def test_an_unwritable_report_is_one_line_and_the_run_keeps_its_outcome(
         f"connector report not written: {pytester.path / 'blocker' / 'r.html'}: "
     )
     assert "INTERNALERROR" not in "\n".join(result.outlines + result.errlines)
+
+
+def test_a_diverged_replay_shows_both_sides_turn_by_turn_with_the_differences_marked(
+    pytester: pytest.Pytester, agents: ConnectorStore
+) -> None:
+    diverging_case(pytester.path / "cases")
+    pytester.makepyfile(test_replay=REPLAY_SUITE)
+    result = pytester.runpytest(
+        "--connector",
+        "HTTP Agent",
+        "--connectors-html",
+        "report.html",
+        "--connectors-report",
+        "report.json",
+    )
+    result.assert_outcomes(failed=1)
+    document = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text(encoding="utf-8")))
+    [conversation] = document["replay"]["conversations"]
+    assert conversation["diverged_at"] == 2
+    assert conversation["links"] == [{"label": "LangSmith trace", "url": TRACE_URL}]
+    first, second = conversation["turns"]
+    assert first["production"]["answer"] == "The weather in Paris is warm and sunny, 21°C."
+    assert first["candidate"]["answer"] == "The weather in Paris is sunny, 21°C."
+    assert second["production"]["tool_calls"] == [{"name": "lookup_account", "args": {"id": 7}}]
+    assert second["candidate"]["tool_calls"] == []
+
+    html_text = (pytester.path / "report.html").read_text(encoding="utf-8")
+    page = Page(html_text)
+    test = "test_replay.py::test_case[HTTP Agent-t-diverging]"
+    page.by_id(anchor(test))
+    # Production's answer beside the candidate's, and the words that changed marked.
+    assert "The weather in Paris is warm and sunny, 21°C." in page.text
+    assert "warm and" in [t.strip() for t in _texts_in(html_text, "del")]
+    assert "lookup_account" in "".join(_texts_in(html_text, "pre", 'class="tool differs"'))
+    assert "get_weather" not in "".join(_texts_in(html_text, "pre", 'class="tool differs"'))
+    # The LangSmith trace is linked; the javascript: link and the hostile turn stay text.
+    assert {"href": TRACE_URL, "rel": "noopener noreferrer", "target": "_blank"} in page.tags("a")
+    assert not [a for a in page.tags("a") if "javascript" in (a.get("href") or "")]
+    assert HOSTILE_TURN in page.text
+    assert not [attrs for attrs in page.tags("img")]
+    assert len(page.tags("script")) == 1
+
+
+def _texts_in(html_text: str, tag: str, attributes: str = "") -> list[str]:
+    """The texts of the elements ``<tag attributes>`` (no nesting in them)."""
+    import re
+
+    opening = f"<{tag} {attributes}>" if attributes else f"<{tag}>"
+    return re.findall(re.escape(opening) + r"(.*?)</" + tag + ">", html_text, re.S)
+
+
+def _calls(*latencies: float) -> dict[str, Any]:
+    return _report("passed", *latencies)
+
+
+def test_a_rank_test_decides_when_both_sides_have_enough_calls() -> None:
+    """Eight calls a side: every call counts, not only the p50 (method rank_test)."""
+    assert RANK_TEST_MIN_CALLS == 8
+    # The p50 jumped 4x by 300 ms, but the calls are the same mix: no change.
+    mixed_before = _calls(*[100.0] * 4, *[400.0] * 4)
+    mixed_after = _calls(*[100.0] * 3, *[400.0] * 5)
+    assert compare(mixed_before, mixed_after)["latency"] == []
+    # A consistent shift of a few ms over every call is a change the thresholds would miss.
+    steady = _calls(*(10.0 + i / 10 for i in range(10)))
+    shifted = _calls(*(13.0 + i / 10 for i in range(10)))
+    [change] = compare(steady, shifted)["latency"]
+    assert change["method"] == "rank_test" and change["p_value"] < RANK_TEST_ALPHA
+    assert (change["before_p50_ms"], change["after_p50_ms"]) == (10.4, 13.4)
+    # Seven calls on one side: the thresholds decide, and say so.
+    few = _calls(*(13.0 + i / 10 for i in range(7)))
+    assert compare(steady, few)["latency"] == []
+    [slow] = compare(_calls(*[200.0] * 7), _calls(*[500.0] * 9))["latency"]
+    assert slow["method"] == "thresholds" and slow["p_value"] is None
+
+
+def test_the_rank_test_matches_the_textbook_normal_approximation() -> None:
+    # No overlap, 8 a side: U = 0, mean 32, sd sqrt(8*8*17/12), z = (32 - 0.5) / sd.
+    p_value = mann_whitney_p([float(i) for i in range(1, 9)], [float(i) for i in range(9, 17)])
+    assert p_value == pytest.approx(math.erfc(31.5 / math.sqrt(64 * 17 / 12) / math.sqrt(2)))
+    assert p_value == pytest.approx(0.00094, abs=0.00002)
+    # Ties get their average rank (R = 2 x 1.5 + 2 x 4.5, U = 2) and shrink the variance (runs
+    # of 2, 4 and 2: 72 / 56); all equal is no evidence at all.
+    tied = mann_whitney_p([1.0, 1.0, 2.0, 2.0], [2.0, 2.0, 3.0, 3.0])
+    assert tied == pytest.approx(
+        math.erfc((6 - 0.5) / math.sqrt(4 * 4 / 12 * (9 - 72 / 56)) / math.sqrt(2))
+    )
+    assert mann_whitney_p([5.0] * 9, [5.0] * 9) == 1.0
+    assert mann_whitney_p([1.0, 2.0, 3.0] * 3, [3.0, 1.0, 2.0] * 3) == 1.0
+
+
+def test_a_hostile_report_file_cannot_add_links_or_attributes_to_the_page() -> None:
+    """``report html`` renders files from anywhere: their links and outcomes are checked too."""
+    side = {"answer": "a", "tool_calls": [], "error": None, "latency_ms": 1.0}
+    links = [
+        {"label": "LangSmith trace", "url": "javascript:alert(1)"},
+        {"label": "FullStory session", "url": "data:text/html,<script>x</script>"},
+        {"label": "FullStory session", "url": "https://app.fullstory.com/ui/o/s"},
+    ]
+    turn = {"turn": 1, "user": ["hi"], "production": side, "candidate": side}
+    conversation = {"test": "t", "case": "c", "source": "s", "diverged_at": None}
+    document = {
+        "version": 2,
+        "connectors": {},
+        "calls": [],
+        "tests": [{"test": "t", "outcome": "failed onmouseover=alert(1)", "message": None}],
+        "replay": {
+            "diverged": [],
+            "conversations": [{**conversation, "links": links, "turns": [turn]}],
+        },
+    }
+    page = Page(render_html(document))
+    hrefs = [a["href"] for a in page.tags("a")]
+    assert [h for h in hrefs if h and not h.startswith("#")] == ["https://app.fullstory.com/ui/o/s"]
+    assert not [attrs for _, attrs in page.elements if "onmouseover" in attrs]
+    assert page.tags("article")[0]["data-outcome"] == "unknown"

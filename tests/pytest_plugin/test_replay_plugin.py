@@ -149,6 +149,10 @@ def _normalized(project: pytest.Pytester, *args: str) -> tuple[dict[str, str], d
     jsonschema.validate(document, json.loads(REPORT_SCHEMA.read_text()))
     replay = document["replay"]
     replay.pop("latency")
+    for conversation in replay["conversations"]:
+        for turn in conversation["turns"]:
+            if turn["candidate"] is not None:
+                turn["candidate"]["latency_ms"] = None
     return outcomes, replay
 
 
