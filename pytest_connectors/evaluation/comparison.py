@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.text import counted
 from pytest_connectors.errors import ReportFileError
 from pytest_connectors.evaluation.latency import REPORT_VERSION, percentile
 
@@ -55,13 +56,62 @@ def load_report(path: Path) -> dict[str, Any]:
     return document
 
 
+# The JSON Schema of the report, shipped with the package (read as data, not imported).
+REPORT_SCHEMA = Path(__file__).parent.parent / "pytest_plugin" / "report.schema.json"
+
+
+def _where(path: Iterable[object]) -> str:
+    """``tests[0].message``: where in the document a problem is."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".") or "top level"
+
+
+def _schema_problem(document: Mapping[str, Any]) -> str | None:
+    """The first place the report breaks its JSON Schema; None when jsonschema is missing."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    schema = json.loads(REPORT_SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return None
+    return f"{_where(error.absolute_path)}: {error.message[:200]}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _list_of_objects(value: object, where: str, *keys: str) -> str | None:
+    """None when ``value`` is a list of objects each with a string at every one of ``keys``."""
+    if not isinstance(value, list):
+        return f"{where} is not a list"
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            return f"{where}[{index}] is not an object"
+        for key in keys:
+            if not isinstance(item.get(key), str):
+                return f"{where}[{index}].{key} is not a string"
+    return None
+
+
 def _malformed(document: Mapping[str, Any]) -> str | None:
-    """What makes a report unusable by compare, merge and html (the rest is optional)."""
+    """What makes a report unusable by compare, merge and html: its JSON Schema when jsonschema
+    is installed, then, always, the parts they read."""
+    problem = _schema_problem(document)
+    if problem:
+        return problem
     for index, test in enumerate(document["tests"]):
         if not (isinstance(test, dict) and isinstance(test.get("test"), str)):
             return f"tests[{index}] has no test id"
         if not isinstance(test.get("outcome"), str):
             return f"tests[{index}] has no outcome"
+        if not isinstance(test.get("message", 0), str | None):
+            return f"tests[{index}].message is missing or not a string or null"
     calls = document.get("calls", [])
     if not isinstance(calls, list):
         return "calls is not a list"
@@ -71,11 +121,52 @@ def _malformed(document: Mapping[str, Any]) -> str | None:
         ):
             return f"calls[{index}] has no test or connector"
         latency, turn = call.get("latency_ms"), call.get("turn")
-        if not isinstance(latency, int | float) or isinstance(latency, bool) or latency < 0:
+        if not _is_number(latency) or latency < 0:
             return f"calls[{index}] has no latency_ms"
         if not isinstance(turn, int):
             return f"calls[{index}] has no turn"
-    return None
+        problem = _list_of_objects(call.get("tool_calls", []), f"calls[{index}].tool_calls", "name")
+        if problem:
+            return problem
+    judgements = document.get("judgements", [])
+    problem = _list_of_objects(judgements, "judgements", "test")
+    for index, judgement in enumerate(judgements if problem is None else []):
+        problem = problem or _list_of_objects(
+            judgement.get("criteria", []), f"judgements[{index}].criteria", "criterion"
+        )
+    return problem or _replay_problem(document.get("replay"))
+
+
+def _replay_problem(replay: object) -> str | None:
+    """The parts of the ``replay`` object merge and html read."""
+    if replay is None:
+        return None
+    if not isinstance(replay, dict):
+        return "replay is not an object"
+    for key in ("cases", "passed", "failed", "skipped"):
+        if not isinstance(replay.get(key), int):
+            return f"replay.{key} is not a number"
+    latency = replay.get("latency")
+    if not isinstance(latency, dict) or not isinstance(latency.get("replayed_turns"), int):
+        return "replay.latency.replayed_turns is not a number"
+    problem = (
+        _list_of_objects(replay.get("diverged"), "replay.diverged", "test")
+        or _list_of_objects(replay.get("skipped_cases", []), "replay.skipped_cases", "test")
+        or _list_of_objects(replay.get("conversations", []), "replay.conversations", "test")
+    )
+    for index, conversation in enumerate(replay.get("conversations", []) if not problem else []):
+        where = f"replay.conversations[{index}].turns"
+        problem = problem or _list_of_objects(conversation.get("turns", []), where)
+        for number, turn in enumerate(conversation.get("turns", []) if not problem else []):
+            for side in ("production", "candidate"):
+                value = turn.get(side)
+                if value is not None and not isinstance(value, dict):
+                    problem = problem or f"{where}[{number}].{side} is not an object"
+                elif value is not None and not (
+                    value.get("latency_ms") is None or _is_number(value["latency_ms"])
+                ):
+                    problem = problem or f"{where}[{number}].{side}.latency_ms is not a number"
+    return problem
 
 
 def _outcomes(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -151,7 +242,7 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
         was, now = before[test]["outcome"], after[test]["outcome"]
         if was == "passed" and now in FAILING:
             regressions.append(
-                {"test": test, "before": was, "after": now, "message": after[test]["message"]}
+                {"test": test, "before": was, "after": now, "message": after[test].get("message")}
             )
         elif was in FAILING and now == "passed":
             fixes.append({"test": test, "before": was, "after": now})
@@ -182,7 +273,7 @@ def compare(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str
 def comparison_lines(comparison: Mapping[str, Any], *, limit: int = 20) -> list[str]:
     """The terminal's view: counts first, then each regression and change (the first ``limit``)."""
     lines = [
-        f"against a baseline of {comparison['baseline_tests']} tests: "
+        f"against a baseline of {counted(comparison['baseline_tests'], 'test')}: "
         f"{len(comparison['regressions'])} regressed, {len(comparison['fixes'])} fixed, "
         f"{len(comparison['new'])} new, {len(comparison['removed'])} removed, "
         f"{len(comparison['latency'])} latency changes, {len(comparison['scores'])} score changes"

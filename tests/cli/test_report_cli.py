@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from report_pages import Page, diverging_case
 from test_cli import ok, run
 
 from pytest_connectors import ConnectorStore
+from pytest_connectors.errors import ReportFileError
+from pytest_connectors.evaluation.comparison import load_report
 from pytest_connectors.evaluation.latency import percentile
 from pytest_connectors.servers.launch import UvicornServer
 
@@ -128,6 +131,9 @@ def _report(tests: dict[str, str], latencies: dict[str, list[float]]) -> dict[st
     }
 
 
+_call = _report({}, {"t": [1.0]})["calls"][0]
+
+
 def _write(path: Path, document: dict[str, Any]) -> str:
     path.write_text(json.dumps(document))
     return str(path)
@@ -171,15 +177,24 @@ def test_html_renders_a_report_file_with_its_comparison(tmp_path: Path) -> None:
     assert [a.get("data-outcome") for a in page.tags("article")] == ["failed"]
 
 
+def _broken(**sections: Any) -> str:
+    """A report whose shape is right but for the given sections."""
+    return json.dumps({**_report({"a": "passed"}, {"a": [5.0]}), **sections})
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
         (None, "no such report file"),
         ("[1, 2", "not a JSON report"),
         (
-            '{"version": 2, "tests": [], "calls": [{"test": "t", "connector": "a", "turn": 1}]}',
-            "not a well-formed connectors report (calls[0] has no latency_ms)",
+            '{"version": 2, "connectors": {}, "tests": [], '
+            '"calls": [{"test": "t", "connector": "a", "turn": 1}]}',
+            "not a well-formed connectors report (calls[0]",
         ),
+        (_broken(tests=[{"test": "t", "connector": None, "outcome": "passed"}]), "tests[0]"),
+        (_broken(judgements="x"), "judgements"),
+        (_broken(replay={"cases": 1}), "replay"),
     ],
 )
 def test_an_unreadable_report_is_one_line_and_exit_2(
@@ -197,3 +212,25 @@ def test_an_unreadable_report_is_one_line_and_exit_2(
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr.count("\n") == 1 and expected in result.stderr, result.stderr
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"tests": [{"test": "t", "outcome": "passed"}]}, "tests[0].message"),
+        ({"judgements": "x"}, "judgements is not a list"),
+        ({"judgements": [{"test": "t", "criteria": [1]}]}, "judgements[0].criteria[0]"),
+        ({"replay": {"cases": 1}}, "replay.passed"),
+        ({"calls": [{**_call, "tool_calls": [{"args": {}}]}]}, "calls[0].tool_calls[0].name"),
+    ],
+)
+def test_without_jsonschema_the_parts_the_commands_read_are_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sections: dict[str, Any], expected: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # as in a core install
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**_report({"a": "passed"}, {}), **sections}))
+    with pytest.raises(ReportFileError) as raised:
+        load_report(path)
+    assert str(raised.value).startswith(f"{path}: not a well-formed connectors report (")
+    assert expected in str(raised.value)
