@@ -10,6 +10,7 @@ figure; each flagged change says which method decided.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,7 +72,7 @@ def _where(path: Iterable[object]) -> str:
 def _schema_problem(document: Mapping[str, Any]) -> str | None:
     """The first place the report breaks its JSON Schema; None when jsonschema is missing."""
     try:
-        import jsonschema
+        jsonschema: Any = importlib.import_module("jsonschema")
     except ImportError:
         return None
     schema = json.loads(REPORT_SCHEMA.read_text(encoding="utf-8"))
@@ -121,7 +122,7 @@ def _malformed(document: Mapping[str, Any]) -> str | None:
         ):
             return f"calls[{index}] has no test or connector"
         latency, turn = call.get("latency_ms"), call.get("turn")
-        if not _is_number(latency) or latency < 0:
+        if not (isinstance(latency, int | float) and _is_number(latency) and latency >= 0):
             return f"calls[{index}] has no latency_ms"
         if not isinstance(turn, int):
             return f"calls[{index}] has no turn"
