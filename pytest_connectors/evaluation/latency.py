@@ -136,6 +136,28 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, dict[str, Any]]:
     return summary
 
 
+def replay_latency(turns: Iterable[tuple[float | None, float | None]]) -> dict[str, Any]:
+    """The replay object's ``latency`` from every replayed case's turns as (candidate,
+    production) latencies, None where a side has none: one place, so a merge of shards gives
+    the figures of one run."""
+    candidate: list[float] = []
+    production: list[float] = []
+    ratios: list[float] = []
+    for ours, theirs in turns:
+        if ours is not None:
+            candidate.append(ours)
+        if theirs is not None:
+            production.append(theirs)
+        if ours is not None and theirs:
+            ratios.append(ours / theirs)
+    return {
+        "replayed_turns": len(candidate),
+        "candidate_p50_ms": percentile(candidate, 50) if candidate else None,
+        "production_p50_ms": percentile(production, 50) if production else None,
+        "p50_ratio": round(percentile(ratios, 50), 3) if ratios else None,
+    }
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 

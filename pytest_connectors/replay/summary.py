@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_connectors._support.secrets import mask_fields
-from pytest_connectors.evaluation.latency import bounded_json, percentile
+from pytest_connectors.evaluation.latency import bounded_json, replay_latency
 from pytest_connectors.evaluation.report_html import is_web_link
 from pytest_connectors.models.imports import RecordedTurn
 from pytest_connectors.replay.case import ReplayCase
@@ -137,19 +137,11 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The JSON report's ``replay`` object (see ``pytest_plugin/report.schema.json``)."""
     ordered = sorted(records, key=lambda r: r["test"])
     outcomes = [r["outcome"] for r in ordered]
-    ratios: list[float] = []
-    candidate: list[float] = []
-    production: list[float] = []
-    for r in ordered:
-        for ours, theirs in zip(
-            r["candidate_latency_ms"], r["production_latency_ms"], strict=False
-        ):
-            if ours is not None:
-                candidate.append(ours)
-            if theirs is not None:
-                production.append(theirs)
-            if ours is not None and theirs:
-                ratios.append(ours / theirs)
+    turns = [
+        pair
+        for r in ordered
+        for pair in zip(r["candidate_latency_ms"], r["production_latency_ms"], strict=False)
+    ]
     return {
         "cases": len(ordered),
         "passed": outcomes.count("passed"),
@@ -165,12 +157,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             for r in ordered
             if r["diverged_at"] is not None
         ],
-        "latency": {
-            "replayed_turns": len(candidate),
-            "candidate_p50_ms": percentile(candidate, 50) if candidate else None,
-            "production_p50_ms": percentile(production, 50) if production else None,
-            "p50_ratio": round(percentile(ratios, 50), 3) if ratios else None,
-        },
+        "latency": replay_latency(turns),
         "skipped_cases": [
             {"test": r["test"], "reason": r["skip_reason"]} for r in ordered if r["skip_reason"]
         ],

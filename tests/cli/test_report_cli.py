@@ -103,6 +103,23 @@ def test_three_shards_merged_equal_the_whole_suite_run_at_once(
         for q in (50, 95, 99):
             assert figures[f"p{q}_ms"] == percentile(latencies, q)
         assert figures["max_ms"] == max(latencies)
+    # So are the replay's: production's recorded latencies are the same in both runs, the
+    # candidate's are those of the merged conversations.
+    latency, turns = (
+        merged["replay"]["latency"],
+        [
+            turn
+            for c in merged["replay"]["conversations"]
+            for turn in c["turns"]
+            if turn["candidate"]
+        ],
+    )
+    assert latency["production_p50_ms"] == whole["replay"]["latency"]["production_p50_ms"]
+    assert latency["production_p50_ms"] is not None
+    candidate = [turn["candidate"]["latency_ms"] for turn in turns]
+    assert latency["candidate_p50_ms"] == percentile(candidate, 50)
+    ratios = [t["candidate"]["latency_ms"] / t["production"]["latency_ms"] for t in turns]
+    assert latency["p50_ratio"] == round(percentile(ratios, 50), 3)
 
 
 def _report(tests: dict[str, str], latencies: dict[str, list[float]]) -> dict[str, Any]:
