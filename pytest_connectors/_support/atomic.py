@@ -109,13 +109,22 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
     return removed
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+def _less_umask(mode: int) -> int:
+    umask = os.umask(0o077)  # read by setting it; set back at once
+    os.umask(umask)
+    return mode & ~umask
+
+
+def atomic_write(path: Path, data: bytes, *, new_mode: int | None = None) -> None:
+    """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    An existing file keeps its permissions. A new one is private (0600: connector files hold
+    secrets) unless ``new_mode`` is given, less the umask (reports other people read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = path.stat().st_mode & 0o777
+        mode: int | None = path.stat().st_mode & 0o777
     except FileNotFoundError:
-        mode = None
+        mode = _less_umask(new_mode) if new_mode is not None else None
     fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -20,7 +20,7 @@ def _write(path: Path, data: bytes) -> None:
     from pytest_connectors._support.atomic import atomic_write
 
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, new_mode=0o644)  # read by others: a CI artifact, a page
     except OSError as exc:
         raise UsageError(
             f"cannot write {path}: {exc.strerror or exc}; nothing was written"

@@ -22,8 +22,12 @@ from pytest_connectors.pytest_plugin.state import is_worker, records_key, state_
 passed_key = pytest.StashKey[bool]()
 baseline_key = pytest.StashKey[dict[str, Any]]()
 comparison_key = pytest.StashKey[dict[str, Any]]()
+# The terminal summary's lines about the report files: (line, whether it says a write failed).
+written_key = pytest.StashKey[list[tuple[str, bool]]]()
 # The JSON Schema of the --connectors-report file, shipped with the package.
 REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
+# Report files are for others too (a CI artifact, a served page): readable, less the umask.
+REPORT_MODE = 0o644
 
 
 @pytest.hookimpl(wrapper=True)
@@ -170,12 +174,9 @@ def pytest_terminal_summary(
         )
         for line in summary_lines(state.records):
             terminalreporter.write_line(line)
-    path = report_path(config)
-    if path is not None and state.records:
-        terminalreporter.write_line(f"connector report: {path}")
-    html = html_path(config)
-    if html is not None:
-        terminalreporter.write_line(f"connector HTML report: {html}")
+    # Only the files that were written are announced; a failed write says why, on its own line.
+    for line, failed in config.stash.get(written_key, []):
+        terminalreporter.write_line(line, red=failed)
 
 
 def report_path(config: pytest.Config) -> Path | None:
@@ -250,21 +251,25 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, object, obj
     from pytest_connectors._support.atomic import atomic_write
 
     document = _document(config)
-    writes: list[tuple[Path, Callable[[], bytes]]] = []
+    writes: list[tuple[str, Path, Callable[[], bytes]]] = []
     if path is not None:
         writes.append(
-            (path, lambda: (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+            (
+                "connector report",
+                path,
+                lambda: (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode(),
+            )
         )
     if html is not None:
         from pytest_connectors.evaluation.report_html import render_html
 
-        writes.append((html, lambda: render_html(document).encode()))
-    for target, content in writes:
+        writes.append(("connector HTML report", html, lambda: render_html(document).encode()))
+    written = config.stash[written_key] = []
+    for label, target, content in writes:
         try:
-            atomic_write(target, content())
+            atomic_write(target, content(), new_mode=REPORT_MODE)
         except OSError as exc:  # a full disk, a read-only folder: said, and the run's outcome kept
-            terminal = config.pluginmanager.get_plugin("terminalreporter")
-            line = f"connector report not written: {target}: {exc.strerror or exc}"
-            if terminal is not None:
-                terminal.write_line(line, red=True)
+            written.append((f"connector report not written: {target}: {exc.strerror or exc}", True))
+        else:
+            written.append((f"{label}: {target}", False))
     return result

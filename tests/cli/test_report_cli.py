@@ -4,6 +4,7 @@ with the figures of a single run, rendered as HTML and compared with a baseline 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -162,6 +163,9 @@ def test_merged_percentiles_are_recomputed_never_averaged(tmp_path: Path) -> Non
     a = _write(tmp_path / "a.json", _report({"t1": "passed"}, {"t1": [10.0, 10.0, 900.0]}))
     b = _write(tmp_path / "b.json", _report({"t2": "passed"}, {"t2": [20.0]}))
     ok(run("report", "merge", a, b, "-o", "m.json", cwd=tmp_path))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644 & ~umask  # a CI artifact
     figures = json.loads((tmp_path / "m.json").read_text())["connectors"]["Agent"]
     assert (figures["calls"], figures["p50_ms"], figures["p99_ms"]) == (4, 10.0, 900.0)
 

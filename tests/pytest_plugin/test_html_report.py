@@ -415,16 +415,26 @@ def test_a_report_path_that_is_a_folder_is_one_line_before_any_test_runs(
 
 
 def test_an_unwritable_report_is_one_line_and_the_run_keeps_its_outcome(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PYTHONPATH", python_path())  # a child pytest, as CI runs it
     (pytester.path / "blocker").write_text("a file where a folder should be")
     pytester.makepyfile(test_plain="def test_plain(): pass")
-    result = pytester.runpytest("--connectors-html", "blocker/r.html")
+    result = pytester.runpytest_subprocess(
+        "--connectors-html", "blocker/r.html", "--connectors-report", "r.json"
+    )
     assert result.ret == pytest.ExitCode.OK
     [line] = [line for line in result.outlines if "not written" in line]
     assert line.startswith(
         f"connector report not written: {pytester.path / 'blocker' / 'r.html'}: "
     )
+    # Only what was written is announced, the JSON report even when no agent was called.
+    assert f"connector report: {pytester.path / 'r.json'}" in result.outlines
+    assert not [line for line in result.outlines if "HTML report:" in line]
+    # A report is for others too (a CI artifact): readable by them, as the umask allows.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (pytester.path / "r.json").stat().st_mode & 0o777 == 0o644 & ~umask
     assert "INTERNALERROR" not in "\n".join(result.outlines + result.errlines)
 
 
