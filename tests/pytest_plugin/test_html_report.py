@@ -499,14 +499,18 @@ def test_a_rank_test_decides_when_both_sides_have_enough_calls() -> None:
     mixed_before = _calls(*[100.0] * 4, *[400.0] * 4)
     mixed_after = _calls(*[100.0] * 3, *[400.0] * 5)
     assert compare(mixed_before, mixed_after)["latency"] == []
-    # A consistent shift of a few ms over every call is a change the thresholds would miss.
-    steady = _calls(*(10.0 + i / 10 for i in range(10)))
-    shifted = _calls(*(13.0 + i / 10 for i in range(10)))
+    # A consistent shift of every call by 200 ms (1.2x) is a change both thresholds would need.
+    steady = _calls(*(1000.0 + i for i in range(10)))
+    shifted = _calls(*(1200.0 + i for i in range(10)))
     [change] = compare(steady, shifted)["latency"]
     assert change["method"] == "rank_test" and change["p_value"] < RANK_TEST_ALPHA
-    assert (change["before_p50_ms"], change["after_p50_ms"]) == (10.4, 13.4)
+    assert (change["before_p50_ms"], change["after_p50_ms"]) == (1004.0, 1204.0)
+    # A real but tiny shift (2.0 to 2.6 ms, neither 1.5x nor 100 ms) is not news.
+    tiny = [2.0 + i / 100 for i in range(10)], [2.6 + i / 100 for i in range(10)]
+    assert mann_whitney_p(*tiny) < RANK_TEST_ALPHA  # real: the rank test alone would flag it
+    assert compare(_calls(*tiny[0]), _calls(*tiny[1]))["latency"] == []
     # Seven calls on one side: the thresholds decide, and say so.
-    few = _calls(*(13.0 + i / 10 for i in range(7)))
+    few = _calls(*(1200.0 + i for i in range(7)))
     assert compare(steady, few)["latency"] == []
     [slow] = compare(_calls(*[200.0] * 7), _calls(*[500.0] * 9))["latency"]
     assert slow["method"] == "thresholds" and slow["p_value"] is None
