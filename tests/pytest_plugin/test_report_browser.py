@@ -153,6 +153,11 @@ def test_a_diverged_replay_shows_its_diff_and_the_differing_tool_call(
     article.locator(".replay").scroll_into_view_if_needed()
     removed = article.locator("pre.diff del").first
     assert removed.is_visible() and removed.inner_text() == "warm and"
+    # Struck through and underlined, as the docs say: marks that survive printing, which drops
+    # the backgrounds.
+    decoration = "el => getComputedStyle(el).textDecorationLine"
+    assert removed.evaluate(decoration) == "line-through"
+    assert article.locator("pre.diff ins").first.evaluate(decoration) == "underline"
     differs = article.locator("pre.tool.differs")
     assert differs.count() == 1 and differs.first.is_visible()
     assert "lookup_account" in differs.first.inner_text()
