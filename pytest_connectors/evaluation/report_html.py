@@ -3,7 +3,8 @@
 The page is built from the same document as the JSON report, in memory, and asks for nothing:
 CSS and script are inline and allowed by their hashes in a Content-Security-Policy that forbids
 every request, charts are inline SVG, and it opens from ``file://``. Every text is escaped by
-Jinja2's autoescape; the only links are anchors inside the page.
+Jinja2's autoescape; the only links are anchors inside the page and http(s) trace links.
+Secrets are masked here too, by the one policy, as a report file may come from anywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_connectors._support.secrets import mask_arguments, mask_fields, mask_url
 from pytest_connectors.errors import MissingDependencyError
 from pytest_connectors.evaluation.latency import percentile
 
@@ -135,9 +137,33 @@ def _call_texts(side: Mapping[str, Any] | None) -> list[str]:
     if side is None:
         return []
     return [
-        f"{call['name']} {json.dumps(call.get('args', {}), ensure_ascii=False, sort_keys=True)}"
+        f"{call['name']} {json.dumps(_masked_args(call), ensure_ascii=False, sort_keys=True)}"
         for call in side.get("tool_calls", [])
     ]
+
+
+def _masked_args(call: Mapping[str, Any]) -> Any:
+    """A tool call's arguments as the JSON report masks them: a report file from anywhere may
+    not have been masked (written by hand, or by another tool)."""
+    args = call.get("args", {})
+    return mask_fields(args) if isinstance(args, Mapping) else args
+
+
+def _masked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    """The header's facts with connector URLs and the command line masked, as the run does."""
+    args = environment.get("pytest_args")
+    return {
+        "when": None,
+        "git_commit": None,
+        "git_branch": None,
+        **environment,
+        "pytest_args": mask_arguments(str(a) for a in args) if isinstance(args, list) else None,
+        "connectors": [
+            {**c, "url": mask_url(c["url"]) if isinstance(c.get("url"), str) else None}
+            for c in environment.get("connectors") or []
+            if isinstance(c, Mapping)
+        ],
+    }
 
 
 def _marked(calls: list[str], other: list[str]) -> list[dict[str, Any]]:
@@ -179,7 +205,7 @@ def replay_view(conversation: Mapping[str, Any]) -> dict[str, Any]:
             }
         )
     links = [
-        link
+        {**link, "url": mask_url(link["url"])}
         for link in conversation.get("links", [])
         if isinstance(link.get("url"), str) and is_web_link(link["url"])
     ]
@@ -225,7 +251,7 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 "row": _strip_connector(name, connector),
                 # Known outcomes only: the page writes it unquoted into attributes.
                 "outcome": t["outcome"] if t.get("outcome") in OUTCOMES else "unknown",
-                "message": t.get("message") or "",
+                "message": mask_url(t.get("message") or ""),
                 "duration_ms": t.get("duration_ms"),
                 "p50_ms": percentile(latencies, 50) if latencies else None,
                 "score": min(scores) if scores else None,
@@ -236,7 +262,10 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                         "error": None,
                         **call,
                         "tool_calls": [
-                            {"name": tc["name"], "args": json.dumps(tc["args"], ensure_ascii=False)}
+                            {
+                                "name": tc["name"],
+                                "args": json.dumps(_masked_args(tc), ensure_ascii=False),
+                            }
                             for tc in call.get("tool_calls", [])
                         ],
                     }
@@ -270,14 +299,7 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                 cells.setdefault(r["row"], {})[r["connector"]] = r
         matrix = {"connectors": names, "rows": sorted(cells.items())}
     return {
-        "environment": {
-            "when": None,
-            "git_commit": None,
-            "git_branch": None,
-            "pytest_args": None,
-            "connectors": [],
-            **document.get("environment", {}),
-        },
+        "environment": _masked_environment(document.get("environment") or {}),
         "comparison": document.get("comparison"),
         "anchors": {r["test"]: r["anchor"] for r in rows},
         "connectors": connectors,

@@ -556,3 +556,54 @@ def test_a_hostile_report_file_cannot_add_links_or_attributes_to_the_page() -> N
     assert [h for h in hrefs if h and not h.startswith("#")] == ["https://app.fullstory.com/ui/o/s"]
     assert not [attrs for _, attrs in page.elements if "onmouseover" in attrs]
     assert page.tags("article")[0]["data-outcome"] == "unknown"
+
+
+def test_a_report_file_that_was_never_masked_is_masked_on_the_page() -> None:
+    """``report html`` renders files from anywhere (by hand, by another tool): the page masks
+    by the one policy itself."""
+    secrets = ("PW-url", "sk-argument", "sk-cli", "tok-query", "pw-replay", "tok-link")
+    side = {
+        "answer": "a",
+        "tool_calls": [{"name": "login", "args": {"password": "pw-replay"}}],
+        "error": None,
+        "latency_ms": 1.0,
+    }
+    link = {"label": "LangSmith trace", "url": "https://smith.example/r?token=tok-link"}
+    document = {
+        "version": 2,
+        "connectors": {},
+        "calls": [
+            {
+                "test": "t",
+                "connector": "Agent",
+                "turn": 1,
+                "latency_ms": 1.0,
+                "success": True,
+                "error": None,
+                "tools": ["pay"],
+                "attempts": 1,
+                "tool_calls": [{"name": "pay", "args": {"api_key": "sk-argument"}}],
+            }
+        ],
+        "tests": [{"test": "t", "outcome": "failed", "message": "GET https://u:PW-url@h/ failed"}],
+        "environment": {
+            "pytest_args": ["--api-key", "sk-cli"],
+            "connectors": [{"name": "Agent", "url": "https://u:PW-url@h/?token=tok-query"}],
+        },
+        "replay": {
+            "diverged": [],
+            "conversations": [
+                {
+                    "test": "t",
+                    "case": "c",
+                    "source": "s",
+                    "diverged_at": None,
+                    "links": [link],
+                    "turns": [{"turn": 1, "user": ["hi"], "production": side, "candidate": side}],
+                }
+            ],
+        },
+    }
+    page = render_html(document)
+    assert [secret for secret in secrets if secret in page] == []
+    assert "pay" in page and "login" in page and "smith.example" in page
