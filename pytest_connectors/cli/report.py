@@ -75,14 +75,15 @@ def _no_action(_files: object, _args: argparse.Namespace) -> int:  # pragma: no 
 
 def register(commands: Any) -> None:
     """Add ``report merge``, ``report html`` and ``report compare`` (see ``cli.main.Commands``)."""
-    report = commands.add(
-        "report", _no_action, "merge, render and compare JSON reports", json_flag=False
-    )
+    # Not commands.add: report files are given by path, so no --file (the connector file).
+    help_text = "merge, render and compare JSON reports"
+    report = commands.subparsers.add_parser("report", help=help_text, description=help_text)
+    report.set_defaults(func=_no_action)
     actions = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
 
     def action(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(
-            name, parents=[commands.common], help=help_text, description=help_text
+            name, help=help_text, description=help_text
         )
         sub.set_defaults(func=func)
         return sub

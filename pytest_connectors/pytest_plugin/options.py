@@ -43,12 +43,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="connectors_baseline",
         metavar="PATH",
         help="compare this run with the JSON report of an earlier one (regressions, fixes, "
-        "new and removed tests, latency changes)",
+        "new and removed tests, latency changes); ini: connectors_baseline",
     )
     parser.addini("connector", type="linelist", default=[], help="default connector name(s)")
     parser.addini("connectors_file", default="", help="connector file, relative to the ini file")
     parser.addini("connectors_report", default="", help="JSON report path, relative to rootdir")
     parser.addini("connectors_html", default="", help="HTML report path, relative to rootdir")
+    parser.addini(
+        "connectors_baseline", default="", help="baseline JSON report path, relative to rootdir"
+    )
 
 
 # pytest-asyncio (a dependency) warns in every run of a project that leaves this unset.

@@ -127,13 +127,13 @@ def pytest_configure(config: pytest.Config) -> None:
             check_renderer()
         except MissingDependencyError as exc:
             raise pytest.UsageError(str(exc)) from None
-    baseline = config.option.connectors_baseline
-    if baseline:
+    baseline = baseline_path(config)
+    if baseline is not None:
         from pytest_connectors.errors import ReportFileError
         from pytest_connectors.evaluation.comparison import load_report
 
         try:
-            config.stash[baseline_key] = load_report(Path(config.invocation_params.dir, baseline))
+            config.stash[baseline_key] = load_report(baseline)
         except ReportFileError as exc:
             raise pytest.UsageError(f"--connectors-baseline: {exc}") from None
 
@@ -179,20 +179,26 @@ def pytest_terminal_summary(
         terminalreporter.write_line(line, red=failed)
 
 
-def report_path(config: pytest.Config) -> Path | None:
-    cli = config.option.connectors_report
+def _path_option(config: pytest.Config, name: str) -> Path | None:
+    """A path given on the command line (relative to where pytest ran) or in the ini file
+    (relative to rootdir); both are called ``name``."""
+    cli = getattr(config.option, name)
     if cli:
         return Path(config.invocation_params.dir, cli)
-    ini = config.getini("connectors_report")
+    ini = config.getini(name)
     return Path(config.rootpath, ini) if ini else None
+
+
+def report_path(config: pytest.Config) -> Path | None:
+    return _path_option(config, "connectors_report")
 
 
 def html_path(config: pytest.Config) -> Path | None:
-    cli = config.option.connectors_html
-    if cli:
-        return Path(config.invocation_params.dir, cli)
-    ini = config.getini("connectors_html")
-    return Path(config.rootpath, ini) if ini else None
+    return _path_option(config, "connectors_html")
+
+
+def baseline_path(config: pytest.Config) -> Path | None:
+    return _path_option(config, "connectors_baseline")
 
 
 def _environment(config: pytest.Config, connectors: list[str]) -> dict[str, Any]:

@@ -255,3 +255,26 @@ def test_without_jsonschema_the_parts_the_commands_read_are_still_checked(
         load_report(path)
     assert str(raised.value).startswith(f"{path}: not a well-formed connectors report (")
     assert expected in str(raised.value)
+
+
+def test_report_commands_offer_no_connector_file_option(tmp_path: Path) -> None:
+    """Report files are given by path: the connector file (--file) means nothing to them."""
+    for command in (("report",), ("report", "merge"), ("report", "html"), ("report", "compare")):
+        assert "--file" not in ok(run(*command, "--help", cwd=tmp_path))
+
+
+def test_a_merged_report_is_valid_against_the_schema_which_documents_its_shards(
+    tmp_path: Path,
+) -> None:
+    import jsonschema
+
+    from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
+
+    schema = json.loads(REPORT_SCHEMA.read_text())
+    environment = {"when": "2026-01-01T00:00:00+00:00", "connectors": []}
+    a = _write(tmp_path / "a.json", {**_report({"a": "passed"}, {}), "environment": environment})
+    ok(run("report", "merge", a, a, "-o", "m.json", cwd=tmp_path))
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged["environment"]["shards"] == 2
+    jsonschema.validate(merged, schema)
+    assert "shards" in schema["properties"]["environment"]["properties"]

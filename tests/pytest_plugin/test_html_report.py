@@ -291,6 +291,17 @@ def test_an_unusable_baseline_is_one_line_before_any_test_runs(
     assert expected in errors[0] and "Traceback" not in "\n".join(result.errlines)
 
 
+def test_the_baseline_can_come_from_the_ini(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain(): pass")
+    pytester.runpytest("--connectors-report", "main.json").assert_outcomes(passed=1)
+    write_ini(pytester, "connectors_baseline = main.json")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "against a baseline of 1 test: 0 regressed, 0 fixed, 0 new, 0 removed, " in (
+        result.stdout.str()
+    )
+
+
 def _report(outcome: str, *latencies: float) -> dict[str, Any]:
     calls = [
         {"test": "t", "connector": "a", "turn": i, "latency_ms": ms}
@@ -320,7 +331,12 @@ def test_latency_changes_are_flagged_beyond_both_thresholds_only(
 def test_the_comparison_reads_a_report_written_to_disk(tmp_path: Path) -> None:
     """A baseline is a file from another run: only its JSON matters."""
     path = tmp_path / "base.json"
-    path.write_text(json.dumps({"version": 2, **_report("passed", 5.0)}))
+    test = {"test": "t", "connector": None, "outcome": "passed", "message": None}
+    path.write_text(
+        json.dumps(
+            {"version": 2, "connectors": {}, "calls": [], "tests": [{**test, "duration_ms": 1}]}
+        )
+    )
     from pytest_connectors.evaluation.comparison import load_report
 
     comparison = compare(load_report(path), _report("failed", 5.0))
