@@ -6,21 +6,26 @@ workers unchanged: the controller aggregates exactly what a serial run would.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NotRequired, TypedDict
 
-from pytest_connectors._support.secrets import mask_fields
+from pytest_connectors._support.secrets import mask_fields, mask_url
 from pytest_connectors.models.connector import ConnectorInvokeResult, Message
 
 SLOWEST = 5
 # Texts kept in a record: enough to read a turn back, small enough to ride on every report.
 MAX_TEXT = 2000
+# A tool's result is often a whole API response: its start says what came back.
+MAX_TOOL_RESULT = 500
 
 
 class ToolCallRecord(TypedDict):
     name: str
     args: dict[str, Any]
+    # What the tool returned (masked, cut at MAX_TOOL_RESULT); absent when nothing came back.
+    result: NotRequired[str]
 
 
 class CallRecord(TypedDict):
@@ -58,6 +63,35 @@ def bounded_json(value: Any) -> Any:
     return _cut(str(value))
 
 
+def tool_result_text(text: str) -> str:
+    """A tool's result as a report keeps it: a JSON object's secret-looking fields and any URL's
+    credentials masked by the one policy, then cut to ``MAX_TOOL_RESULT`` characters."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if isinstance(value, dict):
+        text = json.dumps(mask_fields(value), ensure_ascii=False)
+    text = mask_url(text)
+    return text if len(text) <= MAX_TOOL_RESULT else text[: MAX_TOOL_RESULT - 3] + "..."
+
+
+def tool_call_records(result: ConnectorInvokeResult) -> list[ToolCallRecord]:
+    """The call's tool calls, arguments masked, each with the result of the ``tool`` message
+    answering it (by its id, else the one in the same place)."""
+    answers = [m for m in result.messages if m.role == "tool"]
+    by_id = {m.tool_call_id: m.text for m in answers if m.tool_call_id}
+    records = []
+    for index, call in enumerate(result.tool_calls):
+        record = ToolCallRecord(name=call.name, args=bounded_json(mask_fields(call.args)))
+        if call.id is not None and call.id in by_id:
+            record["result"] = tool_result_text(by_id[call.id])
+        elif index < len(answers) and not (call.id and answers[index].tool_call_id):
+            record["result"] = tool_result_text(answers[index].text)
+        records.append(record)
+    return records
+
+
 def user_texts(sent: Sequence[Message]) -> list[str]:
     """The user messages a call sent after the agent last spoke (the whole new turn)."""
     texts: list[str] = []
@@ -88,10 +122,7 @@ def record_of(
         attempts=result.attempts,
         user=user_texts(sent),
         answer=_cut(result.text),
-        tool_calls=[
-            ToolCallRecord(name=call.name, args=bounded_json(mask_fields(call.args)))
-            for call in result.tool_calls
-        ],
+        tool_calls=tool_call_records(result),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pytest_connectors._support.secrets import mask_arguments, mask_fields, mask_url
 from pytest_connectors.errors import MissingDependencyError
-from pytest_connectors.evaluation.latency import percentile
+from pytest_connectors.evaluation.latency import percentile, tool_result_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 HISTOGRAM_BINS = 20
@@ -133,13 +133,22 @@ def text_diff(before: str, after: str) -> list[tuple[str, str]]:
     return pieces
 
 
-def _call_texts(side: Mapping[str, Any] | None) -> list[str]:
+def _call_texts(side: Mapping[str, Any] | None) -> list[tuple[str, str | None]]:
+    """Each tool call as text, with its result (masked again: the file may come from anywhere)."""
     if side is None:
         return []
     return [
-        f"{call['name']} {json.dumps(_masked_args(call), ensure_ascii=False, sort_keys=True)}"
+        (
+            f"{call['name']} {json.dumps(_masked_args(call), ensure_ascii=False, sort_keys=True)}",
+            _masked_result(call),
+        )
         for call in side.get("tool_calls", [])
     ]
+
+
+def _masked_result(call: Mapping[str, Any]) -> str | None:
+    result = call.get("result")
+    return tool_result_text(result) if isinstance(result, str) else None
 
 
 def _masked_args(call: Mapping[str, Any]) -> Any:
@@ -166,16 +175,18 @@ def _masked_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _marked(calls: list[str], other: list[str]) -> list[dict[str, Any]]:
-    """Each tool call, marked when the other side made no such call (same name and arguments)."""
-    left = list(other)
+def _marked(
+    calls: list[tuple[str, str | None]], other: list[tuple[str, str | None]]
+) -> list[dict[str, Any]]:
+    """Each tool call, marked when the other side made no such call (same name and arguments;
+    the results may differ, as live data does)."""
+    left = [text for text, _ in other]
     marked = []
-    for call in calls:
-        if call in left:
-            left.remove(call)
-            marked.append({"text": call, "differs": False})
-        else:
-            marked.append({"text": call, "differs": True})
+    for text, result in calls:
+        differs = text not in left
+        if not differs:
+            left.remove(text)
+        marked.append({"text": text, "result": result, "differs": differs})
     return marked
 
 
@@ -265,6 +276,7 @@ def view(document: Mapping[str, Any]) -> dict[str, Any]:
                             {
                                 "name": tc["name"],
                                 "args": json.dumps(_masked_args(tc), ensure_ascii=False),
+                                "result": _masked_result(tc),
                             }
                             for tc in call.get("tool_calls", [])
                         ],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_connectors._support.secrets import mask_fields
-from pytest_connectors.evaluation.latency import bounded_json, replay_latency
+from pytest_connectors.evaluation.latency import bounded_json, replay_latency, tool_result_text
 from pytest_connectors.evaluation.report_html import is_web_link
 from pytest_connectors.models.imports import RecordedTurn
 from pytest_connectors.replay.case import ReplayCase
@@ -29,14 +29,23 @@ def _divergence(result: ReplayResult) -> tuple[int, str] | None:
 
 
 def _side(turn: RecordedTurn | CandidateTurn) -> dict[str, Any]:
-    """One side of a replayed turn as plain JSON: long texts cut, secret-looking arguments
-    masked, as the call records of the report are."""
+    """One side of a replayed turn as plain JSON: long texts cut, secret-looking arguments and
+    tool results masked, as the call records of the report are."""
+    calls = [(call.name, call.args) for call in turn.tool_calls]
+    if isinstance(turn, CandidateTurn):
+        results: list[str | None] = list(turn.tool_results)
+    else:
+        results = [call.result for call in turn.tool_calls]
+    tool_calls = []
+    for index, (name, args) in enumerate(calls):
+        record: dict[str, Any] = {"name": name, "args": bounded_json(mask_fields(args))}
+        result = results[index] if index < len(results) else None
+        if result is not None:
+            record["result"] = tool_result_text(result)
+        tool_calls.append(record)
     return {
         "answer": bounded_json(turn.answer or ""),
-        "tool_calls": [
-            {"name": call.name, "args": bounded_json(mask_fields(call.args))}
-            for call in turn.tool_calls
-        ],
+        "tool_calls": tool_calls,
         "error": bounded_json(turn.error) if turn.error else None,
         "latency_ms": turn.latency_ms,
     }

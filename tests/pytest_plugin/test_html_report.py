@@ -30,7 +30,9 @@ from pytest_connectors.evaluation.comparison import (
     compare,
     mann_whitney_p,
 )
+from pytest_connectors.evaluation.latency import MAX_TOOL_RESULT, record_of
 from pytest_connectors.evaluation.report_html import anchor, render_html
+from pytest_connectors.models.connector import ConnectorInvokeResult, Message, ToolCall
 from pytest_connectors.pytest_plugin.reports import REPORT_SCHEMA
 from pytest_connectors.servers.launch import UvicornServer
 
@@ -476,10 +478,19 @@ def test_a_diverged_replay_shows_both_sides_turn_by_turn_with_the_differences_ma
     first, second = conversation["turns"]
     assert first["production"]["answer"] == "The weather in Paris is warm and sunny, 21°C."
     assert first["candidate"]["answer"] == "The weather in Paris is sunny, 21°C."
-    assert second["production"]["tool_calls"] == [{"name": "lookup_account", "args": {"id": 7}}]
+    assert second["production"]["tool_calls"] == [
+        {"name": "lookup_account", "args": {"id": 7}, "result": "found"}
+    ]
     assert second["candidate"]["tool_calls"] == []
+    # What the tools returned: production's as recorded, the candidate's as its call got it.
+    weather = [{"name": "get_weather", "args": {"city": "Paris"}, "result": "Sunny, 21°C in Paris"}]
+    assert first["production"]["tool_calls"] == first["candidate"]["tool_calls"] == weather
+    assert document["calls"][0]["tool_calls"] == weather
 
     html_text = (pytester.path / "report.html").read_text(encoding="utf-8")
+    # Shown on both sides of the replay and in the test's transcript.
+    assert _texts_in(html_text, "pre", 'class="result"') == ["Sunny, 21°C in Paris"] * 2 + ["found"]
+    assert _texts_in(html_text, "pre", "class=result") == ["Sunny, 21°C in Paris"]
     page = Page(html_text)
     test = "test_replay.py::test_case[HTTP Agent-t-diverging]"
     page.by_id(anchor(test))
@@ -623,3 +634,33 @@ def test_a_report_file_that_was_never_masked_is_masked_on_the_page() -> None:
     page = render_html(document)
     assert [secret for secret in secrets if secret in page] == []
     assert "pay" in page and "login" in page and "smith.example" in page
+
+
+def test_tool_results_are_recorded_masked_cut_and_paired_with_their_calls() -> None:
+    api = '{"status": "ok", "api_key": "sk-live-1", "next": "https://u:pw-1@api.example/x"}'
+    result = ConnectorInvokeResult(
+        success=True,
+        latency_ms=5.0,
+        messages=[
+            Message(
+                role="assistant",
+                tool_calls=[
+                    ToolCall(id="a", name="fetch", args={}),
+                    ToolCall(id="b", name="search", args={"q": "x"}),
+                ],
+            ),
+            Message(role="tool", tool_call_id="b", content="x" * 5000),  # answered out of order
+            Message(role="tool", tool_call_id="a", content=api),
+        ],
+    )
+    fetch, search = record_of("t", "Agent", 1, result)["tool_calls"]
+    assert "sk-live-1" not in fetch["result"] and "pw-1" not in fetch["result"]
+    assert json.loads(fetch["result"])["status"] == "ok"
+    assert len(search["result"]) == MAX_TOOL_RESULT and search["result"].endswith("...")
+    # No result came back: no result key (the schema's optional field).
+    alone = ConnectorInvokeResult(
+        success=True,
+        latency_ms=1.0,
+        messages=[Message(role="assistant", tool_calls=[ToolCall(name="f", args={})])],
+    )
+    assert record_of("t", "Agent", 1, alone)["tool_calls"] == [{"name": "f", "args": {}}]
