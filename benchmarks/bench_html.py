@@ -2,7 +2,7 @@
 shards, and (with Chromium) the page's first paint and a filter.
 
 The documents are built in memory, shaped as a real session's: three connectors, one tool call
-and a short answer per call, one test in ten failed with a message. Run alone with
+with its result and a short answer per call, one test in ten failed with a message. Run alone with
 ``python benchmarks/bench_html.py [TESTS]``, or as measurement 12 of ``benchmarks/run.py``.
 """
 
@@ -28,6 +28,8 @@ MAX_BYTES = 10_000_000
 MAX_WRITE_S = 2.0
 MAX_MERGE_S = 1.0
 MAX_BROWSER_S = 1.0
+# What the tool returned, as a record keeps it: a short API response.
+WEATHER = '{"city": "Paris", "condition": "sunny", "temperature_c": 21, "humidity": 0.4}'
 
 
 def session_document(tests: int, calls_per_test: int = 3) -> dict[str, Any]:
@@ -51,7 +53,9 @@ def session_document(tests: int, calls_per_test: int = 3) -> dict[str, Any]:
                     "attempts": 1,
                     "user": [f"What's the weather in Paris on day {turn}?"],
                     "answer": f"The weather in Paris is sunny, {18 + turn}°C.",
-                    "tool_calls": [{"name": "get_weather", "args": {"city": "Paris"}}],
+                    "tool_calls": [
+                        {"name": "get_weather", "args": {"city": "Paris"}, "result": WEATHER}
+                    ],
                 }
             )
         outcomes.append(

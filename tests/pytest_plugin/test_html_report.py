@@ -488,9 +488,9 @@ def test_a_diverged_replay_shows_both_sides_turn_by_turn_with_the_differences_ma
     assert document["calls"][0]["tool_calls"] == weather
 
     html_text = (pytester.path / "report.html").read_text(encoding="utf-8")
-    # Shown on both sides of the replay and in the test's transcript.
-    assert _texts_in(html_text, "pre", 'class="result"') == ["Sunny, 21°C in Paris"] * 2 + ["found"]
-    assert _texts_in(html_text, "pre", "class=result") == ["Sunny, 21°C in Paris"]
+    # Under each call: on both sides of the replay, then in the test's transcript.
+    weather_result = "Sunny, 21°C in Paris"
+    assert _texts_in(html_text, "samp") == [weather_result] * 2 + ["found", weather_result]
     page = Page(html_text)
     test = "test_replay.py::test_case[HTTP Agent-t-diverging]"
     page.by_id(anchor(test))
