@@ -217,6 +217,10 @@ def test_disconnect_and_delete(cli: Cli, thread: LangSmithServer) -> None:
              "--provider", "langsmith", "--config", "nokey"],
             "--config expects KEY=VALUE",
         ),
+        (
+            ["imports", "create", "--agent", "a", "--name", "n", "--provider", "nope"],
+            "unknown provider 'nope'",
+        ),
         (["imports", "update", "nope"], "nothing to change"),
         (["imports", "sync", "x", "--from", "yesterday"], "'yesterday' is not an ISO 8601 time"),
         (["jobs", "wait", "j", "--timeout", "-1"], "must be above 0"),
@@ -227,6 +231,33 @@ def test_mistakes_are_one_line_with_exit_2(cli: Cli, argv: list[str], message: s
     code, _, err = cli(*argv)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("provider", "category"), [("langfuse", "llm-tracing"), ("fullstory", "session-data")]
+)
+def test_create_takes_the_category_from_the_provider(
+    cli: Cli, provider: str, category: str
+) -> None:
+    made = cli.json(
+        "imports", "create", "--agent", "a", "--name", provider, "--provider", provider,
+        "--provider-key", "${PROVIDER_KEY}",
+    )  # fmt: skip
+    assert made["provider"] == provider and made["category"] == category
+    assert cli.json("imports", "get", made["id"])["category"] == category
+
+
+def test_the_config_help_lists_each_providers_keys_from_its_spec(cli: Cli) -> None:
+    from pytest_connectors.imports.providers import BUILT_IN, spec_of
+
+    code, out, _ = cli("imports", "create", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for name in BUILT_IN:
+        spec = spec_of(name)
+        listed = ", ".join(f"{k} (secret)" if v.secret else k for k, v in spec.config.items())
+        assert f"{name}: {listed}" in text, name
+    assert "secretKey (secret)" in text  # Langfuse's, which the hand-written help left out
 
 
 def test_sync_of_a_disconnected_connector_says_connect_first(
