@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from service_support import ServiceProcess, client, issue_key
+from service_support import ServiceProcess, child_env, client, issue_key
 from sqlalchemy import select, update
 from ui_pages import browsing, form
 
+from pytest_connectors.servers.launch import LocalServer
 from pytest_connectors.service.ui.sessions import SessionTable
 from pytest_connectors.storage.api_keys import KeyProof
 from pytest_connectors.storage.schema import browser_sessions
@@ -96,6 +97,22 @@ def test_the_database_holds_neither_the_cookie_nor_the_key(deployment: Deploymen
     assert rows and cookie not in stored and token not in stored
     assert deployment.key not in stored and deployment.key[13:] not in stored
     assert deployment.key not in cookie and deployment.key[13:] not in cookie
+
+
+def test_under_uvicorn_workers_as_documented_every_page_stays_signed_in(
+    tmp_path: object,
+) -> None:
+    """docs/service.md's command: each fresh connection may land on another worker process."""
+    db = str(tmp_path) + "/service.db"
+    key = issue_key(db, "acme", "a1")
+    command = ["{python}", "-m", "uvicorn", "--factory", "pytest_connectors.service.asgi:app"]
+    command += ["--host", "{host}", "--port", "{port}", "--workers", "2"]
+    env = child_env({"PYTEST_CONNECTORS_DB": db, "PYTEST_CONNECTORS_SERVICE_WORKERS": "0"})
+    with LocalServer(command, ready_path="/api/health", env=env, startup_timeout=60) as server:
+        with browsing(server.url, key) as (browser, _token):
+            cookie = browser.cookies[COOKIE]
+        for _ in range(20):  # a new connection each time
+            assert _opens_pages(server.url, cookie)
 
 
 def test_a_session_table_expires_on_its_clock_and_shows_no_secret(tmp_path: object) -> None:
