@@ -28,9 +28,14 @@ def id_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def save(store: Store, session_id: str, stored: StoredSession, *, now: datetime) -> None:
-    """Stores a new session, dropping the expired ones on the way: the table stays as small as
-    the sessions alive."""
+def save(
+    store: Store, session_id: str, stored: StoredSession, *, now: datetime, keep_per_key: int
+) -> None:
+    """Stores a new session, dropping the expired ones and a key's oldest past
+    ``keep_per_key``: the table stays as small as the sessions alive, however often a key
+    signs in."""
+    mine = _table.c.key_prefix == stored.key_prefix
+    newest = select(_table.c.id_hash).where(mine).order_by(_table.c.created_at.desc())
     with store.begin() as connection:
         connection.execute(delete(_table).where(_table.c.expires_at <= now))
         connection.execute(
@@ -42,6 +47,8 @@ def save(store: Store, session_id: str, stored: StoredSession, *, now: datetime)
                 expires_at=stored.expires_at,
             )
         )
+        kept = newest.limit(keep_per_key).scalar_subquery()
+        connection.execute(delete(_table).where(mine, _table.c.id_hash.not_in(kept)))
 
 
 def find(store: Store, session_id: str) -> StoredSession | None:

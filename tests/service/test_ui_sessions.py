@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from postgres import PostgresServer
 from service_support import ServiceProcess, child_env, client, issue_key
 from sqlalchemy import select, update
 from ui_pages import browsing, form
@@ -81,7 +83,7 @@ def test_an_expired_session_is_refused(deployment: Deployment) -> None:
     with browsing(deployment.one.url, deployment.key) as (browser, _token):
         cookie = browser.cookies[COOKIE]
     assert _opens_pages(deployment.two.url, cookie)
-    past = datetime.now(UTC) - timedelta(seconds=1)
+    past = datetime(2000, 1, 1, tzinfo=UTC)  # long gone, whatever clock the processes read
     with Store(deployment.db) as store, store.begin() as connection:
         connection.execute(update(browser_sessions).values(expires_at=past))
     assert not _opens_pages(deployment.one.url, cookie)
@@ -115,21 +117,50 @@ def test_under_uvicorn_workers_as_documented_every_page_stays_signed_in(
             assert _opens_pages(server.url, cookie)
 
 
-def test_a_session_table_expires_on_its_clock_and_shows_no_secret(tmp_path: object) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        with Store(str(tmp_path / "sessions.db")) as opened:
+            yield opened
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    with Store(server.url(name)) as opened:
+        yield opened
+    server.drop_database(name)
+
+
+def test_a_session_table_expires_on_its_clock_and_shows_no_secret(store: Store) -> None:
     key = "pck_abcdefgh_" + "s" * 43
     proof = KeyProof.of(key)
     assert proof is not None
     now = [datetime(2030, 1, 1, tzinfo=UTC)]
-    with Store(str(tmp_path) + "/sessions.db") as store:
-        table = SessionTable(store, lifetime=60, clock=lambda: now[0])
-        one, two = table.open(proof), table.open(proof)
-        assert one.id != two.id and one.csrf != two.csrf
-        assert one.accepts(one.csrf) and not one.accepts(two.csrf) and not one.accepts(None)
-        for text in (one.id, one.csrf, repr(one), repr(one.proof)):
-            assert key not in text and key[13:] not in text
-        now[0] += timedelta(seconds=59)
-        assert table.get(one.id) == one
-        table.close(one.id)
-        assert table.get(one.id) is None and table.get(two.id) == two
+    table = SessionTable(store, lifetime=60, clock=lambda: now[0])
+    one, two = table.open(proof), table.open(proof)
+    assert one.id != two.id and one.csrf != two.csrf
+    assert one.accepts(one.csrf) and not one.accepts(two.csrf) and not one.accepts(None)
+    for text in (one.id, one.csrf, repr(one), repr(one.proof)):
+        assert key not in text and key[13:] not in text
+    now[0] += timedelta(seconds=59)
+    assert table.get(one.id) == one
+    table.close(one.id)
+    assert table.get(one.id) is None and table.get(two.id) == two
+    now[0] += timedelta(seconds=1)
+    assert table.get(two.id) is None
+
+
+def test_a_key_keeps_its_newest_sessions_only(store: Store) -> None:
+    proofs = [KeyProof.of(f"pck_{name}_" + "s" * 43) for name in ("aaaaaaaa", "bbbbbbbb")]
+    assert proofs[0] is not None and proofs[1] is not None
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+
+    def later() -> datetime:
         now[0] += timedelta(seconds=1)
-        assert table.get(two.id) is None
+        return now[0]
+
+    table = SessionTable(store, sessions_per_key=3, clock=later)
+    other = table.open(proofs[1])
+    opened = [table.open(proofs[0]) for _ in range(5)]
+    alive = [table.get(session.id) is not None for session in opened]
+    assert alive == [False, False, True, True, True]
+    assert table.get(other.id) == other  # another key's sessions are its own

@@ -5,6 +5,7 @@ SHA-256) that keeps the key's :class:`KeyProof` and an expiry. Rows live in the 
 database, so every process of a deployment (``uvicorn --workers N``, several hosts) and the
 service after a restart know the same sessions, and signing out ends a session everywhere.
 Every request checks the proof again, so a revoked or expired key signs its sessions out at once.
+A key keeps its newest ``sessions_per_key`` sessions; expired rows go at the next sign-in.
 
 CSRF tokens are HMACs keyed by a secret the page's own cookie holds: the session's id, or before
 sign-in a random nonce in a short-lived cookie. A page of another site can neither read that
@@ -30,6 +31,7 @@ COOKIE = "connectors_session"
 SIGN_IN_COOKIE = "connectors_sign_in"
 DEFAULT_LIFETIME_S = 8 * 3600.0
 SIGN_IN_LIFETIME_S = 3600
+DEFAULT_SESSIONS_PER_KEY = 100
 # token_urlsafe(32) is 43 characters: anything much longer is not a cookie this service set.
 _MAX_ID_LENGTH = 64
 
@@ -89,9 +91,11 @@ class SessionTable:
         store: Store,
         *,
         lifetime: float = DEFAULT_LIFETIME_S,
+        sessions_per_key: int = DEFAULT_SESSIONS_PER_KEY,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.lifetime = lifetime
+        self.sessions_per_key = sessions_per_key
         self._store = store
         self._clock = clock
 
@@ -103,7 +107,9 @@ class SessionTable:
             expires_at=now + timedelta(seconds=self.lifetime),
         )
         stored = StoredSession(proof.prefix, proof.digest, session.expires_at)
-        browser_sessions.save(self._store, session.id, stored, now=now)
+        browser_sessions.save(
+            self._store, session.id, stored, now=now, keep_per_key=self.sessions_per_key
+        )
         return session
 
     def get(self, session_id: str | None) -> BrowserSession | None:
