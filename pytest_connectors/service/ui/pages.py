@@ -539,13 +539,16 @@ def jobs(request: Request) -> Response:
 
 
 def progress(job: Job) -> dict[str, Any]:
-    """What the job page's bar shows. A sync does not know its total ahead, so a running job's
-    bar is indeterminate (``percent`` None) while its counts grow; queued is 0, finished 100."""
+    """What the job page's bar shows: queued is 0, finished 100; a running job's bar shows how
+    far through its window it is, or is indeterminate (``percent`` None) while its provider
+    cannot tell (the counts still grow)."""
     percent: int | None
     if job.status.finished:
         percent = 100
     elif job.status is JobStatus.QUEUED:
         percent = 0
+    elif job.stats.progress is not None:
+        percent = int(job.stats.progress * 100)
     else:
         percent = None
     return {

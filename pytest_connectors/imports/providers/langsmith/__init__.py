@@ -31,4 +31,5 @@ SPEC = ProviderSpec(
         "workspaceId": ConfigKey(),
     },
     build=_build,
+    time_ordered=True,
 )
