@@ -394,7 +394,8 @@ def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
 def test_on_a_terminal_the_progress_line_ends_before_the_result(
     cli: Cli, thread: LangSmithServer
 ) -> None:
-    """Progress and result share the terminal; each on its own line, both saying "created"."""
+    """Progress and result share the terminal; each on its own line, both saying "created";
+    the progress line says how far through its window the job is."""
     create(cli, thread)
     controller, terminal = pty.openpty()
     env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
@@ -417,7 +418,9 @@ def test_on_a_terminal_the_progress_line_ends_before_the_result(
     os.close(controller)
     screen = shown.decode()
 
-    progress = re.search(r"\x1b\[2Kjob_\w+: 2 fetched, 2 created, [^\r\n]*\r?\n", screen)
+    progress = re.search(
+        r"\x1b\[2Kjob_\w+: \d{1,2}% of the window, 2 fetched, 2 created, [^\r\n]*\r?\n", screen
+    )
     assert progress is not None, screen
     assert re.search(r"\nJob job_\w+ succeeded: 2 fetched, 2 created, ", screen), screen
     assert " new," not in screen
