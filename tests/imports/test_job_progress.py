@@ -4,12 +4,18 @@ job succeeded."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer, iso
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.imports.local import LocalBackend
 from pytest_connectors.imports.progress import RUNNING_CEILING, window_progress
 from pytest_connectors.imports.provider import FetchedRecord, Window
+from pytest_connectors.imports.providers import spec_of
+from pytest_connectors.imports.providers.langfuse.provider import LangfuseProvider
 from pytest_connectors.models.imports import JobStats, JobStatus
 from pytest_connectors.storage.store import Store
 
@@ -86,3 +92,26 @@ def test_a_running_job_is_never_shown_complete_and_stray_records_are_clamped() -
     assert window_progress(None, WINDOW, [naive]) == 0.25  # a zoneless time is taken as UTC
     empty = Window(START, START)
     assert window_progress(0.3, empty, [_at(10)]) == 0.3
+
+
+@pytest.mark.parametrize("provider", ["langsmith", "langfuse", "fullstory"])
+def test_the_built_in_providers_say_they_fetch_in_time_order(provider: str) -> None:
+    """What lets their jobs show a place in the window; each provider's own tests check the
+    order it asks for (LangSmith ``order: asc``, FullStory's start-ordered spool)."""
+    assert spec_of(provider).time_ordered
+
+
+def test_langfuse_pages_come_in_time_order(langfuse_fake: LangfuseServer) -> None:
+    minutes = list(range(150))  # two pages of the provider's 100
+    random.Random(17).shuffle(minutes)
+    for minute in minutes:
+        moment = START + timedelta(minutes=minute)
+        langfuse_fake.fake.add_trace({"id": f"trace-{minute:03d}", "timestamp": iso(moment)})
+    with LangfuseProvider(
+        public_key=PUBLIC_KEY, secret_key=SECRET_KEY, base_url=langfuse_fake.url
+    ) as provider:
+        pages = [page for page in provider.fetch(WINDOW) if page.records]
+
+    assert len(pages) >= 2
+    starts = [record.occurred_at for page in pages for record in page.records]
+    assert len(starts) == 150 and starts == sorted(starts)
