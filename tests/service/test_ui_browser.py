@@ -45,6 +45,7 @@ def _progress(watch: PageWatch) -> dict[str, Any]:
             const bar = document.getElementById("job-progress");
             return {
                 value: bar.hasAttribute("value") || bar.value > 0 ? bar.value : null,
+                percent: document.getElementById("job-percent").textContent,
                 status: document.getElementById("job-status").textContent,
                 fetched: document.getElementById("job-fetched").textContent,
             };
@@ -92,6 +93,9 @@ def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
             state = _progress(browser_page)
             if not seen or state != seen[-1]:
                 seen.append(state)
+                partway = [s for s in seen if s["value"] is not None and 0 < s["value"] < 100]
+                if partway == [state]:  # the first moment the bar is part full
+                    browser_page.screenshot("ui-job-running")
             if state["status"] in ("succeeded", "failed", "cancelled"):
                 break
             assert time.monotonic() < deadline, seen
@@ -106,6 +110,7 @@ def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
         assert any(v is not None and 0 < v < 100 for v in values), seen
         measured = [v for v in values if v is not None]
         assert measured == sorted(measured), seen  # it never went back
+        assert all(s["percent"] == f"{s['value']}%" for s in seen if s["value"] is not None), seen
         browser_page.screenshot("ui-job")
 
         page.click("#job-done a")

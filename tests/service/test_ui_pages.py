@@ -339,6 +339,7 @@ def test_a_job_page_and_its_progress(service: Service) -> None:
     ("status", "scanned", "percent"),
     [
         (JobStatus.QUEUED, None, 0),
+        (JobStatus.QUEUED, 0.5, 50),  # paused and queued again: it keeps its place
         (JobStatus.RUNNING, 0.4283, 42),  # how far through its window
         (JobStatus.RUNNING, None, None),  # its provider cannot tell: the bar stays busy
         (JobStatus.SUCCEEDED, 1.0, 100),
