@@ -182,7 +182,9 @@ def test_queue_now_wait_later_and_backfill_a_window(cli: Cli, thread: LangSmithS
     result = cli.json("imports", "connect", "LangSmith prod")
     assert result["job"]["status"] == "queued"
     done = cli.json("jobs", "wait", result["job"]["id"], "--timeout", "120")
-    assert done["status"] == "succeeded"
+    assert done["status"] == "succeeded" and done["stats"]["progress"] == 1.0
+    code, out, _ = cli("jobs", "get", done["id"])
+    assert code == 0 and re.search(r"^progress: +100% of the window$", out, re.M), out
     day = (datetime.now(UTC) - timedelta(hours=2)).date()
     start, end = f"{day}T00:00:00", f"{day + timedelta(days=2)}T00:00:00"
     job = cli.json("imports", "sync", "LangSmith prod", "--from", f"{start}Z", "--to", f"{end}Z")
