@@ -296,7 +296,8 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: replay(source=...) reads imported conversations from *connectors.db (the "
+            "ERROR: replay(source=...) and replay(where={'origin': 'native'}) read "
+            "conversations from *connectors.db (the "
             "default: *), which does not exist: *give --connectors-db PATH_OR_URL*"
         ]
     )
