@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from agent_connectors import TOKEN_VARIABLE, http_connector, make_connector
 from children import python_path
+from documentation import block
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -358,10 +359,6 @@ import pytest
 @pytest.mark.replay(where={{"origin": "native", "agent": {AGENT!r}}})
 def test_native(replay):
     replay.run().assert_matches(tools="strict", args="exact")
-
-@pytest.mark.replay(where={{"origin": "native", "metadata": {{"source": "otlp"}}}})
-def test_received(replay):
-    replay.run().assert_matches(tools="strict", args="exact")
 """
 
 
@@ -380,7 +377,8 @@ def replay_project(
     ConnectorStore(pytester.path / "data" / "connectors.json").create(
         http_connector("HTTP Agent", http_agent_server.url, "${AGENT_TOKEN}")
     )
-    pytester.makepyfile(test_prod=NATIVE_REPLAY)
+    documented = block("python", "def test_instrumented_production")  # docs/replay.md
+    pytester.makepyfile(test_prod=NATIVE_REPLAY + "\n\n" + documented)
     return pytester
 
 
@@ -404,7 +402,7 @@ def test_the_otlp_conversation_is_replayed_by_the_marker(
     db = database_copy(sources, tmp_path)
     expected = [
         f"test_prod.py::test_native[[]HTTP Agent-{THREAD}[]] PASSED*",
-        f"test_prod.py::test_received[[]HTTP Agent-{THREAD}[]] PASSED*",
+        f"test_prod.py::test_instrumented_production[[]HTTP Agent-{THREAD}[]] PASSED*",
     ]
     if read_from == "database":
         result = replay_project.runpytest_subprocess(
@@ -424,7 +422,7 @@ def test_the_otlp_conversation_is_replayed_by_the_marker(
     result.assert_outcomes(passed=2)
 
     # The session wrote its own calls back as native conversations of the same agent: a
-    # later run of `test_native` replays them too, `test_received` only what the receiver got.
+    # later run of `test_native` replays them too, the documented test only what the receiver got.
     with Imports(db=db) as imports:
         native = imports.conversations.list(agent_id=AGENT, origin="native").items
     assert sorted(c.metadata.get("source", "pytest") for c in native) == [
@@ -437,5 +435,5 @@ def test_the_otlp_conversation_is_replayed_by_the_marker(
     )
     ids = [line for line in collected.stdout.lines if line.startswith("test_prod.py::")]
     assert sum(i.startswith("test_prod.py::test_native[") for i in ids) == 3
-    assert ids.count(f"test_prod.py::test_received[HTTP Agent-{THREAD}]") == 1
-    assert sum(i.startswith("test_prod.py::test_received[") for i in ids) == 1
+    assert ids.count(f"test_prod.py::test_instrumented_production[HTTP Agent-{THREAD}]") == 1
+    assert sum(i.startswith("test_prod.py::test_instrumented_production[") for i in ids) == 1
