@@ -280,7 +280,8 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     result.stderr.fnmatch_lines(
         [
             "ERROR: test_bad.py::test_both: give @pytest.mark.replay exactly one of "
-            "source='IMPORT CONNECTOR' or path='FOLDER_OR_FILE'"
+            "source='IMPORT CONNECTOR' or path='FOLDER_OR_FILE', or neither with "
+            "where={'origin': 'native', ...}*"
         ]
     )
     project.makepyfile(
