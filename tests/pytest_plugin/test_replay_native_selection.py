@@ -52,6 +52,7 @@ def db(project: pytest.Pytester) -> Path:
     rows = {
         "bot": [native("t-new", "bot", 1, tool="refund"), native("t-old", "bot", 48)],
         "other": [native("t-other", "other", 1, tool="refund")],
+        "mail": [native("ada.lovelace@example.com", "mail", 2)],
     }
     for agent, conversations in rows.items():
         with Imports(path, scope=Scope(tenant_id="acme", agent_id=agent)) as imports:
@@ -77,7 +78,7 @@ def collected(project: pytest.Pytester, db: Path, where: str) -> list[str]:
 def test_agent_window_and_conditions_select_native_cases(
     project: pytest.Pytester, db: Path
 ) -> None:
-    since = (NOW - timedelta(hours=5)).isoformat()
+    since = (NOW - timedelta(hours=1.5)).isoformat()
     item = "test_native.py::test_case[recorded-{}]"
     assert collected(project, db, '{"origin": "native", "agent": "bot"}') == [
         item.format("t-new"),
@@ -170,3 +171,9 @@ def test_without_a_database_it_says_where_it_looked(project: pytest.Pytester) ->
     result.stderr.fnmatch_lines(
         ["ERROR: replay(source=...) and replay(where={'origin': 'native'}) read conversations *"]
     )
+
+
+def test_their_thread_keys_are_redacted_in_test_ids(project: pytest.Pytester, db: Path) -> None:
+    [shown] = collected(project, db, '{"origin": "native", "agent": "mail"}')
+    assert "ada.lovelace@example.com" not in shown and "lovelace" not in shown
+    assert shown.startswith("test_native.py::test_case[recorded-conversation-")
