@@ -485,6 +485,9 @@ def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
             origin=args.origin,
             limit=args.limit,
             cursor=args.cursor,
+            since=args.since,
+            until=args.until,
+            text=args.text,
         )
     if args.json:
         _print_json(_dump(page))
@@ -770,6 +773,15 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
+    listing.add_argument(
+        "--since", metavar="ISO", help="started at or after (e.g. 2026-03-01T00:00:00Z; UTC)"
+    )
+    listing.add_argument("--until", metavar="ISO", help="started before")
+    listing.add_argument(
+        "--text",
+        metavar="TEXT",
+        help="found in the thread key, a message, a tool call, an answer or metadata",
+    )
     show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
     )
