@@ -56,6 +56,7 @@ from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.imports.providers import ProviderRegistry
 
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
@@ -719,14 +720,16 @@ class _ConfigKeysHelp(str):
         return config_keys_help()
 
 
-def config_keys_help() -> str:
-    """Each provider's config keys, as its spec declares them (secret ones marked)."""
+def config_keys_help(registry: ProviderRegistry | None = None) -> str:
+    """Each provider's config keys, installed plugins' too, as its spec declares them (secret
+    ones marked)."""
     from pytest_connectors.imports.providers import REGISTRY
 
+    registry = registry or REGISTRY
     described = []
-    for name in REGISTRY.names():
+    for name in registry.names():
         try:
-            spec = REGISTRY.spec(name)
+            spec = registry.spec(name)
         except ConnectorError:  # a broken plugin says so where it is used, not in the help
             continue
         keys = [f"{key} (secret)" if value.secret else key for key, value in spec.config.items()]

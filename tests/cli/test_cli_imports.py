@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from children import python_path
 from fakes.fixtures import TRACED_PROJECT, recent_thread
+from provider_plugins import distribution
 from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
@@ -260,6 +261,40 @@ def test_the_config_help_lists_each_providers_keys_from_its_spec(cli: Cli) -> No
         listed = ", ".join(f"{k} (secret)" if v.secret else k for k, v in spec.config.items())
         assert f"{name}: {listed}" in text, name
     assert "secretKey (secret)" in text  # Langfuse's, which the hand-written help left out
+
+
+def test_the_config_help_lists_an_installed_plugins_keys_and_skips_a_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_connectors.cli.imports import config_keys_help
+    from pytest_connectors.imports.providers import ProviderRegistry
+
+    site = tmp_path / "site"
+    monkeypatch.syspath_prepend(str(site))
+    plugin = """
+        from pytest_connectors.imports.provider import ConfigKey, ProviderSpec
+        from pytest_connectors.models.imports import ImportCategory
+
+        SPEC = ProviderSpec(
+            name="acme",
+            category=ImportCategory.SESSION_DATA,
+            config={"token": ConfigKey(secret=True), "region": ConfigKey()},
+            build=lambda settings: None,
+        )
+    """
+    entries = distribution(
+        site, "acme-traces", "acme_help_plugin", plugin, {"acme": "acme_help_plugin:SPEC"}
+    )
+    entries += distribution(
+        site,
+        "bad-traces",
+        "bad_help_plugin",
+        "import nowhere_at_all\n",
+        {"bad": "bad_help_plugin:SPEC"},
+    )
+    text = config_keys_help(ProviderRegistry(lambda: entries))
+    assert "acme: token (secret), region" in text and "langsmith: apiKey (secret)" in text
+    assert "bad:" not in text  # its plugin says what is wrong where it is used
 
 
 def test_sync_of_a_disconnected_connector_says_connect_first(
