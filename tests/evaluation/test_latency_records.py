@@ -114,7 +114,7 @@ def test_record_of_an_invoke_result() -> None:
         "user": [],
         "answer": "",  # no final message in this result
         "tool_calls": [
-            {"name": "get_weather", "args": {"city": "Paris"}},
+            {"name": "get_weather", "args": {"city": "Paris"}, "result": "Sunny"},
             {"name": "search", "args": {}},
         ],
     }
