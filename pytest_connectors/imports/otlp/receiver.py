@@ -99,7 +99,7 @@ def _stored_key(key: str) -> str:
     return key[: _THREAD_KEY_LIMIT - 17] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(eq=False)
 class _OpenTrace:
     tenant: str
     agent: str
@@ -156,7 +156,7 @@ class Receiver:
             )
         self.close_idle()
         rejected: Counter[str] = Counter(decoded.rejected)
-        ready: list[_OpenTrace] = []
+        ready: dict[_TraceKey, _OpenTrace] = {}  # in the order first taken
         with self._lock:
             incoming = sum(span.size for span in decoded.spans)
             if self._open_bytes + incoming > limits.max_open_bytes:
@@ -166,7 +166,7 @@ class Receiver:
                 reason = self._take(span, scope, now, ready)
                 if reason:
                     rejected[reason] += 1
-        self._store(ready)
+        self._store(list(ready.values()))
         return _receipt(rejected)
 
     def _agent(self, span: Span, scope: Scope) -> tuple[str | None, str]:
@@ -185,7 +185,9 @@ class Receiver:
             )
         return named, ""
 
-    def _take(self, span: Span, scope: Scope, now: float, ready: list[_OpenTrace]) -> str:
+    def _take(
+        self, span: Span, scope: Scope, now: float, ready: dict[_TraceKey, _OpenTrace]
+    ) -> str:
         agent, reason = self._agent(span, scope)
         if agent is None:
             return reason
@@ -209,8 +211,8 @@ class Receiver:
         trace.last_seen = now
         trace.taken += 1
         self._open.move_to_end(key)
-        if (trace.has_root or trace.late) and trace not in ready:
-            ready.append(trace)
+        if trace.has_root or trace.late:
+            ready.setdefault(key, trace)
         return ""
 
     # --- closing idle traces ------------------------------------------------------------
