@@ -140,7 +140,8 @@ class _Waiting:
 
     def progress(self, job_id: str, stats: JobStats) -> None:
         if self.live:
-            print(f"\r\x1b[2K{job_id}: {_stats_text(stats)}", end="", file=sys.stderr, flush=True)
+            line = f"{job_id}: {_window_text(stats)}{_stats_text(stats)}"
+            print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
             self.open_line = True
 
     def say(self, line: str) -> None:
@@ -271,6 +272,11 @@ def _show_connector(connector: ImportConnector, as_json: bool) -> None:
     )
 
 
+def _window_text(stats: JobStats) -> str:
+    """How far through its window a running job is, when its provider can tell."""
+    return "" if stats.progress is None else f"{int(stats.progress * 100)}% of the window, "
+
+
 def _stats_text(stats: JobStats) -> str:
     text = (
         f"{stats.fetched} fetched, {stats.created} created, {stats.updated} updated, "
@@ -295,6 +301,7 @@ def _show_job(job: Job, as_json: bool) -> None:
             ("window", f"{_when(job.from_)} .. {_when(job.to)}"),
             ("attempts", str(job.attempts)),
             ("stats", _stats_text(job.stats)),
+            ("progress", _window_text(job.stats).removesuffix(", ") or "-"),
             ("error", f"{job.error} ({job.error_code})" if job.error else "-"),
             ("created", _when(job.created_at)),
             ("started", _when(job.started_at)),
@@ -478,6 +485,9 @@ def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
             origin=args.origin,
             limit=args.limit,
             cursor=args.cursor,
+            since=args.since,
+            until=args.until,
+            text=args.text,
         )
     if args.json:
         _print_json(_dump(page))
@@ -606,7 +616,7 @@ def cmd_worker(store: ConnectorStore, args: argparse.Namespace) -> int:
     from pytest_connectors.storage.store import Store
 
     def report(job_id: str, stats: JobStats) -> None:
-        print(f"{job_id}: {_stats_text(stats)}", flush=True)
+        print(f"{job_id}: {_window_text(stats)}{_stats_text(stats)}", flush=True)
 
     stop = threading.Event()
 
@@ -771,6 +781,15 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
+    listing.add_argument(
+        "--since", metavar="ISO", help="started at or after (e.g. 2026-03-01T00:00:00Z; UTC)"
+    )
+    listing.add_argument("--until", metavar="ISO", help="started before")
+    listing.add_argument(
+        "--text",
+        metavar="TEXT",
+        help="found in the thread key, a message, a tool call, an answer or metadata",
+    )
     show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
     )

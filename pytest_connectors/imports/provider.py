@@ -160,6 +160,8 @@ class ProviderSpec:
 
     ``derivation`` says how its records become conversations; None: the runs of the LangSmith
     shape the built-in providers serve (`pytest_connectors.imports.conversations`).
+    ``time_ordered``: its pages come in ascending ``occurred_at``, so a job shows how far through
+    its window it is (`pytest_connectors.imports.progress`); otherwise only its counts move.
     """
 
     name: str
@@ -167,6 +169,7 @@ class ProviderSpec:
     config: Mapping[str, ConfigKey]
     build: Callable[[ProviderSettings], Provider]
     derivation: Callable[[], Derivation] | None = None
+    time_ordered: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):

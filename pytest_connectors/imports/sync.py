@@ -37,6 +37,7 @@ from pytest_connectors.imports.conversations import (
     thread_key_of,
 )
 from pytest_connectors.imports.linking import link_sessions
+from pytest_connectors.imports.progress import window_progress
 from pytest_connectors.imports.provider import (
     Derivation,
     FetchedRecord,
@@ -186,6 +187,7 @@ class SyncRun:
     derivation: Derivation
     state: RunState = field(default_factory=RunState)
     on_progress: Callable[[JobStats], None] | None = None
+    time_ordered: bool = False  # the provider's pages tell how far through the window it is
     stats: JobStats = field(init=False)
     window: Window = field(init=False)
 
@@ -251,6 +253,10 @@ class SyncRun:
             if sessions:
                 self._store_sessions(connection, sessions, now)
             self.stats.fetched += len(page.records)
+            if self.time_ordered:
+                self.stats.progress = window_progress(
+                    self.stats.progress, self.window, page.records
+                )
             self._save_in(connection, page.checkpoint, {})
         if self.on_progress is not None:
             self.on_progress(self.stats)
@@ -447,6 +453,7 @@ class SyncRun:
                 self._derive(connection, {row["thread_key"] for row in gone}, now)
             self._advance_watermark(connection, now)
             refresh_links(connection, connector, self.derivation)
+            self.stats.progress = 1.0
             finished = job_rows.finish(
                 connection,
                 self.record.id,

@@ -182,7 +182,9 @@ def test_queue_now_wait_later_and_backfill_a_window(cli: Cli, thread: LangSmithS
     result = cli.json("imports", "connect", "LangSmith prod")
     assert result["job"]["status"] == "queued"
     done = cli.json("jobs", "wait", result["job"]["id"], "--timeout", "120")
-    assert done["status"] == "succeeded"
+    assert done["status"] == "succeeded" and done["stats"]["progress"] == 1.0
+    code, out, _ = cli("jobs", "get", done["id"])
+    assert code == 0 and re.search(r"^progress: +100% of the window$", out, re.M), out
     day = (datetime.now(UTC) - timedelta(hours=2)).date()
     start, end = f"{day}T00:00:00", f"{day + timedelta(days=2)}T00:00:00"
     job = cli.json("imports", "sync", "LangSmith prod", "--from", f"{start}Z", "--to", f"{end}Z")
@@ -394,7 +396,8 @@ def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
 def test_on_a_terminal_the_progress_line_ends_before_the_result(
     cli: Cli, thread: LangSmithServer
 ) -> None:
-    """Progress and result share the terminal; each on its own line, both saying "created"."""
+    """Progress and result share the terminal; each on its own line, both saying "created";
+    the progress line says how far through its window the job is."""
     create(cli, thread)
     controller, terminal = pty.openpty()
     env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
@@ -417,7 +420,9 @@ def test_on_a_terminal_the_progress_line_ends_before_the_result(
     os.close(controller)
     screen = shown.decode()
 
-    progress = re.search(r"\x1b\[2Kjob_\w+: 2 fetched, 2 created, [^\r\n]*\r?\n", screen)
+    progress = re.search(
+        r"\x1b\[2Kjob_\w+: \d{1,2}% of the window, 2 fetched, 2 created, [^\r\n]*\r?\n", screen
+    )
     assert progress is not None, screen
     assert re.search(r"\nJob job_\w+ succeeded: 2 fetched, 2 created, ", screen), screen
     assert " new," not in screen

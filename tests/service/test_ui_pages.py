@@ -12,11 +12,16 @@ from service_support import ServiceProcess, client, issue_key, langsmith_connect
 from ui_pages import alert_of, browsing, csrf_of, form, seed
 
 from pytest_connectors.models.imports import (
+    Job,
+    JobStats,
+    JobStatus,
+    JobTrigger,
     RecordedConversation,
     RecordedToolCall,
     RecordedTurn,
     UserSession,
 )
+from pytest_connectors.service.ui.pages import progress as bar_of
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -328,3 +333,28 @@ def test_a_job_page_and_its_progress(service: Service) -> None:
         listed = browser.get("/ui/jobs")
         assert job_page in listed.text
         assert csrf_of(listed.text) == token
+
+
+@pytest.mark.parametrize(
+    ("status", "scanned", "percent"),
+    [
+        (JobStatus.QUEUED, None, 0),
+        (JobStatus.QUEUED, 0.5, 50),  # paused and queued again: it keeps its place
+        (JobStatus.RUNNING, 0.4283, 42),  # how far through its window
+        (JobStatus.RUNNING, None, None),  # its provider cannot tell: the bar stays busy
+        (JobStatus.SUCCEEDED, 1.0, 100),
+        (JobStatus.FAILED, 0.3, 100),  # ended: the bar is full, the error says why
+    ],
+)
+def test_the_job_bar_shows_how_far_a_running_job_is_through_its_window(
+    status: JobStatus, scanned: float | None, percent: int | None
+) -> None:
+    job = Job(
+        id="job_1",
+        connector_id="imp_1",
+        trigger=JobTrigger.SYNC,
+        status=status,
+        stats=JobStats(fetched=7, progress=scanned),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert bar_of(job)["percent"] == percent

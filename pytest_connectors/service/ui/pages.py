@@ -539,11 +539,14 @@ def jobs(request: Request) -> Response:
 
 
 def progress(job: Job) -> dict[str, Any]:
-    """What the job page's bar shows. A sync does not know its total ahead, so a running job's
-    bar is indeterminate (``percent`` None) while its counts grow; queued is 0, finished 100."""
+    """What the job page's bar shows: finished is 100; otherwise how far through its window the
+    job is (a job paused and queued again keeps its place), else 0 while queued and
+    indeterminate (``percent`` None) while running: its provider cannot tell, the counts grow."""
     percent: int | None
     if job.status.finished:
         percent = 100
+    elif job.stats.progress is not None:
+        percent = int(job.stats.progress * 100)
     elif job.status is JobStatus.QUEUED:
         percent = 0
     else:
