@@ -218,7 +218,8 @@ class Receiver:
     # --- closing idle traces ------------------------------------------------------------
 
     def close_idle(self, *, everything: bool = False) -> int:
-        """Store and drop the traces idle past the limit (all with ``everything``)."""
+        """Store and drop the traces idle past the limit (all with ``everything``); how many
+        were stored (a trace whose spans were all stored already is only dropped)."""
         deadline = self._clock() - self.limits.trace_idle_seconds
 
         def idle(trace: _OpenTrace) -> bool:
@@ -291,7 +292,8 @@ class Receiver:
                 batch = [
                     (trace, list(trace.spans.values()), trace.taken)
                     for trace in traces
-                    if trace.saved < trace.taken  # else a later copy has stored these spans
+                    # else a later copy has stored these spans, or the trace closed meanwhile
+                    if trace.saved < trace.taken and trace.spans
                 ]
             if batch:
                 self._write(batch)
