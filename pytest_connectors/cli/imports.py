@@ -43,7 +43,7 @@ from pytest_connectors.cli.main import (
     UsageError,
     format_table,
 )
-from pytest_connectors.errors import JobTimeoutError
+from pytest_connectors.errors import ConnectorError, JobTimeoutError
 from pytest_connectors.models.imports import (
     ImportCategory,
     ImportConnector,
@@ -56,6 +56,7 @@ from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.imports.providers import ProviderRegistry
 
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
@@ -341,11 +342,23 @@ def _wait(store: ConnectorStore, args: argparse.Namespace, start: Callable[[Impo
 # -- imports ------------------------------------------------------------------------------------
 
 
+def _category(args: argparse.Namespace) -> str:
+    """``--category`` as given, else the provider's own: its spec knows it."""
+    if args.category is not None:
+        return str(args.category)
+    from pytest_connectors.imports.providers import spec_of
+
+    try:
+        return spec_of(args.provider).category.value
+    except ConnectorError as exc:
+        raise UsageError(f"{exc}; or give --category for a provider only the service has") from None
+
+
 def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
     data: dict[str, Any] = {
         "agentId": args.agent,
         "name": args.name,
-        "category": args.category,
+        "category": _category(args),
         "provider": args.provider,
         "config": _config(args, lambda: str(args.provider)),
     }
@@ -704,6 +717,34 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _ConfigKeysHelp(str):
+    """The ``--config`` help, made from the provider specs only when ``--help`` shows it:
+    loading every spec costs most of a second that no other command should pay."""
+
+    def __new__(cls) -> _ConfigKeysHelp:
+        return super().__new__(cls, "a provider's config key")
+
+    def __mod__(self, _params: object) -> str:
+        return config_keys_help()
+
+
+def config_keys_help(registry: ProviderRegistry | None = None) -> str:
+    """Each provider's config keys, installed plugins' too, as its spec declares them (secret
+    ones marked)."""
+    from pytest_connectors.imports.providers import REGISTRY
+
+    registry = registry or REGISTRY
+    described = []
+    for name in registry.names():
+        try:
+            spec = registry.spec(name)
+        except ConnectorError:  # a broken plugin says so where it is used, not in the help
+            continue
+        keys = [f"{key} (secret)" if value.secret else key for key, value in spec.config.items()]
+        described.append(f"{name}: {', '.join(keys)}")
+    return "; ".join(described)
+
+
 def register(commands: Commands) -> None:
     categories = [c.value for c in ImportCategory]
 
@@ -713,7 +754,9 @@ def register(commands: Commands) -> None:
     create = _action(imports, "create", cmd_create, "add an import connector")
     create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
     create.add_argument("--name", required=True, help="unique per agent")
-    create.add_argument("--category", required=True, choices=categories)
+    create.add_argument(
+        "--category", choices=categories, help="default: the provider's (a mismatch is refused)"
+    )
     create.add_argument(
         "--provider",
         required=True,
@@ -738,8 +781,7 @@ def register(commands: Commands) -> None:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="langsmith: projectName, apiUrl, workspaceId; langfuse: publicKey, baseUrl; "
-            "fullstory: apiUrl, segmentId, orgId",
+            help=_ConfigKeysHelp(),
         )
     update.add_argument("connector", metavar="NAME_OR_ID")
     update.add_argument("--name", help="new name")

@@ -237,3 +237,15 @@ api_keys = Table(
     Column("expires_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
 )
+
+# Browser sign-in sessions of the service (version 4): the cookie's id only as its SHA-256.
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_prefix", String(64), nullable=False),
+    Column("key_digest", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_browser_sessions_expires", "expires_at"),
+)
