@@ -158,17 +158,28 @@ def _replay_problem(replay: object) -> str | None:
         or _list_of_objects(replay.get("conversations", []), "replay.conversations", "test")
     )
     for index, conversation in enumerate(replay.get("conversations", []) if not problem else []):
-        where = f"replay.conversations[{index}].turns"
-        problem = problem or _list_of_objects(conversation.get("turns", []), where)
-        for number, turn in enumerate(conversation.get("turns", []) if not problem else []):
-            for side in ("production", "candidate"):
-                value = turn.get(side)
-                if value is not None and not isinstance(value, dict):
-                    problem = problem or f"{where}[{number}].{side} is not an object"
-                elif value is not None and not (
-                    value.get("latency_ms") is None or _is_number(value["latency_ms"])
-                ):
-                    problem = problem or f"{where}[{number}].{side}.latency_ms is not a number"
+        problem = _conversation_problem(conversation, f"replay.conversations[{index}].turns")
+        if problem:
+            return problem
+    return problem
+
+
+def _conversation_problem(conversation: Mapping[str, Any], where: str) -> str | None:
+    """The parts of a replayed conversation's turns the page and the merge read."""
+    turns = conversation.get("turns", [])
+    problem = _list_of_objects(turns, where)
+    for number, turn in enumerate(turns if not problem else []):
+        for side in ("production", "candidate"):
+            value, place = turn.get(side), f"{where}[{number}].{side}"
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                return f"{place} is not an object"
+            if not (value.get("latency_ms") is None or _is_number(value["latency_ms"])):
+                return f"{place}.latency_ms is not a number"
+            problem = _list_of_objects(value.get("tool_calls", []), f"{place}.tool_calls", "name")
+            if problem:
+                return problem
     return problem
 
 

@@ -152,6 +152,17 @@ def _report(tests: dict[str, str], latencies: dict[str, list[float]]) -> dict[st
 _call = _report({}, {"t": [1.0]})["calls"][0]
 
 
+def _replay(**sides: Any) -> dict[str, Any]:
+    """A replay section of one conversation of one turn with the given sides."""
+    turn = {"turn": 1, "user": [], "production": None, "candidate": None, **sides}
+    return {
+        **{"cases": 1, "passed": 1, "failed": 0, "skipped": 0, "diverged": []},
+        "latency": {"replayed_turns": 0},
+        "skipped_cases": [],
+        "conversations": [{"test": "t", "turns": [turn]}],
+    }
+
+
 def _write(path: Path, document: dict[str, Any]) -> str:
     path.write_text(json.dumps(document))
     return str(path)
@@ -243,6 +254,11 @@ def test_an_unreadable_report_is_one_line_and_exit_2(
         ({"judgements": [{"test": "t", "criteria": [1]}]}, "judgements[0].criteria[0]"),
         ({"replay": {"cases": 1}}, "replay.passed"),
         ({"calls": [{**_call, "tool_calls": [{"args": {}}]}]}, "calls[0].tool_calls[0].name"),
+        (
+            {"replay": _replay(production={"tool_calls": [{"args": {}}]})},
+            "replay.conversations[0].turns[0].production.tool_calls[0].name",
+        ),
+        ({"replay": _replay(candidate="x")}, "replay.conversations[0].turns[0].candidate"),
     ],
 )
 def test_without_jsonschema_the_parts_the_commands_read_are_still_checked(
