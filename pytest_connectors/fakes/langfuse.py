@@ -8,7 +8,8 @@ Built from Langfuse's public API reference: routes under ``/api/public``, HTTP B
 "totalItems", "totalPages"}}``; list items carry observation ids, ``GET /traces/{id}`` the full
 observations and scores. ``GET /observations?traceId=``, ``GET /sessions`` and
 ``GET /sessions/{id}`` (a session with its traces) page the same way. Times are ISO 8601 UTC
-with milliseconds and ``Z``.
+with milliseconds and ``Z``. A trace carries ``createdAt`` and ``updatedAt``; adding or replacing
+one of its observations updates it, as Langfuse's ingestion does.
 
 ``POST /otel/v1/traces`` takes OTLP/HTTP (protobuf or JSON, gzip), as the ``langfuse`` SDK (v3
 on, built on OpenTelemetry) exports, and maps spans as Langfuse documents it: the trace id and
@@ -98,8 +99,11 @@ class FakeLangfuse:
         self, trace: Mapping[str, Any], observations: Iterable[Mapping[str, Any]] = ()
     ) -> dict[str, Any]:
         """Store ``trace`` (``id`` and ``timestamp`` required) and its observations."""
+        now = iso(datetime.now(UTC))
         stored = {
             "projectId": PROJECT_ID,
+            "createdAt": now,
+            "updatedAt": now,
             "name": None,
             "input": None,
             "output": None,
@@ -136,6 +140,8 @@ class FakeLangfuse:
         }
         with self._lock:
             self.observations.setdefault(trace_id, []).append(stored)
+            if trace_id in self.traces:
+                self.traces[trace_id]["updatedAt"] = iso(datetime.now(UTC))
         return stored
 
     def delete_trace(self, trace_id: str) -> None:
@@ -157,6 +163,7 @@ class FakeLangfuse:
                 listed = self.observations.setdefault(span.trace_id, [])
                 listed[:] = [o for o in listed if o["id"] != observation["id"]]
                 listed.append(observation)
+                trace["updatedAt"] = iso(datetime.now(UTC))
 
     def fail_next(
         self, path: str, status: int, *, retry_after: str | None = None, times: int = 1
@@ -266,6 +273,7 @@ def _empty_trace(span: Span) -> dict[str, Any]:
     return {
         "id": span.trace_id,
         "projectId": PROJECT_ID,
+        "createdAt": iso(datetime.now(UTC)),
         "timestamp": iso(span.start or datetime.now(UTC)),
         "name": None,
         "input": None,

@@ -18,6 +18,7 @@ from pytest_connectors.storage.history import (
     v001_tables,
     v002_session_pending,
     v003_native_scoped_ids,
+    v004_trace_source_version,
 )
 from pytest_connectors.storage.schema import schema_version
 
@@ -27,6 +28,7 @@ MIGRATIONS: list[Migration] = [
     v001_tables.upgrade,
     v002_session_pending.upgrade,
     v003_native_scoped_ids.upgrade,
+    v004_trace_source_version.upgrade,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 
