@@ -40,6 +40,7 @@ from pytest_connectors.imports.conversations import (
     thread_key_of,
 )
 from pytest_connectors.imports.linking import link_sessions
+from pytest_connectors.imports.prefetch import read_ahead
 from pytest_connectors.imports.provider import (
     Derivation,
     FetchedRecord,
@@ -206,26 +207,27 @@ class SyncRun:
         checkpoint = self.record.checkpoint
         resumed = checkpoint is not None
         self._save(None, {"scan_from": self.window.start, "scan_to": self.window.end})
-        for page in self._pages(checkpoint):
-            self._store_page(page)
-            if page.checkpoint is None:
-                break
-            if self.state.should_stop():
-                return self._interrupted()
-        else:
-            if self.state.should_stop():
-                return self._interrupted()
+        # The provider reads the next page while this one is stored.
+        reading = read_ahead(lambda stop: self._pages(checkpoint, stop), self.state.should_stop)
+        with reading as pages:
+            for page in pages:
+                self._store_page(page)
+                if page.checkpoint is None:
+                    break
+                if self.state.should_stop():
+                    return self._interrupted()
+            else:
+                if self.state.should_stop():
+                    return self._interrupted()
         self._complete(mark_missing=not resumed)
         return SyncOutcome.COMPLETED
 
-    def _pages(self, checkpoint: str | None) -> Iterator[Page]:
+    def _pages(self, checkpoint: str | None, should_stop: Callable[[], bool]) -> Iterator[Page]:
         fetch = self.provider.fetch
         if "stored" not in inspect.signature(fetch).parameters:  # written before versions
-            return fetch(self.window, resume_from=checkpoint, should_stop=self.state.should_stop)
+            return fetch(self.window, resume_from=checkpoint, should_stop=should_stop)
         stored: StoredVersions = self._stored_versions
-        return fetch(
-            self.window, resume_from=checkpoint, should_stop=self.state.should_stop, stored=stored
-        )
+        return fetch(self.window, resume_from=checkpoint, should_stop=should_stop, stored=stored)
 
     def _stored_versions(self, provider_ids: Collection[str]) -> Mapping[str, str]:
         with self.store.read() as connection:

@@ -50,7 +50,7 @@ __all__ = ["DEFAULT_BASE_URL", "PAGE_SIZE", "LangfuseProvider"]
 
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"  # EU; https://us.cloud.langfuse.com for the US
 PAGE_SIZE = 100  # the most /traces serves in one page
-DETAIL_FETCHES = 8  # trace details read at once
+DETAIL_FETCHES = 4  # trace details read at once (more do not help: the server is the limit)
 
 log = logging.getLogger(__name__)
 
