@@ -34,11 +34,19 @@ def alert_of(page: str) -> str | None:
     return match[1] if match else None
 
 
+def sign_in(
+    browser: httpx.Client, key: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """Posts ``key`` from the sign-in form, with the form's CSRF token, as a browser would."""
+    token = csrf_of(browser.get("/ui/sign-in").text)
+    return browser.post("/ui/sign-in", data={"key": key, "csrf": token}, headers=headers)
+
+
 def signed_in(base_url: str, key: str) -> tuple[httpx.Client, str]:
     """A client holding a session of ``key`` (its cookie, never the key) and the session's
     CSRF token."""
     browser = client(base_url, follow_redirects=False)
-    answer = browser.post("/ui/sign-in", data={"key": key})
+    answer = sign_in(browser, key)
     assert answer.status_code == 303, answer.text
     page = browser.get("/ui/connectors")
     assert page.status_code == 200, page.text

@@ -43,7 +43,7 @@ from pytest_connectors.cli.main import (
     UsageError,
     format_table,
 )
-from pytest_connectors.errors import JobTimeoutError
+from pytest_connectors.errors import ConnectorError, JobTimeoutError
 from pytest_connectors.models.imports import (
     ImportCategory,
     ImportConnector,
@@ -56,6 +56,7 @@ from pytest_connectors.registry.json_file import ConnectorStore
 
 if TYPE_CHECKING:
     from pytest_connectors.imports.facade import Imports
+    from pytest_connectors.imports.providers import ProviderRegistry
 
 URL_HELP = f"connectors service to use instead of a database (default: ${ENV_URL})"
 KEY_HELP = f"the service's API key (default: ${ENV_API_KEY})"
@@ -140,7 +141,8 @@ class _Waiting:
 
     def progress(self, job_id: str, stats: JobStats) -> None:
         if self.live:
-            print(f"\r\x1b[2K{job_id}: {_stats_text(stats)}", end="", file=sys.stderr, flush=True)
+            line = f"{job_id}: {_window_text(stats)}{_stats_text(stats)}"
+            print(f"\r\x1b[2K{line}", end="", file=sys.stderr, flush=True)
             self.open_line = True
 
     def say(self, line: str) -> None:
@@ -271,6 +273,11 @@ def _show_connector(connector: ImportConnector, as_json: bool) -> None:
     )
 
 
+def _window_text(stats: JobStats) -> str:
+    """How far through its window a running job is, when its provider can tell."""
+    return "" if stats.progress is None else f"{int(stats.progress * 100)}% of the window, "
+
+
 def _stats_text(stats: JobStats) -> str:
     text = (
         f"{stats.fetched} fetched, {stats.created} created, {stats.updated} updated, "
@@ -295,6 +302,7 @@ def _show_job(job: Job, as_json: bool) -> None:
             ("window", f"{_when(job.from_)} .. {_when(job.to)}"),
             ("attempts", str(job.attempts)),
             ("stats", _stats_text(job.stats)),
+            ("progress", _window_text(job.stats).removesuffix(", ") or "-"),
             ("error", f"{job.error} ({job.error_code})" if job.error else "-"),
             ("created", _when(job.created_at)),
             ("started", _when(job.started_at)),
@@ -334,11 +342,23 @@ def _wait(store: ConnectorStore, args: argparse.Namespace, start: Callable[[Impo
 # -- imports ------------------------------------------------------------------------------------
 
 
+def _category(args: argparse.Namespace) -> str:
+    """``--category`` as given, else the provider's own: its spec knows it."""
+    if args.category is not None:
+        return str(args.category)
+    from pytest_connectors.imports.providers import spec_of
+
+    try:
+        return spec_of(args.provider).category.value
+    except ConnectorError as exc:
+        raise UsageError(f"{exc}; or give --category for a provider only the service has") from None
+
+
 def cmd_create(store: ConnectorStore, args: argparse.Namespace) -> int:
     data: dict[str, Any] = {
         "agentId": args.agent,
         "name": args.name,
-        "category": args.category,
+        "category": _category(args),
         "provider": args.provider,
         "config": _config(args, lambda: str(args.provider)),
     }
@@ -478,6 +498,9 @@ def cmd_conversations(store: ConnectorStore, args: argparse.Namespace) -> int:
             origin=args.origin,
             limit=args.limit,
             cursor=args.cursor,
+            since=args.since,
+            until=args.until,
+            text=args.text,
         )
     if args.json:
         _print_json(_dump(page))
@@ -598,7 +621,7 @@ def cmd_worker(store: ConnectorStore, args: argparse.Namespace) -> int:
     from pytest_connectors.storage.store import Store
 
     def report(job_id: str, stats: JobStats) -> None:
-        print(f"{job_id}: {_stats_text(stats)}", flush=True)
+        print(f"{job_id}: {_window_text(stats)}{_stats_text(stats)}", flush=True)
 
     stop = threading.Event()
 
@@ -686,6 +709,34 @@ def _add_wait(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _ConfigKeysHelp(str):
+    """The ``--config`` help, made from the provider specs only when ``--help`` shows it:
+    loading every spec costs most of a second that no other command should pay."""
+
+    def __new__(cls) -> _ConfigKeysHelp:
+        return super().__new__(cls, "a provider's config key")
+
+    def __mod__(self, _params: object) -> str:
+        return config_keys_help()
+
+
+def config_keys_help(registry: ProviderRegistry | None = None) -> str:
+    """Each provider's config keys, installed plugins' too, as its spec declares them (secret
+    ones marked)."""
+    from pytest_connectors.imports.providers import REGISTRY
+
+    registry = registry or REGISTRY
+    described = []
+    for name in registry.names():
+        try:
+            spec = registry.spec(name)
+        except ConnectorError:  # a broken plugin says so where it is used, not in the help
+            continue
+        keys = [f"{key} (secret)" if value.secret else key for key, value in spec.config.items()]
+        described.append(f"{name}: {', '.join(keys)}")
+    return "; ".join(described)
+
+
 def register(commands: Commands) -> None:
     categories = [c.value for c in ImportCategory]
 
@@ -695,7 +746,9 @@ def register(commands: Commands) -> None:
     create = _action(imports, "create", cmd_create, "add an import connector")
     create.add_argument("--agent", required=True, metavar="ID", help="the agent it imports for")
     create.add_argument("--name", required=True, help="unique per agent")
-    create.add_argument("--category", required=True, choices=categories)
+    create.add_argument(
+        "--category", choices=categories, help="default: the provider's (a mismatch is refused)"
+    )
     create.add_argument(
         "--provider",
         required=True,
@@ -720,8 +773,7 @@ def register(commands: Commands) -> None:
             action="append",
             default=[],
             metavar="KEY=VALUE",
-            help="langsmith: projectName, apiUrl, workspaceId; langfuse: publicKey, baseUrl; "
-            "fullstory: apiUrl, segmentId, orgId",
+            help=_ConfigKeysHelp(),
         )
     update.add_argument("connector", metavar="NAME_OR_ID")
     update.add_argument("--name", help="new name")
@@ -763,6 +815,15 @@ def register(commands: Commands) -> None:
     )
     listing.add_argument("--limit", type=_limit, default=50, help="at most this many (1-500)")
     listing.add_argument("--cursor", help="continue after a previous page")
+    listing.add_argument(
+        "--since", metavar="ISO", help="started at or after (e.g. 2026-03-01T00:00:00Z; UTC)"
+    )
+    listing.add_argument("--until", metavar="ISO", help="started before")
+    listing.add_argument(
+        "--text",
+        metavar="TEXT",
+        help="found in the thread key, a message, a tool call, an answer or metadata",
+    )
     show = _action(
         conversations, "show", cmd_conversation_show, "a conversation's turns and sessions"
     )

@@ -25,6 +25,7 @@ from pytest_connectors.models.imports import (
 )
 
 Origin = Literal["imported", "native"]
+MAX_SEARCH_TEXT = 200  # the longest text a conversation search takes
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pytest_connectors.wire.http import parse_tool_call
 __all__ = ["derive_conversations", "thread_key_of"]
 
 THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
+TRACE_URL_KEY = "langsmith_trace_url"  # the metadata key replay reports link
 
 _ROLES = {
     "human": "user",
@@ -441,6 +442,9 @@ def _appended(
     for run in members:
         metadata.update(_metadata(run))
         tags += [t for t in run.get("tags") or () if isinstance(t, str) and t not in tags]
+        trace_url = run.get("trace_url")  # the provider's link to the run in its web app
+        if isinstance(trace_url, str):
+            metadata.setdefault(TRACE_URL_KEY, trace_url)  # the trace the conversation began in
     ends = [parse_utc(run.get("end_time")) for run in members]
     return conversation.model_copy(
         update={

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_connectors._support.paths import ENV_API_KEY
+from pytest_connectors._support.times import as_utc
 from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.backend import (
+    MAX_SEARCH_TEXT,
     Backend,
     ConnectResult,
     ConversationDetail,
@@ -100,9 +102,26 @@ class Conversations:
         origin: Origin | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        text: str | None = None,
     ) -> ConversationList:
+        """Newest first. ``since``/``until``: started at or after / before (ISO text or
+        datetimes, UTC without a zone); ``text``: found in the thread key, a message, a tool
+        call, an answer or metadata (case-insensitive). Checked here, so the database and the
+        service refuse the same values with the same words."""
+        start, end = as_utc(since, "since"), as_utc(until, "until")
+        if start is not None and end is not None and start >= end:
+            raise InvalidInputError(
+                f"since ({start.isoformat()}) must be before until ({end.isoformat()})"
+            )
+        if text is not None and len(text) > MAX_SEARCH_TEXT:
+            raise InvalidInputError(
+                f"text: at most {MAX_SEARCH_TEXT} characters to search for; got {len(text)}"
+            )
         return self._backend.list_conversations(
-            ConversationQuery(connector, agent_id, origin, limit, cursor)
+            ConversationQuery(connector, agent_id, origin, limit, cursor, start, end, text or None)
         )
 
     def get(self, id: str, agent_id: str | None = None) -> ConversationDetail:

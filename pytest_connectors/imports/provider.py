@@ -70,8 +70,9 @@ class Page:
     # Records the provider served but could not read, by reason ("no_id", "not_json", ...):
     # they are skipped and counted, and the rest of the window goes on.
     skipped: Mapping[str, int] = field(default_factory=dict)
-    # Traces listed with the version stored for them (see `StoredVersions`), not read again.
-    unchanged: list[str] = field(default_factory=list)
+    # Traces listed with the version stored for them (see `StoredVersions`), not read again:
+    # provider id -> when the trace started.
+    unchanged: Mapping[str, datetime] = field(default_factory=dict)
 
 
 # Provider ids of traces -> the version stored for each; an id absent is not stored finished
@@ -179,6 +180,8 @@ class ProviderSpec:
 
     ``derivation`` says how its records become conversations; None: the runs of the LangSmith
     shape the built-in providers serve (`pytest_connectors.imports.conversations`).
+    ``time_ordered``: its pages come in ascending ``occurred_at``, so a job shows how far through
+    its window it is (`pytest_connectors.imports.progress`); otherwise only its counts move.
     """
 
     name: str
@@ -186,6 +189,7 @@ class ProviderSpec:
     config: Mapping[str, ConfigKey]
     build: Callable[[ProviderSettings], Provider]
     derivation: Callable[[], Derivation] | None = None
+    time_ordered: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):

@@ -41,6 +41,7 @@ from pytest_connectors.imports.conversations import (
 )
 from pytest_connectors.imports.linking import link_sessions
 from pytest_connectors.imports.prefetch import read_ahead
+from pytest_connectors.imports.progress import window_progress
 from pytest_connectors.imports.provider import (
     Derivation,
     FetchedRecord,
@@ -191,6 +192,7 @@ class SyncRun:
     derivation: Derivation
     state: RunState = field(default_factory=RunState)
     on_progress: Callable[[JobStats], None] | None = None
+    time_ordered: bool = False  # the provider's pages tell how far through the window it is
     stats: JobStats = field(init=False)
     window: Window = field(init=False)
 
@@ -269,6 +271,10 @@ class SyncRun:
             if sessions:
                 self._store_sessions(connection, sessions, now)
             self.stats.fetched += len(page.records) + len(page.unchanged)
+            if self.time_ordered:
+                self.stats.progress = window_progress(
+                    self.stats.progress, self.window, [*page.records, *_reached(page)]
+                )
             self._save_in(connection, page.checkpoint, {})
         if self.on_progress is not None:
             self.on_progress(self.stats)
@@ -466,6 +472,7 @@ class SyncRun:
                 self._derive(connection, {row["thread_key"] for row in gone}, now)
             self._advance_watermark(connection, now)
             refresh_links(connection, connector, self.derivation)
+            self.stats.progress = 1.0
             finished = job_rows.finish(
                 connection,
                 self.record.id,
@@ -525,6 +532,14 @@ class SyncRun:
             raise LeaseLost(self.record.id)
         if stop:
             self.state.stop_requested = True
+
+
+def _reached(page: Page) -> list[FetchedRecord]:
+    """The latest of the page's unchanged traces, as a record of its start only (for progress)."""
+    if not page.unchanged:
+        return []
+    provider_id, started = max(page.unchanged.items(), key=lambda item: item[1])
+    return [FetchedRecord(kind="trace", provider_id=provider_id, occurred_at=started, payload={})]
 
 
 def refresh_links(

@@ -215,6 +215,7 @@ class Worker:
                     derivation=self._derivation_for(spec),
                     state=state,
                     on_progress=self._progress_of(record.id),
+                    time_ordered=spec.time_ordered,
                 )
                 outcome = run.run()
         except LeaseLost:

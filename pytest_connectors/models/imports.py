@@ -94,6 +94,9 @@ class JobStats(CamelModel):
     # Records the provider served that could not be read, by reason (``no_id``, ``not_json``,
     # ``invalid_text``, ``nested_too_deep``, ...): skipped, so the rest of the window is stored.
     skipped: dict[str, int] = Field(default_factory=dict)
+    # How much of the job's time window the fetched records cover, 0..1, only growing; 1.0 once
+    # the job succeeded. None while unknown: the provider does not fetch in time order.
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class Job(CamelModel):

@@ -7,6 +7,8 @@ stop_on_divergence=True, tools="subset", args="subset", redact=True)`` on a test
 test's own folder; ``source`` names an import connector whose conversations are read from
 ``--connectors-db`` or the service (``--connectors-url``), else from the database the CLI opens
 by default (``$PYTEST_CONNECTORS_DB``, else ``connectors.db`` next to the connector file).
+With neither, ``where={"origin": "native", ...}`` reads the native conversations there (test
+sessions' and the OTLP receiver's), of ``where``'s agent and time window.
 
 Conversations read from ``source`` are production data: what their items show (test ids,
 failure messages, captured output, the call records of the JSON report, JUnit properties) is
@@ -26,7 +28,7 @@ controller); a failed write is a warning.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,12 +67,18 @@ MARKER_KEYS = (
 MARKER_HELP = (
     "replay(source=None, path=None, limit=None, seed=None, where=None, stop_on_divergence=True, "
     "tools='subset', args='subset', redact=True): one test per recorded conversation (the "
-    "`replay` fixture) from frozen case files at `path` or an import connector `source`; "
+    "`replay` fixture) from frozen case files at `path`, an import connector `source`, or "
+    "with neither the native conversations of where={'origin': 'native', 'agent': ...}; "
     "redact=False shows a source's conversations unredacted in test ids and reports"
 )
 NO_MARKER = (
     "the replay fixture needs cases: mark the test with @pytest.mark.replay(path='cases/') or "
     "@pytest.mark.replay(source='IMPORT CONNECTOR')"
+)
+ONE_SOURCE = (
+    "exactly one of source='IMPORT CONNECTOR' or path='FOLDER_OR_FILE', or neither with "
+    "where={'origin': 'native', ...} for native conversations (test sessions' and the OTLP "
+    "receiver's)"
 )
 RECORDED = "recorded"  # the connector id part of audit-mode items run without a connector
 
@@ -168,10 +176,16 @@ def _marker_options(marker: pytest.Mark, nodeid: str) -> dict[str, Any]:
             f"allowed: {', '.join(MARKER_KEYS)}"
         )
     options = dict(marker.kwargs)
-    if (options.get("source") is None) == (options.get("path") is None):
+    source, path = options.get("source"), options.get("path")
+    if source is not None and path is not None:
+        raise pytest.UsageError(f"{nodeid}: give @pytest.mark.replay {ONE_SOURCE}")
+    if source is None and path is None and not _asks_native(options.get("where")):
+        raise pytest.UsageError(f"{nodeid}: give @pytest.mark.replay {ONE_SOURCE}")
+    if source is not None and _asks_native(options.get("where")):
         raise pytest.UsageError(
-            f"{nodeid}: give @pytest.mark.replay exactly one of source='IMPORT CONNECTOR' "
-            "or path='FOLDER_OR_FILE'"
+            f"{nodeid}: @pytest.mark.replay(source={source!r}) reads what an import connector "
+            "imported, never native conversations: drop source= to replay those "
+            "(where={'origin': 'native', ...})"
         )
     if not isinstance(options.get("redact", True), bool):
         raise pytest.UsageError(
@@ -180,12 +194,23 @@ def _marker_options(marker: pytest.Mark, nodeid: str) -> dict[str, Any]:
     return options
 
 
+def _asks_native(where: Any) -> bool:
+    """Whether ``where`` names the native origin (a dict or a ``Where``; a function cannot)."""
+    if isinstance(where, Mapping):
+        return where.get("origin") == "native"
+    return getattr(where, "origin", None) == "native"
+
+
 def _load_cases(
     metafunc: pytest.Metafunc, state: ReplayState, options: dict[str, Any]
 ) -> list[ReplayCase]:
     from pytest_connectors.errors import ConnectorError
-    from pytest_connectors.replay.sources import cases_from_imports, cases_from_path
-    from pytest_connectors.replay.where import select
+    from pytest_connectors.replay.sources import (
+        cases_from_imports,
+        cases_from_native,
+        cases_from_path,
+    )
+    from pytest_connectors.replay.where import native_selection, select
 
     nodeid = metafunc.definition.nodeid
     try:
@@ -196,7 +221,12 @@ def _load_cases(
             cases = cases_from_path(path)
         else:
             redaction = state.redaction() if state.redacts(options) else None
-            cases = cases_from_imports(state.imports(), str(options["source"]), redaction=redaction)
+            native = native_selection(options.get("where"))
+            if native is not None:
+                cases = cases_from_native(state.imports(), native, redaction=redaction)
+            else:
+                source = str(options["source"])
+                cases = cases_from_imports(state.imports(), source, redaction=redaction)
         run_options(options)  # validates tools/args now, not in every test
         return select(cases, options.get("where"), options.get("limit"), options.get("seed"))
     except pytest.UsageError:

@@ -58,7 +58,7 @@ class ReplayState:
         """Whether a replay shows its conversations redacted: cases read from a database or
         the service are production data on their way into CI logs and reports; frozen files
         were redacted when they were exported."""
-        if marker_options.get("source") is None or self.unredacted:
+        if marker_options.get("path") is not None or self.unredacted:
             return False
         return bool(marker_options.get("redact", True))
 
@@ -101,7 +101,8 @@ class ReplayState:
         db = default_database(connectors_file(self.config))
         if "://" not in db and not Path(db).is_file():  # never create an empty one here
             raise pytest.UsageError(
-                f"replay(source=...) reads imported conversations from {db} (the default: "
+                f"replay(source=...) and replay(where={{'origin': 'native'}}) read "
+                f"conversations from {db} (the default: "
                 "$PYTEST_CONNECTORS_DB, else connectors.db next to the connector file), which "
                 "does not exist: import some first (pytest-connectors imports connect NAME), "
                 "give --connectors-db PATH_OR_URL or --connectors-url URL (or the connectors_db "

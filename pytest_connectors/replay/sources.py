@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 
 from pytest_connectors.imports.backend import Origin
 from pytest_connectors.imports.facade import Imports
@@ -15,6 +16,7 @@ from pytest_connectors.models.imports import RecordedConversation, UserSession
 from pytest_connectors.replay.case import ReplayCase
 from pytest_connectors.replay.frozen import read_cases
 from pytest_connectors.replay.redact import Redaction
+from pytest_connectors.replay.where import Where
 
 PAGE = 500  # the most one page of the facade holds
 
@@ -30,6 +32,8 @@ def conversations_of(
     agent_id: str | None = None,
     origin: Origin | None = "imported",
     limit: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Iterator[RecordedConversation]:
     """Every matching conversation, newest first, page after page (at most ``limit``)."""
     cursor: str | None = None
@@ -37,7 +41,13 @@ def conversations_of(
     while left is None or left > 0:
         size = PAGE if left is None else min(PAGE, left)
         page = imports.conversations.list(
-            connector=connector, agent_id=agent_id, origin=origin, limit=size, cursor=cursor
+            connector=connector,
+            agent_id=agent_id,
+            origin=origin,
+            limit=size,
+            cursor=cursor,
+            since=since,
+            until=until,
         )
         yield from page.items
         if left is not None:
@@ -74,4 +84,28 @@ def cases_from_imports(
             shown_key=redaction.text(conversation.thread_key) if redaction else None,
         )
         for conversation in conversations_of(imports, connector=connector, agent_id=agent_id)
+    ]
+
+
+NATIVE = "native"  # the source a native case names: no import connector wrote it
+
+
+def cases_from_native(
+    imports: Imports, where: Where, *, redaction: Redaction | None = None
+) -> list[ReplayCase]:
+    """The native conversations (test sessions' and the OTLP receiver's) of ``where``'s agent
+    and time window, asked of the backend; ``where``'s other conditions are checked later,
+    with every source's."""
+    assert where.since is None or isinstance(where.since, datetime)
+    assert where.until is None or isinstance(where.until, datetime)
+    return [
+        ReplayCase.of(
+            conversation,
+            NATIVE,
+            linked_sessions(imports, conversation),
+            shown_key=redaction.text(conversation.thread_key) if redaction else None,
+        )
+        for conversation in conversations_of(
+            imports, agent_id=where.agent, origin="native", since=where.since, until=where.until
+        )
     ]

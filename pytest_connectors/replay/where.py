@@ -4,6 +4,10 @@
 callable taking a :class:`ReplayCase` and returning a bool. Every given field must hold. Cases
 come in a stable order (start time, then id); ``limit`` takes the first N, or a sample of N
 drawn with ``seed`` when one is given (the same seed always draws the same cases).
+
+``origin`` keeps the conversations of one origin: ``"imported"`` by a connector, or ``"native"``
+(written by test sessions or the OTLP receiver). Without ``source=`` or ``path=``, the replay
+marker reads the native ones from the database or the service (:func:`native_selection`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Where:
     since: datetime | str | None = None  # conversation started at or after
     until: datetime | str | None = None  # conversation started before
     agent: str | None = None  # the agent id it was recorded for
+    origin: str | None = None  # "imported" or "native"
     tool: str | None = None  # some turn called the tool of this name
     error: bool | None = None  # its last turn ended in an error (False: it did not)
     tag: str | None = None
@@ -67,6 +72,10 @@ class Where:
     def __post_init__(self) -> None:
         object.__setattr__(self, "since", _instant(self.since, "since"))
         object.__setattr__(self, "until", _instant(self.until, "until"))
+        if self.origin not in (None, *ORIGINS):
+            raise InvalidInputError(
+                f"where origin={self.origin!r} is not one of {', '.join(map(repr, ORIGINS))}"
+            )
 
     def __call__(self, case: ReplayCase) -> bool:
         conversation = case.conversation
@@ -81,6 +90,7 @@ class Where:
             since is None or (started is not None and started >= since),
             until is None or (started is not None and started < until),
             self.agent is None or conversation.agent_id == self.agent,
+            self.origin is None or conversation.origin == self.origin,
             self.tool is None or any(c.name == self.tool for t in turns for c in t.tool_calls),
             self.error is None or bool(turns and turns[-1].error) == self.error,
             self.tag is None or self.tag in conversation.tags,
@@ -105,6 +115,17 @@ class Where:
 
 Predicate = Callable[[ReplayCase], bool]
 WhereArg = Where | Mapping[str, Any] | Predicate | None
+ORIGINS = ("imported", "native")
+
+
+def native_selection(where: WhereArg) -> Where | None:
+    """``where`` as conditions when they ask for native conversations, else None."""
+    if where is None or (callable(where) and not isinstance(where, Where)):
+        return None
+    if isinstance(where, Mapping) and where.get("origin") != "native":
+        return None  # not read: its mistakes are told where the cases are selected
+    conditions = Where.of(where)
+    return conditions if conditions.origin == "native" else None
 
 
 def predicate(where: WhereArg) -> Predicate:

@@ -81,7 +81,7 @@ def create_app(
     app.include_router(public_router)
     app.include_router(router)
     app.include_router(otlp_router)
-    ui.install(app)
+    ui.install(app, store)
     app.add_middleware(
         Guard,
         max_body_bytes=max_body_bytes,

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from pytest_connectors import __version__
 from pytest_connectors.imports.backend import (
+    MAX_SEARCH_TEXT,
     ConnectResult,
     ConversationDetail,
     ConversationList,
@@ -205,7 +206,10 @@ def list_conversations(
     until: Annotated[datetime | None, Query(description="started before")] = None,
     text: Annotated[
         str | None,
-        Query(max_length=200, description="in the thread key, messages, tool calls or answers"),
+        Query(
+            max_length=MAX_SEARCH_TEXT,
+            description="in the thread key, messages, tool calls or answers",
+        ),
     ] = None,
 ) -> Response:
     query = ConversationQuery(connector_id, agent_id, origin, limit, cursor, since, until, text)

@@ -18,7 +18,8 @@ from pytest_connectors.storage.history import (
     v001_tables,
     v002_session_pending,
     v003_native_scoped_ids,
-    v004_trace_source_version,
+    v004_browser_sessions,
+    v005_trace_source_version,
 )
 from pytest_connectors.storage.schema import schema_version
 
@@ -28,7 +29,8 @@ MIGRATIONS: list[Migration] = [
     v001_tables.upgrade,
     v002_session_pending.upgrade,
     v003_native_scoped_ids.upgrade,
-    v004_trace_source_version.upgrade,
+    v004_browser_sessions.upgrade,
+    v005_trace_source_version.upgrade,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

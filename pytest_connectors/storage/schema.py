@@ -157,8 +157,8 @@ imported_traces = Table(
     Column("missing", Boolean, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    # What the provider's listing said of the trace when it was fetched (version 4): the same
-    # version listed again needs no fetch. NULL: the provider gives none.
+    # What the provider's listing said of the trace when it was fetched: the same
+    # version listed again needs no fetch (version 5). NULL: the provider gives none.
     Column("source_version", String(64)),
     Index("ix_imported_traces_window", "connector_id", "occurred_at"),
     Index("ix_imported_traces_thread", "connector_id", "thread_key"),
@@ -239,4 +239,16 @@ api_keys = Table(
     Column("last_used_at", UtcDateTime),
     Column("expires_at", UtcDateTime),
     Column("revoked_at", UtcDateTime),
+)
+
+# Browser sign-in sessions of the service (version 4): the cookie's id only as its SHA-256.
+browser_sessions = Table(
+    "browser_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("key_prefix", String(64), nullable=False),
+    Column("key_digest", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_browser_sessions_expires", "expires_at"),
 )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from children import python_path
 from fakes.fixtures import TRACED_PROJECT, recent_thread
+from provider_plugins import distribution
 from traced_agent import send_turns, wait_for_finished_roots
 
 from pytest_connectors.cli.main import main
@@ -182,7 +183,9 @@ def test_queue_now_wait_later_and_backfill_a_window(cli: Cli, thread: LangSmithS
     result = cli.json("imports", "connect", "LangSmith prod")
     assert result["job"]["status"] == "queued"
     done = cli.json("jobs", "wait", result["job"]["id"], "--timeout", "120")
-    assert done["status"] == "succeeded"
+    assert done["status"] == "succeeded" and done["stats"]["progress"] == 1.0
+    code, out, _ = cli("jobs", "get", done["id"])
+    assert code == 0 and re.search(r"^progress: +100% of the window$", out, re.M), out
     day = (datetime.now(UTC) - timedelta(hours=2)).date()
     start, end = f"{day}T00:00:00", f"{day + timedelta(days=2)}T00:00:00"
     job = cli.json("imports", "sync", "LangSmith prod", "--from", f"{start}Z", "--to", f"{end}Z")
@@ -217,6 +220,10 @@ def test_disconnect_and_delete(cli: Cli, thread: LangSmithServer) -> None:
              "--provider", "langsmith", "--config", "nokey"],
             "--config expects KEY=VALUE",
         ),
+        (
+            ["imports", "create", "--agent", "a", "--name", "n", "--provider", "nope"],
+            "unknown provider 'nope'",
+        ),
         (["imports", "update", "nope"], "nothing to change"),
         (["imports", "sync", "x", "--from", "yesterday"], "'yesterday' is not an ISO 8601 time"),
         (["jobs", "wait", "j", "--timeout", "-1"], "must be above 0"),
@@ -227,6 +234,67 @@ def test_mistakes_are_one_line_with_exit_2(cli: Cli, argv: list[str], message: s
     code, _, err = cli(*argv)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("provider", "category"), [("langfuse", "llm-tracing"), ("fullstory", "session-data")]
+)
+def test_create_takes_the_category_from_the_provider(
+    cli: Cli, provider: str, category: str
+) -> None:
+    made = cli.json(
+        "imports", "create", "--agent", "a", "--name", provider, "--provider", provider,
+        "--provider-key", "${PROVIDER_KEY}",
+    )  # fmt: skip
+    assert made["provider"] == provider and made["category"] == category
+    assert cli.json("imports", "get", made["id"])["category"] == category
+
+
+def test_the_config_help_lists_each_providers_keys_from_its_spec(cli: Cli) -> None:
+    from pytest_connectors.imports.providers import BUILT_IN, spec_of
+
+    code, out, _ = cli("imports", "create", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    for name in BUILT_IN:
+        spec = spec_of(name)
+        listed = ", ".join(f"{k} (secret)" if v.secret else k for k, v in spec.config.items())
+        assert f"{name}: {listed}" in text, name
+    assert "secretKey (secret)" in text  # Langfuse's, which the hand-written help left out
+
+
+def test_the_config_help_lists_an_installed_plugins_keys_and_skips_a_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_connectors.cli.imports import config_keys_help
+    from pytest_connectors.imports.providers import ProviderRegistry
+
+    site = tmp_path / "site"
+    monkeypatch.syspath_prepend(str(site))
+    plugin = """
+        from pytest_connectors.imports.provider import ConfigKey, ProviderSpec
+        from pytest_connectors.models.imports import ImportCategory
+
+        SPEC = ProviderSpec(
+            name="acme",
+            category=ImportCategory.SESSION_DATA,
+            config={"token": ConfigKey(secret=True), "region": ConfigKey()},
+            build=lambda settings: None,
+        )
+    """
+    entries = distribution(
+        site, "acme-traces", "acme_help_plugin", plugin, {"acme": "acme_help_plugin:SPEC"}
+    )
+    entries += distribution(
+        site,
+        "bad-traces",
+        "bad_help_plugin",
+        "import nowhere_at_all\n",
+        {"bad": "bad_help_plugin:SPEC"},
+    )
+    text = config_keys_help(ProviderRegistry(lambda: entries))
+    assert "acme: token (secret), region" in text and "langsmith: apiKey (secret)" in text
+    assert "bad:" not in text  # its plugin says what is wrong where it is used
 
 
 def test_sync_of_a_disconnected_connector_says_connect_first(
@@ -394,7 +462,8 @@ def test_a_wait_on_an_unreachable_provider_says_what_it_retries_and_until_when(
 def test_on_a_terminal_the_progress_line_ends_before_the_result(
     cli: Cli, thread: LangSmithServer
 ) -> None:
-    """Progress and result share the terminal; each on its own line, both saying "created"."""
+    """Progress and result share the terminal; each on its own line, both saying "created";
+    the progress line says how far through its window the job is."""
     create(cli, thread)
     controller, terminal = pty.openpty()
     env = {**os.environ, "PYTHONPATH": python_path(ROOT)}
@@ -417,7 +486,9 @@ def test_on_a_terminal_the_progress_line_ends_before_the_result(
     os.close(controller)
     screen = shown.decode()
 
-    progress = re.search(r"\x1b\[2Kjob_\w+: 2 fetched, 2 created, [^\r\n]*\r?\n", screen)
+    progress = re.search(
+        r"\x1b\[2Kjob_\w+: \d{1,2}% of the window, 2 fetched, 2 created, [^\r\n]*\r?\n", screen
+    )
     assert progress is not None, screen
     assert re.search(r"\nJob job_\w+ succeeded: 2 fetched, 2 created, ", screen), screen
     assert " new," not in screen

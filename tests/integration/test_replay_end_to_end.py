@@ -347,7 +347,9 @@ def test_the_documented_where_snippet_selects_imported_cases(
                 "config": {"apiKey": "${LANGSMITH_API_KEY}", "projectName": "shop"},
             }
         )
-    project.makepyfile(test_where="import pytest\n\n" + block("python", "where="))
+    project.makepyfile(
+        test_where="import pytest\n\n" + block("python", "def test_weather_conversations")
+    )
     result = project.runpytest_subprocess(
         "--connector", "Prod Agent", f"--connectors-db={db}", "-rs"
     )

@@ -5,13 +5,16 @@ Langfuse (its fake, through an import connector), all on one running service.
 Whatever the source, the conversation is listed and visible through the API with the same
 turns, filtered by agent, origin, connector and replay's ``where``, exported as a case file and
 replayed against the example HTTP agent. Mixed mode: the native (OTLP) conversation and the two
-imported ones share the agent and the thread key, and each selection gets only its own.
+imported ones share the agent and the thread key, and each selection gets only its own. The
+native one is also replayed by ``@pytest.mark.replay(where={"origin": "native", ...})`` in a
+pytest run reading the service, and one reading its database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,13 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_connectors import TOKEN_VARIABLE, make_connector
+from agent_connectors import TOKEN_VARIABLE, http_connector, make_connector
+from children import python_path
+from documentation import block
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from pytester_ini import write_ini
 from service_support import ServiceProcess, client, issue_key
 
+from pytest_connectors import ConnectorStore
 from pytest_connectors.client.clients import AsyncConnectorClient
 from pytest_connectors.fakes.langfuse import PUBLIC_KEY, SECRET_KEY, LangfuseServer, iso
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer
@@ -344,3 +351,89 @@ def test_mixed_mode_native_and_imported_side_by_side(sources: Sources) -> None:
         sources.conversation("langsmith").connector_id,
         sources.conversation("langfuse").connector_id,
     }
+
+
+NATIVE_REPLAY = f"""
+import pytest
+
+@pytest.mark.replay(where={{"origin": "native", "agent": {AGENT!r}}})
+def test_native(replay):
+    replay.run().assert_matches(tools="strict", args="exact")
+"""
+
+
+@pytest.fixture
+def replay_project(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    http_agent_server: UvicornServer,
+    http_agent_token: str,
+) -> pytest.Pytester:
+    """A user's project whose connector "HTTP Agent" is the example HTTP agent."""
+    monkeypatch.delenv("PYTEST_CONNECTORS_FILE", raising=False)
+    monkeypatch.setenv("PYTHONPATH", python_path())
+    monkeypatch.setenv("AGENT_TOKEN", http_agent_token)
+    write_ini(pytester)
+    ConnectorStore(pytester.path / "data" / "connectors.json").create(
+        http_connector("HTTP Agent", http_agent_server.url, "${AGENT_TOKEN}")
+    )
+    documented = block("python", "def test_instrumented_production")  # docs/replay.md
+    pytester.makepyfile(test_prod=NATIVE_REPLAY + "\n\n" + documented)
+    return pytester
+
+
+def database_copy(sources: Sources, folder: Path) -> str:
+    """The service's database as it is now: the replaying session writes its own native
+    traces back, which the other tests of this module must not see."""
+    copy = folder / "copy.db"
+    with sqlite3.connect(sources.server.db) as live, sqlite3.connect(copy) as snapshot:
+        live.backup(snapshot)
+    return str(copy)
+
+
+@pytest.mark.parametrize("read_from", ["service", "database"])
+def test_the_otlp_conversation_is_replayed_by_the_marker(
+    sources: Sources,
+    replay_project: pytest.Pytester,
+    read_from: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = database_copy(sources, tmp_path)
+    expected = [
+        f"test_prod.py::test_native[[]HTTP Agent-{THREAD}[]] PASSED*",
+        f"test_prod.py::test_instrumented_production[[]HTTP Agent-{THREAD}[]] PASSED*",
+    ]
+    if read_from == "database":
+        result = replay_project.runpytest_subprocess(
+            "-v", "--connector", "HTTP Agent", f"--connectors-db={db}"
+        )
+    else:
+        monkeypatch.setenv("SERVICE_KEY", sources.key)
+        with ServiceProcess(db) as copy:
+            result = replay_project.runpytest_subprocess(
+                "-v",
+                "--connector",
+                "HTTP Agent",
+                f"--connectors-url={copy.url}",
+                "--connectors-api-key=${SERVICE_KEY}",
+            )
+    result.stdout.fnmatch_lines(expected, consecutive=False)
+    result.assert_outcomes(passed=2)
+
+    # The session wrote its own calls back as native conversations of the same agent: a
+    # later run of `test_native` replays them too, the documented test only what the receiver got.
+    with Imports(db=db) as imports:
+        native = imports.conversations.list(agent_id=AGENT, origin="native").items
+    assert sorted(c.metadata.get("source", "pytest") for c in native) == [
+        "otlp",
+        "pytest",
+        "pytest",
+    ]
+    collected = replay_project.runpytest_subprocess(
+        "--co", "-q", "--connector", "HTTP Agent", f"--connectors-db={db}"
+    )
+    ids = [line for line in collected.stdout.lines if line.startswith("test_prod.py::")]
+    assert sum(i.startswith("test_prod.py::test_native[") for i in ids) == 3
+    assert ids.count(f"test_prod.py::test_instrumented_production[HTTP Agent-{THREAD}]") == 1
+    assert sum(i.startswith("test_prod.py::test_instrumented_production[") for i in ids) == 1

@@ -280,7 +280,8 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     result.stderr.fnmatch_lines(
         [
             "ERROR: test_bad.py::test_both: give @pytest.mark.replay exactly one of "
-            "source='IMPORT CONNECTOR' or path='FOLDER_OR_FILE'"
+            "source='IMPORT CONNECTOR' or path='FOLDER_OR_FILE', or neither with "
+            "where={'origin': 'native', ...}*"
         ]
     )
     project.makepyfile(
@@ -296,7 +297,8 @@ def test_marker_mistakes_are_one_line_usage_errors(project: pytest.Pytester) -> 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "ERROR: replay(source=...) reads imported conversations from *connectors.db (the "
+            "ERROR: replay(source=...) and replay(where={'origin': 'native'}) read "
+            "conversations from *connectors.db (the "
             "default: *), which does not exist: *give --connectors-db PATH_OR_URL*"
         ]
     )

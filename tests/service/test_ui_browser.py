@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from pytest_connectors.fakes.langsmith import API_KEY, LangSmithServer, seed_runs
 from pytest_connectors.fakes.threaded import ThreadedServer
+from pytest_connectors.imports.sync import LOOKBACK
 from pytest_connectors.service.ui.pages import PAGE_SIZE
 
 PROJECT = "ui-browser"
@@ -44,6 +45,7 @@ def _progress(watch: PageWatch) -> dict[str, Any]:
             const bar = document.getElementById("job-progress");
             return {
                 value: bar.hasAttribute("value") || bar.value > 0 ? bar.value : null,
+                percent: document.getElementById("job-percent").textContent,
                 status: document.getElementById("job-status").textContent,
                 fetched: document.getElementById("job-fetched").textContent,
             };
@@ -55,8 +57,10 @@ def _progress(watch: PageWatch) -> dict[str, Any]:
 def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
     browser_page: PageWatch, langsmith_fake: LangSmithServer, tmp_path: Path
 ) -> None:
-    began = datetime.now(UTC) - timedelta(hours=2)
-    seed_runs(langsmith_fake.fake, RUNS, project=PROJECT, start=began, spacing=timedelta(seconds=1))
+    # Spread over the days a first import reads (LOOKBACK), so each page moves the bar on.
+    began = datetime.now(UTC) - LOOKBACK + timedelta(hours=1)
+    spacing = (LOOKBACK - timedelta(hours=2)) / RUNS
+    seed_runs(langsmith_fake.fake, RUNS, project=PROJECT, start=began, spacing=spacing)
     db = str(tmp_path / "service.db")
     key = issue_key(db, "acme", "a1")
     page = browser_page.page
@@ -89,6 +93,9 @@ def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
             state = _progress(browser_page)
             if not seen or state != seen[-1]:
                 seen.append(state)
+                partway = [s for s in seen if s["value"] is not None and 0 < s["value"] < 100]
+                if partway == [state]:  # the first moment the bar is part full
+                    browser_page.screenshot("ui-job-running")
             if state["status"] in ("succeeded", "failed", "cancelled"):
                 break
             assert time.monotonic() < deadline, seen
@@ -98,6 +105,12 @@ def test_sign_in_watch_a_sync_read_a_conversation_and_refuse_a_cross_site_post(
         fetched_counts = {s["fetched"] for s in seen}
         assert len(fetched_counts) >= 2, seen  # the counts moved while the page watched
         assert any(s["value"] != 100 for s in seen), seen  # and the bar was not full at first
+        # While the job ran, the bar showed how far through its window it was.
+        values = [s["value"] for s in seen if s["status"] == "running"]
+        assert any(v is not None and 0 < v < 100 for v in values), seen
+        measured = [v for v in values if v is not None]
+        assert measured == sorted(measured), seen  # it never went back
+        assert all(s["percent"] == f"{s['value']}%" for s in seen if s["value"] is not None), seen
         browser_page.screenshot("ui-job")
 
         page.click("#job-done a")

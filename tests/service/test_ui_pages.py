@@ -9,14 +9,19 @@ from datetime import UTC, datetime
 
 import pytest
 from service_support import ServiceProcess, client, issue_key, langsmith_connector
-from ui_pages import alert_of, browsing, csrf_of, form, seed
+from ui_pages import alert_of, browsing, csrf_of, form, seed, sign_in
 
 from pytest_connectors.models.imports import (
+    Job,
+    JobStats,
+    JobStatus,
+    JobTrigger,
     RecordedConversation,
     RecordedToolCall,
     RecordedTurn,
     UserSession,
 )
+from pytest_connectors.service.ui.pages import progress as bar_of
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -93,10 +98,11 @@ def test_sign_in_sets_a_session_cookie_that_is_not_the_key(service: Service) -> 
     with client(service.url, follow_redirects=False) as browser:
         assert browser.get("/").headers["location"] == "/ui/connectors"
         assert browser.get("/ui/connectors").headers["location"] == "/ui/sign-in"
-        answer = browser.post("/ui/sign-in", data={"key": service.key})
+        answer = sign_in(browser, service.key)
         assert answer.status_code == 303
-        cookie = answer.headers["set-cookie"]
-        assert cookie.startswith("connectors_session=")
+        cookie = next(
+            c for c in answer.headers.get_list("set-cookie") if "connectors_session=" in c
+        )
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie
         assert "Secure" not in cookie  # plain http on loopback: a Secure cookie would be lost
         assert service.key not in cookie and service.key[12:] not in cookie
@@ -113,32 +119,50 @@ def test_sign_in_sets_a_session_cookie_that_is_not_the_key(service: Service) -> 
 def test_behind_an_https_proxy_the_cookie_is_secure(service: Service) -> None:
     # uvicorn trusts X-Forwarded-Proto from loopback proxies (its default), as the API does.
     with client(service.url, follow_redirects=False) as browser:
-        answer = browser.post(
-            "/ui/sign-in",
-            data={"key": service.key},
-            headers={"X-Forwarded-Proto": "https"},
-        )
+        answer = sign_in(browser, service.key, headers={"X-Forwarded-Proto": "https"})
         assert answer.status_code == 303
-        assert "Secure" in answer.headers["set-cookie"]
+        cookies = answer.headers.get_list("set-cookie")
+        assert any("connectors_session=" in c and "Secure" in c for c in cookies)
 
 
 def test_a_wrong_key_gets_the_form_again_without_the_key(service: Service) -> None:
     typed = "pck_abcdefgh_" + "x" * 43
     with client(service.url, follow_redirects=False) as browser:
-        answer = browser.post("/ui/sign-in", data={"key": typed})
+        answer = sign_in(browser, typed)
         assert answer.status_code == 401
         assert "not valid" in (alert_of(answer.text) or "")
-        assert typed not in answer.text and "set-cookie" not in answer.headers
+        assert typed not in answer.text and "connectors_session" not in answer.headers.get(
+            "set-cookie", ""
+        )
     assert typed not in service.server.log_tail(10_000)
 
 
 def test_a_sign_in_posted_by_another_site_is_refused(service: Service) -> None:
     # Else a page elsewhere could sign a visitor in with the attacker's key (login CSRF).
     with client(service.url, follow_redirects=False) as browser:
-        answer = browser.post(
-            "/ui/sign-in", data={"key": service.key}, headers={"Sec-Fetch-Site": "cross-site"}
-        )
+        answer = sign_in(browser, service.key, headers={"Sec-Fetch-Site": "cross-site"})
         assert answer.status_code == 403 and "set-cookie" not in answer.headers
+
+
+@pytest.mark.parametrize("forged", ["no-token", "no-cookie", "another-forms-token"])
+def test_a_sign_in_without_its_forms_token_is_refused(service: Service, forged: str) -> None:
+    # A browser (or a proxy) may send neither Origin nor Sec-Fetch-Site: the token still guards.
+    with (
+        client(service.url, follow_redirects=False) as browser,
+        client(service.url, follow_redirects=False) as other,
+    ):
+        token = csrf_of(browser.get("/ui/sign-in").text)
+        if forged == "no-token":
+            data = {"key": service.key}
+        elif forged == "no-cookie":
+            browser.cookies.clear()
+            data = {"key": service.key, "csrf": token}
+        else:
+            data = {"key": service.key, "csrf": csrf_of(other.get("/ui/sign-in").text)}
+        answer = browser.post("/ui/sign-in", data=data)
+        assert answer.status_code == 403, answer.text
+        assert "connectors_session" not in answer.headers.get("set-cookie", "")
+        assert browser.get("/ui/connectors").headers["location"] == "/ui/sign-in"
 
 
 def test_sign_out_ends_the_session_on_the_server(service: Service) -> None:
@@ -328,3 +352,28 @@ def test_a_job_page_and_its_progress(service: Service) -> None:
         listed = browser.get("/ui/jobs")
         assert job_page in listed.text
         assert csrf_of(listed.text) == token
+
+
+@pytest.mark.parametrize(
+    ("status", "scanned", "percent"),
+    [
+        (JobStatus.QUEUED, None, 0),
+        (JobStatus.QUEUED, 0.5, 50),  # paused and queued again: it keeps its place
+        (JobStatus.RUNNING, 0.4283, 42),  # how far through its window
+        (JobStatus.RUNNING, None, None),  # its provider cannot tell: the bar stays busy
+        (JobStatus.SUCCEEDED, 1.0, 100),
+        (JobStatus.FAILED, 0.3, 100),  # ended: the bar is full, the error says why
+    ],
+)
+def test_the_job_bar_shows_how_far_a_running_job_is_through_its_window(
+    status: JobStatus, scanned: float | None, percent: int | None
+) -> None:
+    job = Job(
+        id="job_1",
+        connector_id="imp_1",
+        trigger=JobTrigger.SYNC,
+        status=status,
+        stats=JobStats(fetched=7, progress=scanned),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert bar_of(job)["percent"] == percent

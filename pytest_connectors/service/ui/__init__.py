@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 from pytest_connectors.service.ui.pages import router
 from pytest_connectors.service.ui.sessions import SessionTable
+from pytest_connectors.storage.store import Store
 
 __all__ = ["install"]
 
 
-def install(app: FastAPI, sessions: SessionTable | None = None) -> None:
-    app.state.ui_sessions = sessions or SessionTable()
+def install(app: FastAPI, store: Store) -> None:
+    """The pages, their sign-in sessions kept in ``store``: shared by every process on it."""
+    app.state.ui_sessions = SessionTable(store)
     app.include_router(router)

@@ -50,7 +50,16 @@ from pytest_connectors.service.bodies import (
 )
 from pytest_connectors.service.data import Data
 from pytest_connectors.service.problems import ServiceProblem, validation_message
-from pytest_connectors.service.ui.sessions import COOKIE, BrowserSession, SessionTable
+from pytest_connectors.service.ui.sessions import (
+    COOKIE,
+    SIGN_IN_COOKIE,
+    SIGN_IN_LIFETIME_S,
+    BrowserSession,
+    SessionTable,
+    new_sign_in_nonce,
+    sign_in_accepts,
+    sign_in_token,
+)
 from pytest_connectors.storage.api_keys import ApiKeyVerifier, KeyProof
 
 HERE = Path(__file__).parent
@@ -207,8 +216,7 @@ def signed_in(request: Request) -> Viewer:
         raise sign_in_required()
     verifier: ApiKeyVerifier = request.app.state.verifier
     scope = verifier.verify_proof(session.proof)
-    if scope is None:
-        table.close(session.id)
+    if scope is None:  # its row goes with the expired ones, at a later sign-in
         raise sign_in_required()
     return Viewer(scope, session)
 
@@ -297,25 +305,48 @@ def progress_script() -> Response:
     )
 
 
+def _sign_in_page(request: Request, status: int = 200, message: str | None = None) -> Response:
+    """The form with a fresh CSRF token, its nonce in a cookie only this site's pages send."""
+    nonce = new_sign_in_nonce()
+    token = sign_in_token(nonce)
+    response = render(request, "sign_in.html.j2", status, message=message, csrf=token)
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        nonce,
+        max_age=SIGN_IN_LIFETIME_S,
+        path=SIGN_IN,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
 @router.get(SIGN_IN)
 def sign_in_form(request: Request) -> Response:
-    return render(request, "sign_in.html.j2", message=None)
+    return _sign_in_page(request)
 
 
 @router.post(SIGN_IN)
 async def sign_in(request: Request) -> Response:
     fields = await form_fields(request)
+    # Without the token of a form this site served, a page elsewhere could sign a visitor in
+    # with the attacker's key (login CSRF), even from a browser that sends no Origin.
+    if not sign_in_accepts(request.cookies.get(SIGN_IN_COOKIE), fields.get("csrf")):
+        raise cross_site()
     proof = KeyProof.of(fields.get("key", "").strip())
     verifier: ApiKeyVerifier = request.app.state.verifier
     if proof is None or verifier.verify_proof(proof) is None:
         # The key typed is never put back into the form.
-        return render(request, "sign_in.html.j2", 401, message=BAD_KEY)
-    session = _sessions(request).open(proof)
+        return _sign_in_page(request, 401, BAD_KEY)
+    table = _sessions(request)
+    session = await anyio.to_thread.run_sync(lambda: table.open(proof))
     response = RedirectResponse(HOME, 303, headers=PAGE_HEADERS)
+    response.delete_cookie(SIGN_IN_COOKIE, path=SIGN_IN, httponly=True, samesite="strict")
     response.set_cookie(
         COOKIE,
         session.id,
-        max_age=int(_sessions(request).lifetime),
+        max_age=int(table.lifetime),
         path="/",
         httponly=True,
         samesite="strict",
@@ -327,7 +358,8 @@ async def sign_in(request: Request) -> Response:
 @router.post("/ui/sign-out")
 async def sign_out(request: Request) -> Response:
     viewer, _fields = await posted(request)
-    _sessions(request).close(viewer.session.id)
+    table = _sessions(request)
+    await anyio.to_thread.run_sync(lambda: table.close(viewer.session.id))
     return _to_sign_in()
 
 
@@ -539,11 +571,14 @@ def jobs(request: Request) -> Response:
 
 
 def progress(job: Job) -> dict[str, Any]:
-    """What the job page's bar shows. A sync does not know its total ahead, so a running job's
-    bar is indeterminate (``percent`` None) while its counts grow; queued is 0, finished 100."""
+    """What the job page's bar shows: finished is 100; otherwise how far through its window the
+    job is (a job paused and queued again keeps its place), else 0 while queued and
+    indeterminate (``percent`` None) while running: its provider cannot tell, the counts grow."""
     percent: int | None
     if job.status.finished:
         percent = 100
+    elif job.stats.progress is not None:
+        percent = int(job.stats.progress * 100)
     elif job.status is JobStatus.QUEUED:
         percent = 0
     else:

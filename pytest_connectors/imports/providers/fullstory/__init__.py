@@ -31,4 +31,5 @@ SPEC = ProviderSpec(
         "orgId": ConfigKey(),
     },
     build=_build,
+    time_ordered=True,
 )

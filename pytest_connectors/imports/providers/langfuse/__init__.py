@@ -29,4 +29,5 @@ SPEC = ProviderSpec(
         "baseUrl": ConfigKey(url=True, default=DEFAULT_BASE_URL),
     },
     build=_build,
+    time_ordered=True,
 )

@@ -25,6 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -133,9 +134,8 @@ class LangfuseProvider(JsonApiProvider):
             }
             traces, total_pages = self._page(self._call("GET", "traces", params=params).value)
             listed = [(trace, _version(trace)) for trace in traces]
-            known = self._known_versions(listed)
-            unchanged = [trace["id"] for trace, version in listed if _same(trace, version, known)]
-            wanted = [(t, version) for t, version in listed if not _same(t, version, known)]
+            unchanged = self._unchanged(listed)
+            wanted = [(t, v) for t, v in listed if v is None or t["id"] not in unchanged]
             records: list[FetchedRecord] = []
             skipped: dict[str, int] = {}
             served: set[str] = set(unchanged)
@@ -151,7 +151,7 @@ class LangfuseProvider(JsonApiProvider):
                 if record.provider_id not in previous and record.provider_id not in served:
                     records.append(record)
                 served.add(record.provider_id)
-            fresh = list(dict.fromkeys(pid for pid in unchanged if pid not in previous))
+            fresh = {pid: at for pid, at in unchanged.items() if pid not in previous}
             previous = served
             done = page >= total_pages or len(traces) < PAGE_SIZE
             checkpoint = None if done else encode_checkpoint(window, page=page + 1)
@@ -162,10 +162,17 @@ class LangfuseProvider(JsonApiProvider):
 
     # --- pages and records --------------------------------------------------------------------
 
-    def _known_versions(self, listed: list[tuple[Any, str | None]]) -> Mapping[str, str]:
-        """The stored versions of the listed traces that have one (none without a lookup)."""
+    def _unchanged(self, listed: list[tuple[Any, str | None]]) -> dict[str, datetime]:
+        """The listed traces stored with the version listed, by id, with their start times."""
         ids = [trace["id"] for trace, version in listed if version is not None]
-        return self._stored(ids) if self._stored is not None and ids else {}
+        known = self._stored(ids) if self._stored is not None and ids else {}
+        unchanged: dict[str, datetime] = {}
+        for trace, version in listed:
+            if version is not None and known.get(trace["id"]) == version:
+                started = parse_utc(trace.get("timestamp"))
+                if started is not None:  # stored, so it had one: the version covers it
+                    unchanged[trace["id"]] = started
+        return unchanged
 
     def _page(self, data: Any) -> tuple[list[Any], int]:
         traces = data.get("data") if isinstance(data, Mapping) else None
@@ -272,7 +279,3 @@ def _version(trace: Any) -> str | None:
     except (RecursionError, ValueError):
         return None
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _same(trace: Any, version: str | None, known: Mapping[str, str]) -> bool:
-    return version is not None and known.get(trace["id"]) == version

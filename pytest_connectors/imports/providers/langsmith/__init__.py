@@ -16,6 +16,7 @@ def _build(settings: ProviderSettings) -> Provider:
         project_name=settings.get("projectName") or "",
         api_url=settings.get("apiUrl"),
         workspace_id=settings.get("workspaceId"),
+        web_url=settings.get("webUrl"),
         transport=settings.transport,
         limits=settings.limits,
     )
@@ -29,6 +30,8 @@ SPEC = ProviderSpec(
         "projectName": ConfigKey(required=True),
         "apiUrl": ConfigKey(url=True, default=DEFAULT_API_URL),
         "workspaceId": ConfigKey(),
+        "webUrl": ConfigKey(),  # the web app, for links to traces: when not found from apiUrl
     },
     build=_build,
+    time_ordered=True,
 )

@@ -18,6 +18,9 @@ refused at once). A run that cannot be read (no id, no start time, nested too de
 skipped and counted on its page; only a page that cannot be read fails the window. A stop asked
 for mid-request ends the scan within a fraction of a second.
 
+Each run's record gains ``trace_url``, its page in LangSmith's web app: the web host for the
+API host (:func:`web_url_for`, or the connector's ``webUrl``) joined to the run's ``app_path``.
+
 The API key never appears in a message, a repr or a checkpoint, and no message quotes a reply:
 what LangSmith said goes to the log.
 """
@@ -28,6 +31,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -49,7 +53,7 @@ from pytest_connectors.imports.replies import (
     holds,
 )
 
-__all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider"]
+__all__ = ["DEFAULT_API_URL", "PAGE_SIZE", "LangSmithProvider", "web_url_for"]
 
 DEFAULT_API_URL = "https://api.smith.langchain.com"
 PAGE_SIZE = 100  # the most /runs/query serves in one page
@@ -81,8 +85,42 @@ _SELECT = (
 )
 
 
+_HOSTED_API = "api.smith.langchain.com"
+_MAX_APP_PATH = 2048  # longer is no page of the web app
+
+
 def _iso(moment: datetime) -> str:
     return utc(moment).isoformat()
+
+
+def web_url_for(api_url: str) -> str:
+    """Where LangSmith's web app is for its API at ``api_url``, as the ``langsmith`` SDK finds
+    it: the hosted API's regions have theirs (``eu.api.smith.langchain.com`` ->
+    ``https://eu.smith.langchain.com``); a self-hosted one serves the app where its API path
+    (``/api/v1``, ``/api``) begins, or at its root."""
+    parts = urlsplit(api_url.strip())
+    host = (parts.hostname or "").lower()
+    if host == _HOSTED_API or host.endswith("." + _HOSTED_API):
+        return "https://" + host.removesuffix(_HOSTED_API) + "smith.langchain.com"
+    path = parts.path.rstrip("/")
+    for api_path in ("/api/v1", "/api"):
+        if path.endswith(api_path):
+            path = path.removesuffix(api_path)
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _trace_url(web_url: str, app_path: Any) -> str | None:
+    """The run's page: ``app_path`` under the web app; None for a path that would leave it."""
+    if (
+        not isinstance(app_path, str)
+        or not app_path.startswith("/")
+        or app_path.startswith("//")
+        or len(app_path) > _MAX_APP_PATH
+        or any(char.isspace() or char == "\\" for char in app_path)
+    ):
+        return None
+    return web_url + app_path
 
 
 class LangSmithProvider(JsonApiProvider):
@@ -98,13 +136,15 @@ class LangSmithProvider(JsonApiProvider):
         project_name: str,
         api_url: str | None = None,
         workspace_id: str | None = None,
+        web_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout_s: float | None = None,
         max_retries: int = 5,
         sleep: Callable[[float], None] | None = None,
         limits: ProviderLimits | None = None,
     ) -> None:
-        """``api_url`` may end in ``/api/v1`` or not: the API serves both.
+        """``api_url`` may end in ``/api/v1`` or not: the API serves both. ``web_url``: where
+        LangSmith's web app is, when not where :func:`web_url_for` finds it.
 
         ``timeout_s`` bounds a request from connecting to its last byte (default: the limits'
         request timeout); ``sleep`` replaces the pauses between attempts, which otherwise end
@@ -113,6 +153,7 @@ class LangSmithProvider(JsonApiProvider):
         self.project_name = project_name
         self.workspace_id = workspace_id or None
         api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.web_url = (web_url or web_url_for(api_url)).strip().rstrip("/")
         limits = limits or ProviderLimits()
         # Held as Secret: pytest shows the locals of failing frames (-l) with repr, which masks it.
         key = Secret(api_key.strip())  # a key pasted with a newline is still the key
@@ -287,11 +328,15 @@ class LangSmithProvider(JsonApiProvider):
         else:
             status = run.get("status")
             pending = status == "pending" if status is not None else run.get("end_time") is None
+            payload = dict(run)
+            trace_url = _trace_url(self.web_url, run.get("app_path"))
+            if trace_url is not None:
+                payload["trace_url"] = trace_url
             return FetchedRecord(
                 kind="trace",
                 provider_id=str(run_id),
                 occurred_at=started,
-                payload=run if isinstance(run, dict) else dict(run),
+                payload=payload,
                 pending=pending,
             )
         skipped[problem] = skipped.get(problem, 0) + 1

@@ -7,6 +7,7 @@
   function text(id, value) { document.getElementById(id).textContent = String(value); }
   function show(p) {
     if (p.percent === null) { bar.removeAttribute("value"); } else { bar.value = p.percent; }
+    text("job-percent", p.percent === null ? "" : p.percent + "%");
     var status = document.getElementById("job-status");
     status.textContent = p.status;
     status.className = "status-" + p.status;

@@ -1,4 +1,4 @@
-"""Version 4: the version a listing gave each trace, so a re-sync skips the unchanged ones."""
+"""Version 5: the version a listing gave each trace, so a re-sync skips the unchanged ones."""
 
 from __future__ import annotations
 
