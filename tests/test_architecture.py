@@ -127,3 +127,19 @@ def test_a_provider_imports_no_other_provider_nor_the_registry(provider: str) ->
             ):
                 wrong.append(f"{path.relative_to(PACKAGE)} line {line}: {target}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in SOURCES if PROVIDERS not in p.parents],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_only_the_registry_reaches_into_a_provider_folder(path: Path) -> None:
+    # Core code that needs what a provider has moves below imports/providers/: else removing or
+    # replacing that provider breaks code that is not its own. The registry
+    # (imports/providers/__init__.py) is the one place that names them.
+    prefix = "pytest_connectors.imports.providers."
+    wrong = [
+        f"line {line}: {target}" for line, target in imports_of(path) if target.startswith(prefix)
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -576,13 +576,21 @@ def cmd_conversations_load_otlp(store: ConnectorStore, args: argparse.Namespace)
     scope = Scope(tenant_id=args.tenant, agent_id=args.agent)
     with Store(_db(store, args)) as database:
         report = load_files(database, args.files, scope)
+    # Nothing loaded is a failure a script must see, not a quiet success.
+    done = EXIT_OK if report.spans else EXIT_REMOTE_FAILURE
     if args.json:
         _print_json({"files": report.files, "spans": report.spans, "rejected": report.rejected})
-        return EXIT_OK
+        return done
     print(f"loaded {counted(report.spans, 'span')} from {counted(report.files, 'file')}")
     for reason, count in report.rejected.most_common():
         print(f"skipped {counted(count, 'span')}: {reason}")
-    return EXIT_OK
+    if not report.spans:
+        why = "the files hold no spans"
+        if report.rejected:
+            (reason, _count), *_ = report.rejected.most_common(1)
+            why = f"every span was skipped ({reason})"
+        print(f"{PROG}: error: nothing loaded: {why}", file=sys.stderr)
+    return done
 
 
 def cmd_sessions(store: ConnectorStore, args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pytest_connectors.imports.providers.fullstory.sessions import thread_references
+from pytest_connectors.imports.session_events import thread_references
 from pytest_connectors.models.imports import RecordedConversation, SessionLink, UserSession
 
 __all__ = ["OVERLAP_SLACK", "link_sessions"]

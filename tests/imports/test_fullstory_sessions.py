@@ -19,9 +19,8 @@ from pytest_connectors.imports.providers.fullstory.gzip_ndjson import (
 from pytest_connectors.imports.providers.fullstory.sessions import (
     MAX_CUSTOM_EVENTS,
     SessionAggregator,
-    property_name,
-    thread_references,
 )
+from pytest_connectors.imports.session_events import property_name, thread_references
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

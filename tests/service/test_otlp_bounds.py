@@ -5,7 +5,9 @@ the memory held stays within the stated limits."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +15,19 @@ import pytest
 from fastapi.testclient import TestClient
 from service_support import headers, issue_key
 
+from pytest_connectors.imports.otlp import receiver as receiver_module
 from pytest_connectors.imports.otlp.receiver import (
     Receiver,
     ReceiverBusy,
     ReceiverLimits,
     TooManySpans,
 )
+from pytest_connectors.imports.otlp.turns import TraceTurn, trace_turn
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.service.app import create_app
 from pytest_connectors.storage import conversations
 from pytest_connectors.storage.store import Store
-from pytest_connectors.wire.otlp import decode_json_document
+from pytest_connectors.wire.otlp import Span, decode_json_document
 
 AGENT = Scope(tenant_id="acme", agent_id="weather")
 
@@ -90,7 +94,7 @@ def test_a_trace_past_its_memory_refuses_further_spans(store: Store) -> None:
     assert receiver.open_bytes <= 10_000
 
 
-def test_a_late_span_of_a_closed_trace_is_refused_and_the_stored_turn_kept(store: Store) -> None:
+def test_late_spans_of_a_closed_trace_complete_its_stored_turn(store: Store) -> None:
     clock = Clock()
     receiver = Receiver(store, ReceiverLimits(trace_idle_seconds=5), clock=clock)
     said = {
@@ -104,11 +108,27 @@ def test_a_late_span_of_a_closed_trace_is_refused_and_the_stored_turn_kept(store
     assert receiver.close_idle() == 1
     (conversation,) = stored(store)
     assert conversation.pending and conversation.turns[0].user_messages == ["hello"]
-    receipt = receiver.receive(decode_json_document(request(span(1, 2, root=True))), AGENT)
-    assert receipt.rejected == 1 and "trace closed" in receipt.message
+
+    # Minutes later: the answer, then the root (which names no conversation of its own).
+    answered = {"gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "hi!"}
+    clock.now += 300
+    late = receiver.receive(decode_json_document(request(span(1, 2, **answered))), AGENT)
+    assert late.rejected == 0, late.message
     (conversation,) = stored(store)
-    assert conversation.turns[0].user_messages == ["hello"]
+    (turn,) = conversation.turns
+    assert (turn.user_messages, turn.answer, turn.pending) == (["hello"], "hi!", True)
+    receipt = receiver.receive(decode_json_document(request(span(1, 3, root=True))), AGENT)
+    assert receipt.rejected == 0, receipt.message
+
+    (conversation,) = stored(store)
+    assert conversation.thread_key == "conv" and not conversation.pending
+    (turn,) = conversation.turns
+    assert (turn.user_messages, turn.answer) == (["hello"], "hi!")
+    clock.now += 6
+    receiver.close_idle()
     assert receiver.open_bytes == 0
+    (conversation,) = stored(store)
+    assert [t.answer for t in conversation.turns] == ["hi!"] and not conversation.pending
 
 
 def test_a_later_span_naming_the_conversation_moves_the_turn(store: Store) -> None:
@@ -165,3 +185,42 @@ def test_the_service_answers_429_with_retry_after_and_413(tmp_path: Path) -> Non
         too_many = post(request(*(span(1, n) for n in range(1, 4))))
         assert too_many.status_code == 413
         assert "batch size" in too_many.json()["message"]
+
+
+def test_a_slow_save_of_fewer_spans_never_overwrites_a_newer_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two requests of one trace overlap: the first copies the root alone and builds slowly,
+    # the second brings the answer. The turn stored last must hold both spans.
+    building_root_alone = threading.Event()
+    go_on = threading.Event()
+
+    def slow_for_the_root_alone(spans: Sequence[Span]) -> TraceTurn:
+        if len(spans) == 1:
+            building_root_alone.set()
+            assert go_on.wait(60)
+        return trace_turn(spans)
+
+    monkeypatch.setattr(receiver_module, "trace_turn", slow_for_the_root_alone)
+    receiver = Receiver(store)
+    first = threading.Thread(
+        target=receiver.receive,
+        args=(decode_json_document(request(span(1, 1, root=True, **{"session.id": "c"}))), AGENT),
+    )
+    first.start()
+    assert building_root_alone.wait(60)
+    held = receiver.open_bytes
+    answer = {"gen_ai.completion.0.role": "assistant", "gen_ai.completion.0.content": "ANSWER"}
+    second = threading.Thread(
+        target=receiver.receive, args=(decode_json_document(request(span(1, 2, **answer))), AGENT)
+    )
+    second.start()
+    deadline = time.monotonic() + 60  # only to prove it does not hang
+    while receiver.open_bytes == held and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the second request holds its span
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    receiver.stop()
+    (conversation,) = stored(store)
+    assert [t.answer for t in conversation.turns] == ["ANSWER"]

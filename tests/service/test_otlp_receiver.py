@@ -365,3 +365,39 @@ def test_a_request_needs_a_key(service: Service) -> None:
         timeout=30,
     )
     assert answer.status_code == 401
+
+
+def test_a_root_that_comes_after_its_trace_went_idle_completes_the_stored_turn(
+    service: Service,
+) -> None:
+    trace, root_id = "8b8efff798038103d269b633813fc60c", "dee19b7ec3c1b174"
+    said = {
+        "session.id": "conv-late",
+        "gen_ai.prompt.0.role": "user",
+        "gen_ai.prompt.0.content": "Still on?",
+    }
+    child = {**json_span(trace, "cee19b7ec3c1b174", **said), "parentSpanId": root_id}
+    answer = service.post("weather", json.dumps(otlp_json(child)).encode(), "application/json")
+    assert answer.status_code == 200, answer.text
+    pending = wait_for(
+        lambda: by_thread(service.conversations("weather"), "conv-late"), "pending turn"
+    )
+    assert pending["pending"]
+
+    # The root comes after the trace went idle and was stored: it is taken, not refused.
+    answer = service.post(
+        "weather", json.dumps(otlp_json(json_span(trace, root_id))).encode(), "application/json"
+    )
+    assert answer.status_code == 200, answer.text
+    assert "rejectedSpans" not in answer.json().get("partialSuccess", {}), answer.text
+    whole = wait_for(
+        lambda: [
+            c
+            for c in service.conversations("weather")
+            if c["threadKey"] == "conv-late" and not c["pending"]
+        ],
+        "the completed turn",
+    )
+    (conversation,) = whole
+    (turn,) = conversation["turns"]
+    assert turn["userMessages"] == ["Still on?"] and not turn["pending"]

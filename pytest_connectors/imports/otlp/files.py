@@ -3,6 +3,7 @@
 
 A file is read line by line, so its size is not held in memory; a file holding one document
 over several lines (pretty-printed) is read whole, within the receiver's decoded-body limit.
+Nothing is stored unless every line of every file can be read.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pytest_connectors.errors import InvalidInputError
 from pytest_connectors.imports.otlp.receiver import Receiver, ReceiverBusy, ReceiverLimits
 from pytest_connectors.models.imports import Scope
 from pytest_connectors.storage.store import Store
-from pytest_connectors.wire.otlp import MalformedRequest, decode_json_document
+from pytest_connectors.wire.otlp import Decoded, MalformedRequest, decode_json_document
 
 
 @dataclass
@@ -55,25 +56,38 @@ def _parse(text: bytes, path: Path, number: int) -> Any:
         ) from None
 
 
+def _decoded(path: Path, limit: int) -> Iterator[Decoded]:
+    for number, document in _documents(path, limit):
+        try:
+            yield decode_json_document(document)
+        except MalformedRequest as exc:
+            raise InvalidInputError(f"{path}:{number}: {exc}") from None
+
+
 def load_files(
     store: Store, paths: Iterable[Path], scope: Scope, limits: ReceiverLimits | None = None
 ) -> LoadReport:
     """Every span of ``paths`` for ``scope`` (an agent, or a tenant whose resources name their
-    agent), stored as conversations when the last file is read."""
+    agent), stored as conversations when the last file is read.
+
+    Every line of every file is read and decoded once before anything is stored (and again to
+    store it, so memory holds one line, not the files): an unreadable line stores nothing.
+    """
+    paths = list(paths)
+    limits = limits or ReceiverLimits()
+    for path in paths:
+        for _decoded_document in _decoded(path, limits.max_decoded_bytes):
+            pass
     # Traces stay open until the end: a file's spans are in no time order.
-    limits = replace(limits or ReceiverLimits(), trace_idle_seconds=math.inf)
+    limits = replace(limits, trace_idle_seconds=math.inf)
     receiver = Receiver(store, limits)
     report = LoadReport()
     try:
         for path in paths:
-            for number, document in _documents(path, limits.max_decoded_bytes):
-                try:
-                    decoded = decode_json_document(document)
-                except MalformedRequest as exc:
-                    raise InvalidInputError(f"{path}:{number}: {exc}") from None
+            for decoded in _decoded(path, limits.max_decoded_bytes):
                 try:
                     receipt = receiver.receive(decoded, scope)
-                except ReceiverBusy:  # store what is held, and go on
+                except ReceiverBusy:  # store what is held (later spans join it), and go on
                     receiver.close_idle(everything=True)
                     receipt = receiver.receive(decoded, scope)
                 report.spans += (

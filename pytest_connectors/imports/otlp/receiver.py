@@ -3,8 +3,12 @@
 Spans of one trace come in many requests, in any order, minutes apart. Each trace is held by
 (tenant, agent, trace id) until it has been idle for ``trace_idle_seconds``. As soon as its root
 span is held the trace is stored as a turn, and again with each later span; a trace whose root
-never came is stored when it goes idle, as a ``pending`` turn. A span of a trace closed that
-way is refused (``partialSuccess``): its turn is stored already.
+never came is stored when it goes idle, as a ``pending`` turn. Spans of a trace that has closed
+still count: they are merged into its stored turn, in the same conversation (see
+:func:`_late_turn`), and complete it when the root is among them.
+
+Each save builds the turn from every span taken so far, under one write lock taken before the
+spans are copied: a request that copied fewer spans can never store after one that copied more.
 
 Bounds: spans per request, bytes per open trace (over it: spans refused), bytes of all open
 traces (over it: the request is refused with a time to retry after). Turns are stored in one
@@ -20,12 +24,12 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from pytest_connectors._support.times import utc
 from pytest_connectors.imports.otlp.turns import AGENT_ATTRIBUTE, TraceTurn, trace_turn
-from pytest_connectors.models.imports import RecordedConversation, Scope
+from pytest_connectors.models.imports import RecordedConversation, RecordedTurn, Scope
 from pytest_connectors.storage import conversations as conversation_rows
 from pytest_connectors.storage.store import Store
 from pytest_connectors.storage.transient import retry_transient
@@ -95,15 +99,21 @@ def _stored_key(key: str) -> str:
     return key[: _THREAD_KEY_LIMIT - 17] + "~" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-@dataclass
+@dataclass(eq=False)
 class _OpenTrace:
     tenant: str
     agent: str
+    trace_id: str
     spans: dict[str, Span] = field(default_factory=dict)
     size: int = 0
     last_seen: float = 0.0
     has_root: bool = False
     stored_as: str | None = None
+    taken: int = 0  # spans taken so far (a version: a save holding fewer is stale)
+    saved: int = 0
+    late: bool = False  # the trace had closed: its spans complete the stored turn
+    base: RecordedTurn | None = None  # that stored turn, read at the first late save
+    base_read: bool = False
 
     @property
     def scope(self) -> Scope:
@@ -127,7 +137,7 @@ class Receiver:
         self.limits = limits or ReceiverLimits()
         self._clock = clock
         self._open: OrderedDict[_TraceKey, _OpenTrace] = OrderedDict()  # least recent first
-        self._closed: OrderedDict[_TraceKey, None] = OrderedDict()
+        self._closed: OrderedDict[_TraceKey, str | None] = OrderedDict()  # -> stored as
         self._open_bytes = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -146,7 +156,7 @@ class Receiver:
             )
         self.close_idle()
         rejected: Counter[str] = Counter(decoded.rejected)
-        ready: list[_TraceKey] = []
+        ready: dict[_TraceKey, _OpenTrace] = {}  # in the order first taken
         with self._lock:
             incoming = sum(span.size for span in decoded.spans)
             if self._open_bytes + incoming > limits.max_open_bytes:
@@ -156,7 +166,7 @@ class Receiver:
                 reason = self._take(span, scope, now, ready)
                 if reason:
                     rejected[reason] += 1
-        self._store(ready)
+        self._store(list(ready.values()))
         return _receipt(rejected)
 
     def _agent(self, span: Span, scope: Scope) -> tuple[str | None, str]:
@@ -175,20 +185,19 @@ class Receiver:
             )
         return named, ""
 
-    def _take(self, span: Span, scope: Scope, now: float, ready: list[_TraceKey]) -> str:
+    def _take(
+        self, span: Span, scope: Scope, now: float, ready: dict[_TraceKey, _OpenTrace]
+    ) -> str:
         agent, reason = self._agent(span, scope)
         if agent is None:
             return reason
         tenant = scope.tenant_id or "default"
         key = (tenant, agent, span.trace_id)
-        if key in self._closed:
-            return (
-                f"trace closed: idle for {self.limits.trace_idle_seconds:g}s before this span "
-                "came, and stored"
-            )
         trace = self._open.get(key)
         if trace is None:
-            trace = self._open[key] = _OpenTrace(tenant, agent)
+            trace = self._open[key] = _OpenTrace(
+                tenant, agent, span.trace_id, late=key in self._closed
+            )
         earlier = trace.spans.get(span.span_id)
         grown = trace.size + span.size - (earlier.size if earlier else 0)
         if grown > self.limits.max_trace_bytes:
@@ -200,32 +209,50 @@ class Receiver:
         trace.size = grown
         trace.has_root = trace.has_root or span.is_root
         trace.last_seen = now
+        trace.taken += 1
         self._open.move_to_end(key)
-        if trace.has_root and key not in ready:
-            ready.append(key)
+        if trace.has_root or trace.late:
+            ready.setdefault(key, trace)
         return ""
 
     # --- closing idle traces ------------------------------------------------------------
 
     def close_idle(self, *, everything: bool = False) -> int:
-        """Store and drop the traces idle past the limit (all with ``everything``)."""
+        """Store and drop the traces idle past the limit (all with ``everything``); how many
+        were stored (a trace whose spans were all stored already is only dropped)."""
         deadline = self._clock() - self.limits.trace_idle_seconds
-        closing: list[tuple[_TraceKey, _OpenTrace]] = []
-        with self._lock:
-            while self._open:
-                key, trace = next(iter(self._open.items()))
-                if not everything and trace.last_seen > deadline:
-                    break
-                del self._open[key]
-                self._open_bytes -= trace.size
-                self._closed[key] = None
-                if len(self._closed) > self.limits.closed_traces_remembered:
-                    self._closed.popitem(last=False)
-                if not trace.has_root:  # stored as it is: pending
+
+        def idle(trace: _OpenTrace) -> bool:
+            return everything or trace.last_seen <= deadline
+
+        with self._lock:  # the usual answer, without waiting for a write in progress
+            if not self._open or not idle(next(iter(self._open.values()))):
+                return 0
+        with self._write_lock:
+            closing: list[tuple[_TraceKey, _OpenTrace]] = []
+            batch: list[tuple[_OpenTrace, list[Span], int]] = []
+            with self._lock:
+                while self._open:
+                    key, trace = next(iter(self._open.items()))
+                    if not idle(trace):
+                        break
+                    del self._open[key]
+                    self._open_bytes -= trace.size
+                    self._closed[key] = None
+                    self._closed.move_to_end(key)
+                    if len(self._closed) > self.limits.closed_traces_remembered:
+                        self._closed.popitem(last=False)
                     closing.append((key, trace))
-        if closing:
-            self._write([(trace, list(trace.spans.values())) for _key, trace in closing])
-        return len(closing)
+                    if trace.saved < trace.taken:  # never stored (pending), or spans unsaved
+                        batch.append((trace, list(trace.spans.values()), trace.taken))
+                    trace.spans = {}  # held no longer: a late span opens the trace again
+            if batch:
+                self._write(batch)
+            with self._lock:
+                for key, trace in closing:
+                    if key in self._closed:
+                        self._closed[key] = trace.stored_as
+        return len(batch)
 
     def start(self) -> None:
         """Close idle traces in a thread of their own while the service runs."""
@@ -257,27 +284,39 @@ class Receiver:
 
     # --- storing ------------------------------------------------------------------------
 
-    def _store(self, keys: list[_TraceKey]) -> None:
-        with self._lock:
-            batch = [
-                (trace, list(trace.spans.values()))
-                for trace in (self._open.get(key) for key in keys)
-                if trace is not None
-            ]
-        if batch:
-            self._write(batch)
+    def _store(self, traces: list[_OpenTrace]) -> None:
+        if not traces:
+            return
+        with self._write_lock:  # copied under it: saves are in the order of the copies
+            with self._lock:
+                batch = [
+                    (trace, list(trace.spans.values()), trace.taken)
+                    for trace in traces
+                    # else a later copy has stored these spans, or the trace closed meanwhile
+                    if trace.saved < trace.taken and trace.spans
+                ]
+            if batch:
+                self._write(batch)
 
-    def _write(self, batch: list[tuple[_OpenTrace, list[Span]]]) -> None:
-        built = [(trace, trace_turn(spans)) for trace, spans in batch]
-        with self._write_lock:
-            retry_transient(lambda: self._save(built))
-
-    def _save(self, built: list[tuple[_OpenTrace, TraceTurn]]) -> None:
-        groups: dict[str, tuple[_OpenTrace, str, list[TraceTurn]]] = {}
-        moved: dict[str, tuple[Scope, set[str]]] = {}
-        for trace, turn in built:
+    def _write(self, batch: list[tuple[_OpenTrace, list[Span], int]]) -> None:
+        """Build and save ``batch``; the caller holds the write lock."""
+        built: list[tuple[_OpenTrace, TraceTurn, str]] = []
+        for trace, spans, _taken in batch:
+            turn = trace_turn(spans)
             target = conversation_id(trace.tenant, trace.agent, turn.thread_key)
-            groups.setdefault(target, (trace, turn.thread_key, []))[2].append(turn)
+            if trace.late:  # into the conversation the trace's turn is stored in already
+                with self._lock:
+                    target = self._closed.get(_key(trace)) or trace.stored_as or target
+            built.append((trace, turn, target))
+        retry_transient(lambda: self._save(built))
+        for trace, _spans, taken in batch:
+            trace.saved = max(trace.saved, taken)
+
+    def _save(self, built: list[tuple[_OpenTrace, TraceTurn, str]]) -> None:
+        groups: dict[str, tuple[_OpenTrace, str, list[tuple[_OpenTrace, TraceTurn]]]] = {}
+        moved: dict[str, tuple[Scope, set[str]]] = {}
+        for trace, turn, target in built:
+            groups.setdefault(target, (trace, turn.thread_key, []))[2].append((trace, turn))
             if trace.stored_as and trace.stored_as != target:
                 moved.setdefault(trace.stored_as, (trace.scope, set()))[1].add(
                     turn.turn.trace_id or ""
@@ -302,15 +341,73 @@ class Receiver:
                 existing = conversation_rows.get(connection, scope, target) or fresh
                 if existing is None:
                     continue
-                conversation = _merged(existing, turns, dropped)
+                conversation = _merged(
+                    existing, [_late_turn(t, n, existing) for t, n in turns], dropped
+                )
                 if not conversation.turns:
                     conversation_rows.remove(connection, scope, [target])
                     continue
                 conversation_rows.save(
                     connection, [conversation], tenant_id=scope.tenant_id or "default", now=now
                 )
-        for trace, turn in built:
-            trace.stored_as = conversation_id(trace.tenant, trace.agent, turn.thread_key)
+        for trace, _turn, target in built:
+            trace.stored_as = target
+
+
+def _key(trace: _OpenTrace) -> _TraceKey:
+    return (trace.tenant, trace.agent, trace.trace_id)
+
+
+def _late_turn(trace: _OpenTrace, built: TraceTurn, existing: RecordedConversation) -> TraceTurn:
+    """For a trace that had closed, its stored turn completed by the spans that came since.
+
+    The stored turn is read once, when the first late spans are saved: later saves build on it
+    again, so a late span counted twice changes nothing. What the stored turn says first (the
+    user, the error) is kept; tool calls are joined by id; the answer is the one of the part
+    that ended last; the turn stays pending until a root span has come.
+    """
+    if not trace.late:
+        return built
+    if not trace.base_read:
+        trace.base = next((t for t in existing.turns if t.trace_id == trace.trace_id), None)
+        trace.base_read = True
+    base, late = trace.base, built.turn
+    if base is None:
+        return built
+    calls = [call.model_copy() for call in base.tool_calls]
+    by_id = {call.id: call for call in calls if call.id}
+    for call in late.tool_calls:
+        known = by_id.get(call.id) if call.id else None
+        if known is not None:
+            known.result = known.result if call.result is None else call.result
+        elif call not in calls:
+            calls.append(call)
+    starts = [t.started_at for t in (base, late) if t.started_at is not None]
+    started = min(starts, default=None)
+    base_end, late_end = _ended(base), _ended(late)
+    late_last = late_end is not None and (base_end is None or late_end >= base_end)
+    ends = [end for end in (base_end, late_end) if end is not None]
+    answer = (late.answer or base.answer) if late_last else (base.answer or late.answer)
+    turn = base.model_copy(
+        update={
+            "user_messages": base.user_messages or late.user_messages,
+            "tool_calls": calls,
+            "answer": answer,
+            "error": base.error or late.error,
+            "started_at": started,
+            "latency_ms": (max(ends) - started).total_seconds() * 1000
+            if started is not None and ends
+            else base.latency_ms,
+            "pending": base.pending and late.pending,
+        }
+    )
+    return replace(built, turn=turn)
+
+
+def _ended(turn: RecordedTurn) -> datetime | None:
+    if turn.started_at is None:
+        return None
+    return turn.started_at + timedelta(milliseconds=turn.latency_ms or 0)
 
 
 def _merged(

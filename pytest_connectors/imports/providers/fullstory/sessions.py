@@ -10,7 +10,6 @@ with the export at all.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any, overload
 
 from pytest_connectors._support.times import parse_utc
 from pytest_connectors.imports.provider import Window
+from pytest_connectors.imports.session_events import property_name, thread_references
 from pytest_connectors.models.imports import UserSession
 
 APP_URL = "https://app.fullstory.com"
@@ -28,29 +28,6 @@ MAX_PAGE_URLS = 100  # the first pages of a session, by time
 _MAX_TRACKED_URLS = 1000  # distinct URLs followed per session before new ones are ignored
 MAX_CUSTOM_EVENTS = 50  # ordinary custom events kept per session
 MAX_THREAD_EVENTS = 500  # custom events naming a thread (what linking needs): a bound of their own
-
-# Property names (after `property_name`) that carry an agent conversation's id.
-THREAD_PROPERTIES = frozenset({"thread_id", "threadid", "conversation_id", "conversationid"})
-
-# Custom event properties arrive as ``evt_<name>_<type>`` (FS.event's typed-suffix convention).
-_TYPE_SUFFIX = re.compile(r"_(str|int|real|bool|date|obj)s?$")
-
-
-def property_name(key: str) -> str:
-    """``evt_thread_id_str`` -> ``thread_id``: the name the app gave the property."""
-    name = key[4:] if key.startswith("evt_") else key
-    return _TYPE_SUFFIX.sub("", name) or name
-
-
-def thread_references(properties: Mapping[str, Any]) -> set[str]:
-    """The conversation ids a custom event's properties carry (``thread_id``, ...)."""
-    found: set[str] = set()
-    for key, value in properties.items():
-        if property_name(key).lower() in THREAD_PROPERTIES and isinstance(value, str | int):
-            text = str(value).strip()
-            if text:
-                found.add(text)
-    return found
 
 
 def session_url(org_id: str, user_id: str, session_id: str) -> str:
