@@ -14,7 +14,13 @@ from pytest_connectors._support.secrets import Redactor
 from pytest_connectors._support.text import counted
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
-from pytest_connectors.imports.provider import Page, ProviderError, Window, retry_log
+from pytest_connectors.imports.provider import (
+    Page,
+    ProviderError,
+    StoredVersions,
+    Window,
+    retry_log,
+)
 from pytest_connectors.imports.replies import (
     DecodedJson,
     Interrupted,
@@ -53,6 +59,7 @@ class HttpProvider:
     def __init__(self, sleep: Callable[[float], None] | None) -> None:
         self._sleep = sleep  # tests pass one; otherwise pauses poll for a stop
         self._should_stop = NEVER_STOP
+        self._stored: StoredVersions | None = None
 
     def fetch(
         self,
@@ -60,18 +67,22 @@ class HttpProvider:
         *,
         resume_from: str | None = None,
         should_stop: Callable[[], bool] = NEVER_STOP,
+        stored: StoredVersions | None = None,
     ) -> Iterator[Page]:
         """Yield the window's records page by page, from ``resume_from`` (a page's checkpoint).
 
         A stop asked for mid-request ends the scan at once; the caller sees ``should_stop()``.
+        ``stored`` is there for a subclass's ``_scan`` whose listing gives versions.
         """
         self._should_stop = should_stop
+        self._stored = stored
         try:
             yield from self._scan(window, resume_from)
         except Interrupted:
             return
         finally:
             self._should_stop = NEVER_STOP
+            self._stored = None
 
     def _scan(self, window: Window, resume_from: str | None) -> Iterator[Page]:
         raise NotImplementedError

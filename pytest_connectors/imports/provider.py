@@ -6,6 +6,11 @@ A provider speaks one remote API (LangSmith, Langfuse, FullStory) and knows noth
 database; the sync engine knows nothing of the remote API. A page's ``checkpoint`` is opaque
 (`encode_checkpoint` / `decode_checkpoint` are the codec providers share): handing it back to
 ``fetch`` resumes after that page, so a job retried after a crash starts where it stopped.
+
+A provider whose listing says which version of each record it holds (Langfuse's ``updatedAt``)
+gives it as the record's ``version``; the engine stores it and, on the next scan, hands ``fetch``
+a `StoredVersions` lookup, so the provider skips reading records it would only find unchanged
+(their ids go in ``Page.unchanged``). A provider without versions ignores the lookup.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Collection, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -53,6 +58,9 @@ class FetchedRecord:
     occurred_at: datetime  # UTC; decides whether the record belongs to a window
     payload: dict[str, Any]  # JSON as the provider served it (a trace) or as aggregated (a session)
     pending: bool = False  # not finished remotely yet: a later sync must fetch it again
+    # What the provider's listing says of this record's state (at most 64 characters): listed
+    # again with the same version, it is unchanged and need not be read. None: no such thing.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,14 @@ class Page:
     # Records the provider served but could not read, by reason ("no_id", "not_json", ...):
     # they are skipped and counted, and the rest of the window goes on.
     skipped: Mapping[str, int] = field(default_factory=dict)
+    # Traces listed with the version stored for them (see `StoredVersions`), not read again:
+    # provider id -> when the trace started.
+    unchanged: Mapping[str, datetime] = field(default_factory=dict)
+
+
+# Provider ids of traces -> the version stored for each; an id absent is not stored finished
+# under any version (new, pending or missing): read it. Called once per listed page.
+StoredVersions = Callable[[Collection[str]], Mapping[str, str]]
 
 
 def encode_checkpoint(window: Window, **state: Any) -> str:
@@ -98,8 +114,12 @@ class Provider(Protocol):
         *,
         resume_from: str | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        stored: StoredVersions | None = None,
     ) -> Iterator[Page]:
-        """Yield the window's records page by page; stop early when ``should_stop()`` says so."""
+        """Yield the window's records page by page; stop early when ``should_stop()`` says so.
+
+        ``stored`` is optional to accept: the engine passes it only to a ``fetch`` that takes it.
+        """
         ...
 
     def close(self) -> None: ...

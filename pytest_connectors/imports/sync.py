@@ -4,6 +4,8 @@ Each page is stored in one transaction together with the job's checkpoint, so a 
 a crash resumes after the last stored page and nothing is written twice. Semantics:
 
 - every write is an upsert keyed on provider ids; unchanged records are counted, not written;
+  a provider that versions its records is told the versions stored for each listed page and
+  does not even read those unchanged (it names them in ``Page.unchanged``);
 - records of a completely scanned window that the provider no longer returns are marked
   missing (a later scan that sees them again revives them); an attempt that resumed from a
   checkpoint did not see the whole window itself and marks nothing;
@@ -22,10 +24,11 @@ a crash resumes after the last stored page and nothing is written twice. Semanti
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -37,6 +40,7 @@ from pytest_connectors.imports.conversations import (
     thread_key_of,
 )
 from pytest_connectors.imports.linking import link_sessions
+from pytest_connectors.imports.prefetch import read_ahead
 from pytest_connectors.imports.progress import window_progress
 from pytest_connectors.imports.provider import (
     Derivation,
@@ -44,6 +48,7 @@ from pytest_connectors.imports.provider import (
     Page,
     Provider,
     ProviderSpec,
+    StoredVersions,
     Window,
 )
 from pytest_connectors.models.connector import utc_now
@@ -204,20 +209,31 @@ class SyncRun:
         checkpoint = self.record.checkpoint
         resumed = checkpoint is not None
         self._save(None, {"scan_from": self.window.start, "scan_to": self.window.end})
-        pages = self.provider.fetch(
-            self.window, resume_from=checkpoint, should_stop=self.state.should_stop
-        )
-        for page in pages:
-            self._store_page(page)
-            if page.checkpoint is None:
-                break
-            if self.state.should_stop():
-                return self._interrupted()
-        else:
-            if self.state.should_stop():
-                return self._interrupted()
+        # The provider reads the next page while this one is stored.
+        reading = read_ahead(lambda stop: self._pages(checkpoint, stop), self.state.should_stop)
+        with reading as pages:
+            for page in pages:
+                self._store_page(page)
+                if page.checkpoint is None:
+                    break
+                if self.state.should_stop():
+                    return self._interrupted()
+            else:
+                if self.state.should_stop():
+                    return self._interrupted()
         self._complete(mark_missing=not resumed)
         return SyncOutcome.COMPLETED
+
+    def _pages(self, checkpoint: str | None, should_stop: Callable[[], bool]) -> Iterator[Page]:
+        fetch = self.provider.fetch
+        if "stored" not in inspect.signature(fetch).parameters:  # written before versions
+            return fetch(self.window, resume_from=checkpoint, should_stop=should_stop)
+        stored: StoredVersions = self._stored_versions
+        return fetch(self.window, resume_from=checkpoint, should_stop=should_stop, stored=stored)
+
+    def _stored_versions(self, provider_ids: Collection[str]) -> Mapping[str, str]:
+        with self.store.read() as connection:
+            return records.stored_versions(connection, self.connector.id, provider_ids)
 
     def _interrupted(self) -> SyncOutcome:
         if self.state.lease_lost:
@@ -243,6 +259,8 @@ class SyncRun:
     def _store_page(self, page: Page) -> None:
         for reason, count in page.skipped.items():
             self._skip(reason, count)
+        self._seen_traces.update(page.unchanged)
+        self.stats.unchanged += len(page.unchanged)
         storable = [(record, text) for record in page.records if (text := self._text(record))]
         traces = [(r, text) for r, text in storable if r.kind == "trace"]
         sessions = [(r, text) for r, text in storable if r.kind == "session"]
@@ -252,10 +270,10 @@ class SyncRun:
                 self._store_traces(connection, traces, now)
             if sessions:
                 self._store_sessions(connection, sessions, now)
-            self.stats.fetched += len(page.records)
+            self.stats.fetched += len(page.records) + len(page.unchanged)
             if self.time_ordered:
                 self.stats.progress = window_progress(
-                    self.stats.progress, self.window, page.records
+                    self.stats.progress, self.window, [*page.records, *_reached(page)]
                 )
             self._save_in(connection, page.checkpoint, {})
         if self.on_progress is not None:
@@ -304,6 +322,7 @@ class SyncRun:
                     "content_hash": content_hash(record, text),
                     "payload": text,
                     "pending": record.pending,
+                    "source_version": record.version,
                     "first_seen_at": now,
                     "updated_at": now,
                 }
@@ -513,6 +532,14 @@ class SyncRun:
             raise LeaseLost(self.record.id)
         if stop:
             self.state.stop_requested = True
+
+
+def _reached(page: Page) -> list[FetchedRecord]:
+    """The latest of the page's unchanged traces, as a record of its start only (for progress)."""
+    if not page.unchanged:
+        return []
+    provider_id, started = max(page.unchanged.items(), key=lambda item: item[1])
+    return [FetchedRecord(kind="trace", provider_id=provider_id, occurred_at=started, payload={})]
 
 
 def refresh_links(

@@ -19,6 +19,7 @@ from pytest_connectors.storage.history import (
     v002_session_pending,
     v003_native_scoped_ids,
     v004_browser_sessions,
+    v005_trace_source_version,
 )
 from pytest_connectors.storage.schema import schema_version
 
@@ -29,6 +30,7 @@ MIGRATIONS: list[Migration] = [
     v002_session_pending.upgrade,
     v003_native_scoped_ids.upgrade,
     v004_browser_sessions.upgrade,
+    v005_trace_source_version.upgrade,
 ]
 CURRENT_VERSION = len(MIGRATIONS)
 

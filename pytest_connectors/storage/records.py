@@ -18,8 +18,29 @@ def upsert_traces(
     connection: Connection, connector_id: str, rows: Sequence[dict[str, Any]]
 ) -> UpsertResult:
     """Rows: provider_id, tenant_id, agent_id, thread_key, occurred_at, content_hash, payload,
-    pending, first_seen_at, updated_at."""
-    return upsert_by_hash(connection, imported_traces, connector_id, rows)
+    pending, source_version, first_seen_at, updated_at."""
+    return upsert_by_hash(connection, imported_traces, connector_id, rows, aside="source_version")
+
+
+def stored_versions(
+    connection: Connection, connector_id: str, provider_ids: Iterable[str]
+) -> dict[str, str]:
+    """The source version of each of ``provider_ids`` stored finished and not missing: those a
+    provider may skip when its listing shows the same version (pending ones are fetched again)."""
+    t = imported_traces
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(provider_ids))):
+        for provider_id, version in connection.execute(
+            select(t.c.provider_id, t.c.source_version).where(
+                t.c.connector_id == connector_id,
+                t.c.provider_id.in_(part),
+                t.c.source_version.is_not(None),
+                t.c.pending.is_(False),
+                t.c.missing.is_(False),
+            )
+        ):
+            found[provider_id] = version
+    return found
 
 
 def upsert_sessions(

@@ -157,6 +157,9 @@ imported_traces = Table(
     Column("missing", Boolean, nullable=False),
     Column("first_seen_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # What the provider's listing said of the trace when it was fetched: the same
+    # version listed again needs no fetch (version 5). NULL: the provider gives none.
+    Column("source_version", String(64)),
     Index("ix_imported_traces_window", "connector_id", "occurred_at"),
     Index("ix_imported_traces_thread", "connector_id", "thread_key"),
 )

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pytest_connectors.errors import DatabaseError
@@ -39,25 +39,31 @@ def upsert_by_hash(
     rows: Sequence[dict[str, Any]],
     *,
     keep_on_update: Sequence[str] = ("first_seen_at",),
+    aside: str | None = None,
 ) -> UpsertResult:
     """Write ``rows`` (each with ``provider_id`` and ``content_hash``) of one connector.
 
-    A stored row that is marked missing counts as changed: it is revived.
+    A stored row that is marked missing counts as changed: it is revived. The ``aside`` column
+    (bookkeeping, not content) of an unchanged row is brought up to date without counting it.
     """
     result = UpsertResult()
     if not rows:
         return result
     latest = {row["provider_id"]: row for row in rows}  # a page may repeat a record
-    stored: dict[str, tuple[str, bool]] = {}
+    stored: dict[str, tuple[str, bool, Any]] = {}
     keys = list(latest)
+    columns = [table.c.provider_id, table.c.content_hash, table.c.missing]
+    if aside is not None:
+        columns.append(table.c[aside])
     for part in chunks(keys):
-        for provider_id, content_hash, missing in connection.execute(
+        for provider_id, content_hash, missing, *extra in connection.execute(
             table.select()
-            .with_only_columns(table.c.provider_id, table.c.content_hash, table.c.missing)
+            .with_only_columns(*columns)
             .where(table.c.connector_id == connector_id, table.c.provider_id.in_(part))
         ):
-            stored[provider_id] = (content_hash, bool(missing))
+            stored[provider_id] = (content_hash, bool(missing), extra[0] if extra else None)
     writes: list[dict[str, Any]] = []
+    asides: list[dict[str, Any]] = []
     for provider_id, row in latest.items():
         before = stored.get(provider_id)
         if before is None:
@@ -66,10 +72,20 @@ def upsert_by_hash(
             result.updated.append(row)
         else:
             result.unchanged += 1
+            if aside is not None and aside in row and before[2] != row[aside]:
+                asides.append({"key": provider_id, "value": row[aside]})
             continue
         writes.append({**row, "connector_id": connector_id, "missing": False})
     if writes:
         upsert(connection, table, writes, keep_on_update)
+    if asides:
+        assert aside is not None
+        statement = (
+            update(table)
+            .where(table.c.connector_id == connector_id, table.c.provider_id == bindparam("key"))
+            .values({aside: bindparam("value")})
+        )
+        connection.execute(statement, asides)
     return result
 
 

@@ -115,3 +115,41 @@ def test_langfuse_pages_come_in_time_order(langfuse_fake: LangfuseServer) -> Non
     assert len(pages) >= 2
     starts = [record.occurred_at for page in pages for record in page.records]
     assert len(starts) == 150 and starts == sorted(starts)
+
+
+def test_a_langfuse_resync_that_reads_nothing_again_still_moves_through_the_window(
+    db_url: str, langfuse_fake: LangfuseServer
+) -> None:
+    traces = 250  # pages of 100, 100 and 50, one trace a minute
+    for n in range(traces):
+        langfuse_fake.fake.add_trace(
+            {"id": f"t{n:03}", "timestamp": iso(START + timedelta(minutes=n)), "output": "ok"}
+        )
+    window = Window(START, START + timedelta(minutes=traces))
+    reported: dict[str, list[float | None]] = {}
+    with Store(db_url) as store:
+        backend = LocalBackend(
+            store=store,
+            on_progress=lambda job_id, stats: reported.setdefault(job_id, []).append(
+                stats.progress
+            ),
+        )
+        config = {"publicKey": PUBLIC_KEY, "secretKey": SECRET_KEY, "baseUrl": langfuse_fake.url}
+        connector = backend.create_connector(
+            {
+                "agentId": "agt_1",
+                "name": "lf",
+                "category": "llm-tracing",
+                "provider": "langfuse",
+                "config": config,
+            }
+        )
+        backend.connect(connector.id)
+        first = backend.wait_job(backend.sync(connector.id, window.start, window.end).id, 120)
+        again = backend.wait_job(backend.sync(connector.id, window.start, window.end).id, 120)
+
+    assert first.stats.created == traces
+    assert (again.stats.unchanged, again.stats.created, again.stats.updated) == (traces, 0, 0)
+    expected = [round(min((100 * n - 1) / traces, RUNNING_CEILING), 4) for n in (1, 2)]
+    expected.append(round(min((traces - 1) / traces, RUNNING_CEILING), 4))
+    assert reported[again.id] == expected

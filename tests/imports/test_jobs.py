@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -324,7 +325,13 @@ def test_a_worker_that_lost_its_lease_writes_nothing_more(
     first = provider.pages_served
 
     def steal(number: int) -> None:
-        if number == first + 1:
+        if number == first + 1:  # read while the first page is stored: steal once it is
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with harness.store.read() as connection:
+                    if records.count_traces(connection, harness.connector.id) == 3:
+                        break
+                time.sleep(0.01)
             with harness.store.begin() as connection:
                 connection.execute(
                     update(import_jobs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -322,3 +323,85 @@ def test_a_trace_whose_observations_are_still_open_stays_pending_until_they_land
     assert first.pending and not again.pending
     turn = derive_conversations([again.payload])[0].turns[0]
     assert turn.answer == "Sunny in Rome." and not turn.pending
+
+
+def _stored_rows(db: Path) -> list[tuple[Any, ...]]:
+    """Every imported trace and conversation row as stored, write times included."""
+    with sqlite3.connect(db) as connection:
+        traces = connection.execute(
+            "SELECT provider_id, updated_at, content_hash FROM imported_traces ORDER BY 1"
+        ).fetchall()
+        conversations = connection.execute(
+            "SELECT id, updated_at FROM conversations ORDER BY 1"
+        ).fetchall()
+    return [*traces, *conversations]
+
+
+def _details_read(server: LangfuseServer) -> set[str]:
+    return {
+        line.split("?")[0].removeprefix("GET /traces/")
+        for line in server.fake.requests
+        if line.startswith("GET /traces/")
+    }
+
+
+def test_a_resync_of_an_unchanged_window_reads_no_trace_again_and_writes_nothing(
+    langfuse_fake: LangfuseServer, tmp_path: Path
+) -> None:
+    seed(langfuse_fake)
+    db = tmp_path / "imports.db"
+    window = _window()
+    with Imports(str(db)) as imports:
+        connector = imports.connectors.create(create_input(langfuse_fake))
+        first = imports.jobs.wait(imports.connectors.connect(connector.id).job.id, timeout=120)
+        assert first.status.value == "succeeded", first.error
+        assert _details_read(langfuse_fake) == {"tr-1", "tr-2", "tr-3"}
+        stored = _stored_rows(db)
+        langfuse_fake.fake.requests.clear()
+        again = imports.connectors.sync(connector.id, from_=window.start, to=window.end)
+        again = imports.jobs.wait(again.id, timeout=120)
+        assert again.status.value == "succeeded", again.error
+        assert len(imports.conversations.list(connector=connector.id).items) == 2
+    assert _details_read(langfuse_fake) == set()
+    assert any(line.startswith("GET /traces?") for line in langfuse_fake.fake.requests)
+    assert (again.stats.created, again.stats.updated, again.stats.marked_missing) == (0, 0, 0)
+    assert again.stats.unchanged == 3
+    assert _stored_rows(db) == stored
+
+
+def test_a_resync_reads_again_the_traces_updated_since_and_those_still_pending(
+    langfuse_fake: LangfuseServer, tmp_path: Path
+) -> None:
+    seed(langfuse_fake)
+    base = datetime.now(UTC) - timedelta(minutes=30)
+    trace, observations = openai_turn("tr-open", base, session="s-9", question="Rome?", city="Rome")
+    answering = observations.pop()
+    langfuse_fake.fake.add_trace(trace, [*observations, {**answering, "endTime": None}])
+    window = _window()
+    with Imports(str(tmp_path / "imports.db")) as imports:
+        connector = imports.connectors.create(create_input(langfuse_fake))
+        first = imports.jobs.wait(imports.connectors.connect(connector.id).job.id, timeout=120)
+        assert first.status.value == "succeeded", first.error
+        late = {
+            "id": "tr-2-late",
+            "type": "SPAN",
+            "name": "rate",
+            "startTime": _at(base, 5),
+            "endTime": _at(base, 6),
+            "level": "ERROR",
+            "statusMessage": "rating service down",
+        }
+        langfuse_fake.fake.add_observation("tr-2", late)
+        langfuse_fake.fake.requests.clear()
+        again = imports.connectors.sync(connector.id, from_=window.start, to=window.end)
+        again = imports.jobs.wait(again.id, timeout=120)
+        [conversation] = [
+            c
+            for c in imports.conversations.list(connector=connector.id).items
+            if c.thread_key == "s-1"
+        ]
+    assert again.status.value == "succeeded", again.error
+    # tr-2 gained an observation; tr-open is stored pending, so it is read whatever its listing
+    assert _details_read(langfuse_fake) == {"tr-2", "tr-open"}
+    assert again.stats.updated == 1 and again.stats.unchanged == 3
+    assert conversation.turns[1].error == "rate: rating service down"

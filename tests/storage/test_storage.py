@@ -93,6 +93,7 @@ def test_a_version_1_database_gains_the_session_pending_column(tmp_path: Path) -
     old = sqlite3.connect(path)
     with old:  # as version 1 wrote it: a stored session, no pending column
         old.execute("ALTER TABLE user_sessions DROP COLUMN pending")
+        old.execute("ALTER TABLE imported_traces DROP COLUMN source_version")  # version 5's
         old.execute("DELETE FROM schema_version WHERE version > 1")
         old.execute(
             "INSERT INTO user_sessions (connector_id, provider_id, tenant_id, agent_id, user_id,"

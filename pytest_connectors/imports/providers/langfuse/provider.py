@@ -7,7 +7,9 @@ secret key as the password:
   page until ``meta.totalPages``; pages may shift while new traces land, so traces are
   deduplicated against the previous page;
 - ``GET /traces/{id}`` for each trace: the trace with its observations, which become one turn
-  (`langfuse_runs.run_of`); a session is a conversation.
+  (`langfuse_runs.run_of`); a session is a conversation. A trace listed exactly as when it was
+  stored (its listing, ``updatedAt`` and observation ids included, is its version) is not read
+  again: a re-sync of an unchanged window costs its list pages only.
 
 Retries, deadlines and reply bounds are `JsonApiProvider`'s (429 honours ``Retry-After``). A
 trace that cannot be read (no id, no timestamp, not an object, deleted since it was listed: its
@@ -18,9 +20,12 @@ message, a repr or a checkpoint.
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -46,7 +51,7 @@ __all__ = ["DEFAULT_BASE_URL", "PAGE_SIZE", "LangfuseProvider"]
 
 DEFAULT_BASE_URL = "https://cloud.langfuse.com"  # EU; https://us.cloud.langfuse.com for the US
 PAGE_SIZE = 100  # the most /traces serves in one page
-DETAIL_FETCHES = 4  # trace details read at once
+DETAIL_FETCHES = 4  # trace details read at once (more do not help: the server is the limit)
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +133,15 @@ class LangfuseProvider(JsonApiProvider):
                 "orderBy": "timestamp.asc",
             }
             traces, total_pages = self._page(self._call("GET", "traces", params=params).value)
+            listed = [(trace, _version(trace)) for trace in traces]
+            unchanged = self._unchanged(listed)
+            wanted = [(t, v) for t, v in listed if v is None or t["id"] not in unchanged]
             records: list[FetchedRecord] = []
             skipped: dict[str, int] = {}
-            served: set[str] = set()
+            served: set[str] = set(unchanged)
             # One detail request per trace: a few at a time, so their round trips overlap.
             with ThreadPoolExecutor(DETAIL_FETCHES, thread_name_prefix="langfuse") as pool:
-                read = list(pool.map(self._record, traces))
+                read = list(pool.map(self._record, *zip(*wanted, strict=True))) if wanted else []
             if self._should_stop():
                 return
             for record in read:
@@ -143,15 +151,28 @@ class LangfuseProvider(JsonApiProvider):
                 if record.provider_id not in previous and record.provider_id not in served:
                     records.append(record)
                 served.add(record.provider_id)
+            fresh = {pid: at for pid, at in unchanged.items() if pid not in previous}
             previous = served
             done = page >= total_pages or len(traces) < PAGE_SIZE
             checkpoint = None if done else encode_checkpoint(window, page=page + 1)
-            yield Page(records=records, checkpoint=checkpoint, skipped=skipped)
+            yield Page(records=records, checkpoint=checkpoint, skipped=skipped, unchanged=fresh)
             if done:
                 return
             page += 1
 
     # --- pages and records --------------------------------------------------------------------
+
+    def _unchanged(self, listed: list[tuple[Any, str | None]]) -> dict[str, datetime]:
+        """The listed traces stored with the version listed, by id, with their start times."""
+        ids = [trace["id"] for trace, version in listed if version is not None]
+        known = self._stored(ids) if self._stored is not None and ids else {}
+        unchanged: dict[str, datetime] = {}
+        for trace, version in listed:
+            if version is not None and known.get(trace["id"]) == version:
+                started = parse_utc(trace.get("timestamp"))
+                if started is not None:  # stored, so it had one: the version covers it
+                    unchanged[trace["id"]] = started
+        return unchanged
 
     def _page(self, data: Any) -> tuple[list[Any], int]:
         traces = data.get("data") if isinstance(data, Mapping) else None
@@ -165,7 +186,7 @@ class LangfuseProvider(JsonApiProvider):
             )
         return traces, total
 
-    def _record(self, trace: Any) -> FetchedRecord | str:
+    def _record(self, trace: Any, version: str | None = None) -> FetchedRecord | str:
         """The trace with its observations as a record, or why it cannot be read."""
         trace_id = trace.get("id") if isinstance(trace, Mapping) else None
         started = parse_utc(trace.get("timestamp")) if isinstance(trace, Mapping) else None
@@ -198,6 +219,7 @@ class LangfuseProvider(JsonApiProvider):
                     occurred_at=started,
                     payload=run,
                     pending=run["status"] == "pending",
+                    version=version,
                 )
         shown = trace_id if isinstance(trace_id, str) else "(no id)"
         log.warning("Langfuse trace %r skipped: %s", shown, problem)
@@ -245,3 +267,15 @@ class LangfuseProvider(JsonApiProvider):
             "reason)",
             transient=False,
         )
+
+
+def _version(trace: Any) -> str | None:
+    """A listed trace's version: the digest of its listing (``updatedAt``, the ids of its
+    observations, its output...); None for a trace without a readable id, read as it is."""
+    if not isinstance(trace, Mapping) or not isinstance(trace.get("id"), str) or not trace["id"]:
+        return None
+    try:
+        text = json.dumps(trace, sort_keys=True, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
