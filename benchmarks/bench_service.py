@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -240,7 +241,10 @@ def _conversation_page(api: httpx.Client, key: str) -> tuple[str, str]:
         },
     )
     written.raise_for_status()
-    signed = api.post("/ui/sign-in", data={"key": key})
+    form = api.get("/ui/sign-in")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None, "the sign-in page has no CSRF token"
+    signed = api.post("/ui/sign-in", data={"key": key, "csrf": token[1]})
     assert signed.status_code == 303, signed.text
     return (
         "/ui/conversations/bench-page",

@@ -107,7 +107,7 @@ def test_a_missing_default_database_is_named_and_not_created(
     default = echo_project.path / "data" / "connectors.db"
     result.stderr.fnmatch_lines(
         [
-            f"ERROR: replay(source=...) reads imported "
+            "ERROR: replay(source=...) and replay(where={'origin': 'native'}) read "
             f"conversations from {default} (the default: $PYTEST_CONNECTORS_DB, else "
             "connectors.db next to the connector file), which does not exist: *"
         ]
