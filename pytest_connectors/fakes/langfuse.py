@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pytest_connectors._support.times import parse_utc
-from pytest_connectors.fakes.threaded import ThreadedServer
+from pytest_connectors.fakes.threaded import FakeServer
 from pytest_connectors.wire.otlp import (
     JSON,
     DecodedTooLarge,
@@ -502,33 +502,10 @@ def _app(fake: FakeLangfuse) -> Starlette:
     )
 
 
-class LangfuseServer:
+class LangfuseServer(FakeServer[FakeLangfuse]):
     """A `FakeLangfuse` served by uvicorn on 127.0.0.1:``port`` (0: a free one), in a thread."""
 
+    label = "Langfuse fake"
+
     def __init__(self, fake: FakeLangfuse | None = None, *, port: int = 0) -> None:
-        self.fake = fake or FakeLangfuse()
-        self._port = port
-        self._server: ThreadedServer | None = None
-
-    @property
-    def port(self) -> int:
-        return self._server.port if self._server is not None else self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Self:
-        self._server = ThreadedServer(self.fake.app, "Langfuse fake", port=self._port).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(fake or FakeLangfuse(), port=port)

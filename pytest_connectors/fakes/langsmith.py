@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pytest_connectors._support.times import parse_utc
-from pytest_connectors.fakes.threaded import ThreadedServer
+from pytest_connectors.fakes.threaded import FakeServer
 from pytest_connectors.servers.launch import LocalServer
 
 API_KEY = "lsv2_pt_fake0123456789abcdef0123456789abcdef_0123456789"
@@ -652,36 +652,13 @@ def _cut_headers() -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"application/json"), (b"content-length", b"4096")]
 
 
-class LangSmithServer:
+class LangSmithServer(FakeServer[FakeLangSmith]):
     """A `FakeLangSmith` served by uvicorn on 127.0.0.1:``port`` (0: a free one), in a thread."""
 
+    label = "LangSmith fake"
+
     def __init__(self, fake: FakeLangSmith | None = None, *, port: int = 0) -> None:
-        self.fake = fake or FakeLangSmith()
-        self._port = port
-        self._server: ThreadedServer | None = None
-
-    @property
-    def port(self) -> int:
-        return self._server.port if self._server is not None else self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Self:
-        self._server = ThreadedServer(self.fake.app, "LangSmith fake", port=self._port).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        super().__init__(fake or FakeLangSmith(), port=port)
 
 
 # --- synthetic data for benchmarks ---------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import uvicorn
 
@@ -54,6 +54,48 @@ class ThreadedServer:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._socket.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _Served(Protocol):
+    @property
+    def app(self) -> Any: ...
+
+
+Fake = TypeVar("Fake", bound=_Served)
+
+
+class FakeServer(Generic[Fake]):
+    """A fake provider served in a thread; ``fake`` stays at hand to seed and inspect."""
+
+    label: ClassVar[str]
+
+    def __init__(self, fake: Fake, *, port: int = 0) -> None:
+        self.fake = fake
+        self._port = port
+        self._server: ThreadedServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server is not None else self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._server = ThreadedServer(self.fake.app, self.label, port=self._port).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> Self:
         return self.start()

@@ -13,6 +13,7 @@ import httpx
 from pytest_connectors._support.secrets import Redactor
 from pytest_connectors._support.text import counted
 from pytest_connectors.client.retry import RetryPolicy, parse_retry_after
+from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
     Page,
@@ -150,7 +151,9 @@ class JsonApiProvider(HttpProvider):
         self,
         *,
         api_url: str,
-        client: httpx.Client,
+        base_url: str,
+        headers: Mapping[str, str],
+        transport: httpx.BaseTransport | None,
         redactor: Redactor,
         limits: ProviderLimits,
         timeout_s: float | None,
@@ -158,11 +161,18 @@ class JsonApiProvider(HttpProvider):
         sleep: Callable[[float], None] | None,
         key_problem: str | None = None,
     ) -> None:
+        """``base_url`` is where the API's paths start; ``transport`` is the one the caller
+        was given (the service's reach rules live in it), else plain HTTP."""
         super().__init__(sleep)
         self.api_url = api_url
         self.limits = limits
         self.timeout_s = timeout_s or limits.request_timeout_s
-        self._client = client
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers),
+            transport=DeadlineTransport(transport or httpx.HTTPTransport()),
+            timeout=httpx.Timeout(self.timeout_s),
+        )
         self._redactor = redactor
         self._policy = RetryPolicy(retries=max(0, max_retries))
         self._key_problem = key_problem

@@ -33,7 +33,6 @@ import httpx
 from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import parse_utc, utc
-from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.http_provider import JsonApiProvider, reply_detail
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
@@ -92,12 +91,9 @@ class LangfuseProvider(JsonApiProvider):
         self.public_key = public
         super().__init__(
             api_url=base,
-            client=httpx.Client(
-                base_url=base + "/api/public/",
-                headers={"authorization": Secret(f"Basic {token}"), "accept": "application/json"},
-                transport=DeadlineTransport(transport or httpx.HTTPTransport()),
-                timeout=httpx.Timeout(timeout_s or limits.request_timeout_s),
-            ),
+            base_url=base + "/api/public/",
+            headers={"authorization": Secret(f"Basic {token}"), "accept": "application/json"},
+            transport=transport,
             redactor=Redactor([secret_key, secret_key.strip(), token]),
             limits=limits,
             timeout_s=timeout_s,

@@ -38,7 +38,6 @@ import httpx
 from pytest_connectors._support.secrets import Redactor, Secret
 from pytest_connectors._support.text import counted
 from pytest_connectors._support.times import parse_utc, utc
-from pytest_connectors.client.transport import DeadlineTransport
 from pytest_connectors.imports.http_provider import JsonApiProvider, reply_detail
 from pytest_connectors.imports.limits import ProviderLimits, limit_name
 from pytest_connectors.imports.provider import (
@@ -169,12 +168,9 @@ class LangSmithProvider(JsonApiProvider):
             headers["x-tenant-id"] = self.workspace_id
         super().__init__(
             api_url=api_url,
-            client=httpx.Client(
-                base_url=api_url + "/",
-                headers=headers,
-                transport=DeadlineTransport(transport or httpx.HTTPTransport()),
-                timeout=httpx.Timeout(timeout_s or limits.request_timeout_s),
-            ),
+            base_url=api_url + "/",
+            headers=headers,
+            transport=transport,
             redactor=Redactor([api_key, api_key.strip()]),
             limits=limits,
             timeout_s=timeout_s,
